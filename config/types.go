@@ -1,0 +1,195 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// The typed sections. Each package takes only its own section. Defaults
+// live in defaults.go (one place). Raw keys stay available through
+// File.Get for rpcutil#get_config_item.
+
+// Common is what nodes, clients and brokers share.
+type Common struct {
+	// Identity is the node's name or the client's sender id
+	// (^[\w.\-]+$). Default: the FQDN (hostname).
+	Identity string
+	// Collectives the node joins or the client may address.
+	Collectives []string
+	// MainCollective defaults to the first of Collectives.
+	MainCollective string
+	// Connector is "nats" (default) or "activemq"/"rabbitmq" (STOMP).
+	Connector string
+	NATS      NATS
+	ActiveMQ  ActiveMQ
+	Security  Security
+	Logging   Logging
+	// MaxMessageSize caps a transport message in bytes
+	// (plugin.tutti.max_message_size, default 4 MiB).
+	MaxMessageSize int
+}
+
+// NATS is the broker connection (plugin.choria.middleware_hosts…).
+type NATS struct {
+	// Hosts as given, normalised to nats://host:port (tls:// is also kept).
+	Hosts       []string
+	User, Pass  string // plugin.nats.user / .pass (env wins)
+	Credentials string // plugin.nats.credentials
+	UseSRV      bool
+	SRVDomain   string
+}
+
+// ActiveMQ is the STOMP pool (plugin.activemq.*).
+type ActiveMQ struct {
+	Pool              []STOMPBroker
+	HeartbeatInterval time.Duration // 0 = none
+	VHost             string        // default "mcollective"
+	Randomize         bool
+	// Reconnect policy.
+	InitialReconnectDelay time.Duration // 10ms
+	MaxReconnectDelay     time.Duration // 30s
+	BackOffMultiplier     float64       // 2
+	MaxReconnectAttempts  int           // 0 = forever
+	ConnectTimeout        time.Duration // 30s
+}
+
+// STOMPBroker is one pool member (plugin.activemq.pool.<n>.*).
+type STOMPBroker struct {
+	Host           string
+	Port           int // 61613
+	User, Password string
+	SSL            bool
+	SSLCA          string
+	SSLCert        string
+	SSLKey         string
+}
+
+// Security is the x509 security provider and the request rules.
+type Security struct {
+	Provider string // "file" (default) or "puppet"
+	// Files; with the puppet provider they are derived from SSLDir.
+	CertFile, KeyFile, CAFile string
+	SSLDir                    string
+	// CertnameAllow: plugin.choria.security.certname_whitelist
+	// (default `\.mcollective$`, `\.choria$`).
+	CertnameAllow []string
+	// Privileged: plugin.choria.security.privileged_users
+	// (default `\.privileged.mcollective$`, `\.privileged.choria$`).
+	Privileged []string
+	// PrivilegedCallerKinds: plugin.tutti.security.privileged_caller_kinds.
+	PrivilegedCallerKinds []string
+	// AllowLegacyCerts: plugin.security.support_legacy_certificates.
+	AllowLegacyCerts bool
+	CRLFile          string // plugin.tutti.security.crl
+	CipherSuites     []string
+	ECCCurves        []string
+	// MaxTTL: plugin.tutti.max_ttl (default 1h).
+	MaxTTL time.Duration
+	// ReplayCache: plugin.tutti.replay_cache (default true).
+	ReplayCache bool
+	// StrictReplyTo: plugin.tutti.strict_reply_to (default false).
+	StrictReplyTo bool
+	// RequireSignedReplies: plugin.tutti.require_signed_replies (client).
+	RequireSignedReplies bool
+}
+
+// Logging is logfile / loglevel / plugin.tutti.log_format.
+type Logging struct {
+	File   string // "stdout" (default), "stderr", "discard" or a path
+	Level  string // "info"
+	Format string // "text" or "json"; default json when File is a path
+}
+
+// Authorization is rpcauthorization and the actionpolicy plugin.
+type Authorization struct {
+	Enabled           bool   // rpcauthorization, default true
+	Provider          string // rpcauthprovider, default "action_policy"
+	AllowUnconfigured bool   // plugin.actionpolicy.allow_unconfigured
+	EnableDefault     bool   // plugin.actionpolicy.enable_default
+	DefaultName       string // plugin.actionpolicy.default_name ("default")
+	PolicyDir         string // plugin.tutti.policy_dir (<configdir>/policies)
+}
+
+// Audit is rpcaudit and plugin.rpcaudit.*.
+type Audit struct {
+	Enabled  bool        // rpcaudit
+	Provider string      // rpcauditprovider: "choria" (JSON, default) or "logfile"
+	LogFile  string      // plugin.rpcaudit.logfile
+	Mode     os.FileMode // plugin.rpcaudit.logfile.mode (0600)
+	Group    string      // plugin.rpcaudit.logfile.group
+	Required bool        // plugin.tutti.audit.required
+}
+
+// Facts is plugin.yaml and classesfile.
+type Facts struct {
+	Files       []string // plugin.yaml, ':'-separated
+	ClassesFile string   // classesfile
+}
+
+// Server is a node's configuration (server.conf).
+type Server struct {
+	Common
+	Authorization Authorization
+	Audit         Audit
+	Facts         Facts
+	// LibDirs: libdir and plugin.choria.agent_provider.mcorpc.libdir
+	// (external agents and DDLs).
+	LibDirs []string
+	// Registration.
+	Registration           []string      // registration
+	RegisterInterval       time.Duration // registerinterval (300s)
+	RegistrationSplay      bool          // registration_splay
+	RegistrationCollective string        // registration_collective
+	// Stats / metrics: plugin.choria.stats_address, .stats_port (0 = off).
+	StatsAddress string
+	StatsPort    int
+	// StatusFile: plugin.choria.status_file_path; StatusInterval its period.
+	StatusFile          string
+	StatusInterval      time.Duration
+	SoftShutdownTimeout time.Duration // soft_shutdown_timeout (2s)
+}
+
+// Client is the CLI's configuration (client.conf, ~/.choriarc).
+type Client struct {
+	Common
+	TTL              time.Duration // ttl (60s)
+	DiscoveryTimeout time.Duration // discovery_timeout (2s)
+	// DirectAddressing / Threshold: direct_addressing(_threshold).
+	DirectAddressing          bool
+	DirectAddressingThreshold int
+	RPCLimitMethod            string // rpclimitmethod: first|random
+	RequireClientFilter       bool   // plugin.choria.require_client_filter
+	// CallerKind is the callerid prefix the client uses with its own
+	// certificate: "choria" (default) or "cert" (plugin.tutti.callerid_kind).
+	CallerKind    string
+	RequestSigner RequestSigner
+	// LoginURLs: plugin.login.aaasvc.login.url.
+	LoginURLs []string
+	LibDirs   []string
+}
+
+// RequestSigner is the remote signer settings (CONFIG.md §7).
+type RequestSigner struct {
+	URL      string // plugin.choria.security.request_signer.url
+	TokenEnv string // …request_signer.token_environment
+	// TokenFile: …request_signer.token_file (also the seed's
+	// choria.security.request_signer.token_file alias).
+	TokenFile string
+	Force     bool   // …request_signer.force
+	SeedFile  string // …request_signer.seed_file
+	Service   bool   // …request_signer.service
+	CA        string // plugin.tutti.request_signer.ca
+	Insecure  bool   // plugin.tutti.request_signer.insecure
+}
+
+// Broker is the embedded NATS broker (broker.conf; plugin.choria.network.*).
+type Broker struct {
+	Common
+	ListenAddress string   // plugin.choria.network.listen_address ("::")
+	ClientPort    int      // plugin.choria.network.client_port (4222)
+	PeerPort      int      // plugin.choria.network.peer_port (0 = no cluster)
+	Peers         []string // plugin.choria.network.peers (nats://host:port)
+	MonitorPort   int      // plugin.choria.network.monitor_port / stats_port
+	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
+	StreamStore string
+}

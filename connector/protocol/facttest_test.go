@@ -1,0 +1,108 @@
+package protocol
+
+import "testing"
+
+func TestParseFactTest(t *testing.T) {
+	cases := []struct {
+		in            string
+		fact, op, val string
+		bad           bool
+	}{
+		{in: "role=web", fact: "role", op: "==", val: "web"},
+		{in: "role==web", fact: "role", op: "==", val: "web"},
+		{in: "role!=web", fact: "role", op: "!=", val: "web"},
+		{in: "cpus>=8", fact: "cpus", op: ">=", val: "8"},
+		{in: "cpus=>8", fact: "cpus", op: ">=", val: "8"},
+		{in: "cpus=<8", fact: "cpus", op: "<=", val: "8"},
+		{in: "cpus<8", fact: "cpus", op: "<", val: "8"},
+		{in: "cpus>8", fact: "cpus", op: ">", val: "8"},
+		{in: "os.family=~^lin", fact: "os.family", op: "=~", val: "^lin"},
+		{in: "customer=/^ac/", fact: "customer", op: "=~", val: "/^ac/"},
+		{in: "a=b=c", fact: "a=b", op: "==", val: "c"},
+		{in: "noop", bad: true},
+		{in: "=x", bad: true},
+		{in: "x=", bad: true},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			f, err := ParseFactTest(c.in)
+			if c.bad {
+				if err == nil {
+					t.Fatalf("want error, got %+v", f)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Fact != c.fact || f.Operator != c.op || f.Value != c.val {
+				t.Fatalf("got %+v", f)
+			}
+		})
+	}
+}
+
+func TestMatchFact(t *testing.T) {
+	cases := []struct {
+		name  string
+		value any
+		ok    bool
+		test  string
+		want  bool
+	}{
+		{"string eq ci", "Web", true, "role=web", true},
+		{"string ne", "web", true, "role!=db", true},
+		{"missing", nil, false, "role=web", false},
+		{"missing ne", nil, false, "role!=web", false},
+		{"num gt", float64(16), true, "cpus>4", true},
+		{"num gt equal is false", float64(4), true, "cpus>4", false},
+		{"float gt equal is false", 4.5, true, "load>4.5", false},
+		{"num ge", float64(4), true, "cpus>=4", true},
+		{"num le", float64(4), true, "cpus<=4", true},
+		{"numeric strings", "16", true, "cpus>4", true},
+		{"lexical", "b", true, "x>a", true},
+		{"bool true", true, true, "virtual=true", true},
+		{"bool false ne", false, true, "virtual!=true", true},
+		{"bool false eq false", false, true, "virtual=false", true},
+		{"regex", "Linux", true, "os=~^lin", true},
+		{"regex slashes", "linux", true, "os=/^LIN/", true},
+		{"array never", []any{"a"}, true, "x=a", false},
+		{"object never", map[string]any{"a": 1}, true, "x=a", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := ParseFactTest(c.test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := MatchFact(c.value, c.ok, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Fatalf("MatchFact(%v, %s) = %v, want %v", c.value, c.test, got, c.want)
+			}
+		})
+	}
+	if _, err := MatchFact("x", true, FactFilter{Fact: "a", Operator: "=~", Value: "("}); err == nil {
+		t.Fatal("invalid regex must error")
+	}
+	if _, err := MatchFact("x", true, FactFilter{Fact: "a", Operator: "<>", Value: "1"}); err == nil {
+		t.Fatal("unknown operator must error")
+	}
+}
+
+func FuzzParseFactTest(f *testing.F) {
+	for _, s := range []string{"a=b", "a<=1", "x=~/y/", "a=b=c", "!=", "~"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ft, err := ParseFactTest(s)
+		if err != nil {
+			return
+		}
+		if ft.Fact == "" || ft.Value == "" || !ValidOperator(ft.Operator) {
+			t.Fatalf("%q parsed to invalid %+v", s, ft)
+		}
+	})
+}
