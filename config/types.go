@@ -166,6 +166,14 @@ type Client struct {
 	// LoginURLs: plugin.login.aaasvc.login.url.
 	LoginURLs []string
 	LibDirs   []string
+	// AnonTLS: plugin.security.client_anon_tls (only with a remote signer).
+	AnonTLS bool
+	// DiscoveryMethod: default_discovery_method ("mc");
+	// DiscoveryOptions: default_discovery_options.
+	DiscoveryMethod  string
+	DiscoveryOptions []string
+	// WindowedDiscovery: plugin.choria.discovery.broadcast.windowed_timeout.
+	WindowedDiscovery bool
 }
 
 // RequestSigner is the remote signer settings (CONFIG.md §7).

@@ -1,0 +1,290 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ServerFrom builds a node's typed configuration from f. Every invalid
+// value is reported (errors.Join of *Error); role-specific warnings are
+// added to f.Warnings().
+func ServerFrom(f *File) (*Server, error) {
+	r := &reader{f: f}
+	s := &Server{Common: readCommon(r, func(id string) string { return id })}
+	s.Authorization = readAuthorization(r)
+	s.Audit = readAudit(r)
+	s.Facts = Facts{Files: r.paths("plugin.yaml"), ClassesFile: r.path("classesfile", defaultClassesFile)}
+	if fs := r.str("factsource", "yaml"); fs != "yaml" {
+		r.warn("factsource", fmt.Sprintf("%q is not supported; facts come from plugin.yaml", fs))
+	}
+	s.LibDirs = libDirs(r)
+	s.Registration = r.list("registration", nil)
+	s.RegisterInterval = r.duration("registerinterval", defaultRegisterInterval)
+	s.RegistrationSplay = r.bool("registration_splay", true)
+	s.RegistrationCollective = r.str("registration_collective", s.MainCollective)
+	if !slices.Contains(s.Collectives, s.RegistrationCollective) {
+		r.invalid("registration_collective", "%q is not one of collectives", clip(s.RegistrationCollective))
+	}
+	s.StatsAddress = r.str("plugin.choria.stats_address", defaultStatsAddress)
+	s.StatsPort = r.port("plugin.tutti.metrics_port", r.port("plugin.choria.stats_port", 0))
+	s.StatusFile = r.path("plugin.choria.status_file_path", "")
+	s.StatusInterval = r.duration("plugin.choria.status_update_interval", defaultStatusInterval)
+	if s.StatusInterval <= 0 {
+		r.invalid("plugin.choria.status_update_interval", "must be positive")
+	}
+	s.SoftShutdownTimeout = r.duration("soft_shutdown_timeout", defaultSoftShutdown)
+	if r.bool("plugin.security.server_anon_tls", false) {
+		r.fail("plugin.security.server_anon_tls", fmt.Errorf("%w: servers always verify TLS in protocol v1", ErrUnsupported))
+	}
+	warnRole(r, "node")
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func readAuthorization(r *reader) Authorization {
+	a := Authorization{
+		Enabled:           r.bool("rpcauthorization", true),
+		Provider:          r.str("rpcauthprovider", defaultAuthProvider),
+		AllowUnconfigured: r.bool("plugin.actionpolicy.allow_unconfigured", false),
+		EnableDefault:     r.bool("plugin.actionpolicy.enable_default", false),
+		DefaultName:       r.str("plugin.actionpolicy.default_name", defaultPolicyName),
+		PolicyDir:         r.path("plugin.tutti.policy_dir", defaultPolicyDir(r.f.Dir)),
+	}
+	if a.Provider != defaultAuthProvider {
+		r.fail("rpcauthprovider", fmt.Errorf("%w: %q (tutti implements action_policy only)", ErrUnsupported, clip(a.Provider)))
+	}
+	if strings.ContainsAny(a.DefaultName, `/\`) || a.DefaultName == "." || a.DefaultName == ".." {
+		r.invalid("plugin.actionpolicy.default_name", "%q must be a plain file name", clip(a.DefaultName))
+	}
+	if !a.Enabled {
+		r.warn("rpcauthorization", "authorization is off: every caller may run every action")
+	}
+	return a
+}
+
+func readAudit(r *reader) Audit {
+	a := Audit{
+		Enabled:  r.bool("rpcaudit", false),
+		Provider: r.enum("rpcauditprovider", defaultAuditProvider),
+		LogFile:  r.path("plugin.rpcaudit.logfile", ""),
+		Mode:     r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
+		Group:    r.str("plugin.rpcaudit.logfile.group", ""),
+		Required: r.bool("plugin.tutti.audit.required", false),
+	}
+	if a.Enabled && a.LogFile == "" {
+		r.invalid("plugin.rpcaudit.logfile", "required when rpcaudit = 1")
+	}
+	if a.Required && !a.Enabled {
+		r.invalid("plugin.tutti.audit.required", "set, but rpcaudit is off")
+	}
+	return a
+}
+
+// libDirs joins libdir and plugin.choria.agent_provider.mcorpc.libdir.
+func libDirs(r *reader) []string {
+	var out []string
+	for _, d := range append(r.paths("libdir"), r.paths("plugin.choria.agent_provider.mcorpc.libdir")...) {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// ClientFrom builds the CLI's typed configuration from f.
+func ClientFrom(f *File) (*Client, error) {
+	r := &reader{f: f}
+	c := &Client{Common: readCommon(r, clientCertName)}
+	c.TTL = r.duration("ttl", defaultTTL)
+	switch {
+	case c.TTL <= 0:
+		r.invalid("ttl", "must be positive")
+	case c.TTL.Seconds() < 30:
+		r.warn("ttl", "below 30 seconds: nodes drop such requests")
+	}
+	c.DiscoveryTimeout = r.duration("discovery_timeout", defaultDiscoveryTimeout)
+	if c.DiscoveryTimeout <= 0 {
+		r.invalid("discovery_timeout", "must be positive")
+	}
+	c.DirectAddressing = r.bool("direct_addressing", true)
+	c.DirectAddressingThreshold = r.int("direct_addressing_threshold", defaultDirectThreshold)
+	if c.DirectAddressingThreshold < 0 {
+		r.invalid("direct_addressing_threshold", "must not be negative")
+	}
+	c.RPCLimitMethod = r.enum("rpclimitmethod", defaultRPCLimitMethod)
+	c.RequireClientFilter = r.bool("plugin.choria.require_client_filter", false)
+	c.CallerKind = r.enum("plugin.tutti.callerid_kind", defaultCallerKind)
+	c.RequestSigner = readSigner(r)
+	c.LoginURLs = r.urlList("plugin.login.aaasvc.login.url")
+	c.LibDirs = libDirs(r)
+	c.DiscoveryMethod = r.str("default_discovery_method", "mc")
+	c.DiscoveryOptions = r.list("default_discovery_options", nil)
+	c.WindowedDiscovery = r.bool("plugin.choria.discovery.broadcast.windowed_timeout", false)
+	c.AnonTLS = r.bool("plugin.security.client_anon_tls", false)
+	if c.AnonTLS {
+		if c.RequestSigner.URL == "" && !c.RequestSigner.Service {
+			r.invalid("plugin.security.client_anon_tls", "needs a remote signer (plugin.choria.security.request_signer.url or .service)")
+		} else {
+			r.warn("plugin.security.client_anon_tls", "the broker connection is not verified")
+		}
+	}
+	warnRole(r, "client")
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func readSigner(r *reader) RequestSigner {
+	const p = "plugin.choria.security.request_signer."
+	s := RequestSigner{
+		TokenEnv:  r.str(p+"token_environment", ""),
+		TokenFile: r.path(p+"token_file", ""),
+		Force:     r.bool(p+"force", false),
+		Service:   r.bool(p+"service", false),
+		CA:        r.path("plugin.tutti.request_signer.ca", ""),
+		Insecure:  r.bool("plugin.tutti.request_signer.insecure", false),
+	}
+	if urls := r.urlList(p + "url"); len(urls) > 1 {
+		r.invalid(p+"url", "one URL expected")
+	} else if len(urls) == 1 {
+		s.URL = urls[0]
+	}
+	def := ""
+	if s.TokenFile != "" {
+		def = strings.TrimSuffix(s.TokenFile, filepath.Ext(s.TokenFile)) + ".key"
+	}
+	s.SeedFile = r.path(p+"seed_file", def)
+	if s.Insecure {
+		r.warn("plugin.tutti.request_signer.insecure", "the signer's TLS certificate is not verified")
+	}
+	return s
+}
+
+// urlList reads a comma list of http(s) URLs.
+func (r *reader) urlList(key string) []string {
+	l := r.list(key, nil)
+	for _, s := range l {
+		u, err := url.Parse(s)
+		if err != nil {
+			r.fail(key, fmt.Errorf("%w: %w", ErrInvalidValue, err))
+		} else if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			r.invalid(key, "%q is not an http(s) URL", clip(s))
+		}
+	}
+	return l
+}
+
+// BrokerFrom builds the embedded broker's configuration from f.
+func BrokerFrom(f *File) (*Broker, error) {
+	const p = "plugin.choria.network."
+	r := &reader{f: f}
+	b := &Broker{
+		Common:        readCommon(r, func(id string) string { return id }),
+		ListenAddress: r.str(p+"listen_address", defaultBrokerListen),
+		ClientPort:    r.port(p+"client_port", defaultBrokerClientPort),
+		PeerPort:      r.port(p+"peer_port", 0),
+		MonitorPort:   r.port(p+"monitor_port", r.port("plugin.choria.stats_port", 0)),
+		StreamStore:   r.path(p+"stream.store", ""),
+	}
+	if b.ClientPort == 0 {
+		r.invalid(p+"client_port", "must not be 0")
+	}
+	for _, peer := range r.list(p+"peers", nil) {
+		u, err := NormalizeNATSURL(peer)
+		if err != nil {
+			r.fail(p+"peers", err)
+			continue
+		}
+		b.Peers = append(b.Peers, u)
+	}
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// warnRole warns about broker-only keys in node and client configs.
+func warnRole(r *reader, role string) {
+	for _, key := range r.f.Keys() {
+		if ki, ok := Lookup(key); ok && ki.Status == BrokerOnly {
+			r.warn(key, "broker setting, ignored by the "+role+" (run a stock nats-server or tuttid broker)")
+		}
+	}
+}
+
+// ClientCertName is the client's certificate name (PROTOCOL.md §8.5):
+// $MCOLLECTIVE_CERTNAME if set; otherwise <$USER>.mcollective when not
+// running as root; the configured identity as root.
+func ClientCertName(c *Client) string {
+	return clientCertName(c.Identity)
+}
+
+func clientCertName(identity string) string {
+	if n := strings.TrimSpace(os.Getenv("MCOLLECTIVE_CERTNAME")); n != "" {
+		return n
+	}
+	if os.Geteuid() == 0 {
+		return identity
+	}
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		return identity
+	}
+	return name + ".mcollective"
+}
+
+// LoadServer reads the node config at path (default /etc/choria/server.conf).
+func LoadServer(path string) (*Server, *File, error) {
+	return load(path, defaultServerConfig, ServerFrom)
+}
+
+// LoadBroker reads the broker config at path (default /etc/choria/broker.conf).
+func LoadBroker(path string) (*Broker, *File, error) {
+	return load(path, defaultBrokerConfig, BrokerFrom)
+}
+
+// LoadClient reads the client config at path or, when path is "", the
+// first existing file of CONFIG.md §1's search list. When none exists the
+// defaults are returned with an empty File (Path "") and no error.
+func LoadClient(path string) (*Client, *File, error) {
+	if path != "" {
+		return load(path, "", ClientFrom)
+	}
+	for _, p := range clientConfigPaths() {
+		p = expandHome(p)
+		if _, err := os.Stat(p); err == nil {
+			return load(p, "", ClientFrom)
+		}
+	}
+	f := newFile("")
+	c, err := ClientFrom(f)
+	return c, f, err
+}
+
+func load[T any](path, def string, build func(*File) (*T, error)) (*T, *File, error) {
+	if path == "" {
+		path = def
+	}
+	f, err := ParseFile(expandHome(path))
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := build(f)
+	if err != nil {
+		return nil, f, err
+	}
+	return v, f, nil
+}
