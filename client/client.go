@@ -1,0 +1,335 @@
+// Package client sends requests to the fleet and collects their replies:
+// it builds and signs the request (with the user's key or through a
+// remote signer), publishes it broadcast or directed, and verifies every
+// reply — hash, request id, the node's signature and certificate — before
+// handing it on. A reply that fails verification is reported, never
+// silently dropped.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/security"
+)
+
+// Options configure a Client.
+type Options struct {
+	Connector connector.Connector
+	// Signer signs requests (LocalSigner, or security/remote).
+	Signer security.RequestSigner
+	// Verifier verifies node replies (the x509 provider).
+	Verifier security.Verifier
+	// Identity is the sender id put in requests (config identity).
+	Identity string
+	// Collective is the default collective.
+	Collective string
+	// TTL of requests (default 60s).
+	TTL time.Duration
+	// RequireSignedReplies refuses replies without a node signature.
+	RequireSignedReplies bool
+	Log                  *logrus.Entry
+	Now                  func() time.Time
+}
+
+// Client talks to the fleet.
+type Client struct {
+	o Options
+}
+
+// New returns a client.
+func New(o Options) (*Client, error) {
+	if o.Connector == nil || o.Signer == nil || o.Verifier == nil {
+		return nil, errors.New("client: connector, signer and verifier are required")
+	}
+	if o.TTL == 0 {
+		o.TTL = 60 * time.Second
+	}
+	if o.Collective == "" {
+		o.Collective = "mcollective"
+	}
+	if o.Log == nil {
+		o.Log = logrus.NewEntry(logrus.New())
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Client{o: o}, nil
+}
+
+// Request is one request to send.
+type Request struct {
+	Agent, Action string
+	// Data is the RPC data object (nil → {}).
+	Data json.RawMessage
+	// Discovery sends the discovery agent's "ping" payload instead of RPC.
+	Discovery  bool
+	Filter     protocol.Filter
+	Collective string // default: the client's
+	// Targets, when set, sends one directed request per identity
+	// instead of a broadcast.
+	Targets []string
+	// Timeout bounds the whole wait for replies (default 10s).
+	Timeout time.Duration
+	// IdleGap ends the wait once no reply arrived for this long after
+	// the last one (0 = wait for Expect or Timeout only).
+	IdleGap time.Duration
+	// Expect ends the wait after this many replies (0 = no count).
+	Expect int
+	// TTL overrides the client's ttl.
+	TTL time.Duration
+}
+
+// VerifyState says what the client could establish about a reply.
+type VerifyState int
+
+// Reply verification states.
+const (
+	// Verified: signed by the certificate of the node named in the reply.
+	Verified VerifyState = iota
+	// Unsigned: a Choria node's reply (hash only); accepted unless
+	// signed replies are required.
+	Unsigned
+	// Failed: the reply did not verify; Err says why.
+	Failed
+)
+
+func (v VerifyState) String() string {
+	switch v {
+	case Verified:
+		return "verified"
+	case Unsigned:
+		return "unsigned"
+	}
+	return "failed"
+}
+
+// MarshalText renders the state in JSON output.
+func (v VerifyState) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// Result is one reply.
+type Result struct {
+	Sender   string
+	Received time.Time
+	// RTT is the time from publishing the request to receiving the reply.
+	RTT time.Duration
+	// Body is the reply message text (RPC JSON, or "pong").
+	Body []byte
+	// RPC is the decoded body for RPC replies.
+	RPC   *protocol.RPCReply
+	State VerifyState
+	Err   error
+}
+
+// Summary is the outcome of one request.
+type Summary struct {
+	RequestID string
+	Started   time.Time
+	Published time.Time
+	Elapsed   time.Duration
+	// Replies counts replies handed to the callback, Failed those that
+	// did not verify (also handed on, with State Failed).
+	Replies, Failed, Unsigned int
+	// Duplicates are extra replies from a node that had already replied.
+	Duplicates int
+	// Unexpected are replies from nodes not in Targets (directed mode).
+	Unexpected []string
+	// Missing are Targets that did not reply.
+	Missing []string
+}
+
+// Do sends req and calls onReply for every reply, from one goroutine, in
+// arrival order, until the wait ends.
+func (c *Client) Do(ctx context.Context, req Request, onReply func(Result)) (*Summary, error) {
+	collective := req.Collective
+	if collective == "" {
+		collective = c.o.Collective
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = c.o.TTL
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	secure, id, err := c.sign(ctx, req, collective, ttl)
+	if err != nil {
+		return nil, err
+	}
+	callerID := c.o.Signer.CallerID()
+	replyTo := c.o.Connector.NewReplyTo(collective, callerID, id)
+	transport, err := protocol.EncodeTransport(&protocol.Transport{Data: secure, ReplyTo: replyTo, Sender: c.o.Identity})
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{RequestID: id, Started: c.o.Now()}
+	col := newCollector(c, id, req.Targets)
+	sub, err := c.o.Connector.Subscribe(connector.Destination{Kind: connector.Reply, ReplyTo: replyTo}, col.receive)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to replies: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := c.o.Connector.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("flush reply subscription: %w", err)
+	}
+	sum.Published = time.Now()
+	col.published = sum.Published
+	if err := c.publish(ctx, req, collective, transport); err != nil {
+		return nil, err
+	}
+	col.wait(ctx, sum, timeout, req.IdleGap, req.Expect, onReply)
+	sum.Elapsed = time.Since(sum.Published)
+	return sum, nil
+}
+
+// sign builds the request and has it signed.
+func (c *Client) sign(ctx context.Context, req Request, collective string, ttl time.Duration) ([]byte, string, error) {
+	agent := req.Agent
+	msg := protocol.DiscoveryPayload
+	if req.Discovery {
+		agent = "discovery"
+	} else {
+		var err error
+		if msg, err = protocol.EncodeRPCRequest(req.Agent, req.Action, req.Data); err != nil {
+			return nil, "", err
+		}
+	}
+	pr := &protocol.Request{
+		ID: protocol.NewRequestID(), SenderID: c.o.Identity, CallerID: c.o.Signer.CallerID(), Collective: collective,
+		Agent: agent, TTL: int(ttl / time.Second), Time: c.o.Now().Unix(), Filter: req.Filter, Message: msg,
+	}
+	raw, err := protocol.EncodeRequest(pr)
+	if err != nil {
+		return nil, "", err
+	}
+	secure, err := c.o.Signer.SignRequest(ctx, raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("sign request: %w", err)
+	}
+	return secure, pr.ID, nil
+}
+
+func (c *Client) publish(ctx context.Context, req Request, collective string, transport []byte) error {
+	agent := req.Agent
+	if req.Discovery {
+		agent = "discovery"
+	}
+	if len(req.Targets) == 0 {
+		return c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, transport)
+	}
+	for _, t := range req.Targets {
+		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Directed, Collective: collective, Identity: t}, transport); err != nil {
+			return fmt.Errorf("publish to %s: %w", t, err)
+		}
+	}
+	return c.o.Connector.Flush(ctx)
+}
+
+// Discover returns the identities of the nodes matching filter, ending
+// idleGap after the last reply or at timeout.
+func (c *Client) Discover(ctx context.Context, filter protocol.Filter, collective string, timeout, idleGap time.Duration) ([]string, *Summary, error) {
+	var nodes []string
+	sum, err := c.Do(ctx, Request{Discovery: true, Filter: filter, Collective: collective, Timeout: timeout, IdleGap: idleGap},
+		func(r Result) {
+			if r.State != Failed && string(r.Body) == "pong" {
+				nodes = append(nodes, r.Sender)
+			}
+		})
+	return nodes, sum, err
+}
+
+// LocalSigner signs requests with the user's own certificate and key.
+type LocalSigner struct {
+	Signer security.Signer
+	Caller string
+}
+
+// CallerID implements security.RequestSigner.
+func (l *LocalSigner) CallerID() string { return l.Caller }
+
+// SignRequest implements security.RequestSigner.
+func (l *LocalSigner) SignRequest(_ context.Context, request []byte) ([]byte, error) {
+	sig, err := l.Signer.Sign(request)
+	if err != nil {
+		return nil, err
+	}
+	return protocol.EncodeSecureRequest(&protocol.SecureRequest{Message: request, Signature: sig, PubCert: l.Signer.CertificatePEM()})
+}
+
+var _ security.RequestSigner = (*LocalSigner)(nil)
+
+// workers is how many goroutines verify replies in parallel.
+var workers = runtime.GOMAXPROCS(0)
+
+// collector receives raw replies, verifies them on a small worker pool
+// and hands results to the waiting goroutine.
+type collector struct {
+	c         *Client
+	id        string
+	targets   map[string]bool
+	published time.Time
+	raw       chan rawReply
+	results   chan Result
+	done      chan struct{}
+	once      sync.Once
+}
+
+type rawReply struct {
+	data []byte
+	at   time.Time
+}
+
+func newCollector(c *Client, id string, targets []string) *collector {
+	col := &collector{c: c, id: id, raw: make(chan rawReply, 4096), results: make(chan Result, 4096), done: make(chan struct{})}
+	if len(targets) > 0 {
+		col.targets = make(map[string]bool, len(targets))
+		for _, t := range targets {
+			col.targets[t] = true
+		}
+	}
+	return col
+}
+
+func (col *collector) receive(m connector.Message) {
+	col.once.Do(col.startWorkers)
+	select {
+	case col.raw <- rawReply{data: m.Data, at: time.Now()}:
+	case <-col.done:
+	}
+}
+
+func (col *collector) startWorkers() {
+	for i := 0; i < workers; i++ {
+		go func() {
+			for {
+				var r rawReply
+				select {
+				case r = <-col.raw:
+				case <-col.done:
+					return
+				}
+				res, ok := col.c.verify(col.id, r.data)
+				if !ok {
+					continue
+				}
+				res.Received = r.at
+				res.RTT = r.at.Sub(col.published)
+				select {
+				case col.results <- res:
+				case <-col.done:
+					return
+				}
+			}
+		}()
+	}
+}
