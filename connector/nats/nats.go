@@ -1,0 +1,324 @@
+// Package nats is the Choria-compatible NATS connector: it maps tutti's
+// destinations onto Choria's subjects (see Subject) and moves opaque
+// payloads over a mutually authenticated TLS connection. NATS headers and
+// the NATS reply field are never used; the reply subject travels inside
+// the payload (PROTOCOL.md §11).
+//
+// A Conn keeps trying to reach its brokers for as long as its Connect
+// context allows, and once connected it reconnects forever with a jittered
+// backoff, restoring its subscriptions on the new connection.
+package nats
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/connector"
+)
+
+// Defaults applied by Connect.
+const (
+	// DefaultConnectTimeout bounds one dial plus TLS handshake.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultFlushTimeout bounds Flush when its context has no deadline.
+	DefaultFlushTimeout = 10 * time.Second
+	// DefaultPendingMsgs and DefaultPendingBytes are each subscription's
+	// buffer between the socket and its handler. They are generous so a
+	// broadcast burst to a node is queued, not dropped as a slow consumer.
+	DefaultPendingMsgs  = 1 << 20
+	DefaultPendingBytes = 512 << 20
+	// reconnectBuf holds publishes made while reconnecting.
+	reconnectBuf = 16 << 20
+)
+
+// Config is a NATS connection's configuration.
+type Config struct {
+	// Servers are nats://host:port (or tls://host:port) URLs; host:port
+	// alone means nats://.
+	Servers []string
+	// TLS is the client TLS configuration: RootCAs that sign the brokers'
+	// certificates and the client certificate. Required; verification
+	// cannot be disabled.
+	TLS *tls.Config
+	// User and Password, or Credentials (a NATS .creds file), are optional
+	// broker credentials on top of the certificate.
+	User, Password, Credentials string
+	// Name is the connection name the broker shows (the identity).
+	Name string
+	// Log receives connection events. Required.
+	Log *logrus.Entry
+	// ConnectTimeout bounds one dial plus TLS handshake (default 5s).
+	ConnectTimeout time.Duration
+	// OnStateChange, if set, is called with true when the connection is
+	// (re-)established and false when it is lost or closed. It runs on
+	// nats.go's callback goroutine and must not block.
+	OnStateChange func(connected bool)
+	// PendingMsgs and PendingBytes override DefaultPendingMsgs and
+	// DefaultPendingBytes.
+	PendingMsgs, PendingBytes int
+}
+
+// Conn is a NATS connection. It is safe for concurrent use.
+type Conn struct {
+	nc  *natsgo.Conn
+	cfg Config
+	log *logrus.Entry
+
+	closeOnce sync.Once
+}
+
+var _ connector.Connector = (*Conn)(nil)
+
+// Connect connects to one of cfg.Servers and returns once connected. While
+// no broker answers it keeps trying with a jittered backoff, logging each
+// failure; when ctx ends first it returns an error naming the servers and
+// the last failure. After that the connection reconnects on its own until
+// Close.
+func Connect(ctx context.Context, cfg Config) (*Conn, error) {
+	if err := prepare(&cfg); err != nil {
+		return nil, err
+	}
+	c := &Conn{cfg: cfg, log: cfg.Log.WithField("connection", cfg.Name)}
+	servers := strings.Join(cfg.Servers, ", ")
+	for attempt := 1; ; attempt++ {
+		d := newDialer(cfg.ConnectTimeout)
+		nc, err := natsgo.Connect(strings.Join(cfg.Servers, ","), c.options(d)...)
+		if err == nil {
+			c.nc = nc
+			c.log.WithField("server", nc.ConnectedUrlRedacted()).Info("connected to broker")
+			c.stateChanged(true)
+			return c, nil
+		}
+		err = d.explain(err)
+		c.log.WithError(err).WithFields(logrus.Fields{"servers": servers, "attempt": attempt}).
+			Warn("cannot connect to the broker; retrying")
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("connect to %s: gave up after %d attempts: %w (last error: %w)", servers, attempt, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// prepare validates cfg and fills in defaults.
+func prepare(cfg *Config) error {
+	if cfg.Log == nil {
+		return errors.New("nats connector: a logger is required")
+	}
+	if cfg.TLS == nil {
+		return errors.New("nats connector: TLS is required (mutual TLS with a client certificate)")
+	}
+	if cfg.TLS.InsecureSkipVerify {
+		return errors.New("nats connector: TLS.InsecureSkipVerify is set; broker certificate verification cannot be disabled")
+	}
+	if len(cfg.Servers) == 0 {
+		return errors.New("nats connector: no broker servers configured")
+	}
+	servers := make([]string, 0, len(cfg.Servers))
+	for _, s := range cfg.Servers {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return fmt.Errorf("nats connector: empty server in %q", cfg.Servers)
+		}
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		servers = append(servers, s)
+	}
+	cfg.Servers = servers
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.PendingMsgs <= 0 {
+		cfg.PendingMsgs = DefaultPendingMsgs
+	}
+	if cfg.PendingBytes <= 0 {
+		cfg.PendingBytes = DefaultPendingBytes
+	}
+	return nil
+}
+
+func (c *Conn) options(d *dialer) []natsgo.Option {
+	opts := []natsgo.Option{
+		natsgo.Name(c.cfg.Name),
+		natsgo.Secure(c.cfg.TLS.Clone()),
+		natsgo.Timeout(c.cfg.ConnectTimeout),
+		natsgo.SetCustomDialer(d),
+		natsgo.MaxReconnects(-1),
+		natsgo.CustomReconnectDelay(backoff),
+		natsgo.IgnoreAuthErrorAbort(),
+		natsgo.ReconnectBufSize(reconnectBuf),
+		natsgo.DisconnectErrHandler(c.onDisconnect),
+		natsgo.ReconnectHandler(c.onReconnect),
+		natsgo.ReconnectErrHandler(c.onReconnectErr),
+		natsgo.ClosedHandler(func(*natsgo.Conn) { c.stateChanged(false) }),
+		natsgo.ErrorHandler(c.onAsyncError),
+	}
+	if c.cfg.User != "" || c.cfg.Password != "" {
+		opts = append(opts, natsgo.UserInfo(c.cfg.User, c.cfg.Password))
+	}
+	if c.cfg.Credentials != "" {
+		opts = append(opts, natsgo.UserCredentials(c.cfg.Credentials))
+	}
+	return opts
+}
+
+func (c *Conn) stateChanged(up bool) {
+	if c.cfg.OnStateChange != nil {
+		c.cfg.OnStateChange(up)
+	}
+}
+
+func (c *Conn) onDisconnect(nc *natsgo.Conn, err error) {
+	if nc.IsClosed() {
+		return // Close, reported by the closed handler
+	}
+	c.log.WithError(err).Warn("disconnected from the broker; reconnecting")
+	c.stateChanged(false)
+}
+
+func (c *Conn) onReconnect(nc *natsgo.Conn) {
+	c.log.WithFields(logrus.Fields{"server": nc.ConnectedUrlRedacted(), "reconnects": nc.Stats().Reconnects}).
+		Info("reconnected to the broker")
+	c.stateChanged(true)
+}
+
+func (c *Conn) onReconnectErr(_ *natsgo.Conn, err error) {
+	c.log.WithError(err).WithField("servers", strings.Join(c.cfg.Servers, ", ")).
+		Warn("reconnect attempt failed; retrying")
+}
+
+func (c *Conn) onAsyncError(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
+	l := c.log.WithError(err)
+	if sub != nil {
+		l = l.WithField("subject", sub.Subject)
+		if msgs, bytes, perr := sub.Pending(); perr == nil {
+			l = l.WithFields(logrus.Fields{"pending_msgs": msgs, "pending_bytes": bytes})
+		}
+		if dropped, derr := sub.Dropped(); derr == nil {
+			l = l.WithField("dropped", dropped)
+		}
+	}
+	if errors.Is(err, natsgo.ErrSlowConsumer) {
+		l.Error("slow consumer: messages dropped because the handler cannot keep up")
+		return
+	}
+	l.Error("asynchronous connection error")
+}
+
+// Publish sends data to dest. It does not wait for the broker; use Flush.
+// While reconnecting, publishes are buffered (up to 16 MiB).
+func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []byte) error {
+	subj, err := Subject(dest)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("publish to %s: %w", subj, err)
+	}
+	if err := c.nc.Publish(subj, data); err != nil {
+		return fmt.Errorf("publish %d bytes to %s: %w", len(data), subj, c.mapErr(err))
+	}
+	return nil
+}
+
+// Subscribe delivers every message for dest to h, one message at a time
+// per subscription, until Unsubscribe or Close. A Service destination
+// joins the queue group named after the agent, so one member receives
+// each message.
+func (c *Conn) Subscribe(dest connector.Destination, h connector.Handler) (connector.Subscription, error) {
+	if h == nil {
+		return nil, errors.New("subscribe: nil handler")
+	}
+	subj, err := Subject(dest)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	cb := func(m *natsgo.Msg) { h(connector.Message{Data: m.Data, Destination: dest}) }
+	var sub *natsgo.Subscription
+	if dest.Kind == connector.Service {
+		sub, err = c.nc.QueueSubscribe(subj, dest.Agent, cb)
+	} else {
+		sub, err = c.nc.Subscribe(subj, cb)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", subj, c.mapErr(err))
+	}
+	if err := sub.SetPendingLimits(c.cfg.PendingMsgs, c.cfg.PendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to %s: set pending limits: %w", subj, err)
+	}
+	return &subscription{sub: sub, conn: c}, nil
+}
+
+// NewReplyTo returns <collective>.reply.<hex md5(callerID)>.<requestID>.
+func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
+	return ReplyTo(collective, callerID, requestID)
+}
+
+// Flush waits until the broker has received everything published so far.
+// Without a deadline on ctx it waits at most DefaultFlushTimeout.
+func (c *Conn) Flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultFlushTimeout)
+		defer cancel()
+	}
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush: %w", c.mapErr(err))
+	}
+	return nil
+}
+
+// Close closes the connection; pending messages are not drained. It is
+// safe to call more than once.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.nc.Close()
+		c.log.Info("connection closed")
+	})
+	return nil
+}
+
+// Stats reports how often the connection reconnected and whether it is
+// connected now.
+func (c *Conn) Stats() (reconnects uint64, connected bool) {
+	return c.nc.Stats().Reconnects, c.nc.IsConnected()
+}
+
+// mapErr turns nats.go's closed-connection errors into connector.ErrClosed
+// (keeping nats.go's error in the chain).
+func (c *Conn) mapErr(err error) error {
+	if errors.Is(err, natsgo.ErrConnectionClosed) || errors.Is(err, natsgo.ErrBadSubscription) && c.nc.IsClosed() {
+		return fmt.Errorf("%w: %w", connector.ErrClosed, err)
+	}
+	return err
+}
+
+type subscription struct {
+	sub  *natsgo.Subscription
+	conn *Conn
+	once sync.Once
+	err  error
+}
+
+// Unsubscribe ends the subscription. Calling it again returns the first
+// call's result.
+func (s *subscription) Unsubscribe() error {
+	s.once.Do(func() {
+		if err := s.sub.Unsubscribe(); err != nil {
+			s.err = fmt.Errorf("unsubscribe from %s: %w", s.sub.Subject, s.conn.mapErr(err))
+		}
+	})
+	return s.err
+}

@@ -1,0 +1,322 @@
+// Package broker runs tutti's embedded NATS broker (nats-server) inside the
+// tuttid process, as Choria's "network broker" does.
+//
+// The broker always requires mutual TLS: clients and cluster peers must
+// present a certificate signed by a CA the broker trusts, and the broker
+// refuses any configuration that would weaken that (no TLS, no client CAs,
+// InsecureSkipVerify). Like go-choria's broker it has no per-subject
+// permissions: any verified certificate may publish and subscribe anywhere;
+// request authorization happens on the nodes (PROTOCOL.md §11.4).
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults applied by New.
+const (
+	// DefaultClusterName is the cluster name when Config.ClusterName is empty.
+	DefaultClusterName = "tutti"
+	// DefaultMaxPayload caps one message (4 MiB, plugin.tutti.max_message_size).
+	DefaultMaxPayload int32 = 4 << 20
+	// DefaultListenAddress is used when Config.ListenAddress is empty.
+	DefaultListenAddress = "::"
+	// DefaultClientPort is the NATS client port (Choria's default).
+	DefaultClientPort = 4222
+
+	// tlsTimeout bounds a TLS handshake, in seconds. nats-server's default
+	// (2s) is tight for RSA keys on a busy host.
+	tlsTimeout = 5
+	// readyPoll is how long one ReadyForConnections probe waits before
+	// Start checks its context and fatal errors again.
+	readyPoll = 100 * time.Millisecond
+)
+
+// ErrConfig is wrapped by every configuration refusal from New.
+var ErrConfig = errors.New("invalid broker configuration")
+
+// Config is the embedded broker's configuration section.
+type Config struct {
+	// ListenAddress is the address to listen on: "::", "0.0.0.0",
+	// "127.0.0.1"… (default "::").
+	ListenAddress string
+	// ClientPort is the client port; 0 means 4222, -1 a random port (tests).
+	ClientPort int
+	// TLS is the server TLS configuration: Certificates plus ClientCAs
+	// (the CA that signs node and client certificates). Required. Client
+	// certificates are always required and verified.
+	TLS *tls.Config
+	// PeerPort is the cluster (route) port: 0 = no cluster, -1 = random.
+	PeerPort int
+	// Peers are nats://host:port URLs of other brokers' cluster ports.
+	// Listing this broker itself is harmless.
+	Peers []string
+	// ClusterTLS secures routes; nil means TLS. Routes are mutually
+	// authenticated: RootCAs verify the peers we dial, ClientCAs the peers
+	// that dial us (each defaults to the other when unset).
+	ClusterTLS *tls.Config
+	// ClusterName defaults to "tutti".
+	ClusterName string
+	// ServerName names this broker in the cluster and in monitoring.
+	ServerName string
+	// MonitorPort enables HTTP monitoring (/varz, /connz…): 0 = off,
+	// -1 = random.
+	MonitorPort int
+	// JetStreamDir enables JetStream with its store in this directory.
+	JetStreamDir string
+	// MaxPayload caps a message in bytes (default 4 MiB).
+	MaxPayload int32
+	// Log receives nats-server's log lines. Required.
+	Log *logrus.Entry
+}
+
+// Broker is one embedded nats-server. A Broker starts once; to restart,
+// Shutdown it and create a new one with the same Config.
+type Broker struct {
+	srv  *server.Server
+	cfg  Config
+	log  *logger
+	once sync.Once
+}
+
+// New validates cfg and prepares a broker. It does not listen yet.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Log == nil {
+		return nil, fmt.Errorf("%w: a logger is required", ErrConfig)
+	}
+	opts, err := buildOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("create broker: %w", err)
+	}
+	lg := newLogger(cfg.Log)
+	level := cfg.Log.Logger.GetLevel()
+	srv.SetLoggerV2(lg, level >= logrus.DebugLevel, level >= logrus.TraceLevel, false)
+	return &Broker{srv: srv, cfg: cfg, log: lg}, nil
+}
+
+// buildOptions turns cfg into nats-server options, applying defaults and
+// refusing anything that would weaken mutual TLS.
+func buildOptions(cfg *Config) (*server.Options, error) {
+	if cfg.ListenAddress == "" {
+		cfg.ListenAddress = DefaultListenAddress
+	}
+	if cfg.ClientPort == 0 {
+		cfg.ClientPort = DefaultClientPort
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.MaxPayload < 0 {
+		return nil, fmt.Errorf("%w: MaxPayload %d is negative", ErrConfig, cfg.MaxPayload)
+	}
+	if cfg.ClusterName == "" {
+		cfg.ClusterName = DefaultClusterName
+	}
+	clientTLS, err := serverTLS("TLS", cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		Host:       cfg.ListenAddress,
+		Port:       cfg.ClientPort,
+		TLSConfig:  clientTLS,
+		TLSVerify:  true,
+		TLSTimeout: tlsTimeout,
+		MaxPayload: cfg.MaxPayload,
+		NoSigs:     true, // the process owns signals, not the broker
+	}
+	if cfg.MonitorPort != 0 {
+		opts.HTTPHost = cfg.ListenAddress
+		opts.HTTPPort = cfg.MonitorPort
+	}
+	if cfg.JetStreamDir != "" {
+		opts.JetStream = true
+		opts.StoreDir = cfg.JetStreamDir
+	}
+	if cfg.PeerPort == 0 {
+		if len(cfg.Peers) > 0 {
+			return nil, fmt.Errorf("%w: Peers are set but PeerPort is 0 (clustering off)", ErrConfig)
+		}
+		return opts, nil
+	}
+	if err := clusterOptions(cfg, opts); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+func clusterOptions(cfg *Config, opts *server.Options) error {
+	ctls := cfg.ClusterTLS
+	if ctls == nil {
+		ctls = cfg.TLS
+	}
+	routeTLS, err := serverTLS("ClusterTLS", ctls)
+	if err != nil {
+		return err
+	}
+	if routeTLS.RootCAs == nil {
+		routeTLS.RootCAs = routeTLS.ClientCAs
+	}
+	opts.Cluster = server.ClusterOpts{
+		Name:       cfg.ClusterName,
+		Host:       cfg.ListenAddress,
+		Port:       cfg.PeerPort,
+		TLSConfig:  routeTLS,
+		TLSTimeout: tlsTimeout,
+	}
+	for _, p := range cfg.Peers {
+		u, err := parsePeer(p)
+		if err != nil {
+			return err
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
+}
+
+// serverTLS clones c and forces verified client certificates.
+func serverTLS(field string, c *tls.Config) (*tls.Config, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: %s is required: the broker only accepts mutually authenticated TLS", ErrConfig, field)
+	}
+	if c.InsecureSkipVerify {
+		return nil, fmt.Errorf("%w: %s.InsecureSkipVerify is set; certificate verification cannot be disabled", ErrConfig, field)
+	}
+	if len(c.Certificates) == 0 && c.GetCertificate == nil {
+		return nil, fmt.Errorf("%w: %s has no server certificate", ErrConfig, field)
+	}
+	out := c.Clone()
+	if out.ClientCAs == nil {
+		out.ClientCAs = out.RootCAs
+	}
+	if out.ClientCAs == nil {
+		return nil, fmt.Errorf("%w: %s has no ClientCAs (or RootCAs) to verify client certificates", ErrConfig, field)
+	}
+	out.ClientAuth = tls.RequireAndVerifyClientCert
+	if out.MinVersion < tls.VersionTLS12 {
+		out.MinVersion = tls.VersionTLS12
+	}
+	return out, nil
+}
+
+func parsePeer(p string) (*url.URL, error) {
+	s := strings.TrimSpace(p)
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: peer %q: %w", ErrConfig, p, err)
+	}
+	if u.Hostname() == "" || u.Port() == "" {
+		return nil, fmt.Errorf("%w: peer %q: want nats://host:port", ErrConfig, p)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "nats-route":
+	default:
+		return nil, fmt.Errorf("%w: peer %q: unsupported scheme %q", ErrConfig, p, u.Scheme)
+	}
+	return u, nil
+}
+
+// Start starts the broker in the background and returns once it accepts
+// client (and, if clustered, route) connections. It fails when ctx ends
+// first or when nats-server reports a fatal error such as a port in use;
+// the broker is then shut down.
+func (b *Broker) Start(ctx context.Context) error {
+	b.srv.Start()
+	for {
+		if b.srv.ReadyForConnections(readyPoll) {
+			b.cfg.Log.WithField("url", b.ClientURL()).Info("broker ready")
+			return nil
+		}
+		select {
+		case <-b.log.fatal:
+			b.Shutdown()
+			return fmt.Errorf("start broker on %s: %w", b.listenDesc(), b.log.fatalErr())
+		case <-ctx.Done():
+			b.Shutdown()
+			return fmt.Errorf("start broker on %s: not ready: %w", b.listenDesc(), ctx.Err())
+		default:
+		}
+	}
+}
+
+func (b *Broker) listenDesc() string {
+	return net.JoinHostPort(b.cfg.ListenAddress, strconv.Itoa(b.cfg.ClientPort))
+}
+
+// ClientURL is the URL a local client dials: nats://host:port with the
+// actual port (clients must use TLS). A wildcard listen address is
+// replaced by 127.0.0.1. Empty before Start.
+func (b *Broker) ClientURL() string {
+	addr, ok := b.srv.Addr().(*net.TCPAddr)
+	if !ok || addr == nil {
+		return ""
+	}
+	return "nats://" + net.JoinHostPort(localHost(b.cfg.ListenAddress), strconv.Itoa(addr.Port))
+}
+
+// ClusterURL is the URL other brokers list in Peers to reach this one's
+// cluster port. Empty when clustering is off or before Start.
+func (b *Broker) ClusterURL() string {
+	addr := b.srv.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	return "nats://" + net.JoinHostPort(localHost(b.cfg.ListenAddress), strconv.Itoa(addr.Port))
+}
+
+// MonitorURL is the HTTP monitoring base URL (http://host:port), empty
+// when monitoring is off or before Start.
+func (b *Broker) MonitorURL() string {
+	addr := b.srv.MonitorAddr()
+	if addr == nil {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(localHost(b.cfg.ListenAddress), strconv.Itoa(addr.Port))
+}
+
+func localHost(listen string) string {
+	switch listen {
+	case "", "::", "0.0.0.0", "[::]":
+		return "127.0.0.1"
+	}
+	return strings.Trim(listen, "[]")
+}
+
+// NumClients is the number of connected clients.
+func (b *Broker) NumClients() int { return b.srv.NumClients() }
+
+// NumRoutes is the number of route connections to cluster peers.
+func (b *Broker) NumRoutes() int { return b.srv.NumRoutes() }
+
+// Shutdown stops the broker and waits until it has stopped. It is safe to
+// call more than once and from several goroutines.
+func (b *Broker) Shutdown() {
+	b.once.Do(func() {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+		b.cfg.Log.Info("broker stopped")
+	})
+}
+
+// Server is the underlying nats-server, for tests and metrics.
+func (b *Broker) Server() *server.Server { return b.srv }
