@@ -153,19 +153,27 @@ func resolvePath(dir, p string) string {
 }
 
 // suggest returns the known key nearest to key, or "" when none is
-// reasonably close. A known key that only lacks the plugin. prefix wins.
+// reasonably close. A known key that only lacks the plugin. prefix wins,
+// then the shortest known key that a long enough key abbreviates
+// (plugin.security.file.cert), then the smallest edit distance.
 func suggest(key string) string {
 	if _, ok := Lookup("plugin." + key); ok {
 		return "plugin." + key
 	}
 	pat := patternOf(key)
-	best, bestD := "", math.MaxInt
+	best, bestD, prefix := "", math.MaxInt, ""
 	for _, ki := range knownKeys {
+		if len(pat) >= 8 && strings.HasPrefix(ki.Key, pat) && (prefix == "" || len(ki.Key) < len(prefix)) {
+			prefix = ki.Key
+		}
 		if d := levenshtein(pat, ki.Key, bestD); d < bestD {
 			best, bestD = ki.Key, d
 		}
 	}
-	if best == "" || bestD > 1+len(pat)/5 || bestD*2 >= len(pat) {
+	switch {
+	case prefix != "":
+		best = prefix
+	case best == "" || bestD > 1+len(pat)/5 || bestD*2 >= len(pat):
 		return ""
 	}
 	return renderPattern(best, key)
