@@ -1,0 +1,69 @@
+package x509
+
+import "testing"
+
+var benchKeyTypes = []KeyType{KeyRSA, KeyECDSA, KeyEd25519}
+
+// BenchmarkVerifyRequest measures the per-request cost with a warm
+// certificate cache: SHA-256 of pubcert, a map lookup, the name rules and
+// one signature verification.
+func BenchmarkVerifyRequest(b *testing.B) {
+	for _, kt := range benchKeyTypes {
+		b.Run(benchName(kt), func(b *testing.B) {
+			ca := mustCA(b, "bench CA", KeyECDSA)
+			is := mustIssue(b, ca, "alice.mcollective", IssueOptions{KeyType: kt})
+			sig := mustSign(b, is, testMsg)
+			p := verifier(b, ca, Config{})
+			if _, err := p.VerifyRequest(testMsg, sig, is.CertPEM, "choria=alice.mcollective"); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := p.VerifyRequest(testMsg, sig, is.CertPEM, "choria=alice.mcollective"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyRequestCold measures a cache miss: full chain
+// verification every time (a new caller, or after Reload).
+func BenchmarkVerifyRequestCold(b *testing.B) {
+	ca := mustCA(b, "bench CA", KeyECDSA)
+	is := mustIssue(b, ca, "alice.mcollective", IssueOptions{})
+	sig := mustSign(b, is, testMsg)
+	p := verifier(b, ca, Config{})
+	b.ReportAllocs()
+	for b.Loop() {
+		st := p.st.Load()
+		if _, err := p.verifyChain(st, is.CertPEM, forRequest, p.now()); err != nil {
+			b.Fatal(err)
+		}
+		if err := VerifyWith(is.Cert.PublicKey, testMsg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	for _, kt := range benchKeyTypes {
+		b.Run(benchName(kt), func(b *testing.B) {
+			ca := mustCA(b, "bench CA", KeyECDSA)
+			is := mustIssue(b, ca, "alice.mcollective", IssueOptions{KeyType: kt})
+			p, err := NewFromPEM(is.CertPEM, is.KeyPEM, ca.CertPEM, Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Sign(testMsg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchName(kt KeyType) string { return string(kt) }
