@@ -1,0 +1,195 @@
+package login
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Login freshness (AAA.md §5.2): a login's timestamp may be this old…
+const MaxLoginAge = 60 * time.Second
+
+// …and this far in the future.
+const MaxLoginFuture = 5 * time.Second
+
+// Request is the body of POST /choria/v1/login.
+type Request struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// Timestamp is decimal Unix seconds, as a string.
+	Timestamp string `json:"timestamp"`
+	// PublicKey is hex of the user's fresh ed25519 public key.
+	PublicKey string `json:"public_key"`
+	// Signature is hex of the ed25519 signature over
+	// "<timestamp>:<username>:<password>".
+	Signature string `json:"signature"`
+}
+
+// LoginMessage is the text a login's signature covers.
+func LoginMessage(timestamp, username, password string) []byte {
+	return []byte(timestamp + ":" + username + ":" + password)
+}
+
+// ErrLoginFailed is the one error a caller sees for any failed login.
+var ErrLoginFailed = errors.New("Login failed") //nolint:staticcheck // aaasvc's exact wording
+
+// ErrIssue means the credentials were good but no token could be signed.
+var ErrIssue = errors.New("Could not sign JWT token") //nolint:staticcheck // aaasvc's exact wording
+
+// Failure is a refused login. It matches ErrLoginFailed with errors.Is;
+// Reason is for the service log and metrics only, never for the client.
+type Failure struct {
+	// Reason is a short label: bad_request, stale, bad_signature,
+	// replayed, unknown_user, bad_password.
+	Reason string
+	Err    error
+}
+
+func (f *Failure) Error() string {
+	if f.Err != nil {
+		return fmt.Sprintf("login failed: %s: %v", f.Reason, f.Err)
+	}
+	return "login failed: " + f.Reason
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Is matches ErrLoginFailed.
+func (f *Failure) Is(target error) bool { return target == ErrLoginFailed }
+
+// RateLimitedError is returned instead of checking a password when the
+// user or the source address failed too often. It matches ErrLoginFailed.
+type RateLimitedError struct {
+	// Key says what was limited: "user" or "address".
+	Key        string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("login failed: too many failures for this %s, retry in %s", e.Key, e.RetryAfter.Round(time.Second))
+}
+
+// Is matches ErrLoginFailed.
+func (e *RateLimitedError) Is(target error) bool { return target == ErrLoginFailed }
+
+// Config is an Authenticator's section.
+type Config struct {
+	Users  *Users
+	Tokens *TokenSigner
+	Limits RateLimit
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	Log *logrus.Entry
+}
+
+// Authenticator checks logins and issues tokens. Safe for concurrent
+// use; logins do not serialise on any lock held across bcrypt.
+type Authenticator struct {
+	users  *Users
+	tokens *TokenSigner
+	now    func() time.Time
+	log    *logrus.Entry
+
+	byUser, byAddr *failLimiter
+	seen           *ReplayCache
+	dummyHash      []byte
+}
+
+// NewAuthenticator builds an Authenticator from cfg.
+func NewAuthenticator(cfg Config) (*Authenticator, error) {
+	if cfg.Users == nil || cfg.Tokens == nil {
+		return nil, errors.New("login: users and a token signer are required")
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("tutti-aaa dummy password"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, fmt.Errorf("login: make dummy hash: %w", err)
+	}
+	lim := cfg.Limits.withDefaults()
+	a := &Authenticator{
+		users: cfg.Users, tokens: cfg.Tokens, now: cfg.Now, log: cfg.Log,
+		byUser:    newFailLimiter(lim.UserBurst, lim.UserEvery),
+		byAddr:    newFailLimiter(lim.AddrBurst, lim.AddrEvery),
+		seen:      NewReplayCache(),
+		dummyHash: dummy,
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = logrus.NewEntry(logrus.New())
+	}
+	return a, nil
+}
+
+// Login checks req coming from source (the client's IP address) and
+// returns a signed token. Every error matches ErrLoginFailed except a
+// token signing failure, which matches ErrIssue.
+func (a *Authenticator) Login(req *Request, source string) (string, error) {
+	now := a.now()
+	if wait := a.byUser.retryAfter(req.Username, now); wait > 0 {
+		return "", &RateLimitedError{Key: "user", RetryAfter: wait}
+	}
+	if wait := a.byAddr.retryAfter(source, now); wait > 0 {
+		return "", &RateLimitedError{Key: "address", RetryAfter: wait}
+	}
+	u, pub, err := a.check(req, now)
+	if err != nil {
+		a.byUser.fail(req.Username, now)
+		a.byAddr.fail(source, now)
+		return "", err
+	}
+	tok, err := a.tokens.Issue(u, pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrIssue, err)
+	}
+	return tok, nil
+}
+
+// check runs the checks of AAA.md §5.2 in order.
+func (a *Authenticator) check(req *Request, now time.Time) (*User, ed25519.PublicKey, error) {
+	if req.PublicKey == "" || req.Signature == "" {
+		return a.fail("bad_request", errors.New("no public_key or signature (2019 login bodies are refused)"))
+	}
+	ts, err := strconv.ParseInt(req.Timestamp, 10, 64)
+	if err != nil {
+		return a.fail("bad_request", fmt.Errorf("timestamp: %w", err))
+	}
+	t := time.Unix(ts, 0)
+	if age := now.Sub(t); age > MaxLoginAge || age < -MaxLoginFuture {
+		return a.fail("stale", fmt.Errorf("timestamp %d is %s away from now", ts, age.Round(time.Second)))
+	}
+	pub, err := hex.DecodeString(req.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return a.fail("bad_request", fmt.Errorf("public_key is not %d hex bytes", ed25519.PublicKeySize))
+	}
+	sig, err := hex.DecodeString(req.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return a.fail("bad_request", fmt.Errorf("signature is not %d hex bytes", ed25519.SignatureSize))
+	}
+	if !ed25519.Verify(pub, LoginMessage(req.Timestamp, req.Username, req.Password), sig) {
+		return a.fail("bad_signature", errors.New("signature does not verify with public_key"))
+	}
+	if !a.seen.Add(req.Signature, t.Add(MaxLoginAge+time.Second), now) {
+		return a.fail("replayed", errors.New("this login body was already used"))
+	}
+	u, ok := a.users.Lookup(req.Username)
+	if !ok {
+		// Same cost as a real check, so timing does not reveal the user.
+		_ = bcrypt.CompareHashAndPassword(a.dummyHash, []byte(req.Password))
+		return a.fail("unknown_user", fmt.Errorf("no user %q", req.Username))
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(req.Password)); err != nil {
+		return a.fail("bad_password", fmt.Errorf("user %q: %w", req.Username, err))
+	}
+	return u, ed25519.PublicKey(pub), nil
+}
+
+func (a *Authenticator) fail(reason string, err error) (*User, ed25519.PublicKey, error) {
+	return nil, nil, &Failure{Reason: reason, Err: err}
+}
