@@ -111,7 +111,7 @@ func TestParseReportsEveryError(t *testing.T) {
 func TestParseWarnings(t *testing.T) {
 	tests := []struct {
 		name, text, key string
-		contains      []string
+		contains        []string
 	}{
 		{"unknown plugin key with suggestion", "plugin.choria.middleware_host = x", "plugin.choria.middleware_host", []string{`did you mean "plugin.choria.middleware_hosts"?`, "test.conf:1"}},
 		{"unknown plugin key, other plugin", "plugin.puppet.splay = 1", "plugin.puppet.splay", []string{"unknown key; ignored"}},
