@@ -18,12 +18,12 @@ type env struct {
 // node is one compiled boolean expression. Evaluation cannot fail: every
 // operand is validated when the policy is parsed.
 type node interface {
-	eval(e *env) bool
+	eval(e env) bool
 }
 
 type factNode struct{ f protocol.FactFilter }
 
-func (n factNode) eval(e *env) bool {
+func (n factNode) eval(e env) bool {
 	if e.facts == nil {
 		return false
 	}
@@ -34,11 +34,11 @@ func (n factNode) eval(e *env) bool {
 
 type classNode struct{ name string }
 
-func (n classNode) eval(e *env) bool { return e.classes != nil && e.classes.HasClass(n.name) }
+func (n classNode) eval(e env) bool { return e.classes != nil && e.classes.HasClass(n.name) }
 
 type classRENode struct{ re *regexp.Regexp }
 
-func (n classRENode) eval(e *env) bool {
+func (n classRENode) eval(e env) bool {
 	if e.classes == nil {
 		return false
 	}
@@ -55,16 +55,16 @@ func (n classRENode) eval(e *env) bool {
 // eval is only reached through a bug and then fails closed for `allow`.
 type dataNode struct{ text string }
 
-func (dataNode) eval(*env) bool { return false }
+func (dataNode) eval(env) bool { return false }
 
 type notNode struct{ x node }
 
-func (n notNode) eval(e *env) bool { return !n.x.eval(e) }
+func (n notNode) eval(e env) bool { return !n.x.eval(e) }
 
 // allNode is the AND of a plain (non-compound) facts or classes list.
 type allNode []node
 
-func (n allNode) eval(e *env) bool {
+func (n allNode) eval(e env) bool {
 	for _, x := range n {
 		if !x.eval(e) {
 			return false
@@ -85,7 +85,7 @@ type seqStep struct {
 	x   node
 }
 
-func (n *seqNode) eval(e *env) bool {
+func (n *seqNode) eval(e env) bool {
 	v := n.first.eval(e)
 	for _, s := range n.rest {
 		if s.and {
@@ -127,7 +127,7 @@ func compilePlainFacts(field string) (compiled, error) {
 	for _, t := range toks {
 		f, err := parseFact(t)
 		if err != nil {
-			return compiled{}, fmt.Errorf("facts field: %q is not a fact test: %w", t, err)
+			return compiled{}, fmt.Errorf("%q is not a fact test: %w", t, err)
 		}
 		all = append(all, factNode{f})
 	}
@@ -144,7 +144,7 @@ func compilePlainClasses(field string) (compiled, error) {
 	all := make(allNode, 0, len(toks))
 	for _, t := range toks {
 		if !protocol.IsRegex(t) && looksLikeFact(t) {
-			return compiled{}, fmt.Errorf("classes field: %q is a fact test, not a class", t)
+			return compiled{}, fmt.Errorf("%q is a fact test, not a class", t)
 		}
 		n, err := classOperand(t)
 		if err != nil {

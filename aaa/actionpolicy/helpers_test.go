@@ -12,7 +12,9 @@ type mapFacts map[string]any
 
 func (m mapFacts) Fact(path string) (any, bool) {
 	var cur any = map[string]any(m)
-	for _, part := range strings.Split(path, ".") {
+	for more := true; more; {
+		var part string
+		part, path, more = strings.Cut(path, ".")
 		obj, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false

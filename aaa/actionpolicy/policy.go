@@ -69,10 +69,10 @@ func (p *Policy) evaluate(req Request, unconfiguredAllow bool) Decision {
 		if r.dataFunc != "" {
 			continue // W16: an unavailable data function never matches
 		}
-		if r.facts != nil && !r.facts.eval(&e) {
+		if r.facts != nil && !r.facts.eval(e) {
 			continue
 		}
-		if r.classes != nil && !r.classes.eval(&e) {
+		if r.classes != nil && !r.classes.eval(e) {
 			continue
 		}
 		return Decision{Allowed: r.allow, Reason: r.reason, Policy: p.name, Line: r.line}

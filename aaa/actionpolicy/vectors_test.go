@@ -8,8 +8,8 @@ import (
 // policySets are the policies of AAA.md §3 (file name → lines; a file
 // named "groups" is the groups file).
 var policySets = map[string]map[string][]string{
-	"seed": {"puppet.policy": {"policy default deny", "allow\tcert=rip\t*\t*\t*", "allow\tcert=john\t*\tcustomer=acme\tacme::devserver", "allow\tcert=john\tenable disable status\tcustomer=acme\t*"}},
-	"seed_spaces": {"puppet.policy": {"policy default deny", "allow cert=rip * * *", "allow cert=john * customer=acme acme::devserver", "allow cert=john enable disable status customer=acme *"}},
+	"seed":               {"puppet.policy": {"policy default deny", "allow\tcert=rip\t*\t*\t*", "allow\tcert=john\t*\tcustomer=acme\tacme::devserver", "allow\tcert=john\tenable disable status\tcustomer=acme\t*"}},
+	"seed_spaces":        {"puppet.policy": {"policy default deny", "allow cert=rip * * *", "allow cert=john * customer=acme acme::devserver", "allow cert=john enable disable status customer=acme *"}},
 	"ambiguous_spaces":   {"rpcutil.policy": {"policy default deny", "allow admins ping * *"}, "groups": {"admins cert=rip"}},
 	"only_default_allow": {"rpcutil.policy": {"policy default allow"}},
 	"only_default_deny":  {"rpcutil.policy": {"policy default deny"}},
