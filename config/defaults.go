@@ -77,7 +77,7 @@ func defaultIdentity() string {
 	if err != nil || h == "" {
 		return "localhost"
 	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
+	return strings.TrimSuffix(h, ".")
 }
 
 // defaultSSLDir is Puppet's ssldir for root, else the per-user one.

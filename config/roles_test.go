@@ -85,7 +85,7 @@ func TestDefaultIdentity(t *testing.T) {
 		t.Skipf("host name is not a valid identity here: %v", err)
 	}
 	h, _ := os.Hostname()
-	if s.Identity != strings.ToLower(strings.TrimSuffix(h, ".")) {
+	if s.Identity != strings.TrimSuffix(h, ".") {
 		t.Errorf("Identity = %q, host name %q", s.Identity, h)
 	}
 }
