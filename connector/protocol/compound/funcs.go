@@ -65,8 +65,9 @@ func (w *withSpec) match(env Env) (bool, error) {
 }
 
 func (n *callNode) eval(env Env) (any, error) {
-	args := make([]any, len(n.args))
+	var args []any
 	if n.with == nil {
+		args = make([]any, len(n.args))
 		for i, a := range n.args {
 			v, err := a.eval(env)
 			if err != nil {
