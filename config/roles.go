@@ -157,15 +157,25 @@ func readSigner(r *reader) RequestSigner {
 	} else if len(urls) == 1 {
 		s.URL = urls[0]
 	}
-	def := ""
-	if s.TokenFile != "" {
-		def = strings.TrimSuffix(s.TokenFile, filepath.Ext(s.TokenFile)) + ".key"
-	}
-	s.SeedFile = r.path(p+"seed_file", def)
+	s.SeedFile = r.path(p+"seed_file", seedFileFor(s.TokenFile))
 	if s.Insecure {
 		r.warn("plugin.tutti.request_signer.insecure", "the signer's TLS certificate is not verified")
 	}
 	return s
+}
+
+// seedFileFor is the default seed file: the token file with its extension
+// replaced by .key (~/.choria/token.jwt → ~/.choria/token.key; a dot file
+// such as ~/.choria_token keeps its name: ~/.choria_token.key).
+func seedFileFor(tokenFile string) string {
+	if tokenFile == "" {
+		return ""
+	}
+	base := tokenFile
+	if ext := filepath.Ext(base); ext != "" && ext != filepath.Base(base) {
+		base = strings.TrimSuffix(base, ext)
+	}
+	return base + ".key"
 }
 
 // urlList reads a comma list of http(s) URLs.

@@ -361,6 +361,21 @@ plugin.choria.network.client_port = 4222
 	}
 }
 
+func TestSeedFileFor(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"/h/.choria/token.jwt", "/h/.choria/token.key"},
+		{"/h/.choria_token", "/h/.choria_token.key"},
+		{"/h/token", "/h/token.key"},
+		{"/h/a.b/token", "/h/a.b/token.key"},
+	}
+	for _, tt := range tests {
+		if got := seedFileFor(tt.in); got != tt.want {
+			t.Errorf("seedFileFor(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestClientCertName(t *testing.T) {
 	c := &Client{Common: Common{Identity: "host1"}}
 	t.Setenv("MCOLLECTIVE_CERTNAME", "bob.mcollective")
