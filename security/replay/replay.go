@@ -1,0 +1,181 @@
+// Package replay remembers the requests a node has accepted so the same
+// signed bytes cannot run twice within their validity (PROTOCOL.md §9.3,
+// W3).
+//
+// Keys are SHA-256 of the signed bytes; each is kept until the time the
+// request stops being acceptable anyway (time + ttl + 1 s), so the cache
+// only needs to cover the TTL window. Memory is bounded by a maximum
+// entry count.
+//
+// Layout: the key space is split over shards, each with its own mutex, a
+// map from key to expiry and a min-heap of expiries. Every call first
+// pops the shard's expired entries off the heap (lazy expiry, amortised
+// O(log n) per entry), so no background goroutine is needed. When a shard
+// is full the soonest-expiring entry is evicted. Because eviction is per
+// shard, "soonest-expiring" holds within a shard; keys are uniformly
+// spread (they are hashes), so the overall order is close to global.
+package replay
+
+import (
+	"sync"
+	"time"
+)
+
+// DefaultMax is the entry limit used when New is given 0: about 1 000
+// requests a second for the default max_ttl of an hour, or 17 000 a
+// second for 60 s TTLs. An entry costs about 100 bytes.
+const DefaultMax = 1 << 20
+
+// maxShards caps the shard count; minShardSize keeps shards large
+// enough that per-shard eviction stays close to global order.
+const (
+	maxShards    = 64
+	minShardSize = 1024
+)
+
+// Cache is a bounded set of request keys with expiry times. It is safe
+// for concurrent use.
+type Cache struct {
+	shards []shard
+	mask   uint8
+}
+
+type shard struct {
+	mu      sync.Mutex
+	expires map[[32]byte]int64 // key → expiry, Unix nanoseconds
+	order   expiryHeap
+	max     int
+}
+
+// New returns a cache holding at most max entries (0 means DefaultMax).
+// A negative max is treated as 0.
+func New(max int) *Cache {
+	if max <= 0 {
+		max = DefaultMax
+	}
+	n := 1
+	for n < maxShards && max/(n*2) >= minShardSize {
+		n *= 2
+	}
+	c := &Cache{shards: make([]shard, n), mask: uint8(n - 1)}
+	per, extra := max/n, max%n
+	for i := range c.shards {
+		c.shards[i].expires = make(map[[32]byte]int64)
+		c.shards[i].max = per
+		if i < extra {
+			c.shards[i].max++
+		}
+	}
+	return c
+}
+
+// Seen records key, valid until expires, and reports whether key was
+// already present and not expired at now. A key seen again keeps its
+// first expiry. A key whose expires is not after now is not recorded
+// (such a request fails the TTL check anyway).
+func (c *Cache) Seen(key [32]byte, expires time.Time, now time.Time) bool {
+	s := &c.shards[key[0]&c.mask]
+	nowNS, expNS := now.UnixNano(), expires.UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expire(nowNS)
+	if exp, ok := s.expires[key]; ok && exp > nowNS {
+		return true
+	}
+	if expNS <= nowNS {
+		return false
+	}
+	for len(s.expires) >= s.max {
+		if !s.evictSoonest() {
+			break
+		}
+	}
+	s.expires[key] = expNS
+	s.order.push(heapEntry{exp: expNS, key: key})
+	return false
+}
+
+// Len returns the number of entries held, including expired ones a
+// shard has not yet swept because it has not been used since.
+func (c *Cache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.expires)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// expire drops every entry that expired at or before now.
+func (s *shard) expire(now int64) {
+	for len(s.order) > 0 && s.order[0].exp <= now {
+		e := s.order.pop()
+		if exp, ok := s.expires[e.key]; ok && exp == e.exp {
+			delete(s.expires, e.key)
+		}
+	}
+}
+
+// evictSoonest drops the live entry that expires first and reports
+// whether there was one.
+func (s *shard) evictSoonest() bool {
+	for len(s.order) > 0 {
+		e := s.order.pop()
+		if exp, ok := s.expires[e.key]; ok && exp == e.exp {
+			delete(s.expires, e.key)
+			return true
+		}
+	}
+	return false
+}
+
+// heapEntry pairs a key with the expiry it was inserted with; an entry
+// whose expiry no longer matches the map is stale and skipped.
+type heapEntry struct {
+	exp int64
+	key [32]byte
+}
+
+// expiryHeap is a binary min-heap on exp. It is written out rather than
+// using container/heap, whose interface boxes every pushed value: this
+// runs once per accepted request.
+type expiryHeap []heapEntry
+
+func (h *expiryHeap) push(e heapEntry) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if q[parent].exp <= q[i].exp {
+			break
+		}
+		q[parent], q[i] = q[i], q[parent]
+		i = parent
+	}
+}
+
+func (h *expiryHeap) pop() heapEntry {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		small, l, r := i, 2*i+1, 2*i+2
+		if l < len(q) && q[l].exp < q[small].exp {
+			small = l
+		}
+		if r < len(q) && q[r].exp < q[small].exp {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		q[i], q[small] = q[small], q[i]
+		i = small
+	}
+	*h = q
+	return top
+}
