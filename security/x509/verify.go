@@ -65,7 +65,7 @@ func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID st
 	}
 	return &security.Caller{
 		CallerID:    callerID,
-		CertName:    e.cn,
+		CertName:    e.name,
 		Privileged:  e.privileged,
 		Fingerprint: e.fingerprint,
 	}, nil

@@ -28,119 +28,131 @@ type requestCase struct {
 	wantPriv   bool
 }
 
-func TestVerifyRequest(t *testing.T) {
+// reqCerts are the certificates of TestVerifyRequest, all from ca unless
+// named otherwise.
+type reqCerts struct {
+	ca                                  *CA
+	alice, aliceRSA, aliceEd            *Issued
+	mallory                             *Issued // alice.mcollective from another CA
+	expired, future, weak, revoked      *Issued
+	bobExample, signer, privBySAN, mail *Issued
+	noSAN, serverOnly, noEKU, viaInter  *Issued
+	crlPath                             string
+	chainPEM, tampered                  []byte
+}
+
+func newReqCerts(t *testing.T) *reqCerts {
 	now := time.Now()
 	ca := mustCA(t, "test CA", KeyECDSA)
-	other := mustCA(t, "other CA", KeyECDSA)
-	dir := t.TempDir()
-
-	alice := mustIssue(t, ca, "alice.mcollective", IssueOptions{})
-	aliceRSA := mustIssue(t, ca, "alice.mcollective", IssueOptions{KeyType: KeyRSA})
-	aliceEd := mustIssue(t, ca, "alice.mcollective", IssueOptions{KeyType: KeyEd25519})
-	mallory := mustIssue(t, other, "alice.mcollective", IssueOptions{})
-	expired := mustIssue(t, ca, "alice.mcollective", IssueOptions{NotBefore: now.Add(-3 * time.Hour), Validity: time.Hour})
-	future := mustIssue(t, ca, "alice.mcollective", IssueOptions{NotBefore: now.Add(time.Hour)})
-	bobExample := mustIssue(t, ca, "bob.example", IssueOptions{})
-	signer := mustIssue(t, ca, "aaasvc.privileged.mcollective", IssueOptions{})
-	privBySAN := mustIssue(t, ca, "aaasvc.example", IssueOptions{SANs: []string{"aaasvc.privileged.choria"}})
-	mail := mustIssue(t, ca, "carol.mcollective", IssueOptions{SANs: []string{"carol@example.net"}})
-	revoked := mustIssue(t, ca, "alice.mcollective", IssueOptions{})
-	crlPath := writeCRL(t, dir, ca, revoked.Cert)
-
+	c := &reqCerts{ca: ca}
+	c.alice = mustIssue(t, ca, "alice.mcollective", IssueOptions{})
+	c.aliceRSA = mustIssue(t, ca, "alice.mcollective", IssueOptions{KeyType: KeyRSA})
+	c.aliceEd = mustIssue(t, ca, "alice.mcollective", IssueOptions{KeyType: KeyEd25519})
+	c.mallory = mustIssue(t, mustCA(t, "other CA", KeyECDSA), "alice.mcollective", IssueOptions{})
+	c.expired = mustIssue(t, ca, "alice.mcollective", IssueOptions{NotBefore: now.Add(-3 * time.Hour), Validity: time.Hour})
+	c.future = mustIssue(t, ca, "alice.mcollective", IssueOptions{NotBefore: now.Add(time.Hour)})
+	c.bobExample = mustIssue(t, ca, "bob.example", IssueOptions{})
+	c.signer = mustIssue(t, ca, "aaasvc.privileged.mcollective", IssueOptions{})
+	c.privBySAN = mustIssue(t, ca, "aaasvc.example", IssueOptions{SANs: []string{"aaasvc.privileged.choria"}})
+	c.mail = mustIssue(t, ca, "carol.mcollective", IssueOptions{SANs: []string{"carol@example.net"}})
+	c.revoked = mustIssue(t, ca, "alice.mcollective", IssueOptions{})
+	c.crlPath = writeCRL(t, t.TempDir(), ca, c.revoked.Cert)
 	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	weak := mustIssue(t, ca, "alice.mcollective", IssueOptions{Key: rsa1024})
-	noSAN := issueTemplate(t, ca, &stdx509.Certificate{
-		Subject:     pkix.Name{CommonName: "alice.mcollective"},
-		KeyUsage:    stdx509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth},
-	}, mustKey(t, KeyECDSA))
-	serverOnly := issueTemplate(t, ca, &stdx509.Certificate{
-		Subject:     pkix.Name{CommonName: "alice.mcollective"},
-		DNSNames:    []string{"alice.mcollective"},
-		KeyUsage:    stdx509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageServerAuth},
-	}, mustKey(t, KeyECDSA))
-	noEKU := issueTemplate(t, ca, &stdx509.Certificate{
-		Subject:  pkix.Name{CommonName: "alice.mcollective"},
-		DNSNames: []string{"alice.mcollective"},
-		KeyUsage: stdx509.KeyUsageDigitalSignature,
-	}, mustKey(t, KeyECDSA))
+	c.weak = mustIssue(t, ca, "alice.mcollective", IssueOptions{Key: rsa1024})
+	c.noSAN = issueTemplate(t, ca, leafTemplate("alice.mcollective", nil, stdx509.ExtKeyUsageClientAuth), mustKey(t, KeyECDSA))
+	c.serverOnly = issueTemplate(t, ca, leafTemplate("alice.mcollective", []string{"alice.mcollective"}, stdx509.ExtKeyUsageServerAuth), mustKey(t, KeyECDSA))
+	c.noEKU = issueTemplate(t, ca, leafTemplate("alice.mcollective", []string{"alice.mcollective"}), mustKey(t, KeyECDSA))
 	inter := mustIntermediate(t, ca, "test intermediate")
-	viaInter := mustIssue(t, inter, "dave.mcollective", IssueOptions{})
-	chainPEM := append(append([]byte{}, viaInter.CertPEM...), inter.CertPEM...)
-	tampered := append(append([]byte{}, testMsg...), ' ')
+	c.viaInter = mustIssue(t, inter, "dave.mcollective", IssueOptions{})
+	c.chainPEM = append(append([]byte{}, c.viaInter.CertPEM...), inter.CertPEM...)
+	c.tampered = append(append([]byte{}, testMsg...), ' ')
+	return c
+}
 
+// leafTemplate is a leaf for cn with the given DNS SANs and extended key
+// usages (none: no EKU extension).
+func leafTemplate(cn string, dns []string, eku ...stdx509.ExtKeyUsage) *stdx509.Certificate {
+	return &stdx509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		DNSNames:    dns,
+		KeyUsage:    stdx509.KeyUsageDigitalSignature,
+		ExtKeyUsage: eku,
+	}
+}
+
+func TestVerifyRequest(t *testing.T) {
+	c := newReqCerts(t)
 	cases := []requestCase{
-		{name: "ecdsa ok", signer: alice, callerID: "choria=alice.mcollective"},
-		{name: "rsa ok", signer: aliceRSA, callerID: "choria=alice.mcollective"},
-		{name: "ed25519 ok", signer: aliceEd, callerID: "choria=alice.mcollective"},
-		{name: "leaf without EKU ok", signer: noEKU, callerID: "choria=alice.mcollective"},
-		{name: "email SAN ok", signer: mail, callerID: "choria=email:carol@example.net",
+		{name: "ecdsa ok", signer: c.alice, callerID: "choria=alice.mcollective"},
+		{name: "rsa ok", signer: c.aliceRSA, callerID: "choria=alice.mcollective"},
+		{name: "ed25519 ok", signer: c.aliceEd, callerID: "choria=alice.mcollective"},
+		{name: "leaf without EKU ok", signer: c.noEKU, callerID: "choria=alice.mcollective"},
+		{name: "email SAN ok", signer: c.mail, callerID: "choria=email:carol@example.net",
 			cfg: Config{CertnameAllow: []string{`/@example\.net$/`}}},
-		{name: "intermediate in pubcert ok", signer: viaInter, pubcert: chainPEM, callerID: "choria=dave.mcollective"},
-		{name: "intermediate missing", signer: viaInter, callerID: "choria=dave.mcollective",
+		{name: "intermediate in pubcert ok", signer: c.viaInter, pubcert: c.chainPEM, callerID: "choria=dave.mcollective"},
+		{name: "intermediate missing", signer: c.viaInter, callerID: "choria=dave.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: `certificate for "dave.mcollective" is not signed by the configured CA`},
-		{name: "other CA", signer: mallory, callerID: "choria=alice.mcollective",
+		{name: "other CA", signer: c.mallory, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: `certificate for "alice.mcollective" is not signed by the configured CA`},
-		{name: "expired", signer: expired, callerID: "choria=alice.mcollective",
+		{name: "expired", signer: c.expired, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: `certificate for "alice.mcollective" expired at`},
-		{name: "not yet valid", signer: future, callerID: "choria=alice.mcollective",
+		{name: "not yet valid", signer: c.future, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "is not valid before"},
-		{name: "name mismatch", signer: alice, callerID: "choria=bob.mcollective",
+		{name: "name mismatch", signer: c.alice, callerID: "choria=bob.mcollective",
 			wantKind: protocol.KindCaller, wantReason: "certificate is valid for alice.mcollective, not bob.mcollective"},
-		{name: "name differs in case", signer: alice, callerID: "choria=ALICE.mcollective",
+		{name: "name differs in case", signer: c.alice, callerID: "choria=ALICE.mcollective",
 			wantKind: protocol.KindCaller, wantReason: "not ALICE.mcollective"},
-		{name: "trailing junk", signer: alice, callerID: "choria=alice.mcollective/x",
+		{name: "trailing junk", signer: c.alice, callerID: "choria=alice.mcollective/x",
 			wantKind: protocol.KindCaller, wantReason: "is not of the form kind=name"},
-		{name: "trailing newline", signer: alice, callerID: "choria=alice.mcollective\n",
+		{name: "trailing newline", signer: c.alice, callerID: "choria=alice.mcollective\n",
 			wantKind: protocol.KindCaller, wantReason: "is not of the form kind=name"},
-		{name: "leading junk", signer: alice, callerID: "x cert=alice.mcollective",
+		{name: "leading junk", signer: c.alice, callerID: "x cert=alice.mcollective",
 			wantKind: protocol.KindCaller, wantReason: "is not of the form kind=name"},
-		{name: "xcert style", signer: alice, callerID: "xcert=alice",
+		{name: "xcert style", signer: c.alice, callerID: "xcert=alice",
 			wantKind: protocol.KindCaller, wantReason: "not alice"},
-		{name: "empty callerid", signer: alice, callerID: "",
+		{name: "empty callerid", signer: c.alice, callerID: "",
 			wantKind: protocol.KindCaller, wantReason: "is not of the form kind=name"},
-		{name: "not on allow list", signer: bobExample, callerID: "choria=bob.example",
+		{name: "not on allow list", signer: c.bobExample, callerID: "choria=bob.example",
 			wantKind: protocol.KindCaller, wantReason: `callerid "choria=bob.example" certificate name "bob.example" does not match the allowed list`},
-		{name: "custom allow list", signer: bobExample, callerID: "choria=bob.example",
+		{name: "custom allow list", signer: c.bobExample, callerID: "choria=bob.example",
 			cfg: Config{CertnameAllow: []string{`/\.example$/`}}},
-		{name: "privileged asserts another caller", signer: signer, callerID: "up=bob", wantPriv: true},
-		{name: "privileged by DNS SAN", signer: privBySAN, callerID: "choria=bob.mcollective", wantPriv: true},
-		{name: "privileged kind allowed", signer: signer, callerID: "up=bob", wantPriv: true,
+		{name: "privileged asserts another caller", signer: c.signer, callerID: "up=bob", wantPriv: true},
+		{name: "privileged by DNS SAN", signer: c.privBySAN, callerID: "choria=bob.mcollective", wantPriv: true},
+		{name: "privileged kind allowed", signer: c.signer, callerID: "up=bob", wantPriv: true,
 			cfg: Config{PrivilegedCallerKinds: []string{"up"}}},
-		{name: "privileged kind restricted", signer: signer, callerID: "choria=alice.mcollective",
+		{name: "privileged kind restricted", signer: c.signer, callerID: "choria=alice.mcollective",
 			cfg:      Config{PrivilegedCallerKinds: []string{"up"}},
 			wantKind: protocol.KindCaller, wantReason: `kind "choria" is not in privileged_caller_kinds (up)`},
-		{name: "privileged still needs well-formed callerid", signer: signer, callerID: "up=bob/x",
+		{name: "privileged still needs well-formed callerid", signer: c.signer, callerID: "up=bob/x",
 			wantKind: protocol.KindCaller, wantReason: "is not of the form kind=name"},
-		{name: "non-privileged asserts another caller", signer: alice, callerID: "up=bob",
+		{name: "non-privileged asserts another caller", signer: c.alice, callerID: "up=bob",
 			wantKind: protocol.KindCaller, wantReason: "certificate is valid for alice.mcollective, not bob"},
-		{name: "tampered message", signer: alice, sent: tampered, callerID: "choria=alice.mcollective",
+		{name: "tampered message", signer: c.alice, sent: c.tampered, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindSignature, wantReason: `request signature by certificate "alice.mcollective"`},
-		{name: "signature by another key", signer: alice, sig: mustSign(t, aliceRSA, testMsg), callerID: "choria=alice.mcollective",
+		{name: "signature by another key", signer: c.alice, sig: mustSign(t, c.aliceRSA, testMsg), callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindSignature, wantReason: "is invalid"},
-		{name: "empty signature", signer: alice, sig: []byte{}, callerID: "choria=alice.mcollective",
+		{name: "empty signature", signer: c.alice, sig: []byte{}, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindSignature, wantReason: "is invalid"},
-		{name: "rsa 1024 refused", signer: weak, callerID: "choria=alice.mcollective",
+		{name: "rsa 1024 refused", signer: c.weak, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "has an unacceptable key"},
-		{name: "crl revoked leaf", signer: revoked, callerID: "choria=alice.mcollective", cfg: Config{CRLFile: crlPath},
+		{name: "crl revoked leaf", signer: c.revoked, callerID: "choria=alice.mcollective", cfg: Config{CRLFile: c.crlPath},
 			wantKind: protocol.KindCertificate, wantReason: `certificate for "alice.mcollective" is revoked`},
-		{name: "crl other leaf ok", signer: alice, callerID: "choria=alice.mcollective", cfg: Config{CRLFile: crlPath}},
-		{name: "no SAN refused", signer: noSAN, callerID: "choria=alice.mcollective",
+		{name: "crl other leaf ok", signer: c.alice, callerID: "choria=alice.mcollective", cfg: Config{CRLFile: c.crlPath}},
+		{name: "no SAN refused", signer: c.noSAN, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "has no subject alternative name"},
-		{name: "no SAN legacy ok", signer: noSAN, callerID: "choria=alice.mcollective", cfg: Config{AllowLegacyCerts: true}},
-		{name: "server auth only", signer: serverOnly, callerID: "choria=alice.mcollective",
+		{name: "no SAN legacy ok", signer: c.noSAN, callerID: "choria=alice.mcollective", cfg: Config{AllowLegacyCerts: true}},
+		{name: "server auth only", signer: c.serverOnly, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "is not valid for client authentication"},
-		{name: "insecure pubcert", signer: alice, pubcert: []byte("insecure"), callerID: "choria=alice.mcollective",
+		{name: "insecure pubcert", signer: c.alice, pubcert: []byte("insecure"), callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "pubcert is not a PEM certificate chain"},
-		{name: "private key as pubcert", signer: alice, pubcert: alice.KeyPEM, callerID: "choria=alice.mcollective",
+		{name: "private key as pubcert", signer: c.alice, pubcert: c.alice.KeyPEM, callerID: "choria=alice.mcollective",
 			wantKind: protocol.KindCertificate, wantReason: "pubcert is not a PEM certificate chain"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { runRequestCase(t, ca, tc) })
+		t.Run(tc.name, func(t *testing.T) { runRequestCase(t, c.ca, tc) })
 	}
 }
 
