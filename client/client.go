@@ -116,6 +116,21 @@ func (v VerifyState) String() string {
 // MarshalText renders the state in JSON output.
 func (v VerifyState) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (v *VerifyState) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "verified":
+		*v = Verified
+	case "unsigned":
+		*v = Unsigned
+	case "failed":
+		*v = Failed
+	default:
+		return fmt.Errorf("unknown verification state %q", b)
+	}
+	return nil
+}
+
 // Result is one reply.
 type Result struct {
 	Sender   string

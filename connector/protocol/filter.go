@@ -7,9 +7,9 @@ import (
 
 // MarshalJSON writes every list, empty ones as [] (never null): Choria's
 // schema requires fact, cf_class, identity and compound.
-func (f *Filter) MarshalJSON() ([]byte, error) {
+func (f Filter) MarshalJSON() ([]byte, error) {
 	type plain Filter
-	c := plain(*f)
+	c := plain(f)
 	if c.Fact == nil {
 		c.Fact = []FactFilter{}
 	}

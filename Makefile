@@ -1,0 +1,45 @@
+# tutti — run `make help` for the list of targets.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
+PKGS    := ./...
+
+.PHONY: help build demo test race unit lint fmt vet fuzz bench integration clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build tutti, tuttid and tutti-aaa into ./bin
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+demo: ## Run a demo fleet on the embedded broker (README command 1)
+	$(GO) run ./cmd/tutti demo
+
+test: lint ## Lint, then run every test with the race detector (README command 2, what CI runs)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+unit: ## Run the tests without the race detector (quicker)
+	$(GO) test -count=1 $(PKGS)
+
+lint: fmt vet ## gofmt and go vet must be clean
+
+fmt: ## Fail if any file is not gofmt-ed
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+fuzz: ## Fuzz every decoder and parser for 20s each
+	$(GO) test ./connector/protocol -run XXX -fuzz FuzzDecode -fuzztime 20s
+	$(GO) test ./connector/protocol -run XXX -fuzz FuzzParseFactTest -fuzztime 20s
+
+bench: ## Run the Go benchmarks of the hot paths (node pipeline, reply verification, signing)
+	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/
+
+integration: ## End-to-end tests only (real broker, TLS, several nodes)
+	$(GO) test -race -count=1 -run 'E2E' ./cmd/...
+
+clean: ## Remove build output
+	rm -rf $(BIN)

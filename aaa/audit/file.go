@@ -1,0 +1,216 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// rotateCheckInterval is how often Audit looks whether the file was
+// renamed or removed underneath.
+const rotateCheckInterval = time.Second
+
+// maxKeptBuffer bounds the encode buffer kept between records.
+const maxKeptBuffer = 64 << 10
+
+// FileConfig is the audit log file (config.Audit).
+type FileConfig struct {
+	Path  string      // plugin.rpcaudit.logfile
+	Mode  os.FileMode // plugin.rpcaudit.logfile.mode; 0 means 0600
+	Group string      // plugin.rpcaudit.logfile.group: name or numeric gid; "" leaves the group alone
+}
+
+// File is an Auditor appending JSON lines to a file kept open.
+type File struct {
+	path string
+	mode os.FileMode
+	gid  int // -1: leave the group alone
+	log  *logrus.Entry
+	now  func() time.Time
+
+	mu        sync.Mutex
+	f         *os.File
+	fi        os.FileInfo // of f, to notice rotation
+	lastCheck time.Time
+	broken    bool // the last write failed: reopen before the next one
+	closed    bool
+	buf       []byte
+}
+
+// NewFile opens (creating it if needed) the audit log. A file it creates
+// gets cfg.Mode (default 0600, whatever the umask) and, when cfg.Group is
+// set, that group; an unknown group is an error. An existing file keeps
+// its mode and group (a warning is logged when it is more permissive than
+// cfg.Mode). log may be nil.
+func NewFile(cfg FileConfig, log *logrus.Entry) (*File, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("audit: log file path is not set")
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = logrus.NewEntry(l)
+	}
+	a := &File{path: cfg.Path, mode: cfg.Mode.Perm(), gid: -1, log: log.WithField("file", cfg.Path), now: time.Now}
+	if a.mode == 0 {
+		a.mode = 0o600
+	}
+	if cfg.Mode&^fs.ModePerm != 0 {
+		return nil, fmt.Errorf("audit: log file mode %v has bits other than permissions", cfg.Mode)
+	}
+	if cfg.Group != "" {
+		gid, err := lookupGroup(cfg.Group)
+		if err != nil {
+			return nil, fmt.Errorf("audit: log file group: %w", err)
+		}
+		a.gid = gid
+	}
+	f, fi, err := a.open()
+	if err != nil {
+		return nil, err
+	}
+	a.f, a.fi, a.lastCheck = f, fi, a.now()
+	return a, nil
+}
+
+func lookupGroup(name string) (int, error) {
+	if gid, err := strconv.Atoi(name); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return -1, fmt.Errorf("unknown group %q: %w", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("group %q has a non-numeric gid %q: %w", name, g.Gid, err)
+	}
+	return gid, nil
+}
+
+// open opens the path for appending, creating it with the configured mode
+// and group.
+func (a *File) open() (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, a.mode)
+	created := err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND, 0)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: open log file: %w", err)
+	}
+	fail := func(what string, err error) (*os.File, os.FileInfo, error) {
+		f.Close()
+		return nil, nil, fmt.Errorf("audit: %s %s: %w", what, a.path, err)
+	}
+	if created {
+		if err := f.Chmod(a.mode); err != nil {
+			return fail("chmod", err)
+		}
+		if a.gid >= 0 {
+			if err := f.Chown(-1, a.gid); err != nil {
+				return fail(fmt.Sprintf("chgrp %d", a.gid), err)
+			}
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail("stat", err)
+	}
+	if !created && fi.Mode().IsRegular() && fi.Mode().Perm()&^a.mode != 0 {
+		a.log.Warnf("Audit log mode %v is more permissive than the configured %v", fi.Mode().Perm(), a.mode)
+	}
+	return f, fi, nil
+}
+
+// Audit appends r as one line with a single write. A zero r.Timestamp is
+// written as the current time; r is not modified.
+func (a *File) Audit(r *Record) error {
+	now := a.now()
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = now
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	if a.broken || now.Sub(a.lastCheck) >= rotateCheckInterval {
+		a.checkRotated(now)
+	}
+	a.buf = append(r.appendJSON(a.buf[:0], ts), '\n')
+	_, err := a.f.Write(a.buf)
+	if cap(a.buf) > maxKeptBuffer {
+		a.buf = nil
+	}
+	if err != nil {
+		a.broken = true
+		a.log.WithError(err).WithField("request_id", r.RequestID).Error("Cannot write the audit record")
+		return fmt.Errorf("audit: write record %s: %w", r.RequestID, err)
+	}
+	return nil
+}
+
+// checkRotated reopens the path when the open file is no longer the one
+// at the path (renamed or removed by log rotation) or the last write
+// failed. A failed reopen keeps the old descriptor.
+func (a *File) checkRotated(now time.Time) {
+	a.lastCheck = now
+	if !a.broken {
+		if st, err := os.Stat(a.path); err == nil && os.SameFile(st, a.fi) {
+			return
+		}
+	}
+	if err := a.reopenLocked(); err != nil {
+		a.log.WithError(err).Error("Cannot reopen the audit log, writing to the old file")
+		return
+	}
+	a.log.Info("Audit log reopened")
+}
+
+// Reopen closes the file and opens the path again (SIGHUP, logrotate).
+// On failure the old file stays in use and the error is returned.
+func (a *File) Reopen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrClosed
+	}
+	return a.reopenLocked()
+}
+
+func (a *File) reopenLocked() error {
+	f, fi, err := a.open()
+	if err != nil {
+		return err
+	}
+	old := a.f
+	a.f, a.fi, a.broken, a.lastCheck = f, fi, false, a.now()
+	if err := old.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		a.log.WithError(err).Warn("Closing the previous audit log failed")
+	}
+	return nil
+}
+
+// Close closes the file. It is idempotent.
+func (a *File) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	if err := a.f.Close(); err != nil {
+		return fmt.Errorf("audit: close %s: %w", a.path, err)
+	}
+	return nil
+}

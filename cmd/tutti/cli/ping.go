@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/client"
+)
+
+type pingOpts struct {
+	filter  filterFlags
+	timeout time.Duration
+	idle    time.Duration
+	expect  int
+	json    bool
+	target  string
+}
+
+func newPingCmd(g *globals) *cobra.Command {
+	o := &pingOpts{}
+	cmd := &cobra.Command{
+		Use:   "ping",
+		Short: "Find the nodes that answer, with their round-trip times",
+		Long: "ping broadcasts a discovery ping and prints one line per node that answered, then a summary.\n" +
+			"It ends as soon as replies stop arriving (--idle-gap after the last one), at --expect replies,\n" +
+			"or at --timeout, whichever comes first.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPing(cmd, g, o) },
+	}
+	o.filter.add(cmd)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Second, "longest time to wait for replies")
+	cmd.Flags().DurationVar(&o.idle, "idle-gap", 500*time.Millisecond, "stop this long after the last reply")
+	cmd.Flags().IntVar(&o.expect, "expect", 0, "stop after this many replies")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document")
+	cmd.Flags().StringVarP(&o.target, "target", "T", "", "collective to address (default: main_collective)")
+	return cmd
+}
+
+type pingReply struct {
+	Sender string             `json:"sender"`
+	RTTms  float64            `json:"rtt_ms"`
+	State  client.VerifyState `json:"verification"`
+	Error  string             `json:"error,omitempty"`
+}
+
+func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
+	filter, err := client.BuildFilter(o.filter.o)
+	if err != nil {
+		return exitWith(ExitUsage, err)
+	}
+	s, err := g.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var replies []pingReply
+	out := g.stdout
+	sum, err := s.client.Do(cmd.Context(), client.Request{Discovery: true, Filter: filter, Collective: o.target,
+		Timeout: o.timeout, IdleGap: o.idle, Expect: o.expect}, func(r client.Result) {
+		pr := pingReply{Sender: r.Sender, RTTms: float64(r.RTT.Microseconds()) / 1000, State: r.State}
+		if r.Err != nil {
+			pr.Error = r.Err.Error()
+		}
+		replies = append(replies, pr)
+		if !o.json {
+			printPingLine(out, pr)
+		}
+	})
+	if err != nil {
+		return exitWith(ExitFailed, err)
+	}
+	if o.json {
+		doc := map[string]any{"request_id": sum.RequestID, "replies": replies, "summary": pingSummary(replies, sum)}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(doc); err != nil {
+			return err
+		}
+	} else {
+		printPingSummary(out, replies, sum)
+	}
+	switch {
+	case len(replies) == 0:
+		return exitWith(ExitNoReplies, nil)
+	case sum.Failed > 0:
+		return exitWith(ExitFailed, nil)
+	}
+	return nil
+}
+
+func printPingLine(w io.Writer, r pingReply) {
+	switch r.State {
+	case client.Failed:
+		fmt.Fprintf(w, "%-40s REFUSED: %s\n", r.Sender, r.Error)
+	case client.Unsigned:
+		fmt.Fprintf(w, "%-40s time=%.1f ms (unsigned reply)\n", r.Sender, r.RTTms)
+	default:
+		fmt.Fprintf(w, "%-40s time=%.1f ms\n", r.Sender, r.RTTms)
+	}
+}
+
+func pingSummary(replies []pingReply, sum *client.Summary) map[string]any {
+	var rtts []float64
+	for _, r := range replies {
+		if r.State != client.Failed {
+			rtts = append(rtts, r.RTTms)
+		}
+	}
+	sort.Float64s(rtts)
+	m := map[string]any{"replies": len(rtts), "failed": sum.Failed, "unsigned": sum.Unsigned, "elapsed_ms": sum.Elapsed.Milliseconds()}
+	if len(rtts) > 0 {
+		var total float64
+		for _, v := range rtts {
+			total += v
+		}
+		m["min_ms"], m["max_ms"], m["avg_ms"] = rtts[0], rtts[len(rtts)-1], total/float64(len(rtts))
+	}
+	return m
+}
+
+func printPingSummary(w io.Writer, replies []pingReply, sum *client.Summary) {
+	m := pingSummary(replies, sum)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "---- ping statistics ----")
+	if m["replies"].(int) == 0 {
+		fmt.Fprintf(w, "No replies received in %s\n", sum.Elapsed.Round(time.Millisecond))
+		return
+	}
+	fmt.Fprintf(w, "%d replies max: %.1f ms min: %.1f ms avg: %.1f ms", m["replies"], m["max_ms"], m["min_ms"], m["avg_ms"])
+	if sum.Failed > 0 {
+		fmt.Fprintf(w, " failed verification: %d", sum.Failed)
+	}
+	if sum.Unsigned > 0 {
+		fmt.Fprintf(w, " unsigned: %d", sum.Unsigned)
+	}
+	fmt.Fprintf(w, " (in %s)\n", sum.Elapsed.Round(time.Millisecond))
+}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/security/x509"
+)
+
+func newPKICmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pki",
+		Short: "A small certificate authority for development fleets",
+		Long: "pki makes a CA and issues node, broker and user certificates from it. Sites with their own CA\n" +
+			"can use certificates made with openssl instead: tutti needs PEM files and a CA bundle.",
+	}
+	var dir, keyType string
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a CA (ca.pem, ca.key) in --dir",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			kt, err := x509.ParseKeyType(keyType)
+			if err != nil {
+				return exitWith(ExitUsage, err)
+			}
+			if _, err := x509.InitDir(dir, kt); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "created CA in %s (ca.pem, ca.key)\n", dir)
+			return nil
+		},
+	}
+	var sans []string
+	var days int
+	issueCmd := &cobra.Command{
+		Use:   "issue NAME",
+		Short: "Issue a certificate NAME.pem and key NAME.key (0600) from the CA in --dir",
+		Long: "issue makes a certificate for NAME, valid for TLS server and client use and for signing requests.\n" +
+			"Users are named <user>.mcollective, privileged signers <name>.privileged.mcollective.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			kt, err := x509.ParseKeyType(keyType)
+			if err != nil {
+				return exitWith(ExitUsage, err)
+			}
+			cert, key, err := x509.IssueToDir(dir, args[0], x509.IssueOptions{KeyType: kt, SANs: sans, Validity: time.Duration(days) * 24 * time.Hour})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "issued %s: %s %s\n", args[0], cert, key)
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{initCmd, issueCmd} {
+		c.Flags().StringVar(&dir, "dir", "./pki", "PKI directory")
+		c.Flags().StringVar(&keyType, "key-type", "ecdsa", "key type: ecdsa (P-256), rsa (2048, needed where Choria nodes verify) or ed25519")
+	}
+	issueCmd.Flags().StringSliceVar(&sans, "san", nil, "extra subject alternative names (DNS names or IP addresses)")
+	issueCmd.Flags().IntVar(&days, "days", 365, "validity in days")
+	cmd.AddCommand(initCmd, issueCmd)
+	return cmd
+}

@@ -1,0 +1,93 @@
+// Package cli is the tutti command line, one file per verb. Tests call
+// Main with arguments and buffers, exactly as a user would run it.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/server"
+)
+
+// Exit codes scripts can rely on (docs/cli.md).
+const (
+	ExitOK        = 0 // every targeted node replied OK
+	ExitFailed    = 1 // an error, or some replies failed (status ≠ 0 or verification)
+	ExitNoReplies = 2 // no node replied / nothing discovered
+	ExitUsage     = 64
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func exitWith(code int, err error) error { return &exitError{code: code, err: err} }
+
+// globals are the flags every verb shares.
+type globals struct {
+	config  string
+	verbose bool
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// NewRoot builds the command tree.
+func NewRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tutti",
+		Short:         "Secure broadcast RPC for server fleets",
+		Long:          "tutti sends signed requests to many servers at once over a message broker and verifies every reply.",
+		Version:       server.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
+	for _, c := range []*cobra.Command{
+		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g),
+	} {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := NewRoot(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "tutti:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "tutti:", err)
+	return ExitFailed
+}

@@ -1,0 +1,55 @@
+// Command tuttid is the tutti node daemon; `tuttid broker` runs the
+// embedded NATS broker.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/server"
+	"github.com/tuttifleet/tutti/server/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tuttid:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var cfg string
+	root := &cobra.Command{
+		Use:           "tuttid",
+		Short:         "The tutti node daemon",
+		Version:       server.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return daemon.RunNode(cmd.Context(), cfg)
+		},
+	}
+	root.PersistentFlags().StringVar(&cfg, "config", "", "configuration file (default /etc/choria/server.conf; broker: /etc/choria/broker.conf)")
+	root.AddCommand(&cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded NATS broker (TLS, mutual auth, optional cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := cfg
+			if path == "" {
+				path = "/etc/choria/broker.conf"
+			}
+			return daemon.RunBroker(cmd.Context(), path)
+		},
+	})
+	return root
+}

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tuttifleet/tutti/connector/protocol"
+)
+
+// Metrics are the node's Prometheus collectors. A nil registerer gives
+// metrics that count nothing (the default: metrics are off on nodes).
+type Metrics struct {
+	on          bool
+	refusals    *prometheus.CounterVec
+	requests    *prometheus.CounterVec
+	denials     *prometheus.CounterVec
+	auditErrors prometheus.Counter
+	duration    *prometheus.HistogramVec
+}
+
+// NewMetrics creates the collectors and registers them with reg (nil:
+// metrics disabled).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	if reg == nil {
+		return &Metrics{}
+	}
+	m := &Metrics{
+		on: true,
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "refused_total", Help: "Requests refused before dispatch, by reason."}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "requests_total", Help: "RPC requests run, by agent, action and status code."}, []string{"agent", "action", "status"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "denied_total", Help: "Requests denied by authorization, by agent."}, []string{"agent"}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "audit_errors_total", Help: "Audit records that could not be written."}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "action_seconds", Help: "Time spent in agent actions.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
+			[]string{"agent"}),
+	}
+	reg.MustRegister(m.refusals, m.requests, m.denials, m.auditErrors, m.duration)
+	return m
+}
+
+func (m *Metrics) refused(kind protocol.Kind) {
+	if m.on {
+		m.refusals.WithLabelValues(string(kind)).Inc()
+	}
+}
+
+func (m *Metrics) denied(agent string) {
+	if m.on {
+		m.denials.WithLabelValues(agent).Inc()
+	}
+}
+
+func (m *Metrics) auditError() {
+	if m.on {
+		m.auditErrors.Inc()
+	}
+}
+
+func (m *Metrics) observe(agent, action string, code protocol.StatusCode, d time.Duration) {
+	if m.on {
+		m.requests.WithLabelValues(agent, action, strconv.Itoa(int(code))).Inc()
+		m.duration.WithLabelValues(agent).Observe(d.Seconds())
+	}
+}

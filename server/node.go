@@ -1,0 +1,294 @@
+// Package server is the node: it subscribes to its agents' subjects,
+// runs every request through the pipeline of PROTOCOL.md §7 (decode →
+// verify → TTL/replay → filter → authorize → audit → agent → signed
+// reply) and publishes the reply.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/aaa/actionpolicy"
+	"github.com/tuttifleet/tutti/aaa/audit"
+	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/security/replay"
+)
+
+// Version is the tutti version, set at build time.
+var Version = "0.1.0-dev"
+
+// FactStore is where a node's facts and classes come from
+// (server/facts.Store, or a static set in the emulator).
+type FactStore interface {
+	Fact(path string) (any, bool)
+	Facts() map[string]any
+	Classes() []string
+	HasClass(name string) bool
+}
+
+// Authorizer decides whether a request may run (aaa/actionpolicy).
+type Authorizer interface {
+	Authorize(req actionpolicy.Request) actionpolicy.Decision
+}
+
+// Settings are the parts of the node configuration the pipeline reads.
+// They are swapped as one immutable snapshot on reload.
+type Settings struct {
+	Identity       string
+	Collectives    []string
+	MaxTTL         time.Duration // 0 = no bound beyond the protocol's
+	MaxMessageSize int
+	StrictReplyTo  bool
+	AuditRequired  bool
+	// SoftShutdown is how long in-flight requests may run at shutdown.
+	SoftShutdown time.Duration
+}
+
+type runtimeConfig struct {
+	maxTTL         time.Duration
+	maxMessageSize int
+	strictReplyTo  bool
+	auditRequired  bool
+	collectives    map[string]bool
+	collectiveList []string
+	softShutdown   time.Duration
+}
+
+// Options build a Node. Every dependency is passed in so the emulator can
+// build thousands of independent nodes in one process.
+type Options struct {
+	Settings  Settings
+	Connector connector.Connector
+	Signer    security.Signer
+	Verifier  security.Verifier
+	Facts     FactStore
+	// Authorizer is nil when rpcauthorization is off.
+	Authorizer Authorizer
+	// Auditor is nil when rpcaudit is off.
+	Auditor audit.Auditor
+	// Replay is nil when the replay cache is disabled.
+	Replay *replay.Cache
+	// Agents to load, by registered name; nil loads every registered agent.
+	Agents []string
+	// Extra agents built elsewhere (external agents), by name.
+	Extra map[string]agents.Agent
+	// ConfigItem answers rpcutil#get_config_item; nil answers nothing.
+	ConfigItem func(key string) (string, bool)
+	ConfigFile string
+	Log        *logrus.Entry
+	Now        func() time.Time
+}
+
+// Node is one tuttid instance.
+type Node struct {
+	identity   string
+	conn       connector.Connector
+	signer     security.Signer
+	verifier   security.Verifier
+	facts      FactStore
+	replay     *replay.Cache
+	authorizer atomic.Pointer[Authorizer]
+	auditor    atomic.Pointer[audit.Auditor]
+	cfg        atomic.Pointer[runtimeConfig]
+	agents     map[string]agents.Agent
+	agentNames []string
+	view       *view
+	log        *logrus.Entry
+	now        func() time.Time
+	started    time.Time
+	stats      counters
+	metrics    *Metrics
+	opts       Options
+
+	mu       sync.Mutex
+	subs     []connector.Subscription
+	inflight sync.WaitGroup
+	closing  atomic.Bool
+	stopOnce sync.Once
+}
+
+// New builds a node and its agents. It does not connect anything yet.
+func New(o Options) (*Node, error) {
+	if o.Connector == nil || o.Signer == nil || o.Verifier == nil || o.Facts == nil {
+		return nil, errors.New("server: connector, signer, verifier and facts are required")
+	}
+	if o.Settings.Identity == "" || len(o.Settings.Collectives) == 0 {
+		return nil, errors.New("server: identity and collectives are required")
+	}
+	if o.Log == nil {
+		l := logrus.New()
+		o.Log = logrus.NewEntry(l)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	n := &Node{
+		identity: o.Settings.Identity, conn: o.Connector, signer: o.Signer, verifier: o.Verifier, facts: o.Facts,
+		replay: o.Replay, log: o.Log.WithField("component", "node"), now: o.Now, started: o.Now(),
+		agents: map[string]agents.Agent{}, opts: o, metrics: NewMetrics(nil),
+	}
+	n.view = &view{n: n}
+	n.applySettings(o.Settings)
+	n.SetAuthorizer(o.Authorizer)
+	n.SetAuditor(o.Auditor)
+	names := o.Agents
+	if names == nil {
+		names = agents.Registered()
+	}
+	for _, name := range names {
+		a, err := agents.Build(name, n.view)
+		if err != nil {
+			return nil, err
+		}
+		n.agents[name] = a
+	}
+	for name, a := range o.Extra {
+		if _, dup := n.agents[name]; dup {
+			return nil, fmt.Errorf("agent %s is defined twice", name)
+		}
+		n.agents[name] = a
+	}
+	for name := range n.agents {
+		n.agentNames = append(n.agentNames, name)
+	}
+	n.agentNames = append(n.agentNames, "discovery")
+	sort.Strings(n.agentNames)
+	return n, nil
+}
+
+func (n *Node) applySettings(s Settings) {
+	rc := &runtimeConfig{
+		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: s.StrictReplyTo,
+		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
+		softShutdown: s.SoftShutdown,
+	}
+	for _, c := range s.Collectives {
+		rc.collectives[c] = true
+	}
+	n.cfg.Store(rc)
+}
+
+// SetMetrics replaces the node's metrics (Prometheus when enabled).
+func (n *Node) SetMetrics(m *Metrics) { n.metrics = m }
+
+// SetAuthorizer swaps the authorizer (nil disables authorization).
+func (n *Node) SetAuthorizer(a Authorizer) { n.authorizer.Store(&a) }
+
+// SetAuditor swaps the auditor (nil disables auditing).
+func (n *Node) SetAuditor(a audit.Auditor) { n.auditor.Store(&a) }
+
+// UpdateSettings swaps the reloadable settings (identity and collectives
+// need a restart: they change the subscriptions).
+func (n *Node) UpdateSettings(s Settings) { n.applySettings(s) }
+
+// Identity is the node's identity.
+func (n *Node) Identity() string { return n.identity }
+
+// Start subscribes to the broadcast subject of every agent in every
+// collective, and to the node's directed subject.
+func (n *Node) Start() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.cfg.Load().collectiveList {
+		dests := []connector.Destination{{Kind: connector.Directed, Collective: c, Identity: n.identity}}
+		for _, a := range n.agentNames {
+			dests = append(dests, connector.Destination{Kind: connector.Broadcast, Collective: c, Agent: a})
+		}
+		for _, d := range dests {
+			sub, err := n.conn.Subscribe(d, n.handle)
+			if err != nil {
+				return fmt.Errorf("subscribe %s %s: %w", d.Kind, d.Collective, err)
+			}
+			n.subs = append(n.subs, sub)
+		}
+	}
+	n.log.WithFields(logrus.Fields{"identity": n.identity, "agents": strings.Join(n.agentNames, ","),
+		"collectives": strings.Join(n.cfg.Load().collectiveList, ",")}).Info("node ready")
+	return nil
+}
+
+// handle is the connector callback: each request runs in its own
+// goroutine so a slow action never holds up the subscription.
+func (n *Node) handle(m connector.Message) {
+	if n.closing.Load() {
+		return
+	}
+	n.inflight.Add(1)
+	go func() {
+		defer n.inflight.Done()
+		n.HandleMessage(context.Background(), m.Data)
+	}()
+}
+
+// HandleMessage processes one message and publishes the reply.
+func (n *Node) HandleMessage(ctx context.Context, data []byte) {
+	out := n.Process(ctx, data)
+	if out.Reply == nil {
+		return
+	}
+	if out.ReplyTo == "" {
+		n.log.WithField("request", out.Request.ID).Warn("request has no reply-to; reply dropped")
+		return
+	}
+	if err := n.conn.Publish(ctx, connector.Destination{Kind: connector.Reply, ReplyTo: out.ReplyTo}, out.Reply); err != nil {
+		n.log.WithError(err).WithField("request", out.Request.ID).Error("publish reply failed")
+		return
+	}
+	n.stats.replies.Add(1)
+}
+
+// Shutdown stops taking requests and waits up to the soft shutdown
+// timeout (or ctx) for in-flight requests. It is idempotent.
+func (n *Node) Shutdown(ctx context.Context) {
+	n.stopOnce.Do(func() {
+		n.closing.Store(true)
+		n.mu.Lock()
+		for _, s := range n.subs {
+			_ = s.Unsubscribe()
+		}
+		n.subs = nil
+		n.mu.Unlock()
+		done := make(chan struct{})
+		go func() { n.inflight.Wait(); close(done) }()
+		wait := n.cfg.Load().softShutdown
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			n.log.Warn("shutdown: in-flight requests still running after the soft shutdown timeout")
+		case <-ctx.Done():
+		}
+	})
+}
+
+// Stats returns the request counters.
+func (n *Node) Stats() agents.Stats { return n.stats.snapshot() }
+
+// Agents returns the loaded agent names (including discovery), sorted.
+func (n *Node) Agents() []string { return n.agentNames }
+
+type counters struct {
+	total, validated, unvalidated, passed, filtered, replies, ttlExpired, replayed atomic.Uint64
+}
+
+func (c *counters) snapshot() agents.Stats {
+	return agents.Stats{
+		Total: c.total.Load(), Validated: c.validated.Load(), Unvalidated: c.unvalidated.Load(),
+		Passed: c.passed.Load(), Filtered: c.filtered.Load(), Replies: c.replies.Load(),
+		TTLExpired: c.ttlExpired.Load(), Replayed: c.replayed.Load(),
+	}
+}

@@ -1,0 +1,317 @@
+package server
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/aaa/actionpolicy"
+	"github.com/tuttifleet/tutti/aaa/audit"
+	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/server/filter"
+)
+
+// Outcome is what the pipeline decided for one message.
+type Outcome struct {
+	// ReplyTo and Reply are set when a reply must be published.
+	ReplyTo string
+	Reply   []byte
+	// Dropped explains why no reply is sent (nil when replying, and for
+	// requests that asked not to be replied to).
+	Dropped error
+	// Filtered is true when the node is not targeted (a silent drop).
+	Filtered bool
+	// Request is the decoded request, when decoding got that far.
+	Request *protocol.Request
+}
+
+// incoming is a request that passed decoding, verification, the time
+// window, the replay cache, the collective and the filter.
+type incoming struct {
+	transport *protocol.Transport
+	secure    *protocol.SecureRequest
+	req       *protocol.Request
+	caller    *security.Caller
+}
+
+// Process runs the request pipeline of PROTOCOL.md §7 over one transport
+// message and returns the reply to publish (or why there is none). It
+// is safe for concurrent use; Handle calls it for every message.
+func (n *Node) Process(ctx context.Context, msg []byte) Outcome {
+	n.stats.total.Add(1)
+	in, out, ok := n.admit(msg)
+	if !ok {
+		return out
+	}
+	n.stats.passed.Add(1)
+	body, dropped := n.dispatch(ctx, in)
+	if dropped != nil || body == nil {
+		return Outcome{Dropped: dropped, Request: in.req}
+	}
+	reply, err := n.encodeReply(in.req, body)
+	if err != nil {
+		n.log.WithError(err).WithField("request", in.req.ID).Error("cannot encode reply")
+		return Outcome{Dropped: err, Request: in.req}
+	}
+	return Outcome{ReplyTo: in.transport.ReplyTo, Reply: reply, Request: in.req}
+}
+
+// admit runs steps 1–10: everything before an agent is chosen.
+func (n *Node) admit(msg []byte) (*incoming, Outcome, bool) {
+	cfg := n.cfg.Load()
+	tr, err := protocol.DecodeTransport(msg, cfg.maxMessageSize)
+	if err != nil {
+		return nil, n.refuse(nil, err), false
+	}
+	sr, err := protocol.DecodeSecureRequest(tr.Data)
+	if err != nil {
+		return nil, n.refuse(nil, err), false
+	}
+	req, err := protocol.DecodeRequest(sr.Message)
+	if err != nil {
+		return nil, n.refuse(nil, err), false
+	}
+	if !cfg.collectives[req.Collective] {
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindCollective,
+			"request %s is for collective %q, this node is a member of %s", req.ID, req.Collective, strings.Join(cfg.collectiveList, ","))), false
+	}
+	if cfg.maxTTL > 0 && time.Duration(req.TTL)*time.Second > cfg.maxTTL {
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindTTL,
+			"request %s has ttl %ds, more than the maximum of %s", req.ID, req.TTL, cfg.maxTTL)), false
+	}
+	if sr.Insecure {
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindSignature,
+			"request %s from %s is unsigned (\"insecure\"), only signer services accept that", req.ID, req.CallerID)), false
+	}
+	caller, err := n.verifier.VerifyRequest(sr.Message, sr.Signature, sr.PubCert, req.CallerID)
+	if err != nil {
+		return nil, n.refuse(req, err), false
+	}
+	now := n.now()
+	created := time.Unix(req.Time, 0)
+	ttl := time.Duration(req.TTL) * time.Second
+	if !(now.Add(-ttl).Before(created) && created.Before(now.Add(ttl))) {
+		n.stats.ttlExpired.Add(1)
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindTTL,
+			"Message %s created at %d is too old, TTL is %d", req.ID, req.Time, req.TTL)), false
+	}
+	if n.replay != nil && n.replay.Seen(sha256.Sum256(sr.Message), created.Add(ttl+time.Second), now) {
+		n.stats.replayed.Add(1)
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindReplay,
+			"request %s from %s was already processed (replay)", req.ID, req.CallerID)), false
+	}
+	if cfg.strictReplyTo && !validReplyTo(tr.ReplyTo, req.Collective, req.CallerID) {
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed,
+			"request %s reply-to %q is not the caller's reply subject (strict_reply_to)", req.ID, tr.ReplyTo)), false
+	}
+	n.stats.validated.Add(1)
+	if _, known := n.agents[req.Agent]; !known && req.Agent != "discovery" {
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)), false
+	}
+	res, err := filter.Match(&req.Filter, n.view)
+	if err != nil || !res.Match {
+		n.stats.filtered.Add(1)
+		if n.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			n.log.WithFields(logrus.Fields{"request": req.ID, "caller": req.CallerID, "why": res.Reason}).WithError(err).Debug("request filtered out")
+		}
+		return nil, Outcome{Filtered: true, Request: req}, false
+	}
+	return &incoming{transport: tr, secure: sr, req: req, caller: caller}, Outcome{}, true
+}
+
+// refuse logs and counts a dropped request.
+func (n *Node) refuse(req *protocol.Request, err error) Outcome {
+	n.stats.unvalidated.Add(1)
+	kind := protocol.KindOf(err)
+	fields := logrus.Fields{"reason": string(kind)}
+	if req != nil {
+		fields["request"] = req.ID
+		fields["caller"] = req.CallerID
+		fields["sender"] = req.SenderID
+		fields["agent"] = req.Agent
+	}
+	n.log.WithFields(fields).Warnf("request refused: %v", err)
+	n.metrics.refused(kind)
+	return Outcome{Dropped: err, Request: req}
+}
+
+// validReplyTo implements plugin.tutti.strict_reply_to (PROTOCOL.md §11.2).
+func validReplyTo(replyTo, collective, callerID string) bool {
+	md := md5.Sum([]byte(callerID))
+	sh := sha256.Sum256([]byte(callerID))
+	for _, h := range []string{hex.EncodeToString(md[:]), hex.EncodeToString(sh[:])} {
+		if strings.HasPrefix(replyTo, collective+".reply."+h+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch runs steps 11–18 and returns the reply message text (nil when
+// no reply is to be sent).
+func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
+	req := in.req
+	if req.Agent == "discovery" {
+		if !strings.Contains(string(req.PayloadBytes()), "ping") {
+			return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed, "discovery request %s is not a ping", req.ID)).Dropped
+		}
+		return []byte("pong"), nil
+	}
+	agent := n.agents[req.Agent] // admit checked that it exists
+	rpc, err := protocol.DecodeRPCRequest(req.PayloadBytes())
+	if err != nil {
+		return n.rpcReply(req, "", agents.Reply{StatusCode: protocol.InvalidData, StatusMsg: "Could not process request: " + err.Error()})
+	}
+	noReply := processResultsFalse(rpc.Data)
+	if rpc.Agent != req.Agent {
+		n.audit(in, rpc, false, fmt.Sprintf("payload agent %q does not match envelope agent %q", rpc.Agent, req.Agent), "")
+		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
+	}
+	if !hasAction(agent, rpc.Action) {
+		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.UnknownAction,
+			StatusMsg: fmt.Sprintf("Unknown action %s for agent %s", rpc.Action, req.Agent)})
+	}
+	if v, ok := agent.(Validator); ok {
+		if code, msg := v.ValidateInput(rpc.Action, rpc.Data); code != protocol.OK {
+			return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: code, StatusMsg: msg})
+		}
+	}
+	allowed, reason, policy := n.authorize(in, rpc)
+	if err := n.audit(in, rpc, allowed, reason, policy); err != nil && n.cfg.Load().auditRequired {
+		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted,
+			StatusMsg: "Request could not be audited and auditing is required on this node"})
+	}
+	if !allowed {
+		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
+	}
+	timeout := agent.Metadata().Timeout
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	started := time.Now()
+	rep := agent.Run(actx, rpc.Action, &agents.Request{
+		Agent: req.Agent, Action: rpc.Action, Data: rpc.Data, CallerID: req.CallerID, SenderID: req.SenderID,
+		RequestID: req.ID, Collective: req.Collective, Time: time.Unix(req.Time, 0), TTL: time.Duration(req.TTL) * time.Second,
+	})
+	n.metrics.observe(req.Agent, rpc.Action, rep.StatusCode, time.Since(started))
+	return n.rpcReplyUnless(noReply, req, rpc.Action, rep)
+}
+
+// Validator is implemented by agents that validate inputs against a DDL
+// before authorization (PROTOCOL.md §7 step 15).
+type Validator interface {
+	ValidateInput(action string, data json.RawMessage) (protocol.StatusCode, string)
+}
+
+func hasAction(a agents.Agent, action string) bool {
+	for _, x := range a.Actions() {
+		if x == action {
+			return true
+		}
+	}
+	return false
+}
+
+// processResultsFalse reports whether data has "process_results": false.
+func processResultsFalse(data json.RawMessage) bool {
+	if !strings.Contains(string(data), "process_results") {
+		return false
+	}
+	var d struct {
+		ProcessResults *bool `json:"process_results"`
+	}
+	return json.Unmarshal(data, &d) == nil && d.ProcessResults != nil && !*d.ProcessResults
+}
+
+func (n *Node) rpcReplyUnless(noReply bool, req *protocol.Request, action string, rep agents.Reply) ([]byte, error) {
+	if noReply {
+		return nil, nil
+	}
+	return n.rpcReply(req, action, rep)
+}
+
+func (n *Node) rpcReply(req *protocol.Request, action string, rep agents.Reply) ([]byte, error) {
+	var data json.RawMessage
+	if rep.Data != nil {
+		b, err := json.Marshal(rep.Data)
+		if err != nil {
+			rep = agents.Reply{StatusCode: protocol.UnknownError, StatusMsg: "cannot encode reply data: " + err.Error()}
+		} else {
+			data = b
+		}
+	}
+	return protocol.EncodeRPCReply(&protocol.RPCReply{Action: action, StatusCode: rep.StatusCode, StatusMsg: rep.StatusMsg, Data: data})
+}
+
+// authorize applies ActionPolicy (or allows everything when
+// rpcauthorization is off).
+func (n *Node) authorize(in *incoming, rpc *protocol.RPCRequest) (allowed bool, reason, policy string) {
+	authz := n.authorizer.Load()
+	if authz == nil || *authz == nil {
+		return true, "authorization disabled", ""
+	}
+	d := (*authz).Authorize(actionpolicy.Request{
+		CallerID: in.req.CallerID, Agent: in.req.Agent, Action: rpc.Action, Facts: n.view, Classes: n.view,
+	})
+	if !d.Allowed {
+		n.log.WithFields(logrus.Fields{"request": in.req.ID, "caller": in.req.CallerID, "agent": in.req.Agent,
+			"action": rpc.Action, "policy": d.Policy, "line": d.Line}).Warnf("request denied: %s", d.Reason)
+		n.metrics.denied(in.req.Agent)
+	}
+	return d.Allowed, d.Reason, d.Policy
+}
+
+// audit writes one record per authorization decision (AAA.md §4, W13).
+func (n *Node) audit(in *incoming, rpc *protocol.RPCRequest, allowed bool, reason, policy string) error {
+	a := n.auditor.Load()
+	if a == nil || *a == nil {
+		return nil
+	}
+	decision := "deny"
+	if allowed {
+		decision = "allow"
+	}
+	rec := &audit.Record{
+		Timestamp: n.now(), RequestID: in.req.ID, RequestTime: in.req.Time, Caller: in.req.CallerID,
+		Sender: in.req.SenderID, Agent: in.req.Agent, Action: rpc.Action, Data: rpc.Data, Decision: decision,
+		Reason: reason, Identity: n.identity, Collective: in.req.Collective, Policy: policy,
+	}
+	if in.caller != nil && in.caller.Privileged {
+		rec.Signer = in.caller.CertName
+	}
+	if err := (*a).Audit(rec); err != nil {
+		n.log.WithError(err).WithField("request", in.req.ID).Error("AUDIT WRITE FAILED")
+		n.metrics.auditError()
+		return err
+	}
+	return nil
+}
+
+// encodeReply builds and signs the reply layers around body.
+func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
+	msg, err := protocol.EncodeReply(&protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := n.signer.Sign(msg)
+	if err != nil {
+		return nil, fmt.Errorf("sign reply: %w", err)
+	}
+	sec, err := protocol.EncodeSecureReply(&protocol.SecureReply{Message: msg, Signature: sig, PubCert: n.signer.CertificatePEM()})
+	if err != nil {
+		return nil, err
+	}
+	return protocol.EncodeTransport(&protocol.Transport{Data: sec, Sender: n.identity})
+}
+
+// errShuttingDown is returned for requests that arrive during shutdown.
+var errShuttingDown = errors.New("node is shutting down")
