@@ -243,14 +243,18 @@ func parsePeer(p string) (*url.URL, error) {
 func (b *Broker) Start(ctx context.Context) error {
 	b.srv.Start()
 	for {
-		if b.srv.ReadyForConnections(readyPoll) {
+		ready := b.srv.ReadyForConnections(readyPoll)
+		select {
+		case <-b.log.fatal: // even if ready: some part (monitoring, JetStream) failed
+			b.Shutdown()
+			return fmt.Errorf("start broker on %s: %w", b.listenDesc(), b.log.fatalErr())
+		default:
+		}
+		if ready {
 			b.cfg.Log.WithField("url", b.ClientURL()).Info("broker ready")
 			return nil
 		}
 		select {
-		case <-b.log.fatal:
-			b.Shutdown()
-			return fmt.Errorf("start broker on %s: %w", b.listenDesc(), b.log.fatalErr())
 		case <-ctx.Done():
 			b.Shutdown()
 			return fmt.Errorf("start broker on %s: not ready: %w", b.listenDesc(), ctx.Err())
