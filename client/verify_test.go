@@ -1,0 +1,115 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/security/x509"
+)
+
+type replyRig struct {
+	c    *Client
+	node *x509.Provider
+	id   string
+}
+
+func newReplyRig(tb testing.TB, kt x509.KeyType) *replyRig {
+	tb.Helper()
+	ca, _ := x509.NewCA("ca", x509.KeyECDSA, time.Hour)
+	mk := func(name string) *x509.Provider {
+		is, err := ca.Issue(name, x509.IssueOptions{KeyType: kt})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p, err := x509.NewFromPEM(is.CertPEM, is.KeyPEM, ca.CertPEM, x509.Config{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return &replyRig{c: &Client{o: Options{Verifier: mk("rip.mcollective"), Log: logrus.NewEntry(l)}}, node: mk("node1.example.net"), id: protocol.NewRequestID()}
+}
+
+func (r *replyRig) reply(tb testing.TB, sender, transportSender string, sign bool, tamper bool) []byte {
+	body, _ := protocol.EncodeRPCReply(&protocol.RPCReply{Action: "ping", StatusMsg: "OK", Data: []byte(`{"pong":1}`)})
+	msg, _ := protocol.EncodeReply(&protocol.Reply{RequestID: r.id, SenderID: sender, Agent: "rpcutil", Time: 1, Message: string(body)})
+	sr := &protocol.SecureReply{Message: msg}
+	if sign {
+		sr.Signature, _ = r.node.Sign(msg)
+		sr.PubCert = r.node.CertificatePEM()
+	}
+	sec, err := protocol.EncodeSecureReply(sr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if tamper {
+		sr.Message = append([]byte{}, msg...)
+		sr.Message[len(sr.Message)-3] = '9'
+		sr.Hash = nil
+		sec, _ = protocol.EncodeSecureReply(sr) // hash recomputed, signature now wrong
+	}
+	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, Sender: transportSender})
+	return tr
+}
+
+func TestVerifyReplies(t *testing.T) {
+	r := newReplyRig(t, x509.KeyECDSA)
+	cases := []struct {
+		name  string
+		msg   []byte
+		state VerifyState
+	}{
+		{"signed by its node", r.reply(t, "node1.example.net", "node1.example.net", true, false), Verified},
+		{"unsigned (Choria node)", r.reply(t, "node1.example.net", "node1.example.net", false, false), Unsigned},
+		{"signed by another node's key", r.reply(t, "node2.example.net", "node2.example.net", true, false), Failed},
+		{"tampered message", r.reply(t, "node1.example.net", "node1.example.net", true, true), Failed},
+		{"forged transport sender (W10)", r.reply(t, "node1.example.net", "node9.example.net", true, false), Failed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, ok := r.c.verify(r.id, c.msg)
+			if !ok {
+				t.Fatal("reply dropped instead of reported")
+			}
+			if res.State != c.state {
+				t.Fatalf("state %s (%v), want %s", res.State, res.Err, c.state)
+			}
+			if c.state == Failed && res.Err == nil {
+				t.Fatal("failed reply has no reason")
+			}
+		})
+	}
+	r.c.o.RequireSignedReplies = true
+	res, _ := r.c.verify(r.id, r.reply(t, "node1.example.net", "", false, false))
+	if res.State != Failed || !errors.Is(res.Err, protocol.ErrSignature) {
+		t.Fatalf("unsigned reply must fail when signed replies are required: %v", res.Err)
+	}
+	if _, ok := r.c.verify(protocol.NewRequestID(), r.reply(t, "node1.example.net", "", true, false)); ok {
+		t.Fatal("reply to another request must be skipped")
+	}
+}
+
+// BenchmarkVerifyReply is the client's cost per reply: decode three
+// layers, check hash, request id, the node's signature and certificate.
+func BenchmarkVerifyReply(b *testing.B) {
+	for _, kt := range []x509.KeyType{x509.KeyECDSA, x509.KeyEd25519, x509.KeyRSA} {
+		b.Run(string(kt), func(b *testing.B) {
+			r := newReplyRig(b, kt)
+			msg := r.reply(b, "node1.example.net", "node1.example.net", true, false)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if res, ok := r.c.verify(r.id, msg); !ok || res.State != Verified {
+					b.Fatal(res.Err)
+				}
+			}
+		})
+	}
+}
