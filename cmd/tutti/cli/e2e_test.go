@@ -255,7 +255,12 @@ func TestE2ERefusals(t *testing.T) {
 		{"future", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Time += 61; return fg.bytes() }, protocol.ErrTTL},
 		{"ttl above max", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.TTL = 86400; return fg.bytes() }, protocol.ErrTTL},
 		{"other collective", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Collective = "prod"; return fg.bytes() }, protocol.ErrCollective},
-		{"unknown agent", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Agent = "nosuch"; fg.req.Filter.Agent = nil; return fg.bytes() }, protocol.ErrAgent},
+		{"unknown agent", func() []byte {
+			fg := newForge(t, f, "demo.mcollective")
+			fg.req.Agent = "nosuch"
+			fg.req.Filter.Agent = nil
+			return fg.bytes()
+		}, protocol.ErrAgent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
