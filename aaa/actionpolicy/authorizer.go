@@ -67,7 +67,7 @@ type snapshot struct {
 	groups      Groups
 	groupsErr   *PolicyError // groups file unreadable: every policy is refused
 	groupsStamp stamp
-	files       map[string]*entry // by file name ("rpcutil.policy")
+	files       map[string]*entry // by agent: "rpcutil" for rpcutil.policy
 }
 
 type entry struct {
@@ -124,9 +124,9 @@ func (a *Authorizer) Authorize(req Request) Decision {
 	if s.dirErr != nil {
 		return Decision{Reason: s.dirErr.Error(), Policy: "", Err: s.dirErr}
 	}
-	e := s.files[req.Agent+".policy"]
+	e := s.files[req.Agent]
 	if e == nil && a.cfg.EnableDefault {
-		e = s.files[a.cfg.DefaultName+".policy"]
+		e = s.files[a.cfg.DefaultName]
 	}
 	switch {
 	case e == nil && a.cfg.AllowUnconfigured:
@@ -180,24 +180,25 @@ func (a *Authorizer) refreshLocked(force bool) error {
 		if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
 			continue // removed meanwhile, dangling symlink, directory…
 		}
-		prev := old.files[name]
+		agent := strings.TrimSuffix(name, ".policy")
+		prev := old.files[agent]
 		unchanged := prev != nil && (err == nil && prev.stamp == stampOf(fi) || err != nil && prev.err != nil)
 		if unchanged && !force && !groupsChanged {
-			next.files[name] = prev
+			next.files[agent] = prev
 			if prev.err != nil {
 				errs = append(errs, prev.err)
 			}
 			continue
 		}
 		e := a.loadPolicy(name, fi, err, next)
-		next.files[name] = e
+		next.files[agent] = e
 		if e.err != nil {
 			errs = append(errs, e.err)
 		}
 	}
-	for name := range old.files {
-		if next.files[name] == nil {
-			a.log.WithField("file", name).Info("Policy file removed")
+	for agent := range old.files {
+		if next.files[agent] == nil {
+			a.log.WithField("file", agent+".policy").Info("Policy file removed")
 		}
 	}
 	a.snap.Store(next)

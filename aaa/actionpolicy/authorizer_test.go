@@ -213,3 +213,26 @@ func TestAuthorizerConcurrentReload(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestAuthorizerUnreadableGroups(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string][]string{
+		"rpcutil.policy": {"policy default allow", "deny\tadmins\t*\t*\t*"},
+		"groups":         {"admins cert=alice"},
+	})
+	if err := os.Chmod(filepath.Join(dir, "groups"), 0); err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := newTestAuthorizer(t, Config{Dir: dir}, nil)
+	// without the groups a deny rule naming a group would silently not match
+	d := a.Authorize(request("globex", "cert=alice", "rpcutil#ping"))
+	if d.Allowed || !errors.Is(d.Err, ErrPolicy) || !strings.Contains(d.Reason, "groups file is unusable") {
+		t.Fatalf("unreadable groups: %+v", d)
+	}
+	if err := a.Reload(); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("Reload = %v", err)
+	}
+}

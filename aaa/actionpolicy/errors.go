@@ -48,4 +48,5 @@ type Warning struct {
 	Message string
 }
 
+// String renders "line <n>: <message>".
 func (w Warning) String() string { return fmt.Sprintf("line %d: %s", w.Line, w.Message) }
