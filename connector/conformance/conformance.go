@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,7 @@ func waitFor(t *testing.T, in *inbox, payload string) {
 func expect(t *testing.T, who string, in *inbox, want ...string) {
 	t.Helper()
 	got := in.payloads()
-	if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("%s received %q, want %q", who, got, want)
 	}
 }

@@ -94,7 +94,6 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 		if err == nil {
 			c.nc = nc
 			c.log.WithField("server", nc.ConnectedUrlRedacted()).Info("connected to broker")
-			c.stateChanged(true)
 			return c, nil
 		}
 		err = d.explain(err)
@@ -158,6 +157,9 @@ func (c *Conn) options(d *dialer) []natsgo.Option {
 		natsgo.CustomReconnectDelay(backoff),
 		natsgo.IgnoreAuthErrorAbort(),
 		natsgo.ReconnectBufSize(reconnectBuf),
+		// State changes go through nats.go's ordered callback queue, so
+		// OnStateChange sees them in the order they happened.
+		natsgo.ConnectHandler(func(*natsgo.Conn) { c.stateChanged(true) }),
 		natsgo.DisconnectErrHandler(c.onDisconnect),
 		natsgo.ReconnectHandler(c.onReconnect),
 		natsgo.ReconnectErrHandler(c.onReconnectErr),
