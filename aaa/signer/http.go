@@ -1,0 +1,187 @@
+package signer
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tuttifleet/tutti/aaa/login"
+)
+
+// API paths (AAA.md §5.2).
+const (
+	LoginPath  = "/choria/v1/login"
+	SignPath   = "/choria/v1/sign"
+	HealthPath = "/healthz"
+)
+
+// maxBody caps a request body. A sign request is a ≤100 KiB request
+// (base64) plus a token.
+const maxBody = 1 << 20
+
+// apiError is aaasvc's (go-swagger's) error body for protocol-level
+// failures.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// readBody enforces the method, content type and size rules of AAA.md
+// §5.2 and decodes the JSON body into v. It writes the error response
+// itself and reports false when the handler must stop.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{http.StatusMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed, but [POST] are", r.Method)})
+		return false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, apiError{http.StatusUnsupportedMediaType,
+			fmt.Sprintf("unsupported media type %q, only [application/json] are allowed", r.Header.Get("Content-Type"))})
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
+			fmt.Sprintf("parsing request body from \"\" failed, because %v", err)})
+		return false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, apiError{602, "request in body is required"})
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
+			fmt.Sprintf("parsing request body from \"\" failed, because %v", err)})
+		return false
+	}
+	return true
+}
+
+// notImplemented answers for an endpoint this deployment does not run.
+func notImplemented(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotImplemented, "operation "+op+" has not yet been implemented")
+	}
+}
+
+func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var req login.Request
+	if !readBody(w, r, &req) {
+		return
+	}
+	source, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		source = r.RemoteAddr
+	}
+	tok, err := s.auth.Login(&req, source)
+	defer func() { s.metrics.LoginSeconds.Observe(time.Since(start).Seconds()) }()
+	log := s.log.WithFields(map[string]any{"user": req.Username, "source": source})
+
+	var rl *login.RateLimitedError
+	var f *login.Failure
+	switch {
+	case err == nil:
+		s.metrics.LoginTotal.WithLabelValues("ok", "").Inc()
+		log.Info("Login succeeded")
+		writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+	case errors.As(err, &rl):
+		s.metrics.LoginTotal.WithLabelValues("rate_limited", rl.Key).Inc()
+		log.WithError(err).Warn("Login rate limited")
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": login.ErrLoginFailed.Error()})
+	case errors.As(err, &f):
+		s.metrics.LoginTotal.WithLabelValues("failed", f.Reason).Inc()
+		log.WithError(err).Warn("Login failed")
+		writeJSON(w, http.StatusOK, map[string]string{"error": login.ErrLoginFailed.Error()})
+	default:
+		s.metrics.LoginTotal.WithLabelValues("error", "issue").Inc()
+		log.WithError(err).Error("Could not issue a token")
+		writeJSON(w, http.StatusOK, map[string]string{"error": login.ErrIssue.Error()})
+	}
+}
+
+// signBody is the POST /choria/v1/sign body.
+type signBody struct {
+	Token     string `json:"token"`
+	Request   string `json:"request"`
+	Signature string `json:"signature"`
+}
+
+// decodeRequestB64 decodes standard base64, ignoring the MIME line
+// breaks the Ruby client inserts.
+func decodeRequestB64(s string) ([]byte, error) {
+	s = strings.NewReplacer("\r", "", "\n", "").Replace(s)
+	return base64.StdEncoding.DecodeString(s)
+}
+
+func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var body signBody
+	if !readBody(w, r, &body) {
+		return
+	}
+	reqBytes, err := decodeRequestB64(body.Request)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
+			fmt.Sprintf("parsing request body from \"\" failed, because request is not base64: %v", err)})
+		return
+	}
+	secure, err := s.signer.Sign(r.Context(), &SignRequest{Token: body.Token, Request: reqBytes, Signature: body.Signature})
+	decision, reason := DecisionAllow, "ok"
+	var den *Denial
+	if errors.As(err, &den) {
+		decision, reason = DecisionDeny, den.Code
+	} else if err != nil {
+		decision, reason = DecisionDeny, CodeInternal
+	}
+	s.metrics.SignTotal.WithLabelValues(decision, reason).Inc()
+	s.metrics.SignSeconds.WithLabelValues(decision).Observe(time.Since(start).Seconds())
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"error": DeniedMessage, "error_code": reason})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"secure_request": base64.StdEncoding.EncodeToString(secure)})
+}
+
+// Handler is the API: login, sign (or 501 when not enabled), health, and
+// JSON 404s for anything else.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	if s.auth != nil {
+		mux.HandleFunc(LoginPath, s.handleLogin)
+	} else {
+		mux.HandleFunc(LoginPath, notImplemented("PostLogin"))
+	}
+	if s.signer != nil {
+		mux.HandleFunc(SignPath, s.handleSign)
+	} else {
+		mux.HandleFunc(SignPath, notImplemented("PostSign"))
+	}
+	mux.HandleFunc(HealthPath, s.handleHealth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path)})
+	})
+	return mux
+}
+
+func (s *Service) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,339 @@
+package signer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/aaa/login"
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/security"
+)
+
+// Error codes sent as error_code next to "Request denied" (AAA.md §5.2),
+// also the reason label of the sign metrics.
+const (
+	CodeMalformed      = "malformed_request"
+	CodeTokenExpired   = "token_expired"
+	CodeBadToken       = "bad_token"
+	CodeBadSignature   = "bad_signature"
+	CodeAgentMismatch  = "agent_mismatch"
+	CodeNotAllowed     = "not_allowed"
+	CodeCallerMismatch = "caller_mismatch"
+	CodeStale          = "stale_request"
+	CodeReplayed       = "replayed"
+	CodeInternal       = "internal_error"
+)
+
+// DeniedMessage is the human text of every refusal, for compatibility.
+const DeniedMessage = "Request denied"
+
+// ErrDenied matches every *Denial.
+var ErrDenied = errors.New("request denied")
+
+// Denial is a refused signing request.
+type Denial struct {
+	// Code is the error_code (Code* constants).
+	Code string
+	// Reason is the audit and log text.
+	Reason string
+	Err    error
+	// Audited is false for requests that could not be parsed at all
+	// (counted, not audited, as aaasvc does).
+	Audited bool
+}
+
+func (d *Denial) Error() string {
+	if d.Err != nil {
+		return fmt.Sprintf("request denied: %s: %s: %v", d.Code, d.Reason, d.Err)
+	}
+	return fmt.Sprintf("request denied: %s: %s", d.Code, d.Reason)
+}
+
+func (d *Denial) Unwrap() error { return d.Err }
+
+// Is matches ErrDenied.
+func (d *Denial) Is(target error) bool { return target == ErrDenied }
+
+func deny(code string, err error, format string, args ...any) *Denial {
+	return &Denial{Code: code, Reason: fmt.Sprintf(format, args...), Err: err, Audited: true}
+}
+
+// SignRequest is a decoded POST /choria/v1/sign body.
+type SignRequest struct {
+	Token string
+	// Request is the exact choria:request:1 bytes the client sent.
+	Request []byte
+	// Signature is hex ed25519 over Request by the token's public_key;
+	// empty for legacy bearer requests.
+	Signature string
+}
+
+// SignerConfig is what a Signer needs.
+type SignerConfig struct {
+	Tokens *login.TokenVerifier
+	// Privileged signs the rewritten requests; its certificate name
+	// should match the nodes' privileged patterns (AAA.md §6).
+	Privileged security.Signer
+	// MaxTTL is the largest ttl signed; default DefaultMaxTTL.
+	MaxTTL time.Duration
+	// AllowBearer accepts requests without proof of possession
+	// (allow_bearer_tokens; legacy Ruby clients). Off by default.
+	AllowBearer bool
+	Auditor     Auditor // nil: no audit
+	Site        string
+	Now         func() time.Time
+	Log         *logrus.Entry
+	// OnAuditError is called when the auditor fails (metrics).
+	OnAuditError func(error)
+}
+
+// Signer decides signing requests and signs the allowed ones.
+type Signer struct {
+	cfg  SignerConfig
+	seen *login.ReplayCache
+}
+
+// NewSigner builds a Signer.
+func NewSigner(cfg SignerConfig) (*Signer, error) {
+	if cfg.Tokens == nil || cfg.Privileged == nil {
+		return nil, errors.New("signer: a token verifier and a privileged signer are required")
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = DefaultMaxTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = logrus.NewEntry(logrus.New())
+	}
+	if cfg.Site == "" {
+		cfg.Site = DefaultSite
+	}
+	return &Signer{cfg: cfg, seen: login.NewReplayCache()}, nil
+}
+
+// decision is what the checks established about one request.
+type decision struct {
+	req          *protocol.Request
+	claims       *login.Claims
+	action       string
+	payloadAgent string
+	bearer       bool
+	callerID     string // the callerid that gets signed
+	requested    string // the request's callerid when it differs
+	signedJSON   []byte
+}
+
+// Sign runs the checks of AAA.md §5.4, audits the decision and returns
+// the serialised choria:secure:request:1. Refusals are *Denial.
+func (s *Signer) Sign(ctx context.Context, sr *SignRequest) ([]byte, error) {
+	now := s.cfg.Now()
+	req, err := protocol.DecodeRequest(sr.Request)
+	if err != nil {
+		return nil, &Denial{Code: CodeMalformed, Reason: "not a choria:request:1", Err: err}
+	}
+	d := &decision{req: req}
+	var secure []byte
+	denial := s.check(sr, d, now)
+	if denial == nil {
+		secure, denial = s.sign(d)
+	}
+	s.audit(ctx, sr, d, denial, now)
+	if denial != nil {
+		return nil, denial
+	}
+	return secure, nil
+}
+
+// check runs every check; it returns nil when the request may be signed.
+func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
+	req := d.req
+	if req.Agent == "discovery" {
+		if req.Message != protocol.DiscoveryPayload {
+			return deny(CodeMalformed, nil, "discovery payload must be %q", protocol.DiscoveryPayload)
+		}
+	} else {
+		rpc, err := protocol.DecodeRPCRequest(req.PayloadBytes())
+		if err != nil {
+			return deny(CodeMalformed, err, "payload is not an RPC request")
+		}
+		d.action, d.payloadAgent = rpc.Action, rpc.Agent
+	}
+	claims, err := s.cfg.Tokens.Verify(sr.Token)
+	switch {
+	case errors.Is(err, login.ErrTokenExpired):
+		return deny(CodeTokenExpired, err, "token expired")
+	case err != nil:
+		return deny(CodeBadToken, err, "token refused")
+	}
+	d.claims = claims
+	if den := s.checkPossession(sr, d); den != nil {
+		return den
+	}
+	if d.payloadAgent != "" && d.payloadAgent != req.Agent {
+		return deny(CodeAgentMismatch, nil, "payload agent %q differs from envelope agent %q", d.payloadAgent, req.Agent)
+	}
+	if req.Agent != "discovery" {
+		if err := AllowedAction(claims.Agents, req.Agent, d.action); err != nil {
+			return deny(CodeNotAllowed, err, "%s#%s is not allowed for %s", req.Agent, d.action, claims.CallerID)
+		}
+	}
+	if den := s.checkCaller(d); den != nil {
+		return den
+	}
+	return s.checkTime(req, now)
+}
+
+// checkPossession verifies the ed25519 signature over the request bytes
+// with the token's public_key.
+func (s *Signer) checkPossession(sr *SignRequest, d *decision) *Denial {
+	if sr.Signature == "" {
+		if !s.cfg.AllowBearer {
+			return deny(CodeBadSignature, nil, "request has no signature and bearer tokens are not allowed")
+		}
+		d.bearer = true
+		return nil
+	}
+	pub, err := hex.DecodeString(d.claims.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return deny(CodeBadToken, err, "token has no usable public_key claim")
+	}
+	sig, err := hex.DecodeString(sr.Signature)
+	if err != nil || !ed25519.Verify(pub, sr.Request, sig) {
+		return deny(CodeBadSignature, err, "signature does not verify over the request with the token's public key")
+	}
+	return nil
+}
+
+// checkCaller decides the callerid. The request must carry the token's
+// callerid (as the Choria client writes it) or its sanitised form;
+// anything else is refused (AAA.md §5.5 vector 6). Legacy bearer clients
+// cannot know the claim, so theirs is replaced and the audit says so.
+func (s *Signer) checkCaller(d *decision) *Denial {
+	d.callerID = SanitizeCallerID(d.claims.CallerID)
+	got := d.req.CallerID
+	if got == d.callerID {
+		return nil
+	}
+	d.requested = got
+	if got == d.claims.CallerID || d.bearer {
+		return nil
+	}
+	return deny(CodeCallerMismatch, nil, "request callerid %q is not the token's %q", got, d.claims.CallerID)
+}
+
+// checkTime applies the ttl bounds and window, then the replay cache.
+func (s *Signer) checkTime(req *protocol.Request, now time.Time) *Denial {
+	ttl := time.Duration(req.TTL) * time.Second
+	if ttl > s.cfg.MaxTTL {
+		return deny(CodeStale, nil, "ttl %ds is above max_ttl %s", req.TTL, s.cfg.MaxTTL)
+	}
+	created := time.Unix(req.Time, 0)
+	if age := now.Sub(created); age >= ttl || -age >= ttl {
+		return deny(CodeStale, nil, "request created at %d is outside its ttl of %ds (now %d)", req.Time, req.TTL, now.Unix())
+	}
+	if !s.seen.Add(req.ID, created.Add(ttl+time.Second), now) {
+		return deny(CodeReplayed, nil, "request id %s was already signed", req.ID)
+	}
+	return nil
+}
+
+// sign rewrites the callerid and signs with the privileged certificate.
+func (s *Signer) sign(d *decision) ([]byte, *Denial) {
+	out := *d.req
+	out.CallerID = d.callerID
+	msg, err := protocol.EncodeRequest(&out)
+	if err != nil {
+		s.seen.Remove(d.req.ID)
+		return nil, deny(CodeInternal, err, "re-encode request")
+	}
+	sig, err := s.cfg.Privileged.Sign(msg)
+	if err != nil {
+		s.seen.Remove(d.req.ID)
+		return nil, deny(CodeInternal, err, "sign with the privileged certificate")
+	}
+	secure, err := protocol.EncodeSecureRequest(&protocol.SecureRequest{
+		Message: msg, Signature: sig, PubCert: s.cfg.Privileged.CertificatePEM(),
+	})
+	if err != nil {
+		s.seen.Remove(d.req.ID)
+		return nil, deny(CodeInternal, err, "encode secure request")
+	}
+	d.signedJSON = msg
+	return secure, nil
+}
+
+// audit writes the decision; failures are logged and reported, they do
+// not change the decision.
+func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *Denial, now time.Time) {
+	rec := &AuditRecord{
+		Protocol: AuditProtocol, CallerID: d.req.CallerID, Action: DecisionAllow, Site: s.cfg.Site,
+		Time: now.Unix(), Request: sr.Request, RequestID: d.req.ID, RequestedCallerID: d.requested,
+	}
+	if d.claims != nil {
+		rec.CallerID = d.claims.CallerID
+	}
+	if d.callerID != "" && den == nil {
+		rec.CallerID = d.callerID
+		rec.Request = d.signedJSON
+	}
+	if d.bearer && den == nil {
+		rec.Reason = "bearer"
+	}
+	if den != nil {
+		rec.Action, rec.Reason, rec.ErrorCode = DecisionDeny, den.Reason, den.Code
+	}
+	log := s.cfg.Log.WithFields(logrus.Fields{"request_id": d.req.ID, "callerid": rec.CallerID, "agent": d.req.Agent, "action": d.action})
+	if den != nil {
+		log.WithError(den).Info("Denied signing request")
+	} else {
+		log.Debug("Signed request")
+	}
+	if s.cfg.Auditor == nil {
+		return
+	}
+	if err := s.cfg.Auditor.Audit(ctx, rec); err != nil {
+		log.WithError(err).Error("Could not audit signing decision")
+		if s.cfg.OnAuditError != nil {
+			s.cfg.OnAuditError(err)
+		}
+	}
+}
+
+// SanitizeCallerID applies aaasvc's rule: '@' and '.' become '_', so
+// "up=bob.smith" is signed as "up=bob_smith" and existing node policies
+// keep matching.
+func SanitizeCallerID(c string) string {
+	return strings.NewReplacer("@", "_", ".", "_").Replace(c)
+}
+
+// AllowedAction applies the agents claim (AAA.md §5.3): entries are
+// tried in order; "*" allows everything; an entry without exactly one
+// '.' makes the whole check fail; "<agent>.*" or "<agent>.<action>"
+// allow that agent. No match, or an empty list, denies.
+func AllowedAction(agents []string, agent, action string) error {
+	if len(agents) == 0 {
+		return errors.New("the token allows no agents")
+	}
+	for _, entry := range agents {
+		if entry == "*" {
+			return nil
+		}
+		if err := login.ValidateACL(entry); err != nil {
+			return fmt.Errorf("invalid agents claim: %w", err)
+		}
+		a, act, _ := strings.Cut(entry, ".")
+		if a == agent && (act == "*" || act == action) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no agents entry allows %s.%s", agent, action)
+}
