@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -107,6 +108,7 @@ type Node struct {
 	Authorizer *actionpolicy.Authorizer
 	Auditor    audit.Auditor
 	Log        *logrus.Entry
+	stopWatch  context.CancelFunc
 }
 
 // BuildNode creates and starts a node from its configuration.
@@ -120,6 +122,10 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 		return nil, fmt.Errorf("facts: %w", err)
 	}
 	d := &Node{Config: cfg, File: file, Provider: p, Facts: fs, Log: log}
+	// facts and classes are reloaded when their files change
+	wctx, cancel := context.WithCancel(context.Background())
+	d.stopWatch = cancel
+	go fs.Watch(wctx, 5*time.Second)
 	var authz server.Authorizer
 	if cfg.Authorization.Enabled {
 		if d.Authorizer, err = newAuthorizer(cfg, log); err != nil {
@@ -233,6 +239,9 @@ func (d *Node) Shutdown(ctx context.Context) {
 }
 
 func (d *Node) close() {
+	if d.stopWatch != nil {
+		d.stopWatch()
+	}
 	if d.Conn != nil {
 		_ = d.Conn.Close()
 	}
