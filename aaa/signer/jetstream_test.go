@@ -1,0 +1,88 @@
+package signer_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tuttifleet/tutti/aaa/signer"
+	"github.com/tuttifleet/tutti/aaa/signer/signertest"
+)
+
+// startJetStream runs a real nats-server with JetStream on a random port.
+func startJetStream(t *testing.T) string {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return ns.ClientURL()
+}
+
+func TestJetStreamAudit(t *testing.T) {
+	url := startJetStream(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "AAA_AUDIT", Subjects: []string{"tutti.aaa.audit.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	env := signertest.Start(t, signertest.Options{Configure: func(c *signer.Config) {
+		c.Auditors = []string{"logfile", "jetstream"}
+		c.JetStreamAuditor.Servers = url
+		c.JetStreamAuditor.Topic = "tutti.aaa.audit.test"
+	}})
+	tok, seed := env.Login(t, "bob")
+	allowed := signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60)
+	if _, code := env.Sign(t, tok, allowed, seed); code != "" {
+		t.Fatal(code)
+	}
+	if _, code := env.Sign(t, tok, signertest.Request(t, "puppet", "disable", "up=bob", time.Now(), 60), seed); code == "" {
+		t.Fatal("puppet#disable was signed")
+	}
+
+	var recs []signer.AuditRecord
+	for seq := uint64(1); seq <= 2; seq++ {
+		msg, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		var r signer.AuditRecord
+		if err := json.Unmarshal(msg.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if r := recs[0]; r.Protocol != signer.AuditProtocol || r.Action != "allow" || r.CallerID != "up=bob" || len(r.RequestID) != 32 || r.Site != "test" {
+		t.Errorf("allow record %+v", r)
+	}
+	if r := recs[1]; r.Action != "deny" || r.ErrorCode != signer.CodeNotAllowed || r.Reason == "" {
+		t.Errorf("deny record %+v", r)
+	}
+	fileRecs := env.AuditRecords(t)
+	if len(fileRecs) != 2 || fileRecs[0].RequestID != recs[0].RequestID {
+		t.Errorf("file and stream disagree: %+v", fileRecs)
+	}
+}
