@@ -115,15 +115,23 @@ func TestE2EPolicyAndAudit(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("guest may ping: %d %s", code, out)
 	}
+	// the same action by another user on the same nodes is allowed
+	code, out, _ = runCLI(t, "rpc", "rpcutil", "inventory", "--config", filepath.Join(f.Dir, "demo.conf"), "--json")
+	if code != ExitOK || !strings.Contains(out, `"main_collective"`) {
+		t.Fatalf("demo may run inventory: %d %s", code, out)
+	}
 	b, err := os.ReadFile(filepath.Join(f.Dir, "audit-node1.demo.example.net.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var allow, deny int
+	var allow, deny, demoInventory int
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec["caller"] == "choria=demo.mcollective" && rec["action"] == "inventory" && rec["decision"] == "allow" {
+			demoInventory++
 		}
 		if rec["caller"] != "choria=guest.mcollective" {
 			continue
@@ -135,7 +143,7 @@ func TestE2EPolicyAndAudit(t *testing.T) {
 			deny++
 		}
 	}
-	if allow != 1 || deny != 1 {
+	if allow != 1 || deny != 1 || demoInventory != 1 {
 		t.Fatalf("audit allow=%d deny=%d:\n%s", allow, deny, b)
 	}
 }
