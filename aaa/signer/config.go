@@ -145,6 +145,13 @@ func LoadConfig(path string) (*Config, []string, error) {
 
 // ParseConfig parses a config document, applies defaults and validates.
 func ParseConfig(data []byte) (*Config, []string, error) {
+	return ParseConfigWith(data, nil)
+}
+
+// ParseConfigWith is ParseConfig with a hook that may adjust the parsed
+// settings (command line overrides, choria_config) before defaults and
+// validation.
+func ParseConfigWith(data []byte, adjust func(*Config) error) (*Config, []string, error) {
 	var c Config
 	if err := yaml.Unmarshal(data, &c); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -158,6 +165,11 @@ func ParseConfig(data []byte) (*Config, []string, error) {
 		}
 	}
 	sort.Strings(warnings)
+	if adjust != nil {
+		if err := adjust(&c); err != nil {
+			return nil, warnings, err
+		}
+	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, warnings, err
