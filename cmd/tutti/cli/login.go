@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/security/remote"
+	"github.com/tuttifleet/tutti/security/x509"
+)
+
+// defaultTokenFile is where tutti login writes the token when client.conf
+// names no token_file.
+const defaultTokenFile = "~/.choria/token"
+
+// newLoginCmd is `tutti login` (AAA.md §5.7): obtain a token from
+// tutti-aaa (or aaasvc) and store it with a fresh seed, both 0600.
+func newLoginCmd(g *globals) *cobra.Command {
+	var user, url string
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Log in to the central AAA service and store a token for remote signing",
+		Long: `login asks for your user name and password (or takes --user, $TUTTI_USER, $TUTTI_PASSWORD
+and --password-stdin for automation), logs in to plugin.login.aaasvc.login.url and writes the
+token to plugin.choria.security.request_signer.token_file (default ` + defaultTokenFile + `) and
+the signing seed next to it. A tutti-login executable on PATH replaces the built-in flow.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path, err := exec.LookPath("tutti-login"); err == nil {
+				return runExternalLogin(cmd, path, g)
+			}
+			cfg, _, err := config.LoadClient(g.config)
+			if err != nil {
+				return exitWith(ExitFailed, err)
+			}
+			opts, err := loginOptions(cmd, cfg, user, url, passwordStdin)
+			if err != nil {
+				return exitWith(ExitUsage, err)
+			}
+			if _, err := remote.Login(cmd.Context(), opts); err != nil {
+				return exitWith(ExitFailed, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Logged in as %s; token stored in %s\n", opts.User, opts.TokenFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&user, "user", "", "user name (default $TUTTI_USER, else prompt)")
+	cmd.Flags().StringVar(&url, "url", "", "login URL (default plugin.login.aaasvc.login.url)")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+func loginOptions(cmd *cobra.Command, cfg *config.Client, user, url string, passwordStdin bool) (remote.LoginOptions, error) {
+	o := remote.LoginOptions{URLs: cfg.LoginURLs, TokenFile: cfg.RequestSigner.TokenFile,
+		SeedFile: cfg.RequestSigner.SeedFile, CA: cfg.RequestSigner.CA, Insecure: cfg.RequestSigner.Insecure}
+	if url != "" {
+		o.URLs = []string{url}
+	}
+	if len(o.URLs) == 0 {
+		return o, errors.New("no login URL: set plugin.login.aaasvc.login.url or pass --url")
+	}
+	if o.TokenFile == "" {
+		o.TokenFile, o.SeedFile = defaultTokenFile, remote.DefaultSeedFile(defaultTokenFile)
+	}
+	in := bufio.NewReader(cmd.InOrStdin())
+	tty := isTerminal(cmd.InOrStdin())
+	o.User = firstNonEmpty(user, os.Getenv("TUTTI_USER"))
+	var err error
+	if o.User == "" {
+		if !tty {
+			return o, errors.New("no user name: pass --user or set TUTTI_USER")
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "User: ")
+		if o.User, err = readLine(in); err != nil {
+			return o, err
+		}
+	}
+	switch {
+	case passwordStdin:
+		o.Password, err = readLine(in)
+	case os.Getenv("TUTTI_PASSWORD") != "":
+		o.Password = os.Getenv("TUTTI_PASSWORD")
+	case tty:
+		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
+		var b []byte
+		b, err = term.ReadPassword(int(cmd.InOrStdin().(*os.File).Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		o.Password = string(b)
+	default:
+		err = errors.New("no password: use --password-stdin or TUTTI_PASSWORD when not on a terminal")
+	}
+	return o, err
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// runExternalLogin hands the terminal to a tutti-login executable, as
+// go-choria does with choria-login.
+func runExternalLogin(cmd *cobra.Command, path string, g *globals) error {
+	var args []string
+	if g.config != "" {
+		args = append(args, "--config", g.config)
+	}
+	c := exec.CommandContext(cmd.Context(), path, args...)
+	c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if err := c.Run(); err != nil {
+		return exitWith(ExitFailed, fmt.Errorf("%s: %w", path, err))
+	}
+	return nil
+}
+
+// remoteSignerFactory wraps a signer factory: with a request signer URL
+// in client.conf, requests are signed by tutti-aaa (security/remote);
+// otherwise next decides (the local certificate).
+func remoteSignerFactory(next func(context.Context, *config.Client, *x509.Provider) (security.RequestSigner, error)) func(context.Context, *config.Client, *x509.Provider) (security.RequestSigner, error) {
+	return func(ctx context.Context, cfg *config.Client, p *x509.Provider) (security.RequestSigner, error) {
+		rs := cfg.RequestSigner
+		switch {
+		case rs.Service:
+			return nil, errors.New("plugin.choria.security.request_signer.service (signing over Choria RPC) is not supported yet; use .url")
+		case rs.URL == "":
+			return next(ctx, cfg, p)
+		}
+		return remote.New(remote.Config{URL: rs.URL, TokenFile: rs.TokenFile, TokenEnv: rs.TokenEnv,
+			SeedFile: rs.SeedFile, CA: rs.CA, Insecure: rs.Insecure})
+	}
+}
