@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -344,5 +345,22 @@ func TestReloadRotatesPrivilegedCertificate(t *testing.T) {
 	sr, _ := protocol.DecodeSecureRequest(sec)
 	if !bytes.Equal(sr.PubCert, next.CertPEM) {
 		t.Fatal("the signer still uses the old certificate after Reload")
+	}
+}
+
+func TestCachedTokenExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	env := signertest.Start(t, signertest.Options{Now: clock})
+	tok, seed := env.Login(t, "bob")
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", clock(), 60), seed); code != "" {
+		t.Fatal(code)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour + time.Second)
+	mu.Unlock()
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", clock(), 60), seed); code != signer.CodeTokenExpired {
+		t.Fatalf("code %q after the token's exp, want %s", code, signer.CodeTokenExpired)
 	}
 }

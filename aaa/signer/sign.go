@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -98,6 +99,39 @@ type SignerConfig struct {
 type Signer struct {
 	cfg  SignerConfig
 	seen *login.ReplayCache
+
+	// verified caches tokens that passed verification, until their exp:
+	// a CLI run signs many requests with one token, and a token check is
+	// an ed25519 or RSA verification.
+	verifiedMu sync.Mutex
+	verified   map[string]*login.Claims
+}
+
+// maxVerifiedTokens bounds the verified-token cache; it is emptied when
+// full.
+const maxVerifiedTokens = 4096
+
+// verifyToken verifies tok or finds it in the cache. A cached token is
+// used only while now is before its exp; everything else Verify checks
+// does not change with time once it passed.
+func (s *Signer) verifyToken(tok string, now time.Time) (*login.Claims, error) {
+	s.verifiedMu.Lock()
+	c, ok := s.verified[tok]
+	s.verifiedMu.Unlock()
+	if ok && now.Before(c.ExpiresAt.Time) {
+		return c, nil
+	}
+	c, err := s.cfg.Tokens.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	s.verifiedMu.Lock()
+	if len(s.verified) >= maxVerifiedTokens {
+		clear(s.verified)
+	}
+	s.verified[tok] = c
+	s.verifiedMu.Unlock()
+	return c, nil
 }
 
 // NewSigner builds a Signer.
@@ -117,7 +151,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Site == "" {
 		cfg.Site = DefaultSite
 	}
-	return &Signer{cfg: cfg, seen: login.NewReplayCache()}, nil
+	return &Signer{cfg: cfg, seen: login.NewReplayCache(), verified: map[string]*login.Claims{}}, nil
 }
 
 // decision is what the checks established about one request.
@@ -167,7 +201,7 @@ func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 		}
 		d.action, d.payloadAgent = rpc.Action, rpc.Agent
 	}
-	claims, err := s.cfg.Tokens.Verify(sr.Token)
+	claims, err := s.verifyToken(sr.Token, now)
 	switch {
 	case errors.Is(err, login.ErrTokenExpired):
 		return deny(CodeTokenExpired, err, "token expired")
