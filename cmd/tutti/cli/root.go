@@ -63,12 +63,15 @@ func NewRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
-		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g),
+		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g), newLoginCmd(g),
 	} {
 		root.AddCommand(c)
 	}
 	return root
 }
+
+// Requests are signed through tutti-aaa when a signer url is configured.
+func init() { signerFactory = remoteSignerFactory(signerFactory) }
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
