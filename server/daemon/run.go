@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,21 +17,30 @@ import (
 	"github.com/tuttifleet/tutti/server/broker"
 )
 
+// startLogging builds the logger and reports the config file's warnings.
+func startLogging(c config.Logging, identity string, file *config.File) (*logrus.Entry, io.Closer, error) {
+	logger, closer, err := NewLogger(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := logrus.NewEntry(logger).WithField("identity", identity)
+	for _, w := range file.Warnings() {
+		log.Warn(w.String())
+	}
+	return log, closer, nil
+}
+
 // RunNode runs tuttid with the config at path until ctx ends.
 func RunNode(ctx context.Context, path string) error {
 	cfg, file, err := config.LoadServer(path)
 	if err != nil {
 		return err
 	}
-	logger, closer, err := NewLogger(cfg.Logging)
+	log, closer, err := startLogging(cfg.Logging, cfg.Identity, file)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	log := logrus.NewEntry(logger).WithField("identity", cfg.Identity)
-	for _, w := range file.Warnings() {
-		log.Warn(w.String())
-	}
 	node, err := BuildNode(ctx, cfg, file, log)
 	if err != nil {
 		return err
@@ -93,15 +103,11 @@ func RunBroker(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	logger, closer, err := NewLogger(cfg.Logging)
+	log, closer, err := startLogging(cfg.Logging, cfg.Identity, file)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	log := logrus.NewEntry(logger).WithField("identity", cfg.Identity)
-	for _, w := range file.Warnings() {
-		log.Warn(w.String())
-	}
 	b, err := StartBroker(ctx, cfg, log)
 	if err != nil {
 		return err
