@@ -18,7 +18,6 @@ import (
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
-	natsconn "github.com/tuttifleet/tutti/connector/nats"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
@@ -74,27 +73,6 @@ func SecurityConfig(s config.Security) x509.Config {
 		CertnameAllow: s.CertnameAllow, Privileged: s.Privileged, PrivilegedCallerKinds: s.PrivilegedCallerKinds,
 		AllowLegacyCerts: s.AllowLegacyCerts,
 	}
-}
-
-// Connect opens the configured middleware connection.
-func Connect(ctx context.Context, c *config.Common, p *x509.Provider, log *logrus.Entry) (connector.Connector, error) {
-	switch c.Connector {
-	case "", "nats":
-	default:
-		return nil, fmt.Errorf("connector %q is not available in this build; use nats", c.Connector)
-	}
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return nil, err
-	}
-	hosts := c.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{"nats://puppet:4222"}
-	}
-	return natsconn.Connect(ctx, natsconn.Config{
-		Servers: hosts, TLS: tlsc, User: c.NATS.User, Password: c.NATS.Pass, Credentials: c.NATS.Credentials,
-		Name: c.Identity, Log: log.WithField("component", "nats"),
-	})
 }
 
 // Node is a running node with everything it was built from.

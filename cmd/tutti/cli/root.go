@@ -67,8 +67,17 @@ func NewRoot(g *globals) *cobra.Command {
 	} {
 		root.AddCommand(c)
 	}
+	for _, mk := range verbs {
+		root.AddCommand(mk(g))
+	}
 	return root
 }
+
+// verbs are further commands; a verb's file adds itself in init with
+// addVerb, so verbs can be added without touching this file.
+var verbs []func(*globals) *cobra.Command
+
+func addVerb(mk func(*globals) *cobra.Command) { verbs = append(verbs, mk) }
 
 // Requests are signed through tutti-aaa when a signer url is configured.
 func init() { signerFactory = remoteSignerFactory(signerFactory) }
