@@ -51,5 +51,6 @@ func newRoot() *cobra.Command {
 			return daemon.RunBroker(cmd.Context(), path)
 		},
 	})
+	root.AddCommand(newEmulateCmd(&cfg))
 	return root
 }

@@ -1,0 +1,81 @@
+package emulate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times. It is
+// 100 on every Linux architecture Go supports.
+const clockTick = 100
+
+// SelfRSS is this process's resident set size (VmRSS) in bytes.
+func SelfRSS() (int64, error) { return RSS(os.Getpid()) }
+
+// RSS is process pid's resident set size (VmRSS of /proc/<pid>/status)
+// in bytes.
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	return parseRSS(b)
+}
+
+func parseRSS(status []byte) (int64, error) {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmRSS %q: %w", f[0], err)
+		}
+		return kb << 10, nil
+	}
+	return 0, errors.New("no VmRSS line in status")
+}
+
+// CPU is the user plus system CPU time process pid has used so far
+// (utime + stime of /proc/<pid>/stat, all threads), at 10 ms resolution.
+func CPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time: %w", err)
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads fields 14 (utime) and 15 (stime) of a stat line.
+// The command name (field 2) is in parentheses and may hold spaces and
+// parentheses itself, so fields are counted after its last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat line: no command name")
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("malformed stat line: %d fields after the command name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("malformed stat line: cpu field %q", s)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * (time.Second / clockTick), nil
+}
