@@ -40,7 +40,9 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 			"and runs every request through the full node pipeline. It prints its startup time and RSS per node\n" +
 			"and runs until interrupted.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runEmulate(cmd.Context(), *cfgPath, &f, cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEmulate(cmd.Context(), *cfgPath, &f, cmd.OutOrStdout())
+		},
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.count, "count", 100, "number of nodes")

@@ -98,9 +98,9 @@ type Report struct {
 	SharedConn bool   `json:"shared_conn"`
 	// Audit is "off", "discard (records encoded, then dropped)" or
 	// "file <path> (shared by all nodes)".
-	Audit        string `json:"audit"`
-	CertsIssued  int    `json:"certs_issued"`
-	CertsCached  int    `json:"certs_cached"`
+	Audit        string  `json:"audit"`
+	CertsIssued  int     `json:"certs_issued"`
+	CertsCached  int     `json:"certs_cached"`
 	CertsSeconds float64 `json:"certs_seconds"`
 	// StartSeconds is the time from Start to every node subscribed,
 	// certificates included.
