@@ -1,36 +1,24 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
-	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/emulate"
 )
 
-type emulateFlags struct {
-	count      int
-	pki        string
-	prefix     string
-	audit      string
-	key        string
-	sharedConn bool
-	parallel   int
-	jsonOut    bool
-	logLevel   string
-}
-
 func newEmulateCmd(cfgPath *string) *cobra.Command {
-	var f emulateFlags
+	var (
+		rc      emulate.RunConfig
+		key     string
+		jsonOut bool
+	)
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Run many complete nodes in one process (fleet emulator for benchmarks)",
@@ -41,67 +29,34 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 			"and runs until interrupted.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEmulate(cmd.Context(), *cfgPath, &f, cmd.OutOrStdout())
+			kt, err := x509.ParseKeyType(key)
+			if err != nil {
+				return err
+			}
+			if kt == x509.KeyRSA {
+				return errors.New("--key rsa is not supported: issuing thousands of RSA keys takes minutes; use ecdsa or ed25519")
+			}
+			rc.KeyType, rc.ConfigPath = kt, *cfgPath
+			if rc.ConfigPath == "" {
+				rc.ConfigPath = "/etc/choria/server.conf"
+			}
+			out := cmd.OutOrStdout()
+			rc.Ready = func(r emulate.Report) error { return printEmulateReport(out, r, jsonOut) }
+			return emulate.Run(cmd.Context(), rc)
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.count, "count", 100, "number of nodes")
-	fl.StringVar(&f.pki, "pki", "", "tutti pki directory with ca.pem and ca.key (required)")
-	fl.StringVar(&f.prefix, "prefix", emulate.DefaultPrefix, "node name prefix")
-	fl.StringVar(&f.audit, "audit", "", `audit destination: "discard" (encode, then drop), a file shared by all nodes, or "" to follow the config`)
-	fl.StringVar(&f.key, "key", "ecdsa", "node key type: ecdsa or ed25519")
-	fl.BoolVar(&f.sharedConn, "shared-conn", false, "one broker connection for all nodes instead of one each")
-	fl.IntVar(&f.parallel, "parallel", emulate.DefaultParallel, "nodes connecting at the same time")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the startup report as one JSON line")
-	fl.StringVar(&f.logLevel, "log-level", "warn", "log level of the nodes (the config's logfile, stderr instead of stdout)")
+	fl.IntVar(&rc.Count, "count", 100, "number of nodes")
+	fl.StringVar(&rc.PKIDir, "pki", "", "tutti pki directory with ca.pem and ca.key (required)")
+	fl.StringVar(&rc.Prefix, "prefix", emulate.DefaultPrefix, "node name prefix")
+	fl.StringVar(&rc.Audit, "audit", "", `audit: "discard" (encode each record, then drop it), a file all nodes append to, or "" to follow the config`)
+	fl.StringVar(&key, "key", "ecdsa", "node key type: ecdsa or ed25519")
+	fl.BoolVar(&rc.SharedConn, "shared-conn", false, "one broker connection for all nodes instead of one each")
+	fl.IntVar(&rc.Parallel, "parallel", emulate.DefaultParallel, "nodes connecting at the same time")
+	fl.BoolVar(&jsonOut, "json", false, "print the startup report as one JSON line")
+	fl.StringVar(&rc.LogLevel, "log-level", "warn", "log level (the config's logfile; stdout becomes stderr)")
 	_ = cmd.MarkFlagRequired("pki")
 	return cmd
-}
-
-func runEmulate(ctx context.Context, path string, f *emulateFlags, out io.Writer) error {
-	if path == "" {
-		path = "/etc/choria/server.conf"
-	}
-	kt, err := x509.ParseKeyType(f.key)
-	if err != nil {
-		return err
-	}
-	if kt == x509.KeyRSA {
-		return fmt.Errorf("--key rsa is not supported: issuing thousands of RSA keys takes minutes; use ecdsa or ed25519")
-	}
-	cfg, file, err := config.LoadServer(path)
-	if err != nil {
-		return err
-	}
-	if cfg.Logging.File == "" || cfg.Logging.File == "stdout" {
-		cfg.Logging.File = "stderr" // stdout carries the report
-	}
-	cfg.Logging.Level = f.logLevel
-	logger, closer, err := daemon.NewLogger(cfg.Logging)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	log := logrus.NewEntry(logger)
-	for _, w := range file.Warnings() {
-		log.Warn(w.String())
-	}
-	fleet, err := emulate.Start(ctx, emulate.Options{
-		Config: cfg, File: file, Count: f.count, PKIDir: f.pki, Prefix: f.prefix, KeyType: kt, Audit: f.audit,
-		SharedConn: f.sharedConn, Parallel: f.parallel, Log: log,
-	})
-	if err != nil {
-		return err
-	}
-	if err := printEmulateReport(out, fleet.Report(), f.jsonOut); err != nil {
-		fleet.Shutdown(context.Background())
-		return err
-	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.SoftShutdownTimeout+5*time.Second)
-	defer cancel()
-	fleet.Shutdown(sctx)
-	return nil
 }
 
 func printEmulateReport(w io.Writer, r emulate.Report, asJSON bool) error {

@@ -46,14 +46,54 @@ func parseRSS(status []byte) (int64, error) {
 	return 0, errors.New("no VmRSS line in status")
 }
 
-// CPU is the user plus system CPU time process pid has used so far
-// (utime + stime of /proc/<pid>/stat, all threads), at 10 ms resolution.
+// CPU is the CPU time process pid has used so far, all threads, user
+// and system. It adds up the nanosecond run times of
+// /proc/<pid>/task/*/schedstat; where schedstat is missing it falls back
+// to utime + stime of /proc/<pid>/stat (10 ms resolution). Threads that
+// exited are counted only by the fallback; Go programs keep theirs.
 func CPU(pid int) (time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err == nil {
+		var total time.Duration
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue // the thread exited meanwhile
+				}
+				return statCPU(pid)
+			}
+			ns, err := parseSchedstat(b)
+			if err != nil {
+				return 0, err
+			}
+			total += ns
+		}
+		return total, nil
+	}
+	return statCPU(pid)
+}
+
+func statCPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read cpu time: %w", err)
 	}
 	return parseStatCPU(b)
+}
+
+// parseSchedstat reads the first field of a schedstat line: time spent
+// on the CPU, in nanoseconds.
+func parseSchedstat(b []byte) (time.Duration, error) {
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return 0, errors.New("empty schedstat")
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, fmt.Errorf("malformed schedstat %q", b)
+	}
+	return time.Duration(ns), nil
 }
 
 // parseStatCPU reads fields 14 (utime) and 15 (stime) of a stat line.
