@@ -14,6 +14,10 @@ import (
 // 100 on every Linux architecture Go supports.
 const clockTick = 100
 
+// maxProcValue bounds the numbers read from /proc (kB, ticks) far above
+// anything real, so conversions cannot overflow.
+const maxProcValue = 1 << 40
+
 // SelfRSS is this process's resident set size (VmRSS) in bytes.
 func SelfRSS() (int64, error) { return RSS(os.Getpid()) }
 
@@ -38,8 +42,8 @@ func parseRSS(status []byte) (int64, error) {
 			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("VmRSS %q: %w", f[0], err)
+		if err != nil || kb < 0 || kb > maxProcValue {
+			return 0, fmt.Errorf("malformed VmRSS %q", f[0])
 		}
 		return kb << 10, nil
 	}
@@ -90,7 +94,7 @@ func parseSchedstat(b []byte) (time.Duration, error) {
 		return 0, errors.New("empty schedstat")
 	}
 	ns, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil || ns < 0 {
+	if err != nil || ns < 0 || ns > maxProcValue*1e6 {
 		return 0, fmt.Errorf("malformed schedstat %q", b)
 	}
 	return time.Duration(ns), nil
@@ -112,7 +116,7 @@ func parseStatCPU(stat []byte) (time.Duration, error) {
 	var ticks int64
 	for _, s := range f[11:13] {
 		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || v < 0 {
+		if err != nil || v < 0 || v > maxProcValue {
 			return 0, fmt.Errorf("malformed stat line: cpu field %q", s)
 		}
 		ticks += v
