@@ -35,8 +35,14 @@ fuzz: ## Fuzz every decoder and parser for 20s each
 	$(GO) test ./connector/protocol -run XXX -fuzz FuzzDecode -fuzztime 20s
 	$(GO) test ./connector/protocol -run XXX -fuzz FuzzParseFactTest -fuzztime 20s
 
-bench: ## Run the Go benchmarks of the hot paths (node pipeline, reply verification, signing)
+BENCH_NODES ?= 100,1000,5000,10000
+BENCH_RUNS  ?= 5
+BENCH_DIR   ?= $(HOME)/.cache/tutti-bench
+
+bench: build ## Go benchmarks of the hot paths, then `tutti bench` on an emulated fleet (BENCH_NODES, BENCH_RUNS; ~3 min)
 	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/
+	$(BIN)/tutti bench --nodes $(BENCH_NODES) --runs $(BENCH_RUNS) --workdir $(BENCH_DIR) \
+		--out $(BIN)/bench.json --plot $(BIN)/bench.svg
 
 integration: ## End-to-end tests only (real broker, TLS, several nodes)
 	$(GO) test -race -count=1 -run 'E2E' ./cmd/...
