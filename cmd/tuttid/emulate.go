@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // --pprof
 	"os"
 
 	"github.com/spf13/cobra"
@@ -18,6 +21,7 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 		rc      emulate.RunConfig
 		key     string
 		jsonOut bool
+		pprof   string
 	)
 	cmd := &cobra.Command{
 		Use:   "emulate",
@@ -26,7 +30,7 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 			"its own certificate and key issued from the CA in --pki (cached in <pki>/emulate/), its own facts\n" +
 			"(index, group = index % 10, class emulate::group<g>), its own broker connection unless --shared-conn,\n" +
 			"and runs every request through the full node pipeline. It prints its startup time and RSS per node\n" +
-			"and runs until interrupted.",
+			"and runs until interrupted. SIGUSR1 collects garbage and prints the RSS per node again.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kt, err := x509.ParseKeyType(key)
@@ -40,8 +44,21 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 			if rc.ConfigPath == "" {
 				rc.ConfigPath = "/etc/choria/server.conf"
 			}
+			if pprof != "" {
+				if err := servePprof(pprof); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			rc.Ready = func(r emulate.Report) error { return printEmulateReport(out, r, jsonOut) }
+			rc.Settled = func(m emulate.Memory) {
+				if jsonOut {
+					_ = json.NewEncoder(out).Encode(m)
+					return
+				}
+				fmt.Fprintf(out, "settled: RSS %.1f MiB, %.3f MiB per node (Go heap %.3f MiB per node), %d goroutines\n",
+					mib(m.RSS), m.RSSPerNode/(1<<20), m.HeapPerNode/(1<<20), m.Goroutines)
+			}
 			return emulate.Run(cmd.Context(), rc)
 		},
 	}
@@ -55,6 +72,7 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 	fl.IntVar(&rc.Parallel, "parallel", emulate.DefaultParallel, "nodes connecting at the same time")
 	fl.BoolVar(&jsonOut, "json", false, "print the startup report as one JSON line")
 	fl.StringVar(&rc.LogLevel, "log-level", "warn", "log level (the config's logfile; stdout becomes stderr)")
+	fl.StringVar(&pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) to profile the nodes")
 	_ = cmd.MarkFlagRequired("pki")
 	return cmd
 }
@@ -72,6 +90,23 @@ func printEmulateReport(w io.Writer, r emulate.Report, asJSON bool) error {
 		fmt.Fprintln(os.Stderr, "emulating; interrupt (Ctrl-C) to stop")
 	}
 	return err
+}
+
+// servePprof serves the Go profiler on addr (loopback only).
+func servePprof(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--pprof %s: only a loopback address is allowed", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	go func() { _ = http.Serve(l, nil) }() // net/http/pprof registers on the default mux
+	return nil
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -124,6 +124,8 @@ type Fleet struct {
 	report  Report
 	log     *logrus.Entry
 	stop    sync.Once
+	// heapBefore is HeapInuse before the fleet was built.
+	heapBefore int64
 }
 
 // Start builds, connects and starts Count nodes and returns once every
@@ -182,6 +184,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	rssAfter, _ := SelfRSS()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
+	f.heapBefore = int64(ms0.HeapInuse)
 	f.report = Report{
 		Count: o.Count, First: names[0], Last: names[len(names)-1], KeyType: string(o.KeyType), SharedConn: o.SharedConn,
 		Audit: sh.auditDesc, CertsIssued: int(store.issued.Load()), CertsCached: int(store.cached.Load()),
@@ -385,6 +388,29 @@ func connect(ctx context.Context, o Options, p *x509.Provider, name string) (con
 		Servers: hosts, TLS: tlsc, User: o.Config.NATS.User, Password: o.Config.NATS.Pass,
 		Credentials: o.Config.NATS.Credentials, Name: name, Log: o.Log.WithField("component", "nats"),
 	})
+}
+
+// Memory is what the fleet holds at one moment.
+type Memory struct {
+	RSS         int64   `json:"rss_bytes"`
+	RSSPerNode  float64 `json:"rss_per_node_bytes"`
+	HeapPerNode float64 `json:"heap_per_node_bytes"`
+	Goroutines  int     `json:"goroutines"`
+}
+
+// Settle collects garbage, returns free memory to the OS and reports
+// what is left: after a burst of requests, the memory the nodes keep
+// (replay entries, caches, grown buffers) rather than the garbage and
+// goroutine stacks of the burst. Per-node figures are relative to the
+// RSS before the fleet was built.
+func (f *Fleet) Settle() Memory {
+	debug.FreeOSMemory()
+	rss, _ := SelfRSS()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	n := float64(max(1, f.report.Count))
+	return Memory{RSS: rss, RSSPerNode: float64(rss-f.report.RSSBefore) / n,
+		HeapPerNode: float64(int64(ms.HeapInuse)-f.heapBefore) / n, Goroutines: runtime.NumGoroutine()}
 }
 
 // Report describes the fleet as it started.

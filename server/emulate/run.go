@@ -3,6 +3,9 @@ package emulate
 import (
 	"context"
 	"errors"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -23,6 +26,9 @@ type RunConfig struct {
 	// Ready is called with the report once every node runs; an error
 	// stops the fleet and is returned by Run.
 	Ready func(Report) error
+	// Settled, when set, is called on every SIGUSR1 with the memory the
+	// fleet holds once garbage is collected and returned to the OS.
+	Settled func(Memory)
 }
 
 // Run loads the configuration, starts the fleet, calls Ready and runs
@@ -66,6 +72,17 @@ func Run(ctx context.Context, rc RunConfig) error {
 			return err
 		}
 	}
-	<-ctx.Done()
-	return nil
+	usr1 := make(chan os.Signal, 1)
+	if rc.Settled != nil {
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-usr1:
+			rc.Settled(fleet.Settle())
+		}
+	}
 }

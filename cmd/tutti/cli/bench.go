@@ -105,9 +105,12 @@ type BenchResult struct {
 	WarmupSeconds float64     `json:"warmup_seconds"`
 	Ping          BenchSeries `json:"ping"`
 	RPC           BenchSeries `json:"rpc"`
-	// RSS per node: after startup (idle) and after every request.
-	RSSIdlePerNode  float64 `json:"rss_idle_per_node_bytes"`
-	RSSAfterPerNode float64 `json:"rss_after_per_node_bytes"`
+	// RSS per node: after startup (idle, garbage returned to the OS),
+	// right after the last request (with the garbage and goroutine
+	// stacks of the bursts), and settled again after that.
+	RSSIdlePerNode    float64 `json:"rss_idle_per_node_bytes"`
+	RSSAfterPerNode   float64 `json:"rss_after_per_node_bytes"`
+	RSSSettledPerNode float64 `json:"rss_settled_per_node_bytes"`
 }
 
 // BenchSeries is one kind of request repeated Runs times.
@@ -328,6 +331,14 @@ func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker,
 	if rss, err := emulate.RSS(emu.pid()); err == nil {
 		r.RSSAfterPerNode = float64(rss-er.RSSBefore) / float64(n)
 	}
+	if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return nil, err
+	}
+	var m emulate.Memory
+	if err := emu.readReport(ctx, time.Minute, &m); err != nil {
+		return nil, fmt.Errorf("settled memory: %w", err)
+	}
+	r.RSSSettledPerNode = m.RSSPerNode
 	return r, nil
 }
 
@@ -526,6 +537,7 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 			}
 			rc.KeyType, rc.ConfigPath, rc.LogLevel = kt, conf, "warn"
 			rc.Ready = func(r emulate.Report) error { return json.NewEncoder(g.stdout).Encode(r) }
+			rc.Settled = func(m emulate.Memory) { _ = json.NewEncoder(g.stdout).Encode(m) }
 			return emulate.Run(cmd.Context(), rc)
 		},
 	}
@@ -562,18 +574,18 @@ func machine() BenchMachine {
 func printBench(w io.Writer, r *BenchReport) {
 	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
 		r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
-	fmt.Fprintf(w, "%7s %7s %22s %22s %16s %14s %14s %16s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
+	fmt.Fprintf(w, "%7s %7s %22s %22s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
 		"node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
 	for _, x := range r.Results {
-		fmt.Fprintf(w, "%7d %6.1fs %22s %22s %16s %14s %14s %16s\n", x.Nodes, x.StartSeconds,
+		fmt.Fprintf(w, "%7d %6.1fs %22s %22s %16s %14s %14s %22s\n", x.Nodes, x.StartSeconds,
 			fmt.Sprintf("%.3f/%.3f/%.3f", x.Ping.Min, x.Ping.Median, x.Ping.Max),
 			fmt.Sprintf("%.3f/%.3f/%.3f", x.RPC.Min, x.RPC.Median, x.RPC.Max),
 			fmt.Sprintf("%.3f | %.3f", x.Ping.NodeCPUms, x.RPC.NodeCPUms),
 			fmt.Sprintf("%.0f | %.0f", x.Ping.ClientCPUus, x.RPC.ClientCPUus),
 			fmt.Sprintf("%.0f | %.0f", x.Ping.BrokerCPUms, x.RPC.BrokerCPUms),
-			fmt.Sprintf("%.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20)))
+			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
 	}
-	fmt.Fprintln(w, "\n(ping | rpc; RSS idle | after the runs; times from publishing the request to the last verified reply)")
+	fmt.Fprintln(w, "\n(ping | rpc; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
 }
 
 // The plot: time to all replies (median, min–max whiskers) against

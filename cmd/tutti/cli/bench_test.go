@@ -42,6 +42,9 @@ func TestBenchSmallFleet(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(string(b), `"rss_settled_per_node_bytes"`) {
+		t.Errorf("no settled RSS in %s", b)
+	}
 	if rep.Runs != 2 || rep.Key != "ecdsa" || rep.Machine.CPUs < 1 || len(rep.Results) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
