@@ -48,6 +48,7 @@ type benchOpts struct {
 	audit      string
 	timeout    time.Duration
 	sharedConn bool
+	from       string
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -72,6 +73,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.audit, "audit", "file", `node audit: "file" (one audit log in the workdir) or "discard" (records encoded, then dropped)`)
 	fl.DurationVar(&o.timeout, "timeout", time.Minute, "longest wait for all replies to one request")
 	fl.BoolVar(&o.sharedConn, "shared-conn", false, "emulated nodes share one broker connection")
+	fl.StringVar(&o.from, "from", "", "measure nothing: print and plot the results of an earlier --out file")
 	return cmd
 }
 
@@ -130,9 +132,17 @@ type BenchSeries struct {
 	ClientCPUus    float64 `json:"client_cpu_per_reply_us"`
 	BrokerCPUms    float64 `json:"broker_cpu_per_request_ms"`
 	NodeCPUSeconds float64 `json:"node_cpu_seconds_total"`
+	// CPUBoundSeconds is the CPU of nodes, client and broker for one
+	// request divided by the CPUs: the shortest time to all replies this
+	// machine allows with that much work, were it perfectly parallel and
+	// otherwise idle.
+	CPUBoundSeconds float64 `json:"cpu_bound_seconds"`
 }
 
 func runBench(ctx context.Context, g *globals, o *benchOpts) error {
+	if o.from != "" {
+		return replayBench(g, o)
+	}
 	if o.runs < 1 || len(o.nodes) == 0 || slices.ContainsFunc(o.nodes, func(n int) bool { return n < 1 }) {
 		return exitWith(ExitUsage, errors.New("--runs and every --nodes value must be at least 1"))
 	}
@@ -173,8 +183,37 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) error {
 		}
 		rep.Results = append(rep.Results, *r)
 	}
+	if err := reportBench(g, o, rep); err != nil {
+		return err
+	}
+	for _, r := range rep.Results {
+		if r.Ping.Failed+r.Ping.Missing+r.RPC.Failed+r.RPC.Missing > 0 {
+			return exitWith(ExitFailed, fmt.Errorf("%d nodes: some replies failed verification or never came", r.Nodes))
+		}
+	}
+	return nil
+}
+
+// replayBench prints and plots an earlier --out file.
+func replayBench(g *globals, o *benchOpts) error {
+	b, err := os.ReadFile(o.from)
+	if err != nil {
+		return err
+	}
+	var rep BenchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", o.from, err)
+	}
+	if len(rep.Results) == 0 {
+		return fmt.Errorf("%s holds no results", o.from)
+	}
+	return reportBench(g, o, &rep)
+}
+
+// reportBench prints rep and writes the --out and --plot files.
+func reportBench(g *globals, o *benchOpts, rep *BenchReport) error {
 	printBench(g.stdout, rep)
-	if o.out != "" {
+	if o.out != "" && o.out != o.from {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err
@@ -184,14 +223,7 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) error {
 		}
 	}
 	if o.plot != "" {
-		if err := writePlot(o.plot, rep); err != nil {
-			return err
-		}
-	}
-	for _, r := range rep.Results {
-		if r.Ping.Failed+r.Ping.Missing+r.RPC.Failed+r.RPC.Missing > 0 {
-			return exitWith(ExitFailed, fmt.Errorf("%d nodes: some replies failed verification or never came", r.Nodes))
-		}
+		return writePlot(o.plot, rep)
 	}
 	return nil
 }
@@ -376,6 +408,7 @@ func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n
 	s.NodeCPUSeconds = nodeCPU.Seconds()
 	s.NodeCPUms = ms(nodeCPU) / float64(runs*n)
 	s.BrokerCPUms = ms(brokerCPU) / float64(runs)
+	s.CPUBoundSeconds = (nodeCPU + brokerCPU + clientCPU).Seconds() / float64(runs) / float64(runtime.NumCPU())
 	if s.Replies > 0 {
 		s.ClientCPUus = float64(clientCPU.Microseconds()) / float64(s.Replies)
 	}
@@ -574,18 +607,19 @@ func machine() BenchMachine {
 func printBench(w io.Writer, r *BenchReport) {
 	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
 		r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
-	fmt.Fprintf(w, "%7s %7s %22s %22s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
-		"node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
+	fmt.Fprintf(w, "%7s %7s %22s %22s %14s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
+		"CPU bound s", "node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
 	for _, x := range r.Results {
-		fmt.Fprintf(w, "%7d %6.1fs %22s %22s %16s %14s %14s %22s\n", x.Nodes, x.StartSeconds,
+		fmt.Fprintf(w, "%7d %6.1fs %22s %22s %14s %16s %14s %14s %22s\n", x.Nodes, x.StartSeconds,
 			fmt.Sprintf("%.3f/%.3f/%.3f", x.Ping.Min, x.Ping.Median, x.Ping.Max),
 			fmt.Sprintf("%.3f/%.3f/%.3f", x.RPC.Min, x.RPC.Median, x.RPC.Max),
+			fmt.Sprintf("%.3f | %.3f", x.Ping.CPUBoundSeconds, x.RPC.CPUBoundSeconds),
 			fmt.Sprintf("%.3f | %.3f", x.Ping.NodeCPUms, x.RPC.NodeCPUms),
 			fmt.Sprintf("%.0f | %.0f", x.Ping.ClientCPUus, x.RPC.ClientCPUus),
 			fmt.Sprintf("%.0f | %.0f", x.Ping.BrokerCPUms, x.RPC.BrokerCPUms),
 			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
 	}
-	fmt.Fprintln(w, "\n(ping | rpc; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
+	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+broker per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
 }
 
 // The plot: time to all replies (median, min–max whiskers) against
@@ -606,14 +640,18 @@ type plotPoint struct{ X, Y, YMin, YMax float64 }
 
 type plotSeries struct {
 	Name, Color string
+	Dash        string // stroke-dasharray; "" for a solid line
+	Whiskers    bool
 	Points      []plotPoint
 	Line        string
 	LegendY     float64
 }
 
 type plotMark struct {
-	X, Y  float64
-	Label string
+	X, Y   float64
+	Label  string
+	Anchor string // text-anchor of the label: start or end
+	DX     float64
 }
 
 type plotData struct {
@@ -638,14 +676,14 @@ var plotTmpl = template.Must(template.New("plot").Parse(`<svg xmlns="http://www.
 <text x="{{.R}}" y="{{.B}}" dy="36" text-anchor="end">nodes</text>
 <text x="16" y="{{.T}}" transform="rotate(-90 16 {{.T}})" text-anchor="end">seconds to all replies</text>
 {{- range .Targets}}
-<path d="M{{.X}} {{.Y}} m-5 -5 l10 10 m0 -10 l-10 10" stroke="#c00" stroke-width="2"/><text x="{{.X}}" y="{{.Y}}" dx="8" dy="-6" fill="#c00">{{.Label}}</text>
+<path d="M{{.X}} {{.Y}} m-5 -5 l10 10 m0 -10 l-10 10" stroke="#c00" stroke-width="2"/><text x="{{.X}}" y="{{.Y}}" dx="{{.DX}}" dy="-6" text-anchor="{{.Anchor}}" fill="#c00">{{.Label}}</text>
 {{- end}}
 {{- range .Series}}{{$c := .Color}}
-<polyline points="{{.Line}}" fill="none" stroke="{{$c}}" stroke-width="2"/>
-{{- range .Points}}
+<polyline points="{{.Line}}" fill="none" stroke="{{$c}}" stroke-width="2"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/>
+{{- if .Whiskers}}{{range .Points}}
 <line x1="{{.X}}" y1="{{.YMin}}" x2="{{.X}}" y2="{{.YMax}}" stroke="{{$c}}" stroke-width="1.5"/><circle cx="{{.X}}" cy="{{.Y}}" r="3.5" fill="{{$c}}"/>
-{{- end}}
-<circle cx="{{$.L}}" cy="{{.LegendY}}" r="4" fill="{{$c}}" transform="translate(16 0)"/><text x="{{$.L}}" y="{{.LegendY}}" dx="26" dy="4">{{.Name}} (median, min–max)</text>
+{{- end}}{{end}}
+<path d="M{{$.L}} {{.LegendY}} m8 0 h18" stroke="{{$c}}" stroke-width="3"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/><text x="{{$.L}}" y="{{.LegendY}}" dx="30" dy="4">{{.Name}}</text>
 {{- end}}
 </svg>
 `))
@@ -684,21 +722,29 @@ func plotLayout(rep *BenchReport) plotData {
 	}
 	for _, t := range benchTargets {
 		if t.nodes <= maxN {
-			d.Targets = append(d.Targets, plotMark{X: x(t.nodes), Y: y(t.seconds), Label: fmt.Sprintf("target %gs", t.seconds)})
+			m := plotMark{X: x(t.nodes), Y: y(t.seconds), Label: fmt.Sprintf("target %gs", t.seconds), Anchor: "start", DX: 8}
+			if m.X > plotR-80 {
+				m.Anchor, m.DX = "end", -8
+			}
+			d.Targets = append(d.Targets, m)
 		}
 	}
 	for k, s := range []struct {
-		name, color string
-		get         func(BenchResult) BenchSeries
+		name, color, dash string
+		whiskers          bool
+		get               func(BenchResult) (median, lo, hi float64)
 	}{
-		{"ping", "#1f6fb4", func(r BenchResult) BenchSeries { return r.Ping }},
-		{"rpc rpcutil ping", "#e07b00", func(r BenchResult) BenchSeries { return r.RPC }},
+		{"ping (median, min–max)", "#1f6fb4", "", true, func(r BenchResult) (float64, float64, float64) { return r.Ping.Median, r.Ping.Min, r.Ping.Max }},
+		{"rpc rpcutil ping (median, min–max)", "#e07b00", "", true, func(r BenchResult) (float64, float64, float64) { return r.RPC.Median, r.RPC.Min, r.RPC.Max }},
+		{"ping: CPU of nodes+client+broker / CPUs", "#777", "6 4", false, func(r BenchResult) (float64, float64, float64) {
+			return r.Ping.CPUBoundSeconds, r.Ping.CPUBoundSeconds, r.Ping.CPUBoundSeconds
+		}},
 	} {
-		ps := plotSeries{Name: s.name, Color: s.color, LegendY: plotT + 12 + 18*float64(k)}
+		ps := plotSeries{Name: s.name, Color: s.color, Dash: s.dash, Whiskers: s.whiskers, LegendY: plotT + 12 + 18*float64(k)}
 		var line []string
 		for _, r := range rep.Results {
-			v := s.get(r)
-			p := plotPoint{X: x(r.Nodes), Y: y(v.Median), YMin: y(v.Min), YMax: y(v.Max)}
+			med, lo, hi := s.get(r)
+			p := plotPoint{X: x(r.Nodes), Y: y(med), YMin: y(lo), YMax: y(hi)}
 			ps.Points = append(ps.Points, p)
 			line = append(line, fmt.Sprintf("%g,%g", p.X, p.Y))
 		}
@@ -708,7 +754,8 @@ func plotLayout(rep *BenchReport) plotData {
 	return d
 }
 
-// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+// niceCeil rounds v up to a round number: 1, 1.5, 2, 2.5, 3, 4, 5, 6
+// or 8 times a power of ten.
 func niceCeil(v float64) float64 {
 	if v <= 0 {
 		return 1
@@ -717,7 +764,7 @@ func niceCeil(v float64) float64 {
 	for p*10 <= v {
 		p *= 10
 	}
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if m*p >= v {
 			return m * p
 		}

@@ -60,7 +60,7 @@ func TestBenchSmallFleet(t *testing.T) {
 			if !(0 < s.Min && s.Min <= s.Median && s.Median <= s.Max) {
 				t.Errorf("%d nodes %s: min %v median %v max %v", n, name, s.Min, s.Median, s.Max)
 			}
-			if s.NodeCPUms <= 0 || s.ClientCPUus <= 0 || s.BrokerCPUms <= 0 {
+			if s.NodeCPUms <= 0 || s.ClientCPUus <= 0 || s.BrokerCPUms <= 0 || s.CPUBoundSeconds <= 0 {
 				t.Errorf("%d nodes %s: CPU node %v ms client %v µs broker %v ms", n, name, s.NodeCPUms, s.ClientCPUus, s.BrokerCPUms)
 			}
 		}
@@ -72,7 +72,7 @@ func TestBenchSmallFleet(t *testing.T) {
 	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
 		t.Fatalf("plot is not well-formed XML: %v", err)
 	}
-	if strings.Count(string(svg), "<circle") != 2*2+2 { // 2 series × 2 sizes + 2 legend dots
+	if strings.Count(string(svg), "<circle") != 2*2 { // ping and rpc × 2 sizes
 		t.Errorf("plot has %d circles:\n%s", strings.Count(string(svg), "<circle"), svg)
 	}
 	// The second run reuses the workdir: node certificates come from the cache.
@@ -93,7 +93,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 }
 
 func TestNiceCeil(t *testing.T) {
-	for in, want := range map[float64]float64{0: 1, 0.0004: 0.001, 0.27: 0.5, 1.2: 2, 2: 2, 3.1: 5, 7: 10, 12: 20} {
+	for in, want := range map[float64]float64{0: 1, 0.0004: 0.001, 0.27: 0.3, 1.2: 1.5, 2: 2, 3.1: 4, 5.4: 6, 7: 8, 12: 15, 90: 100} {
 		if got := niceCeil(in); got != want {
 			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
 		}
