@@ -766,7 +766,8 @@ func niceCeil(v float64) float64 {
 	}
 	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if m*p >= v {
-			return m * p
+			r, _ := strconv.ParseFloat(strconv.FormatFloat(m*p, 'g', 6, 64), 64) // 0.30000000000000004 → 0.3
+			return r
 		}
 	}
 	return 10 * p
