@@ -83,9 +83,9 @@ func printEmulateReport(w io.Writer, r emulate.Report, asJSON bool) error {
 	}
 	_, err := fmt.Fprintf(w, "%d nodes %s…%s running (keys %s, audit %s, shared connection %v)\n"+
 		"started in %.2fs (certificates %.2fs: %d issued, %d cached)\n"+
-		"RSS %.1f MiB → %.1f MiB: %.3f MiB per node (Go heap %.3f MiB per node), %d goroutines\n",
+		"RSS %.1f MiB → %.1f MiB: %.3f MiB per node (Go heap %.3f, stacks %.3f MiB per node), %d goroutines\n",
 		r.Count, r.First, r.Last, r.KeyType, r.Audit, r.SharedConn, r.StartSeconds, r.CertsSeconds, r.CertsIssued,
-		r.CertsCached, mib(r.RSSBefore), mib(r.RSSAfter), r.RSSPerNode/(1<<20), r.HeapPerNode/(1<<20), r.Goroutines)
+		r.CertsCached, mib(r.RSSBefore), mib(r.RSSAfter), r.RSSPerNode/(1<<20), r.HeapPerNode/(1<<20), r.StackPerNode/(1<<20), r.Goroutines)
 	if err == nil {
 		fmt.Fprintln(os.Stderr, "emulating; interrupt (Ctrl-C) to stop")
 	}

@@ -111,9 +111,11 @@ type Report struct {
 	RSSBefore  int64   `json:"rss_before_bytes"`
 	RSSAfter   int64   `json:"rss_after_bytes"`
 	RSSPerNode float64 `json:"rss_per_node_bytes"`
-	// HeapPerNode is the Go heap in use per node, for comparison.
-	HeapPerNode float64 `json:"heap_per_node_bytes"`
-	Goroutines  int     `json:"goroutines"`
+	// HeapPerNode is the Go heap in use per node, StackPerNode the
+	// goroutine stacks, for comparison.
+	HeapPerNode  float64 `json:"heap_per_node_bytes"`
+	StackPerNode float64 `json:"stack_per_node_bytes"`
+	Goroutines   int     `json:"goroutines"`
 }
 
 // Fleet is a running emulated fleet.
@@ -190,8 +192,9 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		Audit: sh.auditDesc, CertsIssued: int(store.issued.Load()), CertsCached: int(store.cached.Load()),
 		CertsSeconds: f.report.CertsSeconds, StartSeconds: f.report.StartSeconds,
 		RSSBefore: rssBefore, RSSAfter: rssAfter, RSSPerNode: float64(rssAfter-rssBefore) / float64(o.Count),
-		HeapPerNode: float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse)) / float64(o.Count),
-		Goroutines:  runtime.NumGoroutine(),
+		HeapPerNode:  float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse)) / float64(o.Count),
+		StackPerNode: float64(int64(ms1.StackInuse)-int64(ms0.StackInuse)) / float64(o.Count),
+		Goroutines:   runtime.NumGoroutine(),
 	}
 	ok = true
 	return f, nil
