@@ -22,7 +22,7 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 			"With --nodes or exact -I names it prints those nodes without asking the network.",
 		Example: "  tutti discover -C role::web -F 'os.family=debian'\n" +
 			"  tutti find -S 'role=db or with(\"apache\")' --json",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := sel.build()
 			if err != nil {

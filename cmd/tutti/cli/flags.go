@@ -92,6 +92,16 @@ func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filt
 	return found, true, nil
 }
 
+// usageArgs makes an argument count error a usage error (exit 64).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return exitWith(ExitUsage, err)
+		}
+		return nil
+	}
+}
+
 // outputFlags choose how results are printed.
 type outputFlags struct {
 	json, jsonl, noProgress bool
@@ -101,10 +111,16 @@ func (o *outputFlags) add(cmd *cobra.Command, progress bool) {
 	fl := cmd.Flags()
 	fl.BoolVar(&o.json, "json", false, "print one JSON document at the end")
 	fl.BoolVar(&o.jsonl, "jsonl", false, "print one JSON object per line as replies arrive, then a summary line")
-	cmd.MarkFlagsMutuallyExclusive("json", "jsonl")
 	if progress {
 		fl.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (there is none when stdout is not a terminal)")
 	}
+}
+
+func (o *outputFlags) check() error {
+	if o.json && o.jsonl {
+		return fmt.Errorf("--json and --jsonl cannot be combined")
+	}
+	return nil
 }
 
 // requestFlags bound a request in time.

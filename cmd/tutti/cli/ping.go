@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -29,7 +30,7 @@ func newPingCmd(g *globals) *cobra.Command {
 		Long: "ping broadcasts a discovery ping and prints one line per node that answered, then a summary.\n" +
 			"It ends as soon as replies stop arriving (--idle-gap after the last one), at --expect replies,\n" +
 			"or at --timeout, whichever comes first.",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPing(cmd, g, o) },
 	}
 	o.filter.add(cmd)
@@ -59,7 +60,7 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
-	if err := o.req.check(); err != nil {
+	if err := errors.Join(o.req.check(), o.out.check()); err != nil {
 		return exitWith(ExitUsage, err)
 	}
 	if o.expect < 0 || o.idle < 0 {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -34,7 +35,7 @@ func newRPCCmd(g *globals) *cobra.Command {
 			"  tutti rpc rpcutil get_fact fact=os.family -S 'role=web and not country=uk' --json\n" +
 			"  tutti rpc service restart service=nginx --nodes web.txt --batch 5 --batch-sleep 10s\n" +
 			"  tutti rpc rpcutil inventory -C role::db --limit 10% --limit-seed 7 --jsonl",
-		Args: cobra.MinimumNArgs(2),
+		Args: usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
 	}
 	o.sel.add(cmd)
@@ -80,7 +81,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 		return exitWith(ExitUsage, err)
 	}
 	filter.Agent = appendUnique(filter.Agent, agent)
-	if err := o.req.check(); err != nil {
+	if err := errors.Join(o.req.check(), o.out.check()); err != nil {
 		return exitWith(ExitUsage, err)
 	}
 	limit, err := o.rollout.parse()
