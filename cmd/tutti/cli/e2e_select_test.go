@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -146,6 +147,8 @@ func (d rpcDoc) senders() []string {
 	return s
 }
 
+var elapsedRe = regexp.MustCompile(`in [0-9.]+(ms|s|µs):`)
+
 func TestE2ESelectAndRollout(t *testing.T) {
 	f := startFleet(t, 4)
 	conf := filepath.Join(f.Dir, "demo.conf")
@@ -253,6 +256,15 @@ func TestE2ESelectAndRollout(t *testing.T) {
 		if !slices.Equal(senders, nodeNames(1, 2, 4)) {
 			t.Fatalf("senders %v", senders)
 		}
+	})
+
+	t.Run("human output golden", func(t *testing.T) {
+		code, out, stderr := runCLI(t, "rpc", "rpcutil", "get_fact", "fact=site.country", "--config", conf, "--timeout", "1s",
+			"-I", "node1.demo.example.net", "-I", "node2.demo.example.net", "-I", "ghost.demo.example.net")
+		if code != ExitFailed {
+			t.Fatalf("exit %d: %s %s", code, out, stderr)
+		}
+		golden(t, "e2e_rpc_get_fact.txt", elapsedRe.ReplaceAllString(out, "in <elapsed>:"))
 	})
 
 	t.Run("exit codes", func(t *testing.T) {

@@ -38,12 +38,14 @@ func (r *rpcResult) failed() bool {
 	return r.StatusCode != protocol.OK || r.Verification == client.Failed
 }
 
+const failedVerificationPrefix = "reply failed verification: "
+
 func toRPCResult(r client.Result, action string) rpcResult {
 	res := rpcResult{Sender: r.Sender, Action: action, Verification: r.State, RTTms: float64(r.RTT.Microseconds()) / 1000,
 		TimeUTC: r.Received.UTC().Format(time.RFC3339), Data: json.RawMessage("{}")}
 	switch {
 	case r.State == client.Failed:
-		res.StatusCode, res.StatusMsg = protocol.UnknownError, "reply failed verification: "+errString(r.Err)
+		res.StatusCode, res.StatusMsg = protocol.UnknownError, failedVerificationPrefix+errString(r.Err)
 	case r.RPC != nil:
 		res.StatusCode, res.StatusMsg = r.RPC.StatusCode, r.RPC.StatusMsg
 		if len(r.RPC.Data) > 0 {
@@ -150,6 +152,15 @@ type rpcStats struct {
 	Limit              *limitNote `json:"limit,omitempty"`
 }
 
+// rpcSummaryLine is the last line of --jsonl.
+type rpcSummaryLine struct {
+	Type       string   `json:"type"`
+	RequestIDs []string `json:"request_ids"`
+	NoReply    []string `json:"no_reply"`
+	NotSent    []string `json:"not_sent"`
+	Stats      rpcStats `json:"stats"`
+}
+
 // finish prints what is left once the request ended.
 func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 	o.bar.done()
@@ -161,7 +172,7 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
 	switch o.mode {
 	case jsonlOutput:
-		return o.enc.Encode(map[string]any{"type": "summary", "request_ids": ids, "no_reply": missing, "not_sent": notSent, "stats": stats})
+		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
 	case jsonOutput:
 		sortResults(o.results)
 		replies := o.results
@@ -192,7 +203,10 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	}
 	for _, r := range o.results {
 		status := "OK"
-		if r.failed() {
+		switch {
+		case r.Verification == client.Failed:
+			status = "Failed verification: " + strings.TrimPrefix(r.StatusMsg, failedVerificationPrefix)
+		case r.failed():
 			status = r.StatusCode.String() + ": " + r.StatusMsg
 		}
 		if r.Verification == client.Unsigned {
@@ -223,7 +237,7 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %d OK, %d failed, %d no reply\n", o.agent, o.action,
 		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), o.ok, o.failed, len(sum.Missing))
 	if sum.Failed > 0 {
-		fmt.Fprintf(&b, "Failed verification: %d replies\n", sum.Failed)
+		fmt.Fprintf(&b, "Replies that failed verification: %d\n", sum.Failed)
 	}
 	if len(sum.Missing) > 0 {
 		fmt.Fprintf(&b, "No reply from: %s\n", strings.Join(sum.Missing, ", "))
