@@ -60,5 +60,6 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 	}
 	sel.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
+	registerFlagCompletions(cmd)
 	return cmd
 }

@@ -39,6 +39,7 @@ func newPingCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&o.idle, "idle-gap", 500*time.Millisecond, "stop this long after the last reply")
 	cmd.Flags().IntVar(&o.expect, "expect", 0, "stop after this many replies")
 	addTargetFlag(cmd, &o.target)
+	registerFlagCompletions(cmd)
 	return cmd
 }
 

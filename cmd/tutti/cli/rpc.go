@@ -35,13 +35,15 @@ func newRPCCmd(g *globals) *cobra.Command {
 			"  tutti rpc rpcutil get_fact fact=os.family -S 'role=web and not country=uk' --json\n" +
 			"  tutti rpc service restart service=nginx --nodes web.txt --batch 5 --batch-sleep 10s\n" +
 			"  tutti rpc rpcutil inventory -C role::db --limit 10% --limit-seed 7 --jsonl",
-		Args: usageArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
+		Args:              usageArgs(cobra.MinimumNArgs(2)),
+		RunE:              func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
+		ValidArgsFunction: completeAgents,
 	}
 	o.sel.add(cmd)
 	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
 	o.out.add(cmd, true)
 	o.rollout.add(cmd)
+	registerFlagCompletions(cmd)
 	return cmd
 }
 
