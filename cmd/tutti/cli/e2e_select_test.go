@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The 4-node fleet of StartFleet:
@@ -82,6 +83,16 @@ func TestE2EFilters(t *testing.T) {
 			if code != ExitNoReplies || len(nodes) != 0 || !strings.Contains(stderr, "no nodes matched") {
 				t.Fatalf("%v: exit %d nodes %v stderr %q", args, code, nodes, stderr)
 			}
+		}
+	})
+	t.Run("discovery ends when replies stop", func(t *testing.T) {
+		start := time.Now()
+		code, nodes, _ := discoverJSON(t, conf, "--discovery-timeout", "30s")
+		if code != ExitOK || len(nodes) != 4 {
+			t.Fatalf("exit %d nodes %v", code, nodes)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Fatalf("discovery took %v: it must end %v after the last reply, not at --discovery-timeout", d, discoveryIdleGap)
 		}
 	})
 	t.Run("find alias and text output", func(t *testing.T) {

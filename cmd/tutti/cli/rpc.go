@@ -15,11 +15,23 @@ import (
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
+// rpcOpts are the flags of rpc. Verbs that are shortcuts for an rpc
+// (tutti service restart NAME …) add the same flags with add and call
+// runRPC with the agent, action and inputs.
 type rpcOpts struct {
 	sel     selectFlags
 	req     requestFlags
 	out     outputFlags
 	rollout rolloutFlags
+}
+
+// add registers every flag of rpc on cmd.
+func (o *rpcOpts) add(cmd *cobra.Command) {
+	o.sel.add(cmd)
+	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
+	o.out.add(cmd, true)
+	o.rollout.add(cmd)
+	registerFlagCompletions(cmd)
 }
 
 func newRPCCmd(g *globals) *cobra.Command {
@@ -39,11 +51,7 @@ func newRPCCmd(g *globals) *cobra.Command {
 		RunE:              func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
 		ValidArgsFunction: completeAgents,
 	}
-	o.sel.add(cmd)
-	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
-	o.out.add(cmd, true)
-	o.rollout.add(cmd)
-	registerFlagCompletions(cmd)
+	o.add(cmd)
 	return cmd
 }
 
