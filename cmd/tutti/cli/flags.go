@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -157,6 +159,21 @@ func (r *rolloutFlags) add(cmd *cobra.Command) {
 	fl.DurationVar(&r.batchSleep, "batch-sleep", 0, "pause between batches")
 	fl.StringVar(&r.limit, "limit", "", "address only a random subset of the nodes: `N` nodes or N% of them")
 	fl.Uint64Var(&r.limitSeed, "limit-seed", 0, "seed for --limit's choice: the same seed over the same nodes picks the same subset")
+}
+
+// apply returns the nodes to address, sorted and without duplicates:
+// all of them, or with a limit a random subset and a note of the choice.
+// Without --limit-seed a random seed is drawn and noted, so the choice can
+// be repeated.
+func (r *rolloutFlags) apply(l client.Limit, nodes []string) ([]string, *limitNote) {
+	if l == (client.Limit{}) {
+		return slices.Compact(slices.Sorted(slices.Values(nodes))), nil
+	}
+	seed := r.limitSeed
+	for seed == 0 {
+		seed = rand.Uint64()
+	}
+	return l.Apply(nodes, seed), &limitNote{Limit: l.String(), Of: len(slices.Compact(slices.Sorted(slices.Values(nodes)))), Seed: seed}
 }
 
 func (r *rolloutFlags) parse() (client.Limit, error) {

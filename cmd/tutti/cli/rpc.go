@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -110,17 +109,9 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if len(nodes) == 0 {
 		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
 	}
-	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, 0)
-	targets := nodes
-	if limit != (client.Limit{}) {
-		seed := o.rollout.limitSeed
-		for seed == 0 {
-			seed = rand.Uint64()
-		}
-		targets = limit.Apply(nodes, seed)
-		out.limit = &limitNote{Limit: limit.String(), Of: len(nodes), Seed: seed}
-	}
-	out.nodes = len(targets)
+	targets, note := o.rollout.apply(limit, nodes)
+	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
+	out.limit = note
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
 	}
