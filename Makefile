@@ -38,7 +38,7 @@ fuzz: ## Fuzz every decoder and parser for 20s each
 	$(GO) test ./client -run XXX -fuzz FuzzParseLimit -fuzztime 20s
 
 bench: ## Run the Go benchmarks of the hot paths (node pipeline, reply verification, signing)
-	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/
+	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/ ./cmd/tutti/cli/
 
 integration: ## End-to-end tests only (real broker, TLS, several nodes)
 	$(GO) test -race -count=1 -run 'E2E' ./cmd/...

@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,6 +126,24 @@ func TestE2EFilters(t *testing.T) {
 	})
 }
 
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // totals is the number of messages each node received.
 func totals(f *Fleet) []uint64 {
 	var out []uint64
@@ -214,6 +236,34 @@ func TestE2ESelectAndRollout(t *testing.T) {
 		doc := decodeRPCDoc(t, out)
 		if len(doc.RequestIDs) != 2 || doc.RequestIDs[0] == doc.RequestIDs[1] || len(doc.Replies) != 4 || doc.Stats.OK != 4 {
 			t.Fatalf("two batches of 3 and 1 nodes: %+v", doc)
+		}
+	})
+
+	t.Run("interrupt between batches", func(t *testing.T) {
+		out := &lockedBuffer{}
+		g := &globals{stdin: strings.NewReader(""), stdout: out, stderr: &bytes.Buffer{}}
+		root := NewRoot(g)
+		root.SetArgs([]string{"rpc", "rpcutil", "ping", "--batch", "1", "--batch-sleep", "1m", "--config", conf, "--jsonl"})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { // Ctrl-C once the first batch's reply is out
+			for !strings.Contains(out.String(), `"type":"reply"`) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+		}()
+		err := root.ExecuteContext(ctx)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != ExitFailed {
+			t.Fatalf("want exit %d, got %v", ExitFailed, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		var sum rpcSummaryLine
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != 2 || len(sum.NotSent) != 3 || len(sum.RequestIDs) != 1 || sum.Stats.OK != 1 {
+			t.Fatalf("one batch sent, three not:\n%s", out.String())
 		}
 	})
 

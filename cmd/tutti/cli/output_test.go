@@ -202,3 +202,37 @@ func TestProgressBar(t *testing.T) {
 	nilBar.add()
 	nilBar.done()
 }
+
+// BenchmarkRPCOutput is the cost of printing one reply out of 10,000:
+// human output sorts and formats at the end, --jsonl writes as it goes.
+func BenchmarkRPCOutput(b *testing.B) {
+	const n = 10000
+	replies := make([]client.Result, n)
+	for i := range replies {
+		code := protocol.OK
+		if i%10 == 0 {
+			code = protocol.Aborted
+		}
+		replies[i] = fakeReply(fmt.Sprintf("node%05d.example.net", n-i), time.Millisecond, code, "OK", `{"status":"running","pid":1234}`)
+	}
+	sum := &client.BatchSummary{RequestIDs: []string{"x"}}
+	for _, mode := range []struct {
+		name string
+		m    outputMode
+	}{{"human", humanOutput}, {"json", jsonOutput}, {"jsonl", jsonlOutput}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var w bytes.Buffer
+				o := newRPCOutput(&w, mode.m, "service", "status", n)
+				for _, r := range replies {
+					o.reply(r)
+				}
+				if err := o.finish(sum); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reply")
+		})
+	}
+}
