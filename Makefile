@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: help build demo test race unit lint fmt vet fuzz bench integration clean
+.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,12 +34,17 @@ vet: ## go vet
 fuzz: ## Fuzz every decoder and parser for 20s each
 	$(GO) test ./connector/protocol -run XXX -fuzz FuzzDecode -fuzztime 20s
 	$(GO) test ./connector/protocol -run XXX -fuzz FuzzParseFactTest -fuzztime 20s
+	$(GO) test ./client -run XXX -fuzz FuzzParseNodes -fuzztime 20s
+	$(GO) test ./client -run XXX -fuzz FuzzParseLimit -fuzztime 20s
 
 bench: ## Run the Go benchmarks of the hot paths (node pipeline, reply verification, signing)
-	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/
+	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/ ./cmd/tutti/cli/
 
 integration: ## End-to-end tests only (real broker, TLS, several nodes)
 	$(GO) test -race -count=1 -run 'E2E' ./cmd/...
+
+docs: ## Regenerate docs/cli-reference.md (TestCLIReference fails when it is stale)
+	$(GO) test ./cmd/tutti/cli -count=1 -run TestCLIReference -update
 
 clean: ## Remove build output
 	rm -rf $(BIN)

@@ -60,6 +60,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, err) })
 	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
