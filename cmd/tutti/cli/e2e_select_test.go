@@ -345,6 +345,7 @@ func TestE2ESelectAndRollout(t *testing.T) {
 			{[]string{"rpc", "rpcutil", "ping", "--no-such-flag"}, ExitUsage, "unknown flag"},
 			{[]string{"rpc", "rpcutil"}, ExitUsage, "requires at least 2 arg"},
 			{[]string{"ping", "--timeout", "0s"}, ExitUsage, "--timeout"},
+			{[]string{"nosuch"}, ExitUsage, `unknown command "nosuch"`},
 		}
 		for _, c := range cases {
 			code, out, stderr := runCLI(t, append(c.args, "--config", conf)...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -102,5 +103,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "tutti:", err)
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return ExitUsage // cobra's error for an unknown verb
+	}
 	return ExitFailed
 }
