@@ -348,3 +348,14 @@ func clip(b []byte) string {
 }
 
 var _ agents.Agent = (*Agent)(nil)
+
+// Dirs lists the directories holding external agents and DDLs, in
+// search order: each agents_dir, then <libdir>/mcollective/agent for
+// each libdir (Choria's layout).
+func Dirs(agentDirs, libDirs []string) []string {
+	out := append([]string{}, agentDirs...)
+	for _, l := range libDirs {
+		out = append(out, filepath.Join(l, "mcollective", "agent"))
+	}
+	return out
+}
