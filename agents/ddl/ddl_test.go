@@ -198,3 +198,20 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+func TestValidateNoInputs(t *testing.T) {
+	d, err := Parse([]byte(`{"metadata":{"name":"x"},"actions":[{"action":"a","input":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{``, `null`, `{}`, `{"process_results":false}`} {
+		if _, err := d.Validate("a", json.RawMessage(ok)); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{`[]`, `"x"`, `1`} {
+		if _, err := d.Validate("a", json.RawMessage(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
