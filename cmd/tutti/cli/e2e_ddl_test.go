@@ -82,18 +82,18 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 }
 
-type rpcDoc struct {
+type ddlRPCDoc struct {
 	Replies []rpcResult `json:"replies"`
 	NoReply []string    `json:"no_reply"`
 }
 
-func rpcJSON(t *testing.T, wantCode int, args ...string) rpcDoc {
+func rpcJSON(t *testing.T, wantCode int, args ...string) ddlRPCDoc {
 	t.Helper()
 	code, out, stderr := runCLI(t, append(args, "--json")...)
 	if code != wantCode {
 		t.Fatalf("tutti %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out, stderr)
 	}
-	var doc rpcDoc
+	var doc ddlRPCDoc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("tutti %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
