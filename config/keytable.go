@@ -231,6 +231,8 @@ func requestKeys() []KeyInfo {
 		enum("rpclimitmethod", defaultRPCLimitMethod, "how to pick a limited subset", "first", "random"),
 		k("libdir", KindPathList, "", "external agents and DDLs, ':'-separated"),
 		k("plugin.choria.agent_provider.mcorpc.libdir", KindPathList, "", "same as libdir"),
+		k("plugin.tutti.agents_dir", KindPathList, "", "external agents (<name>.json + executable <name>) and DDLs, ':'-separated; <libdir>/mcollective/agent is searched too"),
+		k("plugin.tutti.service.systemctl", KindString, "/usr/bin/systemctl", "service agent: absolute path of systemctl"),
 		k("plugin.choria.status_file_path", KindPath, "", "JSON health file"),
 		k("plugin.choria.status_update_interval", KindDuration, secs(defaultStatusInterval), "health file refresh, seconds"),
 		k("plugin.choria.stats_address", KindString, defaultStatsAddress, "stats listener address"),

@@ -23,6 +23,7 @@ func ServerFrom(f *File) (*Server, error) {
 		r.warn("factsource", fmt.Sprintf("%q is not supported; facts come from plugin.yaml", fs))
 	}
 	s.LibDirs = libDirs(r)
+	s.AgentDirs = r.paths("plugin.tutti.agents_dir")
 	s.Registration = r.list("registration", nil)
 	s.RegisterInterval = r.duration("registerinterval", defaultRegisterInterval)
 	s.RegistrationSplay = r.bool("registration_splay", true)
@@ -124,6 +125,7 @@ func ClientFrom(f *File) (*Client, error) {
 	c.RequestSigner = readSigner(r)
 	c.LoginURLs = r.urlList("plugin.login.aaasvc.login.url")
 	c.LibDirs = libDirs(r)
+	c.AgentDirs = r.paths("plugin.tutti.agents_dir")
 	c.DiscoveryMethod = r.str("default_discovery_method", "mc")
 	c.DiscoveryOptions = r.list("default_discovery_options", nil)
 	c.WindowedDiscovery = r.bool("plugin.choria.discovery.broadcast.windowed_timeout", false)

@@ -22,8 +22,6 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
-
-	_ "github.com/tuttifleet/tutti/agents/rpcutil" // built-in agents
 )
 
 // NewLogger builds the logger described by the logging settings. The
@@ -127,6 +125,7 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 	d.Node, err = server.New(server.Options{
 		Settings: settings(cfg), Connector: d.Conn, Signer: p, Verifier: p, Facts: fs, Authorizer: authz,
 		Auditor: d.Auditor, Replay: rc, ConfigItem: file.Get, ConfigFile: file.Path, Log: log,
+		Extra: externalAgents(cfg, log),
 	})
 	if err != nil {
 		d.close()

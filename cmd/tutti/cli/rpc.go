@@ -81,7 +81,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if !agents.ValidName(agent) {
 		return exitWith(ExitUsage, fmt.Errorf("invalid agent name %q", agent))
 	}
-	data, err := parseInputs(args[2:])
+	data, err := rpcInputs(g, agent, action, args[2:])
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
