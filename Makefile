@@ -4,6 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
 PKGS    := ./...
+FUZZTIME ?= 20s
 
 .PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs clean
 
@@ -31,11 +32,13 @@ fmt: ## Fail if any file is not gofmt-ed
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-fuzz: ## Fuzz every decoder and parser for 20s each
-	$(GO) test ./connector/protocol -run XXX -fuzz FuzzDecode -fuzztime 20s
-	$(GO) test ./connector/protocol -run XXX -fuzz FuzzParseFactTest -fuzztime 20s
-	$(GO) test ./client -run XXX -fuzz FuzzParseNodes -fuzztime 20s
-	$(GO) test ./client -run XXX -fuzz FuzzParseLimit -fuzztime 20s
+fuzz: ## Fuzz every Fuzz* target in the repository for FUZZTIME each (default 20s)
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$(dirname $$f) $$fn"; \
+			$(GO) test $$(dirname $$f) -run XXX -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
 
 bench: ## Run the Go benchmarks of the hot paths (node pipeline, reply verification, signing)
 	$(GO) test -run XXX -bench . -benchmem ./server/ ./client/ ./security/... ./connector/protocol/ ./cmd/tutti/cli/

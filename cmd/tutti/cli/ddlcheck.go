@@ -169,7 +169,13 @@ func ddlAggregates(agent, action string, replies []rpcResult) []string {
 	}
 	var lines []string
 	for _, res := range act.Aggregate(data) {
+		if len(res.Counts) == 0 && res.N == 0 {
+			continue // no reply carried this output: say nothing
+		}
 		lines = append(lines, res.String())
 	}
 	return lines
 }
+
+// Human output prints the DDL's aggregates after the replies.
+func init() { rpcAggregates = ddlAggregates }

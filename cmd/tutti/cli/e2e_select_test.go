@@ -336,7 +336,7 @@ func TestE2ESelectAndRollout(t *testing.T) {
 		}{
 			{[]string{"rpc", "rpcutil", "ping"}, ExitOK, ""},
 			{[]string{"rpc", "rpcutil", "ping", "-F", "role=mail", "--discovery-timeout", "300ms"}, ExitNoReplies, "no nodes matched"},
-			{[]string{"rpc", "rpcutil", "nosuch_action", "-I", "node1.demo.example.net"}, ExitFailed, ""},
+			{[]string{"rpc", "rpcutil", "nosuch_action", "-I", "node1.demo.example.net"}, ExitUsage, "nosuch_action"},
 			{[]string{"rpc", "rpcutil", "ping", "-S", "role=web and (site.country=uk"}, ExitUsage, "at position 29\n  role=web and (site.country=uk\n" + strings.Repeat(" ", 31) + "^"},
 			{[]string{"rpc", "rpcutil", "ping", "-F", "role"}, ExitUsage, `-F "role"`},
 			{[]string{"rpc", "rpcutil", "ping", "--json", "--jsonl"}, ExitUsage, "cannot be combined"},
