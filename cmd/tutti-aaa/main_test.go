@@ -121,3 +121,14 @@ func TestRunRefusesPlainHTTPWithoutFlag(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
+
+// The sample /etc/tutti/aaa.yaml the packages install parses cleanly.
+func TestPackagedSampleConfig(t *testing.T) {
+	cfg, warnings, err := loadServiceConfig(filepath.Join("..", "..", "dist", "config", "aaa.yaml"), false)
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("aaa.yaml: %v %v", err, warnings)
+	}
+	if cfg.Port != 8443 || cfg.MonitorPort != 0 || cfg.PrivilegedCertificate != "/etc/tutti/pki/aaa.privileged.mcollective.pem" {
+		t.Fatalf("aaa.yaml: %+v", cfg)
+	}
+}
