@@ -146,6 +146,10 @@ func resolveChoriaConfig(c *signer.Config) error {
 func newLogger(cfg *signer.Config, stderr io.Writer) (*logrus.Entry, func(), error) {
 	l := logrus.New()
 	l.SetOutput(stderr)
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		// under systemd: the journal adds the timestamp
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+	}
 	closeFn := func() {}
 	if cfg.LogFile != "" {
 		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
