@@ -58,23 +58,34 @@ func runInventory(cmd *cobra.Command, g *globals, o *inventoryOpts, node string)
 	defer s.Close()
 	inv := &nodeInventory{Identity: node}
 	ask := func(action string, into any) error {
-		var res *client.Result
-		sum, err := s.client.Do(cmd.Context(), client.Request{Agent: "rpcutil", Action: action, Collective: o.target,
+		// Only a reply from node that verifies counts; anything else is
+		// reported when no such reply came.
+		var res, bad *client.Result
+		_, err := s.client.Do(cmd.Context(), client.Request{Agent: "rpcutil", Action: action, Collective: o.target,
 			Filter: protocol.NewFilter("rpcutil"), Targets: []string{node}, Expect: 1, Timeout: o.timeout},
-			func(r client.Result) { res = &r })
+			func(r client.Result) {
+				if r.Sender == node && r.State != client.Failed {
+					res = &r
+				} else if bad == nil {
+					bad = &r
+				}
+			})
 		switch {
 		case err != nil:
 			return exitWith(ExitFailed, err)
+		case res == nil && bad != nil && bad.State == client.Failed:
+			return exitWith(ExitFailed, fmt.Errorf("reply from %s failed verification: %s", bad.Sender, errString(bad.Err)))
+		case res == nil && bad != nil:
+			return exitWith(ExitFailed, fmt.Errorf("%s answered instead of %s", bad.Sender, node))
 		case res == nil:
 			return exitWith(ExitNoReplies, fmt.Errorf("%s did not answer rpcutil#%s within %s", node, action, o.timeout))
-		case res.State == client.Failed:
-			return exitWith(ExitFailed, fmt.Errorf("reply from %s failed verification: %s", node, errString(res.Err)))
 		case res.RPC == nil:
 			return exitWith(ExitFailed, fmt.Errorf("%s sent a reply that is not an RPC reply", node))
 		case res.RPC.StatusCode != protocol.OK:
 			return exitWith(ExitFailed, fmt.Errorf("rpcutil#%s on %s: %s: %s", action, node, res.RPC.StatusCode, res.RPC.StatusMsg))
-		case len(sum.Unexpected) > 0:
-			return exitWith(ExitFailed, fmt.Errorf("unexpected replies from %s", strings.Join(sum.Unexpected, ", ")))
+		}
+		if res.State == client.Unsigned {
+			fmt.Fprintf(g.stderr, "tutti: warning: the rpcutil#%s reply from %s is unsigned (a Choria node)\n", action, node)
 		}
 		if err := json.Unmarshal(res.RPC.Data, into); err != nil {
 			return exitWith(ExitFailed, fmt.Errorf("rpcutil#%s reply from %s: %w", action, node, err))
