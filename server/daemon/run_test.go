@@ -27,11 +27,15 @@ import (
 	"github.com/tuttifleet/tutti/server/daemon"
 )
 
+// slowStarted receives a value whenever slow#sleep starts running.
+var slowStarted = make(chan struct{}, 10)
+
 // The slow agent holds a request open so reloads can happen under it.
 func init() {
 	agents.Register("slow", func(agents.Node) (agents.Agent, error) {
 		return agents.NewBasic(agents.Metadata{Name: "slow", Timeout: 10 * time.Second}).
 			Action("sleep", func(ctx context.Context, _ *agents.Request) (any, error) {
+				slowStarted <- struct{}{}
 				select {
 				case <-time.After(1500 * time.Millisecond):
 					return map[string]string{"slept": "1.5s"}, nil
@@ -365,7 +369,11 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	// A request that is running when the reload happens finishes.
 	slow := make(chan protocol.StatusCode, 1)
 	go func() { slow <- f.call(t, "slow", "sleep") }()
-	time.Sleep(300 * time.Millisecond) // let it reach the agent
+	select { // it passed authorization and runs
+	case <-slowStarted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("slow#sleep did not start")
+	}
 
 	// A valid new configuration changes behaviour: the new policy
 	// directory denies everything. The log file was moved away by
