@@ -466,6 +466,9 @@ func TestRegistrationOnTheBroker(t *testing.T) {
 	if r.Identity != nodeName || !strings.Contains(strings.Join(r.Agents, ","), "rpcutil") || r.Classes != 1 {
 		t.Fatalf("registration %s", b)
 	}
+	if m := grep(f.scrape(t), `tutti_daemon_registrations_total{result="ok"}`); m == "" || strings.HasSuffix(m, " 0") {
+		t.Errorf("registrations not counted: %q", m)
+	}
 }
 
 func TestBrokerUnderSystemd(t *testing.T) {
