@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs clean
+.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs packages clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,15 @@ integration: ## End-to-end tests only (real broker, TLS, several nodes)
 
 docs: ## Regenerate docs/cli-reference.md (TestCLIReference fails when it is stale)
 	$(GO) test ./cmd/tutti/cli -count=1 -run TestCLIReference -update
+
+PKG_VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//' | grep . || echo 0.1.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
+PKG_ARCH    ?= $(shell $(GO) env GOARCH)
+
+packages: ## Build .deb and .rpm packages of the three binaries into ./bin (nfpm, pinned in go.mod)
+	@mkdir -p $(BIN)/pkg
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '-s -w -X github.com/tuttifleet/tutti/server.Version=$(PKG_VERSION) -X main.version=$(PKG_VERSION)' -o $(BIN)/pkg/ ./cmd/...
+	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager deb --target $(BIN)/
+	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager rpm --target $(BIN)/
 
 clean: ## Remove build output
 	rm -rf $(BIN)

@@ -143,7 +143,7 @@ func tuttiSecurityKeys() []KeyInfo {
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),
 		k("plugin.tutti.max_message_size", KindInt, strconv.Itoa(defaultMaxMessageSize), "largest transport message, bytes"),
 		enum("plugin.tutti.callerid_kind", defaultCallerKind, "callerid prefix used with the client's own certificate", "choria", "cert"),
-		k("plugin.tutti.metrics_port", KindPort, "0", "Prometheus port; wins over plugin.choria.stats_port; 0 = off"),
+		k("plugin.tutti.metrics_port", KindPort, "0", "Prometheus port (node: wins over plugin.choria.stats_port; broker: its own metrics); 0 = off"),
 	)
 }
 

@@ -199,12 +199,14 @@ func BrokerFrom(f *File) (*Broker, error) {
 	const p = "plugin.choria.network."
 	r := &reader{f: f}
 	b := &Broker{
-		Common:        readCommon(r, func(id string) string { return id }),
-		ListenAddress: r.str(p+"listen_address", defaultBrokerListen),
-		ClientPort:    r.port(p+"client_port", defaultBrokerClientPort),
-		PeerPort:      r.port(p+"peer_port", 0),
-		MonitorPort:   r.port(p+"monitor_port", r.port("plugin.choria.stats_port", 0)),
-		StreamStore:   r.path(p+"stream.store", ""),
+		Common:         readCommon(r, func(id string) string { return id }),
+		ListenAddress:  r.str(p+"listen_address", defaultBrokerListen),
+		ClientPort:     r.port(p+"client_port", defaultBrokerClientPort),
+		PeerPort:       r.port(p+"peer_port", 0),
+		MonitorPort:    r.port(p+"monitor_port", r.port("plugin.choria.stats_port", 0)),
+		StreamStore:    r.path(p+"stream.store", ""),
+		MetricsPort:    r.port("plugin.tutti.metrics_port", 0),
+		MetricsAddress: r.str("plugin.choria.stats_address", defaultStatsAddress),
 	}
 	if b.ClientPort == 0 {
 		r.invalid(p+"client_port", "must not be 0")

@@ -203,6 +203,10 @@ type Broker struct {
 	PeerPort      int      // plugin.choria.network.peer_port (0 = no cluster)
 	Peers         []string // plugin.choria.network.peers (nats://host:port)
 	MonitorPort   int      // plugin.choria.network.monitor_port / stats_port
+	// MetricsPort: plugin.tutti.metrics_port, Prometheus (0 = off);
+	// MetricsAddress: plugin.choria.stats_address (127.0.0.1).
+	MetricsPort    int
+	MetricsAddress string
 	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
 	StreamStore string
 }
