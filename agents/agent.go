@@ -13,6 +13,27 @@
 //
 // and every node builds its own instances with its own Node, so nothing is
 // shared between the nodes of an emulated fleet.
+//
+// An agent declares its actions and their handlers, and its DDL (the
+// JSON description of every action's inputs and outputs, see agents/ddl):
+//
+//	//go:embed echo.json
+//	var ddlJSON []byte
+//	var DDL = ddl.MustParse(ddlJSON)
+//
+//	func init() {
+//		agents.RegisterDDL(DDL)
+//		agents.Register("echo", New)
+//	}
+//
+//	func New(n agents.Node) (agents.Agent, error) {
+//		return agents.NewFromDDL(DDL).Action("say", say), nil
+//	}
+//
+// Build wraps every agent that has a DDL so the node validates each
+// request's inputs against it before authorization (status 3 or 4 with
+// the reason) and the action sees the DDL's defaults filled in.
+// docs/writing-agents.md walks through a complete agent.
 package agents
 
 import (
@@ -22,9 +43,11 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/tuttifleet/tutti/agents/ddl"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
@@ -126,7 +149,22 @@ type Basic struct {
 	Meta    Metadata
 	actions map[string]ActionFunc
 	names   []string
+	ddl     *ddl.DDL
 }
+
+// NewFromDDL returns an agent with no actions yet whose metadata (name,
+// description, timeout…) comes from d. Build checks that the actions
+// added match the DDL's.
+func NewFromDDL(d *ddl.DDL) *Basic {
+	m := d.Metadata
+	b := NewBasic(Metadata{Name: m.Name, Description: m.Description, Author: m.Author, License: m.License,
+		Version: m.Version, URL: m.URL, Timeout: d.Timeout()})
+	b.ddl = d
+	return b
+}
+
+// DDL implements Described (nil for an agent made with NewBasic).
+func (b *Basic) DDL() *ddl.DDL { return b.ddl }
 
 // NewBasic returns an agent with no actions yet.
 func NewBasic(meta Metadata) *Basic {
@@ -176,13 +214,135 @@ func (b *Basic) Run(ctx context.Context, action string, req *Request) Reply {
 
 var _ Agent = (*Basic)(nil)
 
+// Described is an agent that carries its DDL.
+type Described interface {
+	DDL() *ddl.DDL
+}
+
+// WithDDL wraps a so that its inputs are validated against d: the node
+// calls ValidateInput before authorization (the server's Validator
+// interface), and Run validates again and hands the action the data
+// with the DDL's defaults filled in. The agent's actions and the DDL's
+// must be the same set.
+func WithDDL(a Agent, d *ddl.DDL) (Agent, error) {
+	name := a.Metadata().Name
+	if d.Name() != name {
+		return nil, fmt.Errorf("agent %s: the DDL describes agent %s", name, d.Name())
+	}
+	declared := d.ActionNames()
+	actions := a.Actions()
+	for _, act := range actions {
+		if _, ok := d.Action(act); !ok {
+			return nil, fmt.Errorf("agent %s: action %s is not in the DDL (it declares %s)", name, act, strings.Join(declared, ", "))
+		}
+	}
+	if len(actions) != len(declared) {
+		have := map[string]bool{}
+		for _, act := range actions {
+			have[act] = true
+		}
+		for _, act := range declared {
+			if !have[act] {
+				return nil, fmt.Errorf("agent %s: the DDL declares action %s but the agent has no handler for it", name, act)
+			}
+		}
+	}
+	return &validated{inner: a, ddl: d}, nil
+}
+
+// validated is an agent with a DDL.
+type validated struct {
+	inner Agent
+	ddl   *ddl.DDL
+}
+
+func (v *validated) Metadata() Metadata {
+	m := v.inner.Metadata()
+	if m.Timeout == 0 {
+		m.Timeout = v.ddl.Timeout()
+	}
+	return m
+}
+
+func (v *validated) Actions() []string { return v.inner.Actions() }
+
+func (v *validated) DDL() *ddl.DDL { return v.ddl }
+
+// ValidateInput implements the server's Validator: status 0 and "" when
+// the data is valid, else the status and reason to reply with.
+func (v *validated) ValidateInput(action string, data json.RawMessage) (protocol.StatusCode, string) {
+	if _, err := v.ddl.Validate(action, data); err != nil {
+		return ddlStatus(err)
+	}
+	return protocol.OK, ""
+}
+
+func (v *validated) Run(ctx context.Context, action string, req *Request) Reply {
+	data, err := v.ddl.Validate(action, req.Data)
+	if err != nil {
+		code, msg := ddlStatus(err)
+		return Reply{StatusCode: code, StatusMsg: msg}
+	}
+	r := *req
+	r.Data = data
+	return v.inner.Run(ctx, action, &r)
+}
+
+func ddlStatus(err error) (protocol.StatusCode, string) {
+	var e *ddl.Error
+	if errors.As(err, &e) {
+		return e.Code, e.Msg
+	}
+	return protocol.InvalidData, err.Error()
+}
+
+var (
+	_ Agent     = (*validated)(nil)
+	_ Described = (*validated)(nil)
+	_ Described = (*Basic)(nil)
+)
+
 // Constructor builds an agent instance for one node.
 type Constructor func(n Node) (Agent, error)
 
 var (
 	registryMu sync.RWMutex
 	registry   = map[string]Constructor{}
+	ddls       = map[string]*ddl.DDL{}
 )
+
+// RegisterDDL makes a built-in agent's DDL known to nodes (which
+// validate with it) and to the CLI (plugin doc, client-side checks),
+// without building the agent. It panics on a duplicate. Call it from
+// init.
+func RegisterDDL(d *ddl.DDL) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := ddls[d.Name()]; dup {
+		panic(fmt.Sprintf("DDL %s registered twice", d.Name()))
+	}
+	ddls[d.Name()] = d
+}
+
+// BuiltinDDL returns the registered DDL of a built-in agent.
+func BuiltinDDL(name string) (*ddl.DDL, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	d, ok := ddls[name]
+	return d, ok
+}
+
+// BuiltinDDLs returns the names of the agents with a registered DDL, sorted.
+func BuiltinDDLs() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(ddls))
+	for n := range ddls {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
 
 var agentNameRe = regexp.MustCompile(`^[a-z0-9_]+$`)
 
@@ -212,7 +372,9 @@ func Registered() []string {
 	return out
 }
 
-// Build constructs the named agent for node n.
+// Build constructs the named agent for node n. An agent with a DDL (its
+// own, see Described, or one registered under its name) comes back
+// wrapped by WithDDL.
 func Build(name string, n Node) (Agent, error) {
 	registryMu.RLock()
 	c, ok := registry[name]
@@ -224,7 +386,17 @@ func Build(name string, n Node) (Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: %w", name, err)
 	}
-	return a, nil
+	var d *ddl.DDL
+	if ds, ok := a.(Described); ok {
+		d = ds.DDL()
+	}
+	if d == nil {
+		d, _ = BuiltinDDL(name)
+	}
+	if d == nil {
+		return a, nil
+	}
+	return WithDDL(a, d)
 }
 
 // ValidName reports whether name is a valid agent name.

@@ -68,6 +68,7 @@ func TestKeyTable(t *testing.T) {
 		"plugin.tutti.audit.required", "plugin.tutti.max_message_size", "plugin.tutti.log_format",
 		"plugin.tutti.callerid_kind", "plugin.tutti.request_signer.ca", "plugin.tutti.request_signer.insecure",
 		"plugin.tutti.metrics_port", "plugin.activemq.pool.7.ssl.key", "plugin.rabbitmq.pool.1.host",
+		"plugin.tutti.agents_dir", "plugin.tutti.service.systemctl",
 		"plugin.choria.network.listen_address",
 	} {
 		if _, ok := Lookup(key); !ok {

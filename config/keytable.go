@@ -143,7 +143,7 @@ func tuttiSecurityKeys() []KeyInfo {
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),
 		k("plugin.tutti.max_message_size", KindInt, strconv.Itoa(defaultMaxMessageSize), "largest transport message, bytes"),
 		enum("plugin.tutti.callerid_kind", defaultCallerKind, "callerid prefix used with the client's own certificate", "choria", "cert"),
-		k("plugin.tutti.metrics_port", KindPort, "0", "Prometheus port; wins over plugin.choria.stats_port; 0 = off"),
+		k("plugin.tutti.metrics_port", KindPort, "0", "Prometheus port (node: wins over plugin.choria.stats_port; broker: its own metrics); 0 = off"),
 	)
 }
 
@@ -231,6 +231,8 @@ func requestKeys() []KeyInfo {
 		enum("rpclimitmethod", defaultRPCLimitMethod, "how to pick a limited subset", "first", "random"),
 		k("libdir", KindPathList, "", "external agents and DDLs, ':'-separated"),
 		k("plugin.choria.agent_provider.mcorpc.libdir", KindPathList, "", "same as libdir"),
+		k("plugin.tutti.agents_dir", KindPathList, "", "external agents (<name>.json + executable <name>) and DDLs, ':'-separated; <libdir>/mcollective/agent is searched too"),
+		k("plugin.tutti.service.systemctl", KindString, "/usr/bin/systemctl", "service agent: absolute path of systemctl"),
 		k("plugin.choria.status_file_path", KindPath, "", "JSON health file"),
 		k("plugin.choria.status_update_interval", KindDuration, secs(defaultStatusInterval), "health file refresh, seconds"),
 		k("plugin.choria.stats_address", KindString, defaultStatsAddress, "stats listener address"),

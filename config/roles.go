@@ -23,6 +23,7 @@ func ServerFrom(f *File) (*Server, error) {
 		r.warn("factsource", fmt.Sprintf("%q is not supported; facts come from plugin.yaml", fs))
 	}
 	s.LibDirs = libDirs(r)
+	s.AgentDirs = r.paths("plugin.tutti.agents_dir")
 	s.Registration = r.list("registration", nil)
 	s.RegisterInterval = r.duration("registerinterval", defaultRegisterInterval)
 	s.RegistrationSplay = r.bool("registration_splay", true)
@@ -124,6 +125,7 @@ func ClientFrom(f *File) (*Client, error) {
 	c.RequestSigner = readSigner(r)
 	c.LoginURLs = r.urlList("plugin.login.aaasvc.login.url")
 	c.LibDirs = libDirs(r)
+	c.AgentDirs = r.paths("plugin.tutti.agents_dir")
 	c.DiscoveryMethod = r.str("default_discovery_method", "mc")
 	c.DiscoveryOptions = r.list("default_discovery_options", nil)
 	c.WindowedDiscovery = r.bool("plugin.choria.discovery.broadcast.windowed_timeout", false)
@@ -197,12 +199,14 @@ func BrokerFrom(f *File) (*Broker, error) {
 	const p = "plugin.choria.network."
 	r := &reader{f: f}
 	b := &Broker{
-		Common:        readCommon(r, func(id string) string { return id }),
-		ListenAddress: r.str(p+"listen_address", defaultBrokerListen),
-		ClientPort:    r.port(p+"client_port", defaultBrokerClientPort),
-		PeerPort:      r.port(p+"peer_port", 0),
-		MonitorPort:   r.port(p+"monitor_port", r.port("plugin.choria.stats_port", 0)),
-		StreamStore:   r.path(p+"stream.store", ""),
+		Common:         readCommon(r, func(id string) string { return id }),
+		ListenAddress:  r.str(p+"listen_address", defaultBrokerListen),
+		ClientPort:     r.port(p+"client_port", defaultBrokerClientPort),
+		PeerPort:       r.port(p+"peer_port", 0),
+		MonitorPort:    r.port(p+"monitor_port", r.port("plugin.choria.stats_port", 0)),
+		StreamStore:    r.path(p+"stream.store", ""),
+		MetricsPort:    r.port("plugin.tutti.metrics_port", 0),
+		MetricsAddress: r.str("plugin.choria.stats_address", defaultStatsAddress),
 	}
 	if b.ClientPort == 0 {
 		r.invalid(p+"client_port", "must not be 0")

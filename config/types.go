@@ -135,6 +135,9 @@ type Server struct {
 	// LibDirs: libdir and plugin.choria.agent_provider.mcorpc.libdir
 	// (external agents and DDLs).
 	LibDirs []string
+	// AgentDirs: plugin.tutti.agents_dir (external agents and DDLs, in
+	// addition to <libdir>/mcollective/agent).
+	AgentDirs []string
 	// Registration.
 	Registration           []string      // registration
 	RegisterInterval       time.Duration // registerinterval (300s)
@@ -166,6 +169,8 @@ type Client struct {
 	// LoginURLs: plugin.login.aaasvc.login.url.
 	LoginURLs []string
 	LibDirs   []string
+	// AgentDirs: plugin.tutti.agents_dir (DDLs for plugin doc and input checks).
+	AgentDirs []string
 	// AnonTLS: plugin.security.client_anon_tls (only with a remote signer).
 	AnonTLS bool
 	// DiscoveryMethod: default_discovery_method ("mc");
@@ -198,6 +203,10 @@ type Broker struct {
 	PeerPort      int      // plugin.choria.network.peer_port (0 = no cluster)
 	Peers         []string // plugin.choria.network.peers (nats://host:port)
 	MonitorPort   int      // plugin.choria.network.monitor_port / stats_port
+	// MetricsPort: plugin.tutti.metrics_port, Prometheus (0 = off);
+	// MetricsAddress: plugin.choria.stats_address (127.0.0.1).
+	MetricsPort    int
+	MetricsAddress string
 	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
 	StreamStore string
 }

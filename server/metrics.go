@@ -15,6 +15,7 @@ type Metrics struct {
 	on          bool
 	refusals    *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	results     *prometheus.CounterVec
 	denials     *prometheus.CounterVec
 	auditErrors prometheus.Counter
 	duration    *prometheus.HistogramVec
@@ -32,6 +33,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "refused_total", Help: "Requests refused before dispatch, by reason."}, []string{"reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "requests_total", Help: "RPC requests run, by agent, action and status code."}, []string{"agent", "action", "status"}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "agent_requests_total", Help: "Requests that reached an agent, by agent and result: ok, invalid (bad input), " +
+				"error (the action failed) or denied (by authorization)."}, []string{"agent", "result"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "denied_total", Help: "Requests denied by authorization, by agent."}, []string{"agent"}),
 		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
@@ -40,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "action_seconds", Help: "Time spent in agent actions.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
 			[]string{"agent"}),
 	}
-	reg.MustRegister(m.refusals, m.requests, m.denials, m.auditErrors, m.duration)
+	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.auditErrors, m.duration)
 	return m
 }
 
@@ -53,6 +57,7 @@ func (m *Metrics) refused(kind protocol.Kind) {
 func (m *Metrics) denied(agent string) {
 	if m.on {
 		m.denials.WithLabelValues(agent).Inc()
+		m.results.WithLabelValues(agent, "denied").Inc()
 	}
 }
 
@@ -65,6 +70,17 @@ func (m *Metrics) auditError() {
 func (m *Metrics) observe(agent, action string, code protocol.StatusCode, d time.Duration) {
 	if m.on {
 		m.requests.WithLabelValues(agent, action, strconv.Itoa(int(code))).Inc()
+		m.results.WithLabelValues(agent, resultOf(code)).Inc()
 		m.duration.WithLabelValues(agent).Observe(d.Seconds())
 	}
+}
+
+func resultOf(code protocol.StatusCode) string {
+	switch code {
+	case protocol.OK:
+		return "ok"
+	case protocol.MissingData, protocol.InvalidData:
+		return "invalid"
+	}
+	return "error"
 }

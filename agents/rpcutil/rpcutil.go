@@ -4,6 +4,7 @@ package rpcutil
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"os"
 	"runtime"
@@ -11,17 +12,24 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/agents/ddl"
 )
 
-func init() { agents.Register("rpcutil", New) }
+//go:embed rpcutil.json
+var ddlJSON []byte
+
+// DDL describes rpcutil's actions (Choria's rpcutil DDL, minus get_data).
+var DDL = ddl.MustParse(ddlJSON)
+
+func init() {
+	agents.RegisterDDL(DDL)
+	agents.Register("rpcutil", New)
+}
 
 // New builds the rpcutil agent for node n.
 func New(n agents.Node) (agents.Agent, error) {
-	a := agents.NewBasic(agents.Metadata{
-		Name: "rpcutil", Description: "General helpful actions that expose stats and internals to SimpleRPC clients",
-		Author: "tutti", License: "Apache-2.0", Version: n.Version(), URL: "https://github.com/tuttifleet/tutti",
-		Timeout: 2 * time.Second,
-	})
+	a := agents.NewFromDDL(DDL)
+	a.Meta.Version = n.Version()
 	r := &rpcutil{n: n}
 	a.Action("ping", r.ping).
 		Action("inventory", r.inventory).

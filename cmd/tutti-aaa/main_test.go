@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +54,8 @@ func freePort(t *testing.T) int {
 // config whose privileged certificate comes from choria_config, over
 // --insecure-http, and stops it by cancelling the context.
 func TestRunWithChoriaConfig(t *testing.T) {
+	sd := newNotifySocket(t)
+	t.Setenv("WATCHDOG_USEC", "200000")
 	dir := t.TempDir()
 	w := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -105,9 +108,62 @@ func TestRunWithChoriaConfig(t *testing.T) {
 	if resp.StatusCode != http.StatusNotImplemented {
 		t.Errorf("login on a sign-only service: %d, want 501", resp.StatusCode)
 	}
+	// systemd (Type=notify, WatchdogSec) hears readiness, keep-alives and
+	// a SIGHUP reload
+	if m := sd.waitFor(t, "READY=1"); !strings.Contains(m, "STATUS=serving "+url) {
+		t.Errorf("readiness %q", m)
+	}
+	sd.waitFor(t, "WATCHDOG=1")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	sd.waitFor(t, "RELOADING=1")
+	sd.waitFor(t, "READY=1")
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d after cancel: %s", code, errb.String())
+	}
+	sd.waitFor(t, "STOPPING=1")
+}
+
+// notifySocket is a fake systemd notification socket.
+type notifySocket struct{ msgs chan string }
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	s := &notifySocket{msgs: make(chan string, 1000)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := pc.Read(buf)
+			if err != nil {
+				return
+			}
+			s.msgs <- string(buf[:n])
+		}
+	}()
+	return s
+}
+
+func (s *notifySocket) waitFor(t *testing.T, want string) string {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-s.msgs:
+			if strings.Contains(m, want) {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no %q notification within 15s", want)
+		}
 	}
 }
 
@@ -119,5 +175,16 @@ func TestRunRefusesPlainHTTPWithoutFlag(t *testing.T) {
 	if code := execute(context.Background(), []string{"run", "--config", cfg}, nil, &errb, &errb); code == 0 ||
 		!strings.Contains(errb.String(), "tls_certificate and tls_key are required") {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// The sample /etc/tutti/aaa.yaml the packages install parses cleanly.
+func TestPackagedSampleConfig(t *testing.T) {
+	cfg, warnings, err := loadServiceConfig(filepath.Join("..", "..", "dist", "config", "aaa.yaml"), false)
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("aaa.yaml: %v %v", err, warnings)
+	}
+	if cfg.Port != 8443 || cfg.MonitorPort != 0 || cfg.PrivilegedCertificate != "/etc/tutti/pki/aaa.privileged.mcollective.pem" {
+		t.Fatalf("aaa.yaml: %+v", cfg)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,12 +9,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/aaa/signer"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 func newRunCmd() *cobra.Command {
@@ -56,12 +59,42 @@ func runService(cmd *cobra.Command, configFile string, insecureHTTP bool) error 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	go superviseService(ctx, svc, hup, daemon.NewNotifier(log))
+	return svc.Run(ctx)
+}
+
+// superviseService tells systemd when the service listens (READY=1),
+// reloads on SIGHUP (RELOADING=1, then READY=1) and sends watchdog
+// keep-alives from the same loop, so a reload that hangs stops them and
+// systemd restarts the service.
+func superviseService(ctx context.Context, svc *signer.Service, hup <-chan os.Signal, sd *daemon.Notifier) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-svc.Ready():
+	}
+	sd.Ready("serving " + svc.URL())
+	var watchdog <-chan time.Time
+	if every := sd.WatchdogInterval(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sd.Stopping()
+			return
+		case <-hup:
+			sd.Reloading()
 			_ = svc.Reload() // logs its own outcome
+			sd.Ready("serving " + svc.URL())
+		case <-watchdog:
+			sd.Watchdog()
 		}
-	}()
-	return svc.Run(cmd.Context())
+	}
 }
 
 // loadServiceConfig reads the YAML config and resolves choria_config into
@@ -113,6 +146,10 @@ func resolveChoriaConfig(c *signer.Config) error {
 func newLogger(cfg *signer.Config, stderr io.Writer) (*logrus.Entry, func(), error) {
 	l := logrus.New()
 	l.SetOutput(stderr)
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		// under systemd: the journal adds the timestamp
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+	}
 	closeFn := func() {}
 	if cfg.LogFile != "" {
 		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)

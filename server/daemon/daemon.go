@@ -7,11 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
+	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/aaa/actionpolicy"
@@ -22,49 +21,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
-
-	_ "github.com/tuttifleet/tutti/agents/rpcutil" // built-in agents
 )
-
-// NewLogger builds the logger described by the logging settings. The
-// returned closer closes a log file (a no-op for stdout/stderr).
-func NewLogger(c config.Logging) (*logrus.Logger, io.Closer, error) {
-	l := logrus.New()
-	lvl, err := logrus.ParseLevel(orDefault(c.Level, "info"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("loglevel: %w", err)
-	}
-	l.SetLevel(lvl)
-	var closer io.Closer = io.NopCloser(nil)
-	switch f := orDefault(c.File, "stdout"); f {
-	case "stdout":
-		l.SetOutput(os.Stdout)
-	case "stderr":
-		l.SetOutput(os.Stderr)
-	case "discard":
-		l.SetOutput(io.Discard)
-	default:
-		fh, err := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open log file: %w", err)
-		}
-		l.SetOutput(fh)
-		closer = fh
-	}
-	if c.Format == "json" || (c.Format == "" && c.File != "" && c.File != "stdout" && c.File != "stderr" && c.File != "discard") {
-		l.SetFormatter(&logrus.JSONFormatter{})
-	} else {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: os.Getenv("JOURNAL_STREAM") != ""})
-	}
-	return l, closer, nil
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
 
 // SecurityConfig maps the config section onto the x509 provider's.
 func SecurityConfig(s config.Security) x509.Config {
@@ -86,7 +43,13 @@ type Node struct {
 	Authorizer *actionpolicy.Authorizer
 	Auditor    audit.Auditor
 	Log        *logrus.Entry
-	stopWatch  context.CancelFunc
+	// Registry holds the node's Prometheus metrics; nil when metrics are
+	// off (plugin.choria.stats_port / plugin.tutti.metrics_port unset).
+	Registry  *prometheus.Registry
+	metrics   *daemonMetrics
+	stopWatch context.CancelFunc
+	// background ends the facts watcher and the registration loop.
+	background context.Context
 }
 
 // BuildNode creates and starts a node from its configuration.
@@ -101,9 +64,8 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 	}
 	d := &Node{Config: cfg, File: file, Provider: p, Facts: fs, Log: log}
 	// facts and classes are reloaded when their files change
-	wctx, cancel := context.WithCancel(context.Background())
-	d.stopWatch = cancel
-	go fs.Watch(wctx, 5*time.Second)
+	d.background, d.stopWatch = context.WithCancel(context.Background())
+	go fs.Watch(d.background, 5*time.Second)
 	var authz server.Authorizer
 	if cfg.Authorization.Enabled {
 		if d.Authorizer, err = newAuthorizer(cfg, log); err != nil {
@@ -127,16 +89,37 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 	d.Node, err = server.New(server.Options{
 		Settings: settings(cfg), Connector: d.Conn, Signer: p, Verifier: p, Facts: fs, Authorizer: authz,
 		Auditor: d.Auditor, Replay: rc, ConfigItem: file.Get, ConfigFile: file.Path, Log: log,
+		Extra: externalAgents(cfg, log),
 	})
 	if err != nil {
 		d.close()
 		return nil, err
 	}
+	if cfg.StatsPort != 0 {
+		d.Registry = d.registerNodeMetrics()
+	}
 	if err := d.Node.Start(); err != nil {
 		d.close()
 		return nil, err
 	}
+	d.startRegistration()
 	return d, nil
+}
+
+// startRegistration publishes registration messages when registration
+// is configured (registration = <plugin>, registerinterval > 0).
+func (d *Node) startRegistration() {
+	cfg := d.Config
+	if len(cfg.Registration) == 0 || cfg.RegisterInterval <= 0 {
+		return
+	}
+	if slices.Contains(cfg.Registration, "file_content") {
+		d.Log.Warn("registration plugin file_content is not supported; publishing tutti's registration data instead")
+	}
+	go d.Node.RunRegistration(d.background, server.RegistrationOptions{
+		Collective: cfg.RegistrationCollective, Interval: cfg.RegisterInterval, Splay: cfg.RegistrationSplay,
+		OnPublish: d.metrics.registered,
+	})
 }
 
 func newAuthorizer(cfg *config.Server, log *logrus.Entry) (*actionpolicy.Authorizer, error) {
@@ -171,40 +154,6 @@ func settings(cfg *config.Server) server.Settings {
 		MaxMessageSize: cfg.MaxMessageSize, StrictReplyTo: cfg.Security.StrictReplyTo,
 		AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
 	}
-}
-
-// Reload re-reads the configuration file, certificates, facts, classes
-// and policies, and reopens the audit file. An invalid new configuration
-// is refused and the old one stays in force.
-func (d *Node) Reload() error {
-	cfg, file, err := config.LoadServer(d.File.Path)
-	if err != nil {
-		return fmt.Errorf("new configuration refused, keeping the old one: %w", err)
-	}
-	if cfg.Identity != d.Config.Identity || strings.Join(cfg.Collectives, ",") != strings.Join(d.Config.Collectives, ",") {
-		d.Log.Warn("identity and collectives changes need a restart; keeping the old ones")
-		cfg.Identity, cfg.Collectives = d.Config.Identity, d.Config.Collectives
-	}
-	var errs []error
-	if err := d.Provider.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("certificates: %w", err))
-	}
-	if err := d.Facts.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("facts: %w", err))
-	}
-	if d.Authorizer != nil {
-		if err := d.Authorizer.Reload(); err != nil {
-			errs = append(errs, fmt.Errorf("policies: %w", err))
-		}
-	}
-	if d.Auditor != nil {
-		if err := d.Auditor.Reopen(); err != nil {
-			errs = append(errs, fmt.Errorf("audit: %w", err))
-		}
-	}
-	d.Node.UpdateSettings(settings(cfg))
-	d.Config, d.File = cfg, file
-	return errors.Join(errs...)
 }
 
 // Shutdown stops the node, waiting for in-flight requests, and closes

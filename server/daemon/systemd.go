@@ -1,17 +1,66 @@
 package daemon
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/sirupsen/logrus"
 )
 
-// notifyReady tells systemd (Type=notify) that the service is ready. It
-// does nothing when not run by systemd (no NOTIFY_SOCKET).
-func notifyReady(log *logrus.Entry) {
-	sent, err := daemon.SdNotify(false, daemon.SdNotifyReady)
+// Notifier speaks systemd's service notification protocol (Type=notify,
+// WatchdogSec=): readiness, reloads, shutdown and watchdog keep-alives.
+// Without NOTIFY_SOCKET (not run by systemd) every call does nothing.
+type Notifier struct {
+	log *logrus.Entry
+}
+
+// NewNotifier returns a notifier that logs failures to log.
+func NewNotifier(log *logrus.Entry) *Notifier { return &Notifier{log: log} }
+
+func (n *Notifier) send(state string) {
+	sent, err := daemon.SdNotify(false, state)
 	if err != nil {
-		log.WithError(err).Warn("systemd readiness notification failed")
+		n.log.WithError(err).Warn("systemd notification failed")
 	} else if sent {
-		log.Debug("notified systemd of readiness")
+		n.log.WithField("state", state).Debug("notified systemd")
 	}
+}
+
+// Ready says the service is up (READY=1) with a status line.
+func (n *Notifier) Ready(status string) { n.send(daemon.SdNotifyReady + "\nSTATUS=" + status) }
+
+// Reloading says a reload started (RELOADING=1); send Ready when it ends.
+// MONOTONIC_USEC lets systemd ≥ 253 match the reload (Type=notify-reload).
+func (n *Notifier) Reloading() {
+	n.send(fmt.Sprintf("%s\nMONOTONIC_USEC=%d", daemon.SdNotifyReloading, monotonicUsec()))
+}
+
+// Stopping says a clean shutdown started (STOPPING=1).
+func (n *Notifier) Stopping() { n.send(daemon.SdNotifyStopping) }
+
+// Watchdog sends a keep-alive (WATCHDOG=1).
+func (n *Notifier) Watchdog() { n.send(daemon.SdNotifyWatchdog) }
+
+// WatchdogInterval is how often to send keep-alives: half of WatchdogSec
+// as systemd recommends, or 0 when the watchdog is off.
+func (n *Notifier) WatchdogInterval() time.Duration {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		n.log.WithError(err).Warn("systemd watchdog settings are invalid; not sending keep-alives")
+		return 0
+	}
+	return d / 2
+}
+
+// watchdogTicker returns a channel that ticks every keep-alive interval,
+// or nil (never ready in a select) when the watchdog is off.
+func (n *Notifier) watchdogTicker() (<-chan time.Time, func()) {
+	every := n.WatchdogInterval()
+	if every <= 0 {
+		return nil, func() {}
+	}
+	n.log.WithField("every", every).Info("sending systemd watchdog keep-alives")
+	t := time.NewTicker(every)
+	return t.C, t.Stop
 }

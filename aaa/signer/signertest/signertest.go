@@ -45,6 +45,9 @@ type Options struct {
 	Configure func(*signer.Config)
 	// Log receives the service log; default discards it.
 	Log *logrus.Entry
+	// CA issues the service's certificates; default a fresh one. Give the
+	// fleet's CA so nodes trust the privileged certificate.
+	CA *x509.CA
 }
 
 // Env is a running tutti-aaa with its files.
@@ -80,8 +83,11 @@ func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	e := &Env{Dir: t.TempDir()}
 	var err error
-	e.CA, err = x509.NewCA("tutti test CA", x509.KeyECDSA, time.Hour)
-	must(t, err)
+	e.CA = opts.CA
+	if e.CA == nil {
+		e.CA, err = x509.NewCA("tutti test CA", x509.KeyECDSA, time.Hour)
+		must(t, err)
+	}
 	e.CAFile = write(t, e.Dir, "ca.pem", e.CA.CertPEM)
 	srv, err := e.CA.Issue("localhost", x509.IssueOptions{SANs: []string{"127.0.0.1"}})
 	must(t, err)

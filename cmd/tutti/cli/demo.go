@@ -162,10 +162,12 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 		return nil, err
 	}
 	roles := []string{"web", "web", "db"}
+	countries := []string{"uk", "de", "uk", "fr"}
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("node%d.demo.example.net", i)
 		factsFile := filepath.Join(dir, name+".facts.yaml")
-		if err := writeFile(factsFile, fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\n", roles[(i-1)%3], i), 0o644); err != nil {
+		facts := fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\nsite:\n  country: %s\n", roles[(i-1)%3], i, countries[(i-1)%4])
+		if err := writeFile(factsFile, facts, 0o644); err != nil {
 			return nil, err
 		}
 		classes := filepath.Join(dir, name+".classes.txt")

@@ -3,49 +3,54 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
-	"time"
+	"slices"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tuttifleet/tutti/client"
 )
 
 func newDiscoverCmd(g *globals) *cobra.Command {
 	var (
-		filter  filterFlags
-		timeout time.Duration
-		asJSON  bool
-		target  string
+		sel    selectFlags
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:     "discover",
 		Aliases: []string{"find"},
 		Short:   "List the nodes matching the filters",
-		Args:    cobra.NoArgs,
+		Long: "discover broadcasts a discovery request with the filters and prints the name of each node that\n" +
+			"answers, sorted, one per line. It ends " + discoveryIdleGap.String() + " after the last reply or at --discovery-timeout.\n" +
+			"With --nodes or exact -I names it prints those nodes without asking the network.",
+		Example: "  tutti discover -C role::web -F 'os.family=debian'\n" +
+			"  tutti find -S 'role=db or with(\"apache\")' --json",
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := client.BuildFilter(filter.o)
+			f, err := sel.build()
 			if err != nil {
 				return exitWith(ExitUsage, err)
 			}
-			s, err := g.connect(cmd)
+			var nodes []string
+			if !sel.discovers() {
+				nodes, _, err = sel.nodes(cmd.Context(), g, nil, f)
+			} else {
+				s, cerr := g.connect(cmd)
+				if cerr != nil {
+					return cerr
+				}
+				defer s.Close()
+				nodes, _, err = sel.nodes(cmd.Context(), g, s, f)
+			}
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			nodes, _, err := s.client.Discover(cmd.Context(), f, target, timeout, 300*time.Millisecond)
-			if err != nil {
-				return exitWith(ExitFailed, err)
-			}
-			sort.Strings(nodes)
+			nodes = slices.Compact(slices.Sorted(slices.Values(nodes)))
 			if asJSON {
-				if nodes == nil {
-					nodes = []string{}
+				if err := json.NewEncoder(g.stdout).Encode(nonNil(nodes)); err != nil {
+					return exitWith(ExitFailed, err)
 				}
-				return json.NewEncoder(g.stdout).Encode(nodes)
-			}
-			for _, n := range nodes {
-				fmt.Fprintln(g.stdout, n)
+			} else {
+				for _, n := range nodes {
+					fmt.Fprintln(g.stdout, n)
+				}
 			}
 			if len(nodes) == 0 {
 				return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched"))
@@ -53,9 +58,8 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	filter.add(cmd)
-	cmd.Flags().DurationVar(&timeout, "discovery-timeout", 2*time.Second, "longest time to wait for discovery replies")
+	sel.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
-	cmd.Flags().StringVarP(&target, "target", "T", "", "collective to address")
+	registerFlagCompletions(cmd)
 	return cmd
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -13,12 +14,12 @@ import (
 )
 
 type pingOpts struct {
-	filter  filterFlags
-	timeout time.Duration
-	idle    time.Duration
-	expect  int
-	json    bool
-	target  string
+	filter filterFlags
+	req    requestFlags
+	out    outputFlags
+	idle   time.Duration
+	expect int
+	target string
 }
 
 func newPingCmd(g *globals) *cobra.Command {
@@ -29,15 +30,16 @@ func newPingCmd(g *globals) *cobra.Command {
 		Long: "ping broadcasts a discovery ping and prints one line per node that answered, then a summary.\n" +
 			"It ends as soon as replies stop arriving (--idle-gap after the last one), at --expect replies,\n" +
 			"or at --timeout, whichever comes first.",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPing(cmd, g, o) },
 	}
 	o.filter.add(cmd)
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Second, "longest time to wait for replies")
+	o.req.add(cmd, 5*time.Second, "longest time to wait for replies")
+	o.out.add(cmd, false)
 	cmd.Flags().DurationVar(&o.idle, "idle-gap", 500*time.Millisecond, "stop this long after the last reply")
 	cmd.Flags().IntVar(&o.expect, "expect", 0, "stop after this many replies")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document")
-	cmd.Flags().StringVarP(&o.target, "target", "T", "", "collective to address (default: main_collective)")
+	addTargetFlag(cmd, &o.target)
+	registerFlagCompletions(cmd)
 	return cmd
 }
 
@@ -48,10 +50,22 @@ type pingReply struct {
 	Error  string             `json:"error,omitempty"`
 }
 
+// pingLine is a --jsonl reply line.
+type pingLine struct {
+	Type string `json:"type"`
+	pingReply
+}
+
 func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	filter, err := client.BuildFilter(o.filter.o)
 	if err != nil {
 		return exitWith(ExitUsage, err)
+	}
+	if err := errors.Join(o.req.check(), o.out.check()); err != nil {
+		return exitWith(ExitUsage, err)
+	}
+	if o.expect < 0 || o.idle < 0 {
+		return exitWith(ExitUsage, fmt.Errorf("--expect and --idle-gap must not be negative"))
 	}
 	s, err := g.connect(cmd)
 	if err != nil {
@@ -60,29 +74,41 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	defer s.Close()
 	var replies []pingReply
 	out := g.stdout
+	mode := o.out.mode()
+	enc := json.NewEncoder(out)
+	var werr error
 	sum, err := s.client.Do(cmd.Context(), client.Request{Discovery: true, Filter: filter, Collective: o.target,
-		Timeout: o.timeout, IdleGap: o.idle, Expect: o.expect}, func(r client.Result) {
+		Timeout: o.req.timeout, TTL: o.req.ttl, IdleGap: o.idle, Expect: o.expect}, func(r client.Result) {
 		pr := pingReply{Sender: r.Sender, RTTms: float64(r.RTT.Microseconds()) / 1000, State: r.State}
 		if r.Err != nil {
 			pr.Error = r.Err.Error()
 		}
 		replies = append(replies, pr)
-		if !o.json {
+		switch mode {
+		case humanOutput:
 			printPingLine(out, pr)
+		case jsonlOutput:
+			if werr == nil {
+				werr = enc.Encode(pingLine{"reply", pr})
+			}
 		}
 	})
 	if err != nil {
 		return exitWith(ExitFailed, err)
 	}
-	if o.json {
-		doc := map[string]any{"request_id": sum.RequestID, "replies": replies, "summary": pingSummary(replies, sum)}
-		enc := json.NewEncoder(out)
+	switch mode {
+	case jsonOutput:
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
-			return err
+		werr = enc.Encode(map[string]any{"request_id": sum.RequestID, "replies": replies, "summary": pingSummary(replies, sum)})
+	case jsonlOutput:
+		if werr == nil {
+			werr = enc.Encode(map[string]any{"type": "summary", "request_id": sum.RequestID, "summary": pingSummary(replies, sum)})
 		}
-	} else {
+	default:
 		printPingSummary(out, replies, sum)
+	}
+	if werr != nil {
+		return exitWith(ExitFailed, werr)
 	}
 	switch {
 	case len(replies) == 0:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -60,6 +61,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, err) })
 	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
@@ -101,5 +103,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	fmt.Fprintln(stderr, "tutti:", err)
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return ExitUsage // cobra's error for an unknown verb
+	}
 	return ExitFailed
 }

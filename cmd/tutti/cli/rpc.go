@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,13 +14,23 @@ import (
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
+// rpcOpts are the flags of rpc. Verbs that are shortcuts for an rpc
+// (tutti service restart NAME …) add the same flags with add and call
+// runRPC with the agent, action and inputs.
 type rpcOpts struct {
-	filter           filterFlags
-	timeout          time.Duration
-	discoveryTimeout time.Duration
-	ttl              time.Duration
-	json             bool
-	target           string
+	sel     selectFlags
+	req     requestFlags
+	out     outputFlags
+	rollout rolloutFlags
+}
+
+// add registers every flag of rpc on cmd.
+func (o *rpcOpts) add(cmd *cobra.Command) {
+	o.sel.add(cmd)
+	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
+	o.out.add(cmd, true)
+	o.rollout.add(cmd)
+	registerFlagCompletions(cmd)
 }
 
 func newRPCCmd(g *globals) *cobra.Command {
@@ -30,18 +38,19 @@ func newRPCCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rpc AGENT ACTION [key=value ...]",
 		Short: "Run an action of an agent on the matching nodes",
-		Long: "rpc discovers the nodes matching the filters (skipped when only exact -I identities are given),\n" +
-			"sends each a signed request, and prints one line per reply, failures first, then a summary\n" +
-			"naming nodes that were discovered but did not reply.",
-		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
+		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
+			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
+			"(in batches with --batch, to a random subset with --limit) and prints one line per reply,\n" +
+			"failures first, then a summary naming nodes that did not reply.",
+		Example: "  tutti rpc rpcutil ping -F role=web\n" +
+			"  tutti rpc rpcutil get_fact fact=os.family -S 'role=web and not country=uk' --json\n" +
+			"  tutti rpc service restart service=nginx --nodes web.txt --batch 5 --batch-sleep 10s\n" +
+			"  tutti rpc rpcutil inventory -C role::db --limit 10% --limit-seed 7 --jsonl",
+		Args:              usageArgs(cobra.MinimumNArgs(2)),
+		RunE:              func(cmd *cobra.Command, args []string) error { return runRPC(cmd, g, o, args) },
+		ValidArgsFunction: completeAgents,
 	}
-	o.filter.add(cmd)
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "longest time to wait for replies")
-	cmd.Flags().DurationVar(&o.discoveryTimeout, "discovery-timeout", 2*time.Second, "longest time to wait for discovery replies")
-	cmd.Flags().DurationVar(&o.ttl, "ttl", 0, "request validity (default: the ttl setting, 60s)")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document")
-	cmd.Flags().StringVarP(&o.target, "target", "T", "", "collective to address (default: main_collective)")
+	o.add(cmd)
 	return cmd
 }
 
@@ -67,65 +76,62 @@ func parseInputs(args []string) (json.RawMessage, error) {
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
-// rpcResult is one node's reply as printed.
-type rpcResult struct {
-	Sender       string              `json:"sender"`
-	Action       string              `json:"action"`
-	StatusCode   protocol.StatusCode `json:"statuscode"`
-	StatusMsg    string              `json:"statusmsg"`
-	Data         json.RawMessage     `json:"data"`
-	Verification client.VerifyState  `json:"verification"`
-	RTTms        float64             `json:"rtt_ms"`
-	TimeUTC      string              `json:"time_utc"`
-}
-
 func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	agent, action := args[0], args[1]
 	if !agents.ValidName(agent) {
 		return exitWith(ExitUsage, fmt.Errorf("invalid agent name %q", agent))
 	}
-	data, err := parseInputs(args[2:])
+	data, err := rpcInputs(g, agent, action, args[2:])
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
-	filter, err := client.BuildFilter(o.filter.o)
+	filter, err := o.sel.build()
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
 	filter.Agent = appendUnique(filter.Agent, agent)
+	if err := errors.Join(o.req.check(), o.out.check()); err != nil {
+		return exitWith(ExitUsage, err)
+	}
+	limit, err := o.rollout.parse()
+	if err != nil {
+		return exitWith(ExitUsage, err)
+	}
 	s, err := g.connect(cmd)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	targets, ok := o.filter.o.IdentityOnly()
-	if !ok {
-		targets, _, err = s.client.Discover(cmd.Context(), filter, o.target, o.discoveryTimeout, 300*time.Millisecond)
-		if err != nil {
-			return exitWith(ExitFailed, fmt.Errorf("discovery: %w", err))
-		}
-	}
-	if len(targets) == 0 {
-		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
-	}
-	sort.Strings(targets)
-	var results []rpcResult
-	sum, err := s.client.Do(cmd.Context(), client.Request{Agent: agent, Action: action, Data: data, Collective: o.target,
-		Filter: protocol.NewFilter(agent), Targets: targets, Expect: len(targets), Timeout: o.timeout, TTL: o.ttl},
-		func(r client.Result) { results = append(results, toRPCResult(r, action)) })
-	if err != nil {
-		return exitWith(ExitFailed, err)
-	}
-	sortResults(results)
-	if o.json {
-		err = printRPCJSON(g.stdout, results, sum)
-	} else {
-		printRPCHuman(g.stdout, results, sum)
-	}
+	nodes, _, err := o.sel.nodes(cmd.Context(), g, s, filter)
 	if err != nil {
 		return err
 	}
-	return rpcExit(results, sum)
+	if len(nodes) == 0 {
+		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
+	}
+	targets, note := o.rollout.apply(limit, nodes)
+	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
+	out.limit = note
+	if o.out.mode() != jsonlOutput {
+		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
+	}
+	req := client.Request{Agent: agent, Action: action, Data: data, Collective: o.sel.target,
+		Filter: protocol.NewFilter(agent), Targets: targets, Expect: len(targets), Timeout: o.req.timeout, TTL: o.req.ttl}
+	batch := client.Batch{Size: o.rollout.batch, Sleep: o.rollout.batchSleep, OnBatch: func(i, n int, t []string) {
+		s.log.Debugf("batch %d of %d: %s", i+1, n, strings.Join(t, ", "))
+	}}
+	sum, err := s.client.DoBatched(cmd.Context(), req, batch, out.reply)
+	if sum == nil {
+		out.bar.done()
+		return exitWith(ExitFailed, err)
+	}
+	if werr := out.finish(sum); werr != nil {
+		return exitWith(ExitFailed, werr)
+	}
+	if err != nil {
+		return exitWith(ExitFailed, err)
+	}
+	return out.exit(sum)
 }
 
 func appendUnique(list []string, s string) []string {
@@ -135,97 +141,4 @@ func appendUnique(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
-}
-
-func toRPCResult(r client.Result, action string) rpcResult {
-	res := rpcResult{Sender: r.Sender, Action: action, Verification: r.State, RTTms: float64(r.RTT.Microseconds()) / 1000,
-		TimeUTC: r.Received.UTC().Format(time.RFC3339), Data: json.RawMessage("{}")}
-	switch {
-	case r.State == client.Failed:
-		res.StatusCode, res.StatusMsg = protocol.UnknownError, "reply failed verification: "+errString(r.Err)
-	case r.RPC != nil:
-		res.StatusCode, res.StatusMsg, res.Data = r.RPC.StatusCode, r.RPC.StatusMsg, r.RPC.Data
-	}
-	return res
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "unknown error"
-	}
-	return err.Error()
-}
-
-// sortResults puts failures first, then sorts by name.
-func sortResults(rs []rpcResult) {
-	sort.SliceStable(rs, func(i, j int) bool {
-		fi, fj := rs[i].StatusCode != 0 || rs[i].Verification == client.Failed, rs[j].StatusCode != 0 || rs[j].Verification == client.Failed
-		if fi != fj {
-			return fi
-		}
-		return rs[i].Sender < rs[j].Sender
-	})
-}
-
-func printRPCHuman(w io.Writer, rs []rpcResult, sum *client.Summary) {
-	for _, r := range rs {
-		status := "OK"
-		if r.StatusCode != 0 || r.Verification == client.Failed {
-			status = r.StatusCode.String() + ": " + r.StatusMsg
-		}
-		var compact bytes.Buffer
-		if json.Compact(&compact, r.Data) != nil {
-			compact.Write(r.Data)
-		}
-		note := ""
-		if r.Verification == client.Unsigned {
-			note = " (unsigned reply)"
-		}
-		fmt.Fprintf(w, "%-40s %s%s %s\n", r.Sender, status, note, compact.String())
-	}
-	ok, failed := 0, 0
-	for _, r := range rs {
-		if r.StatusCode == 0 && r.Verification != client.Failed {
-			ok++
-		} else {
-			failed++
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Finished processing %d / %d hosts in %s: %d OK, %d failed, %d no reply\n",
-		len(rs), len(rs)+len(sum.Missing), sum.Elapsed.Round(time.Millisecond), ok, failed, len(sum.Missing))
-	if len(sum.Missing) > 0 {
-		fmt.Fprintf(w, "No reply from: %s\n", strings.Join(sum.Missing, ", "))
-	}
-}
-
-func printRPCJSON(w io.Writer, rs []rpcResult, sum *client.Summary) error {
-	if rs == nil {
-		rs = []rpcResult{}
-	}
-	missing := sum.Missing
-	if missing == nil {
-		missing = []string{}
-	}
-	doc := map[string]any{"request_id": sum.RequestID, "replies": rs, "no_reply": missing,
-		"stats": map[string]any{"replies": len(rs), "failed_verification": sum.Failed, "unsigned": sum.Unsigned,
-			"elapsed_ms": sum.Elapsed.Milliseconds()}}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
-}
-
-func rpcExit(rs []rpcResult, sum *client.Summary) error {
-	if len(rs) == 0 {
-		return exitWith(ExitNoReplies, nil)
-	}
-	for _, r := range rs {
-		if r.StatusCode != 0 || r.Verification == client.Failed {
-			return exitWith(ExitFailed, nil)
-		}
-	}
-	if len(sum.Missing) > 0 {
-		return exitWith(ExitFailed, nil)
-	}
-	return nil
 }

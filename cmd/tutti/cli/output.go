@@ -1,0 +1,266 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/connector/protocol"
+)
+
+// rpcAggregates, when set, computes the lines printed between the replies
+// and the totals of the human output of `tutti rpc` — DDL aggregates such
+// as counts of service states. It gets every reply (failures included,
+// in printed order) and returns whole lines without newlines; nil or
+// empty prints nothing. The DDL code sets it from an init function. It is
+// not called for --json or --jsonl (--jsonl keeps no replies).
+var rpcAggregates func(agent, action string, replies []rpcResult) []string
+
+// rpcResult is one node's reply as printed.
+type rpcResult struct {
+	Sender       string              `json:"sender"`
+	Action       string              `json:"action"`
+	StatusCode   protocol.StatusCode `json:"statuscode"`
+	StatusMsg    string              `json:"statusmsg"`
+	Data         json.RawMessage     `json:"data"`
+	Verification client.VerifyState  `json:"verification"`
+	RTTms        float64             `json:"rtt_ms"`
+	TimeUTC      string              `json:"time_utc"`
+}
+
+// failed reports whether the reply counts as a failure.
+func (r *rpcResult) failed() bool {
+	return r.StatusCode != protocol.OK || r.Verification == client.Failed
+}
+
+const failedVerificationPrefix = "reply failed verification: "
+
+func toRPCResult(r client.Result, action string) rpcResult {
+	res := rpcResult{Sender: r.Sender, Action: action, Verification: r.State, RTTms: float64(r.RTT.Microseconds()) / 1000,
+		TimeUTC: r.Received.UTC().Format(time.RFC3339), Data: json.RawMessage("{}")}
+	switch {
+	case r.State == client.Failed:
+		res.StatusCode, res.StatusMsg = protocol.UnknownError, failedVerificationPrefix+errString(r.Err)
+	case r.RPC != nil:
+		res.StatusCode, res.StatusMsg = r.RPC.StatusCode, r.RPC.StatusMsg
+		if len(r.RPC.Data) > 0 {
+			res.Data = r.RPC.Data
+		}
+	}
+	return res
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// sortResults puts failures first, then sorts by name.
+func sortResults(rs []rpcResult) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if fi, fj := rs[i].failed(), rs[j].failed(); fi != fj {
+			return fi
+		}
+		return rs[i].Sender < rs[j].Sender
+	})
+}
+
+type outputMode int
+
+const (
+	humanOutput outputMode = iota
+	jsonOutput
+	jsonlOutput
+)
+
+func (o *outputFlags) mode() outputMode {
+	switch {
+	case o.json:
+		return jsonOutput
+	case o.jsonl:
+		return jsonlOutput
+	}
+	return humanOutput
+}
+
+// limitNote says how --limit narrowed the nodes, for the summary.
+type limitNote struct {
+	Limit string `json:"limit"`
+	Of    int    `json:"of"`
+	Seed  uint64 `json:"seed"`
+}
+
+// rpcOutput prints the replies of one rpc request and counts them for the
+// exit code. Human output and --json keep the replies and print at the
+// end, failures first; --jsonl writes each reply as it arrives and keeps
+// none, so its memory does not grow with the fleet.
+type rpcOutput struct {
+	w             io.Writer
+	mode          outputMode
+	agent, action string
+	nodes         int
+	limit         *limitNote
+	bar           *progress
+	results       []rpcResult
+	ok, failed    int
+	enc           *json.Encoder
+	err           error
+}
+
+func newRPCOutput(w io.Writer, mode outputMode, agent, action string, nodes int) *rpcOutput {
+	return &rpcOutput{w: w, mode: mode, agent: agent, action: action, nodes: nodes, enc: json.NewEncoder(w)}
+}
+
+// reply takes one reply; client.Do calls it from one goroutine.
+func (o *rpcOutput) reply(r client.Result) {
+	res := toRPCResult(r, o.action)
+	if res.failed() {
+		o.failed++
+	} else {
+		o.ok++
+	}
+	o.bar.add()
+	if o.mode != jsonlOutput {
+		o.results = append(o.results, res)
+		return
+	}
+	if o.err == nil {
+		o.err = o.enc.Encode(struct {
+			Type string `json:"type"`
+			rpcResult
+		}{"reply", res})
+	}
+}
+
+// rpcStats are the totals of --json and --jsonl.
+type rpcStats struct {
+	Nodes              int        `json:"nodes"`
+	Replies            int        `json:"replies"`
+	OK                 int        `json:"ok"`
+	Failed             int        `json:"failed"`
+	NoReply            int        `json:"no_reply"`
+	FailedVerification int        `json:"failed_verification"`
+	Unsigned           int        `json:"unsigned"`
+	ElapsedMS          int64      `json:"elapsed_ms"`
+	Limit              *limitNote `json:"limit,omitempty"`
+}
+
+// rpcSummaryLine is the last line of --jsonl.
+type rpcSummaryLine struct {
+	Type       string   `json:"type"`
+	RequestIDs []string `json:"request_ids"`
+	NoReply    []string `json:"no_reply"`
+	NotSent    []string `json:"not_sent"`
+	Stats      rpcStats `json:"stats"`
+}
+
+// finish prints what is left once the request ended.
+func (o *rpcOutput) finish(sum *client.BatchSummary) error {
+	o.bar.done()
+	if o.err != nil {
+		return o.err
+	}
+	stats := rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, NoReply: len(sum.Missing),
+		FailedVerification: sum.Failed, Unsigned: sum.Unsigned, ElapsedMS: sum.Elapsed.Milliseconds(), Limit: o.limit}
+	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
+	switch o.mode {
+	case jsonlOutput:
+		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
+	case jsonOutput:
+		sortResults(o.results)
+		replies := o.results
+		if replies == nil {
+			replies = []rpcResult{}
+		}
+		enc := json.NewEncoder(o.w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"request_id": sum.RequestID, "request_ids": ids, "replies": replies,
+			"no_reply": missing, "not_sent": notSent, "stats": stats})
+	}
+	sortResults(o.results)
+	return o.printHuman(sum)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
+	var b bytes.Buffer
+	width := 0
+	for _, r := range o.results {
+		width = max(width, len(r.Sender))
+	}
+	for _, r := range o.results {
+		status := "OK"
+		switch {
+		case r.Verification == client.Failed:
+			status = "Failed verification: " + strings.TrimPrefix(r.StatusMsg, failedVerificationPrefix)
+		case r.failed():
+			status = r.StatusCode.String() + ": " + r.StatusMsg
+		}
+		if r.Verification == client.Unsigned {
+			status += " (unsigned reply)"
+		}
+		line := fmt.Sprintf("%-*s  %s", width, r.Sender, status)
+		var data bytes.Buffer
+		if json.Compact(&data, r.Data) != nil {
+			data.Reset()
+			data.Write(r.Data)
+		}
+		if d := data.String(); d != "{}" && d != "" && d != "null" {
+			line += "  " + d
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	if rpcAggregates != nil {
+		if lines := rpcAggregates(o.agent, o.action, o.results); len(lines) > 0 {
+			b.WriteString("\n")
+			for _, l := range lines {
+				b.WriteString(l + "\n")
+			}
+		}
+	}
+	if len(o.results) > 0 {
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %d OK, %d failed, %d no reply\n", o.agent, o.action,
+		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), o.ok, o.failed, len(sum.Missing))
+	if sum.Failed > 0 {
+		fmt.Fprintf(&b, "Replies that failed verification: %d\n", sum.Failed)
+	}
+	if len(sum.Missing) > 0 {
+		fmt.Fprintf(&b, "No reply from: %s\n", strings.Join(sum.Missing, ", "))
+	}
+	if len(sum.NotSent) > 0 {
+		fmt.Fprintf(&b, "Not sent (interrupted): %s\n", strings.Join(sum.NotSent, ", "))
+	}
+	if o.limit != nil {
+		fmt.Fprintf(&b, "Limited to %d of %d nodes at random (--limit %s --limit-seed %d repeats this choice)\n",
+			o.nodes, o.limit.Of, o.limit.Limit, o.limit.Seed)
+	}
+	_, err := o.w.Write(b.Bytes())
+	return err
+}
+
+// exit is the exit code (docs/cli.md): 2 when no node replied, 1 when a
+// reply failed or a node did not reply or was not sent the request.
+func (o *rpcOutput) exit(sum *client.BatchSummary) error {
+	switch {
+	case o.ok+o.failed == 0:
+		return exitWith(ExitNoReplies, nil)
+	case o.failed > 0 || len(sum.Missing) > 0 || len(sum.NotSent) > 0:
+		return exitWith(ExitFailed, nil)
+	}
+	return nil
+}
