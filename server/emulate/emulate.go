@@ -40,7 +40,10 @@ import (
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/facts"
 
-	_ "github.com/tuttifleet/tutti/agents/rpcutil" // the built-in agents, as tuttid loads them
+	// the built-in agents, as tuttid (server/daemon/agents.go) loads them
+	_ "github.com/tuttifleet/tutti/agents/discovery"
+	_ "github.com/tuttifleet/tutti/agents/rpcutil"
+	_ "github.com/tuttifleet/tutti/agents/service"
 )
 
 // Defaults applied by Start.
