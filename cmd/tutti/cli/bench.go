@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,7 +277,11 @@ func setupBench(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	policies := filepath.Join(dir, "policies")
 	e.audit = audit
 	if audit == "file" {
+		// a fresh log per bench: a kept workdir would grow by ~200 MB a run
 		e.audit = filepath.Join(dir, "audit.log")
+		if err := os.Remove(e.audit); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	e.brokerConf, e.serverConf, e.clientConf = filepath.Join(dir, "broker.conf"), filepath.Join(dir, "server.conf"), filepath.Join(dir, "client.conf")
 	files := []struct{ path, body string }{
