@@ -163,7 +163,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.report.CertsSeconds = time.Since(t0).Seconds()
+	certsSeconds := time.Since(t0).Seconds()
 	sh, err := f.shared(o)
 	if err != nil {
 		return nil, err
@@ -183,8 +183,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if err := f.build(ctx, o, sh, names, pairs, store.ca.CertPEM); err != nil {
 		return nil, err
 	}
-	f.report.StartSeconds = time.Since(t0).Seconds()
-	pairs = nil
+	startSeconds := time.Since(t0).Seconds()
 	debug.FreeOSMemory()
 	rssAfter, _ := SelfRSS()
 	var ms1 runtime.MemStats
@@ -193,7 +192,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	f.report = Report{
 		Count: o.Count, First: names[0], Last: names[len(names)-1], KeyType: string(o.KeyType), SharedConn: o.SharedConn,
 		Audit: sh.auditDesc, CertsIssued: int(store.issued.Load()), CertsCached: int(store.cached.Load()),
-		CertsSeconds: f.report.CertsSeconds, StartSeconds: f.report.StartSeconds,
+		CertsSeconds: certsSeconds, StartSeconds: startSeconds,
 		RSSBefore: rssBefore, RSSAfter: rssAfter, RSSPerNode: float64(rssAfter-rssBefore) / float64(o.Count),
 		HeapPerNode:  float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse)) / float64(o.Count),
 		StackPerNode: float64(int64(ms1.StackInuse)-int64(ms0.StackInuse)) / float64(o.Count),
