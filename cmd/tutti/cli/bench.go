@@ -172,7 +172,7 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) error {
 	defer broker.stop()
 	cl, conn, err := benchClient(ctx, env.clientConf)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
 	}
 	defer conn.Close()
 	rep := &BenchReport{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.audit, Runs: o.runs}
