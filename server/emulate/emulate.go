@@ -173,7 +173,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		if err != nil {
 			return nil, err
 		}
-		conn, err := connect(ctx, o, p, o.Prefix+"-shared")
+		conn, err := connect(ctx, o, p, o.Prefix+"-shared", sh.natsLog)
 		if err != nil {
 			return nil, err
 		}
@@ -244,11 +244,12 @@ type sharedParts struct {
 	auditor   audit.Auditor
 	auditDesc string
 	conn      connector.Connector // SharedConn only
+	natsLog   *logrus.Entry       // the connections add their name to it
 }
 
 func (f *Fleet) shared(o Options) (*sharedParts, error) {
 	cfg := o.Config
-	sh := &sharedParts{auditDesc: "off"}
+	sh := &sharedParts{auditDesc: "off", natsLog: o.Log.WithField("component", "nats")}
 	if len(cfg.Facts.Files) > 0 || cfg.Facts.ClassesFile != "" {
 		fs, err := facts.Load(cfg.Facts.Files, cfg.Facts.ClassesFile, o.Log.WithField("component", "facts"))
 		if err != nil {
@@ -343,7 +344,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 	conn := sh.conn
 	var own connector.Connector
 	if conn == nil {
-		if own, err = connect(ctx, o, p, name); err != nil {
+		if own, err = connect(ctx, o, p, name, sh.natsLog); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		conn = own
@@ -380,7 +381,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 
 // connect opens one broker connection presenting p's certificate, as
 // daemon.Connect does for a tuttid.
-func connect(ctx context.Context, o Options, p *x509.Provider, name string) (connector.Connector, error) {
+func connect(ctx context.Context, o Options, p *x509.Provider, name string, log *logrus.Entry) (connector.Connector, error) {
 	tlsc, err := p.ClientTLS("")
 	if err != nil {
 		return nil, err
@@ -391,7 +392,7 @@ func connect(ctx context.Context, o Options, p *x509.Provider, name string) (con
 	}
 	return natsconn.Connect(ctx, natsconn.Config{
 		Servers: hosts, TLS: tlsc, User: o.Config.NATS.User, Password: o.Config.NATS.Pass,
-		Credentials: o.Config.NATS.Credentials, Name: name, Log: o.Log.WithField("component", "nats"),
+		Credentials: o.Config.NATS.Credentials, Name: name, Log: log,
 	})
 }
 
