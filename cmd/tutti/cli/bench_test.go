@@ -75,6 +75,12 @@ func TestBenchSmallFleet(t *testing.T) {
 	if strings.Count(string(svg), "<circle") != 2*2 { // ping and rpc × 2 sizes
 		t.Errorf("plot has %d circles:\n%s", strings.Count(string(svg), "<circle"), svg)
 	}
+	// --from prints and plots saved results without measuring.
+	plot2 := filepath.Join(dir, "again.svg")
+	code, stdout, _ = runCLI(t, "bench", "--from", out, "--plot", plot2)
+	if again, _ := os.ReadFile(plot2); code != ExitOK || !strings.Contains(stdout, "\n      5 ") || string(again) != string(svg) {
+		t.Errorf("--from: exit %d, same plot %v\n%s", code, string(again) == string(svg), stdout)
+	}
 	// The second run reuses the workdir: node certificates come from the cache.
 	code, stdout, stderr = runCLI(t, "bench", "--nodes", "5", "--runs", "1", "--workdir", filepath.Join(dir, "work"), "--out", out)
 	if code != ExitOK {
