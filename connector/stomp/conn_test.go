@@ -197,7 +197,7 @@ func TestAuthorizationRefusals(t *testing.T) {
 func TestHeartBeatsKeepIdleConnection(t *testing.T) {
 	b := amq.Broker(t)
 	cfg := config(t, b, "node-hb")
-	cfg.HeartBeat = 300 * time.Millisecond
+	cfg.HeartBeat = time.Second
 	var downs atomic.Int32
 	cfg.OnStateChange = func(up bool) {
 		if !up {
@@ -205,7 +205,7 @@ func TestHeartBeatsKeepIdleConnection(t *testing.T) {
 		}
 	}
 	c := mustConnect(t, cfg)
-	time.Sleep(2 * time.Second) // idle: only heart-beats flow
+	time.Sleep(4 * time.Second) // idle: only heart-beats flow (the broker drops a silent client after 1.5s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.Flush(ctx); err != nil {

@@ -14,8 +14,10 @@ import (
 )
 
 // heartBeatGrace is how much later than negotiated a broker's heart-beat
-// may arrive before the connection counts as dead.
-const heartBeatGrace = 2
+// may arrive before the connection counts as dead. ActiveMQ checks for
+// idleness once per interval, so its heart-beats come up to two intervals
+// apart; the third covers scheduling delays.
+const heartBeatGrace = 3
 
 // session is one STOMP connection to one broker: go-stomp's frame codec
 // over a TLS connection, with our own read loop so that
