@@ -149,6 +149,23 @@ func TestE2ESTOMPPingRPCAndBrokerRestart(t *testing.T) {
 		t.Fatalf("directed rpc: %+v", rpc)
 	}
 
+	// The broker's authorization map is enforced and explained: logged in
+	// as a node, a client may neither read replies nor send requests.
+	body, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asNode := strings.NewReplacer("user = "+amqtest.ClientUser, "user = "+amqtest.NodeUser,
+		"password = "+b.ClientPassword, "password = "+b.NodePassword).Replace(string(body))
+	nodeConf := filepath.Join(filepath.Dir(conf), "as-node.conf")
+	if err := writeFile(nodeConf, asNode, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "ping", "--config", nodeConf)
+	if code == ExitOK || !strings.Contains(stderr, "not authorized to read from: queue://mcollective.reply.") {
+		t.Errorf("ping logged in as a node: exit %d, stderr %q, want the broker's refusal", code, stderr)
+	}
+
 	// The broker restarts under the running nodes: they reconnect and
 	// subscribe again without a restart of their own.
 	if err := b.Restart(); err != nil {
