@@ -2,6 +2,8 @@ package stomp_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -23,6 +25,7 @@ type freezer struct {
 	mu     sync.Mutex
 	frozen bool
 	thaw   chan struct{}
+	conns  []net.Conn
 }
 
 func newFreezer(t *testing.T, target string) *freezer {
@@ -51,6 +54,9 @@ func (p *freezer) serve() {
 			_ = c.Close()
 			continue
 		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
 		go p.pipe(c, up)
 		go p.pipe(up, c)
 	}
@@ -74,6 +80,16 @@ func (p *freezer) pipe(dst, src net.Conn) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// kill closes the listener and every connection: the broker is gone.
+func (p *freezer) kill() {
+	_ = p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
 	}
 }
 
@@ -140,5 +156,41 @@ func TestSilentBrokerDetectedByHeartBeats(t *testing.T) {
 	})
 	if ups.Load() < 2 {
 		t.Errorf("OnStateChange(true) called %d times, want the first connect and the reconnect", ups.Load())
+	}
+}
+
+// With max_reconnect_attempts the connection gives up on a broker that
+// stays away and closes itself; callers then get connector.ErrClosed.
+func TestGiveUpAfterMaxReconnectAttempts(t *testing.T) {
+	b := amq.Broker(t)
+	proxy := newFreezer(t, net.JoinHostPort(b.Host, strconv.Itoa(b.SSLPort)))
+	cfg := config(t, b, "node-giveup")
+	cfg.Brokers[0].Port = proxy.port()
+	cfg.Brokers[0].TLS.ServerName = "localhost"
+	cfg.MaxReconnectAttempts = 3
+	cfg.InitialReconnectDelay, cfg.MaxReconnectDelay = 10*time.Millisecond, 50*time.Millisecond
+	var downs atomic.Int32
+	cfg.OnStateChange = func(up bool) {
+		if !up {
+			downs.Add(1)
+		}
+	}
+	c := mustConnect(t, cfg)
+	proxy.kill()
+	dest := connector.Destination{Kind: connector.Broadcast, Collective: "giveup", Agent: "rpcutil"}
+	brokertest.Eventually(t, 10*time.Second, func() error {
+		_, err := c.Subscribe(dest, func(connector.Message) {})
+		if errors.Is(err, connector.ErrClosed) {
+			return nil
+		}
+		return fmt.Errorf("subscribe: %v, want connector.ErrClosed", err)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.Publish(ctx, dest, []byte("x")); !errors.Is(err, connector.ErrClosed) {
+		t.Errorf("publish after giving up: %v, want connector.ErrClosed", err)
+	}
+	if downs.Load() < 2 {
+		t.Errorf("OnStateChange(false) called %d times, want the loss and the close", downs.Load())
 	}
 }
