@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(amq.Main(m)) }
 // activemq, STOMP+SSL with client certificates, the node and client
 // logins of the broker's authorization map) and returns the client
 // config file.
-func startSTOMPFleet(t *testing.T, b *amqtest.Broker, n int) (clientConf string, nodeLog *logBuffer) {
+func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string, nodeLog *logBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
@@ -57,7 +57,7 @@ func startSTOMPFleet(t *testing.T, b *amqtest.Broker, n int) (clientConf string,
 		t.Fatal(err)
 	}
 	nodeLog = &logBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("node%d.stomp.example.net", i)
@@ -174,5 +174,34 @@ func TestE2ESTOMPPingRPCAndBrokerRestart(t *testing.T) {
 	pingAll(t, conf, 3, 30*time.Second)
 	if len(nodeLog.Lines("subscribed again")) < 3 {
 		t.Errorf("nodes did not log their reconnect:\n%s", strings.Join(nodeLog.Lines("broker"), "\n"))
+	}
+}
+
+// BenchmarkE2EPing is `tutti ping --expect N` (CLI start, config, sign,
+// publish, N verified replies) against N real nodes over ActiveMQ and over
+// the embedded NATS broker.
+func BenchmarkE2EPing(b *testing.B) {
+	amqb := amq.Broker(b)
+	for _, n := range []int{1, 100} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		fleet, err := StartFleet(ctx, b.TempDir(), n)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		natsConf := fleet.ClientConfig
+		stompConf, _ := startSTOMPFleet(b, amqb, n)
+		for _, broker := range []struct{ name, conf string }{{"activemq", stompConf}, {"nats", natsConf}} {
+			b.Run(fmt.Sprintf("%s/%d_nodes", broker.name, n), func(b *testing.B) {
+				args := []string{"ping", "--config", broker.conf, "--expect", fmt.Sprint(n), "--timeout", "20s"}
+				for range b.N {
+					var out, errb strings.Builder
+					if code := Main(args, strings.NewReader(""), &out, &errb); code != ExitOK {
+						b.Fatalf("ping exit %d: %s %s", code, out.String(), errb.String())
+					}
+				}
+			})
+		}
+		fleet.Close()
 	}
 }
