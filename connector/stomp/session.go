@@ -91,6 +91,22 @@ func dial(ctx context.Context, b Broker, o dialOptions, deliver func(string, *fr
 	}
 	r := frame.NewReaderSize(nc, 64<<10)
 	s.w = frame.NewWriterSize(nc, 64<<10)
+	if err := s.handshake(r, b, o); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	s.lastW = time.Now()
+	go s.readLoop(r)
+	if s.writeTO > 0 {
+		go s.heartBeats()
+	}
+	return s, nil
+}
+
+// handshake sends CONNECT and checks CONNECTED: the version and the
+// heart-beats both sides will keep.
+func (s *session) handshake(r *frame.Reader, b Broker, o dialOptions) error {
 	hb := "0,0"
 	if o.heartBeat > 0 {
 		ms := strconv.FormatInt(o.heartBeat.Milliseconds(), 10)
@@ -105,51 +121,42 @@ func dial(ctx context.Context, b Broker, o dialOptions, deliver func(string, *fr
 		connect.Header.Add(frame.Passcode, b.Password)
 	}
 	if err := s.w.Write(connect); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("%s: send CONNECT: %w", s.broker, err)
+		return fmt.Errorf("%s: send CONNECT: %w", s.broker, err)
 	}
 	resp, err := readFrame(r)
 	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("%s: waiting for CONNECTED: %w", s.broker, err)
+		return fmt.Errorf("%s: waiting for CONNECTED: %w", s.broker, err)
 	}
 	switch resp.Command {
 	case frame.CONNECTED:
 	case frame.ERROR:
-		nc.Close()
-		return nil, fmt.Errorf("%s: broker refused the connection (login %q): %s", s.broker, b.User, errorText(resp))
+		return fmt.Errorf("%s: broker refused the connection (login %q): %s", s.broker, b.User, errorText(resp))
 	default:
-		nc.Close()
-		return nil, fmt.Errorf("%s: expected CONNECTED, got %s", s.broker, resp.Command)
+		return fmt.Errorf("%s: expected CONNECTED, got %s", s.broker, resp.Command)
 	}
 	if v := resp.Header.Get(frame.Version); v != "1.1" && v != "1.2" {
-		nc.Close()
-		return nil, fmt.Errorf("%s: broker speaks STOMP %q; tutti needs 1.1 or 1.2", s.broker, v)
+		return fmt.Errorf("%s: broker speaks STOMP %q; tutti needs 1.1 or 1.2", s.broker, v)
 	}
-	if o.heartBeat > 0 {
-		if v, ok := resp.Header.Contains(frame.HeartBeat); ok {
-			sx, sy, err := frame.ParseHeartBeat(v)
-			if err != nil {
-				nc.Close()
-				return nil, fmt.Errorf("%s: bad heart-beat %q in CONNECTED: %w", s.broker, v, err)
-			}
-			// STOMP 1.2 §Heart-beating: we send every max(ours, theirs
-			// wanted); they send every max(theirs, ours wanted).
-			if sy > 0 {
-				s.writeTO = max(o.heartBeat, sy)
-			}
-			if sx > 0 {
-				s.readTO = max(o.heartBeat, sx)
-			}
-		}
+	if o.heartBeat <= 0 {
+		return nil
 	}
-	_ = nc.SetDeadline(time.Time{})
-	s.lastW = time.Now()
-	go s.readLoop(r)
-	if s.writeTO > 0 {
-		go s.heartBeats()
+	v, ok := resp.Header.Contains(frame.HeartBeat)
+	if !ok {
+		return nil
 	}
-	return s, nil
+	sx, sy, err := frame.ParseHeartBeat(v)
+	if err != nil {
+		return fmt.Errorf("%s: bad heart-beat %q in CONNECTED: %w", s.broker, v, err)
+	}
+	// STOMP 1.2 heart-beating: we send every max(ours, what the broker
+	// wants), the broker every max(what it offers, ours).
+	if sy > 0 {
+		s.writeTO = max(o.heartBeat, sy)
+	}
+	if sx > 0 {
+		s.readTO = max(o.heartBeat, sx)
+	}
+	return nil
 }
 
 // readFrame skips heart-beats.
