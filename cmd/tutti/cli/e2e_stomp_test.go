@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/connector/stomp/amqtest"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -52,7 +53,7 @@ func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string,
 			"plugin.activemq.pool.1.user = %[4]s\nplugin.activemq.pool.1.password = %[5]s\n"+
 			"plugin.activemq.max_reconnect_delay = 1\n", name, b.Host, b.SSLPort, user, pass)
 	}
-	policy := "policy default deny\nallow\tchoria=stomp.mcollective\t*\t*\t*\n"
+	policy := "policy default deny\nallow\tchoria=stomp.mcollective\t*\t*\t*\nallow\tchoria=guest.mcollective\tping\t*\t*\n"
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,8 @@ func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string,
 		issue(name)
 		conf := filepath.Join(dir, name+".conf")
 		if err := writeFile(conf, common(name, amqtest.NodeUser, b.NodePassword)+"collectives = mcollective\n"+
-			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n", 0o644); err != nil {
+			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n"+
+			"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-"+name+".log\n", 0o644); err != nil {
 			t.Fatal(err)
 		}
 		cfg, file, err := config.LoadServer(conf)
@@ -81,8 +83,12 @@ func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string,
 		t.Cleanup(func() { node.Shutdown(context.Background()) })
 	}
 	issue("stomp.mcollective")
+	issue("guest.mcollective")
 	clientConf = filepath.Join(dir, "client.conf")
 	if err := writeFile(clientConf, common("stomp.mcollective", amqtest.ClientUser, b.ClientPassword), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(filepath.Join(dir, "guest.conf"), common("guest.mcollective", amqtest.ClientUser, b.ClientPassword), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return clientConf, nodeLog
@@ -147,6 +153,34 @@ func TestE2ESTOMPPingRPCAndBrokerRestart(t *testing.T) {
 	}
 	if len(rpc.Replies) != 1 || rpc.Replies[0].Sender != "node2.stomp.example.net" {
 		t.Fatalf("directed rpc: %+v", rpc)
+	}
+
+	// ActionPolicy and audit work the same over ActiveMQ: the guest may
+	// ping but not run inventory, and the node's audit log has both.
+	guest := filepath.Join(filepath.Dir(conf), "guest.conf")
+	code, out, _ = runCLI(t, "rpc", "rpcutil", "inventory", "-I", "node1.stomp.example.net", "--config", guest, "--json")
+	if code != ExitFailed || !strings.Contains(out, protocol.NotAuthorizedMsg) {
+		t.Fatalf("guest inventory over ActiveMQ: exit %d, want %d with %q:\n%s", code, ExitFailed, protocol.NotAuthorizedMsg, out)
+	}
+	if code, out, _ = runCLI(t, "rpc", "rpcutil", "ping", "-I", "node1.stomp.example.net", "--config", guest, "--json"); code != ExitOK {
+		t.Fatalf("guest ping over ActiveMQ: %d %s", code, out)
+	}
+	audit, err := os.ReadFile(filepath.Join(filepath.Dir(conf), "audit-node1.stomp.example.net.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decisions := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(audit)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec["caller"] == "choria=guest.mcollective" {
+			decisions[fmt.Sprint(rec["action"], " ", rec["decision"])]++
+		}
+	}
+	if decisions["inventory deny"] != 1 || decisions["ping allow"] != 1 {
+		t.Errorf("guest audit records %v, want one inventory deny and one ping allow:\n%s", decisions, audit)
 	}
 
 	// The broker's authorization map is enforced and explained: logged in
