@@ -49,9 +49,18 @@ type session struct {
 // op is a frame sent with a receipt, settled by its RECEIPT, by an
 // ERROR naming it, or by the end of the session.
 type op struct {
-	what string // "SEND to /topic/x" for messages
-	done chan struct{}
-	err  error
+	what  string // "SEND to /topic/x" for messages
+	done  chan struct{}
+	err   error
+	onErr func(error) // called with err before done closes (optional)
+}
+
+func (o *op) finish(err error) {
+	o.err = err
+	if err != nil && o.onErr != nil {
+		o.onErr(err)
+	}
+	close(o.done)
 }
 
 func (o *op) wait(ctx context.Context) error {
@@ -235,9 +244,9 @@ func (s *session) settle(id string, err error) bool {
 		return false
 	}
 	if err != nil {
-		o.err = fmt.Errorf("%s: broker %s refused it: %w", o.what, s.broker, err)
+		err = fmt.Errorf("%s: broker %s refused it: %w", o.what, s.broker, err)
 	}
-	close(o.done)
+	o.finish(err)
 	return true
 }
 
@@ -254,8 +263,7 @@ func (s *session) fail(err error) {
 	s.mu.Unlock()
 	_ = s.nc.Close()
 	for _, o := range pending {
-		o.err = fmt.Errorf("%s: connection lost before the broker confirmed it: %w", o.what, s.err)
-		close(o.done)
+		o.finish(fmt.Errorf("%s: connection lost before the broker confirmed it: %w", o.what, s.err))
 	}
 	close(s.dead)
 }
@@ -267,9 +275,10 @@ func (s *session) Err() error {
 	return s.err
 }
 
-// send writes f with a receipt and returns the op that settles it.
-func (s *session) send(f *frame.Frame, what string) (*op, error) {
-	o := &op{what: what, done: make(chan struct{})}
+// send writes f with a receipt and returns the op that settles it;
+// onErr (optional) hears about a refusal or loss.
+func (s *session) send(f *frame.Frame, what string, onErr func(error)) (*op, error) {
+	o := &op{what: what, done: make(chan struct{}), onErr: onErr}
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -337,7 +346,7 @@ func (s *session) heartBeats() {
 // close disconnects politely (DISCONNECT with a receipt, bounded by
 // timeout) and ends the session.
 func (s *session) close(timeout time.Duration) {
-	if o, err := s.send(frame.New(frame.DISCONNECT), "DISCONNECT"); err == nil {
+	if o, err := s.send(frame.New(frame.DISCONNECT), "DISCONNECT", nil); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		_ = o.wait(ctx)
 		cancel()

@@ -101,7 +101,7 @@ func TestErrorsSettleTheirOperation(t *testing.T) {
 		_ = fb.w.Write(frame.New(frame.ERROR, frame.ReceiptId, f.Header.Get(frame.Receipt), frame.Message, "User x is not authorized to write to: topic://c.a.agent"))
 		refused <- nil
 	}()
-	o, err := s.send(frame.New(frame.SEND, frame.Destination, "/topic/c.a.agent"), "SEND to /topic/c.a.agent")
+	o, err := s.send(frame.New(frame.SEND, frame.Destination, "/topic/c.a.agent"), "SEND to /topic/c.a.agent", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestErrorsSettleTheirOperation(t *testing.T) {
 		fb.answer(t, nil) // SUBSCRIBE, never confirmed
 		_ = fb.w.Write(frame.New(frame.ERROR, frame.Message, "broker shutting down"))
 	}()
-	o, err = s.send(frame.New(frame.SUBSCRIBE, frame.Id, "1", frame.Destination, "/queue/c.nodes"), "SUBSCRIBE to /queue/c.nodes")
+	o, err = s.send(frame.New(frame.SUBSCRIBE, frame.Id, "1", frame.Destination, "/queue/c.nodes"), "SUBSCRIBE to /queue/c.nodes", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestErrorsSettleTheirOperation(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("session did not end")
 	}
-	if _, err := s.send(frame.New(frame.SEND, frame.Destination, "/topic/x"), "SEND"); err == nil {
+	if _, err := s.send(frame.New(frame.SEND, frame.Destination, "/topic/x"), "SEND", nil); err == nil {
 		t.Error("send on an ended session succeeded")
 	}
 }

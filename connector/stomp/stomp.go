@@ -306,7 +306,7 @@ func (c *Conn) supervise(s *session) {
 		close(c.up)
 		c.mu.Unlock()
 		for _, sub := range subs {
-			if _, err := next.send(sub.subscribeFrame(), sub.what()); err != nil {
+			if _, err := next.send(sub.subscribeFrame(), sub.what(), nil); err != nil {
 				c.log.WithError(err).Warn("resubscribe failed")
 			}
 		}
@@ -329,10 +329,17 @@ func (c *Conn) session(ctx context.Context) (*session, error) {
 			return s, nil
 		}
 		if s != nil {
-			// dead but not yet noticed by the supervisor
+			// dead, and the supervisor has not noticed yet
+			t := time.NewTimer(5 * time.Millisecond)
 			select {
-			case <-s.dead:
-			case <-time.After(10 * time.Millisecond):
+			case <-t.C:
+				continue
+			case <-c.stop:
+				t.Stop()
+				return nil, connector.ErrClosed
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("not connected to %s: %w", c.brokers(), ctx.Err())
 			}
 		}
 		select {
@@ -371,24 +378,18 @@ func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []b
 		f.Header.Add(IdentityHeader, t.Identity)
 	}
 	f.Body = data
-	o, err := s.send(f, "SEND to "+t.Name)
-	if err != nil {
+	if _, err := s.send(f, "SEND to "+t.Name, c.refused); err != nil {
 		return fmt.Errorf("publish %d bytes: %w", len(data), err)
 	}
-	go c.watch(o)
 	return nil
 }
 
-// watch keeps a refusal of a publish for the next Flush.
-func (c *Conn) watch(o *op) {
-	<-o.done
-	if o.err == nil {
-		return
-	}
-	c.log.WithError(o.err).Warn("publish not confirmed")
+// refused keeps a publish's refusal or loss for the next Flush.
+func (c *Conn) refused(err error) {
+	c.log.WithError(err).Warn("publish not confirmed")
 	c.mu.Lock()
 	if c.failed == nil {
-		c.failed = o.err
+		c.failed = err
 	}
 	c.mu.Unlock()
 }

@@ -71,7 +71,7 @@ func (c *Conn) Subscribe(dest connector.Destination, h connector.Handler) (conne
 	if s == nil {
 		return sub, nil
 	}
-	o, err := s.send(sub.subscribeFrame(), sub.what())
+	o, err := s.send(sub.subscribeFrame(), sub.what(), nil)
 	if err != nil {
 		return sub, nil // the session died; the next one subscribes
 	}
@@ -118,7 +118,7 @@ func (s *subscription) Unsubscribe() error {
 		}
 		// The receipt is collected by Flush; a lost connection forgets
 		// the subscription anyway.
-		if _, err := sess.send(frame.New(frame.UNSUBSCRIBE, frame.Id, s.id), "UNSUBSCRIBE from "+s.target.Name); err != nil {
+		if _, err := sess.send(frame.New(frame.UNSUBSCRIBE, frame.Id, s.id), "UNSUBSCRIBE from "+s.target.Name, nil); err != nil {
 			s.conn.log.WithError(err).Debug("unsubscribe on a lost connection")
 		}
 	})
