@@ -31,6 +31,12 @@ func TestMain(m *testing.M) { os.Exit(amq.Main(m)) }
 // config file.
 func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string, nodeLog *logBuffer) {
 	t.Helper()
+	return startSTOMPFleetPolicy(t, b, n, "")
+}
+
+// startSTOMPFleetPolicy is startSTOMPFleet with extra rpcutil policy lines.
+func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *logBuffer) {
+	t.Helper()
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
 	if err := writeFile(filepath.Join(pki, x509.CAFile), string(b.PKI.CA.CertPEM), 0o644); err != nil {
@@ -53,7 +59,7 @@ func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string,
 			"plugin.activemq.pool.1.user = %[4]s\nplugin.activemq.pool.1.password = %[5]s\n"+
 			"plugin.activemq.max_reconnect_delay = 1\n", name, b.Host, b.SSLPort, user, pass)
 	}
-	policy := "policy default deny\nallow\tchoria=stomp.mcollective\t*\t*\t*\nallow\tchoria=guest.mcollective\tping\t*\t*\n"
+	policy := "policy default deny\nallow\tchoria=stomp.mcollective\t*\t*\t*\nallow\tchoria=guest.mcollective\tping\t*\t*\n" + extraPolicy
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
