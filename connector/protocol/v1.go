@@ -22,7 +22,7 @@ const insecureMarker = "insecure"
 
 // EncodeTransport serialises t; Data is base64-encoded.
 func EncodeTransport(t *Transport) ([]byte, error) {
-	b := make([]byte, 0, 64+b64.EncodedLen(len(t.Data))+len(t.ReplyTo)+len(t.Sender))
+	b := make([]byte, 0, 128+b64.EncodedLen(len(t.Data))+len(t.ReplyTo)+len(t.Sender)+len(t.Federation))
 	b = append(b, `{"protocol":"`+TransportV1+`","data":"`...)
 	b = b64.AppendEncode(b, t.Data)
 	b = append(b, `","headers":{`...)
