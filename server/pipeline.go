@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -296,9 +297,16 @@ func (n *Node) audit(in *incoming, rpc *protocol.RPCRequest, allowed bool, reaso
 	return nil
 }
 
+// replyBufs holds scratch buffers for the reply and secure reply layers,
+// which are only needed until the transport layer has base64-encoded
+// them.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 // encodeReply builds and signs the reply layers around body.
 func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
-	msg, err := protocol.EncodeReply(&protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})
+	buf := replyBufs.Get().(*[]byte)
+	defer replyBufs.Put(buf)
+	msg, err := protocol.AppendReply((*buf)[:0], &protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +314,9 @@ func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign reply: %w", err)
 	}
-	sec, err := protocol.EncodeSecureReply(&protocol.SecureReply{Message: msg, Signature: sig, PubCert: n.signer.CertificatePEM()})
+	// the secure reply goes in the same buffer, after msg (Sign keeps no
+	// reference to msg; the buffer is reused once the transport is built)
+	sec, err := protocol.AppendSecureReply(msg[len(msg):], &protocol.SecureReply{Message: msg, Signature: sig, PubCert: n.signer.CertificatePEM()})
 	if err != nil {
 		return nil, err
 	}

@@ -157,12 +157,16 @@ func (r *Request) PayloadBytes() []byte {
 
 // EncodeSecureReply serialises s. Hash is computed from Message when empty.
 func EncodeSecureReply(s *SecureReply) ([]byte, error) {
+	return AppendSecureReply(make([]byte, 0, 128+len(s.Message)*5/4+b64.EncodedLen(len(s.Signature))+len(s.PubCert)*11/10), s)
+}
+
+// AppendSecureReply is EncodeSecureReply appending to b (a reused buffer).
+func AppendSecureReply(b []byte, s *SecureReply) ([]byte, error) {
 	hash := s.Hash
 	if len(hash) == 0 {
 		sum := sha256.Sum256(s.Message)
 		hash = sum[:]
 	}
-	b := make([]byte, 0, 128+len(s.Message)*5/4+b64.EncodedLen(len(s.Signature))+len(s.PubCert)*11/10)
 	b = append(b, `{"protocol":"`+SecureReplyV1+`","message":`...)
 	var ok bool
 	if b, ok = appendString(b, s.Message); !ok {
@@ -186,7 +190,11 @@ func EncodeSecureReply(s *SecureReply) ([]byte, error) {
 
 // EncodeReply serialises r into the bytes that get hashed and signed.
 func EncodeReply(r *Reply) ([]byte, error) {
-	b := make([]byte, 0, 160+len(r.Message)*5/4)
+	return AppendReply(make([]byte, 0, 160+len(r.Message)*5/4), r)
+}
+
+// AppendReply is EncodeReply appending to b (a reused buffer).
+func AppendReply(b []byte, r *Reply) ([]byte, error) {
 	b = append(b, `{"protocol":"`+ReplyV1+`","message":`...)
 	ok := true
 	b, ok = appendString(b, r.Message)
