@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -224,7 +225,7 @@ func hasAction(a agents.Agent, action string) bool {
 
 // processResultsFalse reports whether data has "process_results": false.
 func processResultsFalse(data json.RawMessage) bool {
-	if !strings.Contains(string(data), "process_results") {
+	if !bytes.Contains(data, []byte("process_results")) {
 		return false
 	}
 	var d struct {
