@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"testing"
 	"time"
 
@@ -102,6 +103,14 @@ func TestPipelineRepliesSigned(t *testing.T) {
 		}
 		if err := r.client.VerifyReply(sr.Message, sr.Signature, sr.PubCert, "node2.example.net"); err == nil {
 			t.Fatalf("%s: reply verified for the wrong node", kt)
+		}
+		rep, err := protocol.DecodeReply(sr.Message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := protocol.DecodeRPCReply([]byte(rep.Message))
+		if err != nil || body.StatusCode != protocol.OK || !regexp.MustCompile(`^\{"pong":\d{10}\}$`).Match(body.Data) {
+			t.Fatalf("%s: ping reply body %s (%v)", kt, rep.Message, err)
 		}
 	}
 }
