@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -169,5 +170,33 @@ func TestMatchFactStringNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("MatchFact allocates %v times per string comparison", allocs)
+	}
+}
+
+// Concurrent lookups and evictions return the regex of the pattern asked
+// for (run with -race).
+func TestRegexCacheConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < regexCacheSize; i++ {
+				p := fmt.Sprintf("/^c%d$/", (i*7+g)%(regexCacheSize+regexCacheSize/2))
+				re, err := CompileRegex(p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !re.MatchString(p[2 : len(p)-2]) {
+					t.Errorf("%s: got regex %s", p, re)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := regexCache.len(); n > regexCacheSize {
+		t.Fatalf("cache holds %d patterns, bound is %d", n, regexCacheSize)
 	}
 }
