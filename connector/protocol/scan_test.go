@@ -129,13 +129,13 @@ func TestFastPathTakenOnCaptures(t *testing.T) {
 	}
 }
 
-// Inputs where encoding/json's quirks matter; each must decode exactly as
-// encoding/json decodes it.
-func TestFastDecodeQuirks(t *testing.T) {
+// quirks are inputs where encoding/json's quirks matter; each must
+// decode exactly as encoding/json decodes it.
+func quirks() []string {
 	id := `"0123456789abcdef0123456789abcdef"`
 	env := `"requestid":` + id + `,"callerid":"choria=a","collective":"c","agent":"a","ttl":60,"time":1,`
 	filter := `"filter":{"fact":[],"cf_class":[],"identity":[],"compound":[]}`
-	for _, in := range []string{
+	return []string{
 		`{"protocol":"choria:request:1","message":"m","envelope":{` + env + filter + `}}`,
 		`{"protocol":"choria:request:1","message":"m","envelope":{` + env + filter + `,"x":[1,{"y":null}]}}`,
 		`{"Protocol":"choria:request:1","message":"m","envelope":{` + env + filter + `}}`,
@@ -160,7 +160,11 @@ func TestFastDecodeQuirks(t *testing.T) {
 		`{"protocol":"choria:transport:1","data":"e30\/","headers":{"federation":{"a":1}}}`,
 		`{"protocol":"choria:transport:1","data":"e30=","headers":{"federation":null}}`,
 		`[]`, ``, `{}`, `{"protocol":"choria:transport:1"`,
-	} {
+	}
+}
+
+func TestFastDecodeQuirks(t *testing.T) {
+	for _, in := range quirks() {
 		checkSame(t, []byte(in))
 	}
 }
@@ -171,6 +175,9 @@ func FuzzFastDecode(f *testing.F) {
 	fuzzSeeds(f)
 	for _, d := range wireCaptures(f)[:12] {
 		f.Add(d)
+	}
+	for _, q := range quirks() {
+		f.Add([]byte(q))
 	}
 	f.Add([]byte(`{"agent":"rpcutil","action":"ping","data":{"process_results":false}}`))
 	f.Add([]byte(`{"action":"ping","statuscode":0,"statusmsg":"OK","data":{"pong":1795357924}}`))
