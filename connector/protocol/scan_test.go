@@ -183,3 +183,59 @@ func FuzzFastDecode(f *testing.F) {
 	f.Add([]byte(`{"action":"ping","statuscode":0,"statusmsg":"OK","data":{"pong":1795357924}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkSame(t, data) })
 }
+
+// BenchmarkDecodeLayers decodes every layer of the golden request and
+// reply, with the scanner (fast) and with encoding/json only (json).
+func BenchmarkDecodeLayers(b *testing.B) {
+	req, err := os.ReadFile("testdata/example_transport_request.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep, err := os.ReadFile("testdata/example_transport_reply.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fast := range []bool{true, false} {
+		name := map[bool]string{true: "fast", false: "json"}[fast]
+		b.Run("request/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, err := decodeTransport(req, 0, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sr, err := decodeSecureRequest(tr.Data, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := decodeRequest(sr.Message, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeRPCRequest(r.PayloadBytes(), fast); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("reply/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tr, err := decodeTransport(rep, 0, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sr, err := decodeSecureReply(tr.Data, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r, err := decodeReply(sr.Message, fast)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeRPCReply([]byte(r.Message), fast); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
