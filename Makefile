@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
-.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs packages clean
+.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs packages deps clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,8 +18,11 @@ build: ## Build tutti, tuttid and tutti-aaa into ./bin
 demo: ## Run a demo fleet on the embedded broker (README command 1)
 	$(GO) run ./cmd/tutti demo
 
-test: lint ## Lint, then run every test with the race detector (README command 2, what CI runs)
+test: lint deps ## Lint, install test dependencies, then run every test with the race detector (README command 2, what CI runs)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+deps: ## Install what the tests need when missing (ActiveMQ from Debian's packages, for the STOMP tests)
+	@scripts/activemq/install || echo "deps: ActiveMQ could not be installed; the STOMP tests will skip" >&2
 
 unit: ## Run the tests without the race detector (quicker)
 	$(GO) test -count=1 $(PKGS)

@@ -240,7 +240,10 @@ func (c *Client) publish(ctx context.Context, req Request, collective string, tr
 		agent = "discovery"
 	}
 	if len(req.Targets) == 0 {
-		return c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, transport)
+		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, transport); err != nil {
+			return err
+		}
+		return c.o.Connector.Flush(ctx) // a broker's refusal (ActiveMQ ACL) surfaces here
 	}
 	for _, t := range req.Targets {
 		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Directed, Collective: collective, Identity: t}, transport); err != nil {

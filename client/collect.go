@@ -127,7 +127,7 @@ func (c *Client) verify(requestID string, data []byte) (Result, bool) {
 		res.State = Unsigned
 	}
 	if rep.Message != "pong" {
-		rpc, err := protocol.DecodeRPCReply([]byte(rep.Message))
+		rpc, err := protocol.DecodeRPCReply(res.Body)
 		if err != nil {
 			res.State, res.Err = Failed, err
 			return res, true

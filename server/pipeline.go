@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -223,7 +225,7 @@ func hasAction(a agents.Agent, action string) bool {
 
 // processResultsFalse reports whether data has "process_results": false.
 func processResultsFalse(data json.RawMessage) bool {
-	if !strings.Contains(string(data), "process_results") {
+	if !bytes.Contains(data, []byte("process_results")) {
 		return false
 	}
 	var d struct {
@@ -296,9 +298,16 @@ func (n *Node) audit(in *incoming, rpc *protocol.RPCRequest, allowed bool, reaso
 	return nil
 }
 
+// replyBufs holds scratch buffers for the reply and secure reply layers,
+// which are only needed until the transport layer has base64-encoded
+// them.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 // encodeReply builds and signs the reply layers around body.
 func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
-	msg, err := protocol.EncodeReply(&protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})
+	buf := replyBufs.Get().(*[]byte)
+	defer replyBufs.Put(buf)
+	msg, err := protocol.AppendReply((*buf)[:0], &protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +315,9 @@ func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign reply: %w", err)
 	}
-	sec, err := protocol.EncodeSecureReply(&protocol.SecureReply{Message: msg, Signature: sig, PubCert: n.signer.CertificatePEM()})
+	// the secure reply goes in the same buffer, after msg (Sign keeps no
+	// reference to msg; the buffer is reused once the transport is built)
+	sec, err := protocol.AppendSecureReply(msg[len(msg):], &protocol.SecureReply{Message: msg, Signature: sig, PubCert: n.signer.CertificatePEM()})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,10 @@ import (
 type Harness interface {
 	// Connect returns a new connection named name, authenticated with a
 	// certificate the broker trusts. The harness closes it when the test
-	// ends.
+	// ends. The suite names connections that act as clients (publish
+	// requests, read replies) "client…", "alice" or "bob"; every other
+	// name acts as a node. A harness whose broker enforces per-role
+	// permissions (ActiveMQ's authorization map) logs in by that rule.
 	Connect(t *testing.T, name string) connector.Connector
 	// ConnectUntrusted tries to connect with a certificate from another
 	// CA. It must return the (non-nil) error.
@@ -51,6 +54,7 @@ func Run(t *testing.T, h Harness) {
 		{"BroadcastFanOut", testBroadcastFanOut},
 		{"ServiceDeliversToOne", testService},
 		{"DirectedOnlyToIdentity", testDirected},
+		{"DirectedAcrossNodes", testDirectedAcrossNodes},
 		{"ReplyRouting", testReply},
 		{"CollectivesIsolate", testCollectives},
 		{"LargeMessage", testLargeMessage},
@@ -292,6 +296,36 @@ func testDirected(t *testing.T, h Harness) {
 		expect(t, id, inboxes[id], "marker-"+id)
 	}
 	expect(t, "web1", inboxes["web1"], "for-web1")
+}
+
+// testDirectedAcrossNodes: nodes on separate connections, each subscribed
+// to its own identity (and, like real nodes, to the same broadcast agent);
+// a directed message reaches exactly the one node it names.
+func testDirectedAcrossNodes(t *testing.T, h Harness) {
+	coll := collective(t, "c")
+	ids := []string{"node-a", "node-b", "node-c"}
+	inboxes := map[string]*inbox{}
+	var nodes []connector.Connector
+	for _, id := range ids {
+		n := h.Connect(t, id)
+		nodes = append(nodes, n)
+		inboxes[id] = subscribe(t, n, connector.Destination{Kind: connector.Directed, Collective: coll, Identity: id})
+		subscribe(t, n, broadcast(coll, "rpcutil"))
+	}
+	ready(t, nodes...)
+	client := h.Connect(t, "client1")
+	for i := range 3 {
+		publish(t, client, connector.Destination{Kind: connector.Directed, Collective: coll, Identity: "node-b"}, fmt.Sprintf("for-b-%d", i))
+	}
+	for _, id := range []string{"node-a", "node-c"} {
+		publish(t, client, connector.Destination{Kind: connector.Directed, Collective: coll, Identity: id}, "marker-"+id)
+	}
+	waitFor(t, inboxes["node-b"], "for-b-2")
+	for _, id := range []string{"node-a", "node-c"} {
+		waitFor(t, inboxes[id], "marker-"+id)
+		expect(t, id, inboxes[id], "marker-"+id)
+	}
+	expect(t, "node-b", inboxes["node-b"], "for-b-0", "for-b-1", "for-b-2")
 }
 
 func testReply(t *testing.T, h Harness) {

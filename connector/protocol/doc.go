@@ -24,6 +24,10 @@
 //   - Every layer's protocol id is compared for equality; unknown ids are
 //     refused with ErrUnknownProtocol.
 //   - Validation is done in code, once per message, with no JSON schema.
+//     Each layer is read by a small hand-written scanner (scan.go); when
+//     it meets anything it is not certain encoding/json would read the
+//     same way, the layer is decoded again with encoding/json, so both
+//     paths accept, reject and word refusals identically (FuzzFastDecode).
 //   - Every refusal is an *Error with a Kind (for errors.Is) and a reason.
 //
 // The package imports only the standard library, so the rest of tutti can

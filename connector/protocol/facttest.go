@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // FactSource looks facts up by dotted path ("os.family"). Values are what
@@ -132,8 +133,8 @@ func MatchFact(value any, ok bool, f FactFilter) (bool, error) {
 }
 
 func compareNumber(have float64, wantText, op string) (bool, error) {
-	want, err := strconv.ParseFloat(strings.TrimSpace(wantText), 64)
-	if err != nil {
+	want, ok := parseNumber(strings.TrimSpace(wantText))
+	if !ok {
 		// a number fact compared with a non-number: only != can be true
 		return op == "!=", nil
 	}
@@ -156,8 +157,8 @@ func compareNumber(have float64, wantText, op string) (bool, error) {
 
 func compareString(have, want, op string) bool {
 	// numeric strings compare numerically ("16" > "4")
-	if hn, err := strconv.ParseFloat(have, 64); err == nil {
-		if _, err := strconv.ParseFloat(want, 64); err == nil {
+	if hn, ok := parseNumber(have); ok {
+		if _, ok := parseNumber(want); ok {
 			ok, _ := compareNumber(hn, want, op)
 			return ok
 		}
@@ -178,6 +179,28 @@ func compareString(have, want, op string) bool {
 		return h >= w
 	}
 	return false
+}
+
+// parseNumber is strconv.ParseFloat(s, 64) without the error, which
+// allocates (it copies s). Strings that cannot be numbers (the usual
+// case for string facts like "web") are rejected before ParseFloat: a
+// float starts, after an optional sign, with a digit or '.', or is
+// inf, infinity or nan.
+func parseNumber(s string) (float64, bool) {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	if i == len(s) {
+		return 0, false
+	}
+	switch c := s[i] | 0x20; {
+	case s[i] >= '0' && s[i] <= '9', s[i] == '.', c == 'i', c == 'n':
+	default:
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
 }
 
 func scalarString(v any) (string, bool) {
@@ -208,14 +231,11 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("not a boolean: %q", s)
 }
 
-var regexCache sync.Map // pattern → *regexp.Regexp
-
 // compileFactRegex compiles a fact or class regex: slashes optional,
-// case-insensitive. Compiled patterns are cached (they come from a small
-// set of filters and policies).
+// case-insensitive. Compiled patterns are cached in regexCache.
 func compileFactRegex(p string) (*regexp.Regexp, error) {
-	if v, ok := regexCache.Load(p); ok {
-		return v.(*regexp.Regexp), nil
+	if re := regexCache.get(p); re != nil {
+		return re, nil
 	}
 	body := p
 	if len(body) >= 2 && strings.HasPrefix(body, "/") && strings.HasSuffix(body, "/") {
@@ -225,8 +245,77 @@ func compileFactRegex(p string) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid regular expression %q: %w", p, err)
 	}
-	regexCache.Store(p, re)
+	regexCache.put(p, re)
 	return re, nil
+}
+
+// regexCacheSize bounds the shared regex cache. Patterns come from
+// filters and policies, a small set in practice, but a filter is chosen
+// by whoever sends a request, so the cache must not grow without bound.
+const regexCacheSize = 1024
+
+var regexCache = newRegexLRU(regexCacheSize)
+
+// regexLRU is a bounded cache with second-chance (clock) eviction: a hit
+// only sets a flag under the read lock; when the cache is full, entries
+// not used since the previous sweep go first, then arbitrary ones, down
+// to three quarters of the bound.
+type regexLRU struct {
+	mu  sync.RWMutex
+	m   map[string]*regexEntry
+	max int
+}
+
+type regexEntry struct {
+	re   *regexp.Regexp
+	used atomic.Bool
+}
+
+func newRegexLRU(max int) *regexLRU {
+	return &regexLRU{m: make(map[string]*regexEntry), max: max}
+}
+
+func (c *regexLRU) get(p string) *regexp.Regexp {
+	c.mu.RLock()
+	e := c.m[p]
+	c.mu.RUnlock()
+	if e == nil {
+		return nil
+	}
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
+	return e.re
+}
+
+func (c *regexLRU) put(p string, re *regexp.Regexp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[p]; ok {
+		return
+	}
+	if len(c.m) >= c.max {
+		keep := c.max * 3 / 4
+		for k, e := range c.m {
+			if !e.used.Load() {
+				delete(c.m, k)
+			}
+			e.used.Store(false)
+		}
+		for k := range c.m {
+			if len(c.m) <= keep {
+				break
+			}
+			delete(c.m, k)
+		}
+	}
+	c.m[p] = &regexEntry{re: re}
+}
+
+func (c *regexLRU) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
 }
 
 // CompileRegex compiles a filter or policy regular expression written as

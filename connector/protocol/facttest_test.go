@@ -1,6 +1,11 @@
 package protocol
 
-import "testing"
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+)
 
 func TestParseFactTest(t *testing.T) {
 	cases := []struct {
@@ -105,4 +110,93 @@ func FuzzParseFactTest(f *testing.F) {
 			t.Fatalf("%q parsed to invalid %+v", s, ft)
 		}
 	})
+}
+
+// The shared regex cache stays bounded whatever patterns requests carry,
+// and keeps a pattern that is in use.
+func TestRegexCacheBounded(t *testing.T) {
+	hot, err := CompileRegex("/^hot$/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*regexCacheSize; i++ {
+		if _, err := CompileRegex(fmt.Sprintf("/^p%d$/", i)); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := CompileRegex("/^hot$/"); again != hot {
+			t.Fatalf("pattern in use was evicted after %d others", i)
+		}
+		if n := regexCache.len(); n > regexCacheSize {
+			t.Fatalf("cache holds %d patterns, bound is %d", n, regexCacheSize)
+		}
+	}
+	if _, err := CompileRegex("/(/"); err == nil {
+		t.Fatal("invalid pattern compiled")
+	}
+}
+
+func TestParseNumberMatchesParseFloat(t *testing.T) {
+	for _, s := range []string{"", "+", "-", "1", "-1.5", "+.5", ".", "1e3", "0x1p-2", "1_000", "0x_1p0", "inf", "-Infinity",
+		"NaN", "nan", "web", "Web", "i", "n", "_1", " 1", "1 ", "١", "1e", "e1", "- 1"} {
+		f, ok := parseNumber(s)
+		g, err := strconv.ParseFloat(s, 64)
+		if ok != (err == nil) || (ok && f != g && !(f != f && g != g)) {
+			t.Errorf("parseNumber(%q) = %v, %v; ParseFloat = %v, %v", s, f, ok, g, err)
+		}
+	}
+}
+
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"1", "-1.5e3", "inf", "nan", "web", "0x1p-2", "1_0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := parseNumber(s)
+		g, err := strconv.ParseFloat(s, 64)
+		if ok != (err == nil) || (ok && n != g && !(n != n && g != g)) {
+			t.Fatalf("parseNumber(%q) = %v, %v; ParseFloat = %v, %v", s, n, ok, g, err)
+		}
+	})
+}
+
+// Comparing a string fact with a non-numeric value allocates nothing
+// (ParseFloat's error used to copy both strings).
+func TestMatchFactStringNoAllocs(t *testing.T) {
+	ff := FactFilter{Fact: "role", Operator: "==", Value: "web"}
+	allocs := testing.AllocsPerRun(100, func() {
+		if ok, err := MatchFact("web", true, ff); !ok || err != nil {
+			t.Fatal("no match")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("MatchFact allocates %v times per string comparison", allocs)
+	}
+}
+
+// Concurrent lookups and evictions return the regex of the pattern asked
+// for (run with -race).
+func TestRegexCacheConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < regexCacheSize; i++ {
+				p := fmt.Sprintf("/^c%d$/", (i*7+g)%(regexCacheSize+regexCacheSize/2))
+				re, err := CompileRegex(p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !re.MatchString(p[2 : len(p)-2]) {
+					t.Errorf("%s: got regex %s", p, re)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := regexCache.len(); n > regexCacheSize {
+		t.Fatalf("cache holds %d patterns, bound is %d", n, regexCacheSize)
+	}
 }

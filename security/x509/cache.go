@@ -6,10 +6,16 @@ import (
 	"time"
 )
 
-// defaultCacheSize bounds each verified-certificate cache. A fleet's
-// callers and nodes number in the thousands at most; an entry is a few
-// hundred bytes.
-const defaultCacheSize = 4096
+// Bounds of the verified-certificate caches; an entry is well under a
+// kilobyte. A node sees requests from its callers, a few thousand at
+// most. A client sees a reply from every node of the fleet: below the
+// fleet size every reply would miss and pay a full chain verification
+// (a second signature check), so the reply cache covers fleets of tens
+// of thousands of nodes.
+const (
+	defaultCacheSize = 4096
+	replyCacheSize   = 32768
+)
 
 // certEntry is what a successful chain verification established about
 // one pubcert. It holds no PEM or parsed certificate: a cache hit needs

@@ -209,7 +209,7 @@ func (p *Provider) build(set pemSet) (*state, error) {
 	st := &state{
 		caPool:   stdx509.NewCertPool(),
 		requests: newCertCache(defaultCacheSize),
-		replies:  newCertCache(defaultCacheSize),
+		replies:  newCertCache(replyCacheSize),
 	}
 	for _, c := range cas {
 		st.caPool.AddCert(c)

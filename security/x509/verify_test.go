@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	stdx509 "crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"testing"
 	"time"
 
@@ -285,5 +286,32 @@ func TestParseCallerID(t *testing.T) {
 				t.Fatalf("parseCallerID(%q) = %q, %q, %v; want %q, %q, %v", tc.in, kind, name, ok, tc.kind, tc.name, tc.ok)
 			}
 		})
+	}
+}
+
+// A client keeps the certificates of a fleet larger than the request
+// cache: 5,000 nodes' replies leave 5,000 cached chains, so the next
+// reply from any of them costs one signature check, not two.
+func TestReplyCacheHoldsAFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues 5,000 certificates")
+	}
+	const nodes = 5000
+	ca := mustCA(t, "fleet CA", KeyEd25519)
+	key := mustKey(t, KeyEd25519)
+	p := verifier(t, ca, Config{})
+	for i := 0; i < nodes; i++ {
+		name := fmt.Sprintf("emu-%05d.example.net", i)
+		is := mustIssue(t, ca, name, IssueOptions{Key: key})
+		sig, err := SignWith(key, testMsg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.VerifyReply(testMsg, sig, is.CertPEM, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.st.Load().replies.len(); n != nodes {
+		t.Fatalf("reply cache holds %d of %d node certificates", n, nodes)
 	}
 }

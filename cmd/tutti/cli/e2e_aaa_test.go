@@ -270,3 +270,56 @@ func TestE2ECentralAAARefusals(t *testing.T) {
 		t.Fatalf("bob after refusals: exit %d: %s %s", code, out, stderr)
 	}
 }
+
+// TestE2ESTOMPCentralAAA: central signing works the same over ActiveMQ.
+func TestE2ESTOMPCentralAAA(t *testing.T) {
+	b := amq.Broker(t)
+	conf, _ := startSTOMPFleetPolicy(t, b, 2, "allow\tup=bob\tping\t*\t*\n")
+	dir := filepath.Dir(conf)
+	env := signertest.Start(t, signertest.Options{CA: b.PKI.CA, Users: []login.User{{Username: "bob", ACLs: []string{"rpcutil.*"}}}})
+	base, err := os.ReadFile(filepath.Join(dir, "guest.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &aaaFleet{Fleet: &Fleet{Dir: dir}, env: env, conf: filepath.Join(dir, "sso.conf")}
+	err = os.WriteFile(a.conf, append(base, []byte(
+		"plugin.login.aaasvc.login.url = "+env.URL+signer.LoginPath+"\n"+
+			"plugin.choria.security.request_signer.url = "+env.URL+signer.SignPath+"\n"+
+			"plugin.choria.security.request_signer.token_file = "+filepath.Join(dir, "token")+"\n"+
+			"plugin.choria.security.request_signer.force = true\n"+
+			"plugin.tutti.request_signer.ca = "+env.CAFile+"\n")...), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pingAll(t, conf, 2, 20*time.Second)
+	a.login(t, "bob")
+	if code, out, stderr := runCLI(t, "rpc", "rpcutil", "ping", "--config", a.conf, "--json"); code != ExitOK || strings.Count(out, `"verified"`) != 2 {
+		t.Fatalf("ping as bob over ActiveMQ: exit %d: %s %s", code, out, stderr)
+	}
+	if code, out, _ := runCLI(t, "rpc", "rpcutil", "inventory", "--config", a.conf, "--json"); code != ExitFailed || !strings.Contains(out, protocol.NotAuthorizedMsg) {
+		t.Fatalf("inventory as bob over ActiveMQ should be denied by the nodes: exit %d: %s", code, out)
+	}
+	b1, err := os.ReadFile(filepath.Join(dir, "audit-node1.stomp.example.net.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allow, deny int
+	for _, line := range strings.Split(strings.TrimSpace(string(b1)), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec["caller"] != "up=bob" || rec["signer"] != "aaa.privileged.mcollective" {
+			continue
+		}
+		switch {
+		case rec["action"] == "ping" && rec["decision"] == "allow":
+			allow++
+		case rec["action"] == "inventory" && rec["decision"] == "deny":
+			deny++
+		}
+	}
+	if allow != 1 || deny != 1 {
+		t.Fatalf("node audit over ActiveMQ: allow=%d deny=%d\n%s", allow, deny, b1)
+	}
+}

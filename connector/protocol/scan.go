@@ -1,0 +1,406 @@
+package protocol
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small JSON scanner for the fixed shapes of the v1 layers.
+//
+// It is a fast path only. Every method reports false for anything it is
+// not certain encoding/json would decode to the same value: a syntax
+// error, a key that matches a field only case-insensitively (encoding/json
+// folds case), a repeated key (encoding/json merges or overwrites), null,
+// invalid UTF-8 (encoding/json replaces it with U+FFFD), a \u escape of a
+// surrogate, a number that is not a plain integer, nesting deeper than
+// maxDepth. The caller then decodes the document again with encoding/json,
+// so every refusal keeps its encoding/json wording and every accepted
+// document decodes exactly as before. FuzzFastDecode checks this.
+
+// maxDepth bounds the nesting the scanner follows when it skips a value.
+const maxDepth = 256
+
+type scanner struct {
+	b []byte
+	i int
+}
+
+// next skips whitespace and returns the next byte, or 0 at the end.
+func (s *scanner) next() byte {
+	for s.i < len(s.b) {
+		switch c := s.b[s.i]; c {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// eat consumes c after optional whitespace.
+func (s *scanner) eat(c byte) bool {
+	if s.next() != c {
+		return false
+	}
+	s.i++
+	return true
+}
+
+// atEnd reports whether only whitespace remains.
+func (s *scanner) atEnd() bool {
+	s.next()
+	return s.i == len(s.b)
+}
+
+// object scans an object, calling member with each key; member must
+// consume the value. Keys with escapes are not handled.
+func (s *scanner) object(member func(key []byte) bool) bool {
+	if !s.eat('{') {
+		return false
+	}
+	if s.eat('}') {
+		return true
+	}
+	for {
+		key, esc, ok := s.rawString()
+		if !ok || esc || !s.eat(':') || !member(key) {
+			return false
+		}
+		switch s.next() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array scans an array, calling elem for each element; elem must consume
+// it. An empty array calls elem never.
+func (s *scanner) array(elem func() bool) bool {
+	if !s.eat('[') {
+		return false
+	}
+	if s.eat(']') {
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		switch s.next() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// rawString scans a string and returns the bytes between the quotes and
+// whether they contain escapes. Escapes and control characters are
+// checked; UTF-8 is not.
+func (s *scanner) rawString() (raw []byte, esc bool, ok bool) {
+	if s.next() != '"' {
+		return nil, false, false
+	}
+	start := s.i + 1
+	end := bytes.IndexByte(s.b[start:], '"')
+	if end < 0 {
+		return nil, false, false
+	}
+	end += start
+	if bytes.IndexByte(s.b[start:end], '\\') < 0 {
+		for _, c := range s.b[start:end] {
+			if c < 0x20 {
+				return nil, false, false
+			}
+		}
+		s.i = end + 1
+		return s.b[start:end], false, true
+	}
+	for i := start; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return s.b[start:i], true, true
+		case c == '\\':
+			i++
+			if i >= len(s.b) {
+				return nil, false, false
+			}
+			switch s.b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s.b) {
+					return nil, false, false
+				}
+				if _, ok := hex4(s.b[i+1 : i+5]); !ok {
+					return nil, false, false
+				}
+				i += 4
+			default:
+				return nil, false, false
+			}
+		case c < 0x20:
+			return nil, false, false
+		}
+	}
+	return nil, false, false
+}
+
+// bytesValue scans a string and returns its decoded value. Without
+// escapes the result aliases the input unless own is set.
+func (s *scanner) bytesValue(own bool) ([]byte, bool) {
+	raw, esc, ok := s.rawString()
+	if !ok {
+		return nil, false
+	}
+	if esc {
+		return unescape(raw)
+	}
+	if !validUTF8(raw) {
+		return nil, false
+	}
+	if own {
+		return bytes.Clone(raw), true
+	}
+	return raw, true
+}
+
+// stringValue scans a string into a Go string.
+func (s *scanner) stringValue() (string, bool) {
+	b, ok := s.bytesValue(false)
+	return string(b), ok
+}
+
+// stringList scans an array of strings into a non-nil slice, as
+// encoding/json does for [].
+func (s *scanner) stringList() ([]string, bool) {
+	out := []string{}
+	ok := s.array(func() bool {
+		v, ok := s.stringValue()
+		out = append(out, v)
+		return ok
+	})
+	return out, ok
+}
+
+// integer scans a JSON number that is a plain integer fitting an int64.
+func (s *scanner) integer() (int64, bool) {
+	s.next()
+	b, i := s.b, s.i
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n uint64
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if n > (1<<63)/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(b[i]-'0')
+	}
+	switch {
+	case i == start, b[start] == '0' && i-start > 1:
+		return 0, false
+	case i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
+		return 0, false
+	case neg && n > 1<<63, !neg && n > 1<<63-1:
+		return 0, false
+	}
+	s.i = i
+	if neg {
+		return -int64(n), true
+	}
+	return int64(n), true
+}
+
+// rawValue scans any value other than null and returns a copy of its
+// bytes, as json.RawMessage holds them.
+func (s *scanner) rawValue() ([]byte, bool) {
+	if s.next() == 'n' {
+		return nil, false
+	}
+	start := s.i
+	if !s.skip(0) {
+		return nil, false
+	}
+	return bytes.Clone(s.b[start:s.i]), true
+}
+
+// skip scans and checks one value of any kind.
+func (s *scanner) skip(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	switch c := s.next(); {
+	case c == '"':
+		_, _, ok := s.rawString()
+		return ok
+	case c == '{':
+		return s.object(func([]byte) bool { return s.skip(depth + 1) })
+	case c == '[':
+		return s.array(func() bool { return s.skip(depth + 1) })
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	}
+	return false
+}
+
+func (s *scanner) literal(word string) bool {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(word)) {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// number scans a JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
+func (s *scanner) number() bool {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			n++
+		}
+		return n
+	}
+	first := i
+	switch n := digits(); {
+	case n == 0, n > 1 && b[first] == '0':
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	s.i = i
+	return true
+}
+
+// ignore skips the value of a key that is not a field. encoding/json
+// matches keys case-insensitively (with Unicode folding), so only a pure
+// ASCII key that folds to none of fields is certainly ignored by it.
+func (s *scanner) ignore(key []byte, fields []string) bool {
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	for _, f := range fields {
+		if bytes.EqualFold(key, []byte(f)) {
+			return false
+		}
+	}
+	return s.skip(0)
+}
+
+// once records field bit in seen and reports false when it was already
+// there (a repeated key).
+func once(seen *uint32, bit uint32) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+// unescape decodes the body of a JSON string with escapes. It reports
+// false for escaped surrogates and invalid UTF-8, which encoding/json
+// would replace with U+FFFD.
+func unescape(raw []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		j := bytes.IndexByte(raw[i:], '\\')
+		if j < 0 {
+			out = append(out, raw[i:]...)
+			break
+		}
+		out = append(out, raw[i:i+j]...)
+		i += j
+		switch c := raw[i+1]; c {
+		case '"', '\\', '/':
+			out = append(out, c)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, _ := hex4(raw[i+2 : i+6])
+			if utf16.IsSurrogate(r) {
+				return nil, false
+			}
+			out = utf8.AppendRune(out, r)
+			i += 6
+			continue
+		}
+		i += 2
+	}
+	if !validUTF8(out) {
+		return nil, false
+	}
+	return out, true
+}
+
+func validUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
+}
+
+func hex4(b []byte) (rune, bool) {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}

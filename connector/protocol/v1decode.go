@@ -1,0 +1,605 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Decoders of the v1 layers. Each layer is read into a small document
+// struct by the scanner of scan.go (no reflection, the big strings taken
+// without a copy where they are only compared or base64-decoded) or, when
+// the scanner declines, by encoding/json; the same finish method then
+// validates the document, so both paths refuse with the same kind and
+// message. The fast parameter exists for the differential fuzz tests.
+
+// ---------------------------------------------------------------- transport
+
+// DecodeTransport parses a transport message of at most maxSize bytes
+// (0 means DefaultMaxMessageSize).
+func DecodeTransport(msg []byte, maxSize int) (*Transport, error) {
+	return decodeTransport(msg, maxSize, true)
+}
+
+type transportDoc struct {
+	protocol   []byte
+	data       []byte // base64 text
+	headers    bool
+	replyTo    string
+	sender     string
+	seenBy     [][]string
+	federation json.RawMessage
+}
+
+var (
+	transportFields = []string{"protocol", "data", "headers"}
+	headerFields    = []string{"reply-to", "mc_sender", "seen-by", "federation"}
+)
+
+func decodeTransport(msg []byte, maxSize int, fast bool) (*Transport, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxMessageSize
+	}
+	if len(msg) > maxSize {
+		return nil, Errorf(KindTooLarge, "message of %d bytes exceeds the limit of %d bytes", len(msg), maxSize)
+	}
+	var d transportDoc
+	if !fast || !d.scan(msg) {
+		if err := d.unmarshal(msg); err != nil {
+			return nil, err
+		}
+	}
+	return d.finish()
+}
+
+func (d *transportDoc) scan(msg []byte) bool {
+	*d = transportDoc{}
+	s := &scanner{b: msg}
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "protocol":
+			if !once(&seen, 1) {
+				return false
+			}
+			d.protocol, ok = s.bytesValue(false)
+		case "data":
+			if !once(&seen, 2) {
+				return false
+			}
+			d.data, ok = s.bytesValue(false)
+		case "headers":
+			if !once(&seen, 4) {
+				return false
+			}
+			d.headers = true
+			return d.scanHeaders(s)
+		default:
+			return s.ignore(k, transportFields)
+		}
+		return ok
+	}) && s.atEnd()
+}
+
+func (d *transportDoc) scanHeaders(s *scanner) bool {
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "reply-to":
+			if !once(&seen, 1) {
+				return false
+			}
+			d.replyTo, ok = s.stringValue()
+		case "mc_sender":
+			if !once(&seen, 2) {
+				return false
+			}
+			d.sender, ok = s.stringValue()
+		case "seen-by":
+			if !once(&seen, 4) {
+				return false
+			}
+			d.seenBy = [][]string{}
+			ok = s.array(func() bool {
+				hop, ok := s.stringList()
+				d.seenBy = append(d.seenBy, hop)
+				return ok
+			})
+		case "federation":
+			if !once(&seen, 8) {
+				return false
+			}
+			d.federation, ok = s.rawValue()
+		default:
+			return s.ignore(k, headerFields)
+		}
+		return ok
+	})
+}
+
+func (d *transportDoc) unmarshal(msg []byte) error {
+	var w struct {
+		Protocol string  `json:"protocol"`
+		Data     *string `json:"data"`
+		Headers  *struct {
+			ReplyTo    string          `json:"reply-to"`
+			Sender     string          `json:"mc_sender"`
+			SeenBy     [][]string      `json:"seen-by"`
+			Federation json.RawMessage `json:"federation"`
+		} `json:"headers"`
+	}
+	if err := json.Unmarshal(msg, &w); err != nil {
+		return Wrap(KindMalformed, err, "transport is not valid JSON")
+	}
+	*d = transportDoc{protocol: []byte(w.Protocol)}
+	if w.Data != nil {
+		d.data = []byte(*w.Data)
+	}
+	if h := w.Headers; h != nil {
+		d.headers, d.replyTo, d.sender, d.seenBy, d.federation = true, h.ReplyTo, h.Sender, h.SeenBy, h.Federation
+	}
+	return nil
+}
+
+func (d *transportDoc) finish() (*Transport, error) {
+	if string(d.protocol) != TransportV1 {
+		return nil, Errorf(KindUnknownProtocol, "unknown transport protocol %q", d.protocol)
+	}
+	if len(d.data) == 0 {
+		return nil, Errorf(KindMalformed, "transport has no data")
+	}
+	if !d.headers {
+		return nil, Errorf(KindMalformed, "transport has no headers")
+	}
+	data, err := decodeBase64(d.data)
+	if err != nil {
+		return nil, Wrap(KindMalformed, err, "transport data is not valid base64")
+	}
+	t := &Transport{Data: data, ReplyTo: d.replyTo, Sender: d.sender, Federation: d.federation}
+	for _, hop := range d.seenBy {
+		if len(hop) != 3 {
+			return nil, Errorf(KindMalformed, "seen-by entry has %d elements, want 3", len(hop))
+		}
+		t.SeenBy = append(t.SeenBy, [3]string{hop[0], hop[1], hop[2]})
+	}
+	return t, nil
+}
+
+// decodeBase64 is b64.DecodeString without the string.
+func decodeBase64(src []byte) ([]byte, error) {
+	dst := make([]byte, b64.DecodedLen(len(src)))
+	n, err := b64.Decode(dst, src)
+	return dst[:n], err
+}
+
+// ---------------------------------------------------------- secure request
+
+// DecodeSecureRequest parses a secure request. Message keeps the exact
+// signed bytes.
+func DecodeSecureRequest(data []byte) (*SecureRequest, error) {
+	return decodeSecureRequest(data, true)
+}
+
+type secureRequestDoc struct {
+	protocol, message, signature, pubcert []byte
+}
+
+var secureRequestFields = []string{"protocol", "message", "signature", "pubcert"}
+
+func decodeSecureRequest(data []byte, fast bool) (*SecureRequest, error) {
+	var d secureRequestDoc
+	if !fast || !d.scan(data) {
+		if err := d.unmarshal(data); err != nil {
+			return nil, err
+		}
+	}
+	return d.finish()
+}
+
+func (d *secureRequestDoc) scan(data []byte) bool {
+	*d = secureRequestDoc{}
+	s := &scanner{b: data}
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "protocol":
+			if !once(&seen, 1) {
+				return false
+			}
+			d.protocol, ok = s.bytesValue(false)
+		case "message":
+			if !once(&seen, 2) {
+				return false
+			}
+			d.message, ok = s.bytesValue(true)
+		case "signature":
+			if !once(&seen, 4) {
+				return false
+			}
+			d.signature, ok = s.bytesValue(false)
+		case "pubcert":
+			if !once(&seen, 8) {
+				return false
+			}
+			d.pubcert, ok = s.bytesValue(true)
+		default:
+			return s.ignore(k, secureRequestFields)
+		}
+		return ok
+	}) && s.atEnd()
+}
+
+func (d *secureRequestDoc) unmarshal(data []byte) error {
+	var w struct {
+		Protocol  string  `json:"protocol"`
+		Message   *string `json:"message"`
+		Signature *string `json:"signature"`
+		PubCert   *string `json:"pubcert"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Wrap(KindMalformed, err, "secure request is not valid JSON")
+	}
+	*d = secureRequestDoc{protocol: []byte(w.Protocol), message: optBytes(w.Message),
+		signature: optBytes(w.Signature), pubcert: optBytes(w.PubCert)}
+	return nil
+}
+
+func (d *secureRequestDoc) finish() (*SecureRequest, error) {
+	if string(d.protocol) != SecureRequestV1 {
+		return nil, Errorf(KindUnknownProtocol, "unknown secure request protocol %q", d.protocol)
+	}
+	switch {
+	case len(d.message) == 0:
+		return nil, Errorf(KindMalformed, "secure request has no message")
+	case len(d.signature) == 0:
+		return nil, Errorf(KindMalformed, "secure request has no signature")
+	case len(d.pubcert) == 0:
+		return nil, Errorf(KindMalformed, "secure request has no pubcert")
+	}
+	s := &SecureRequest{Message: d.message}
+	if string(d.signature) == insecureMarker && string(d.pubcert) == insecureMarker {
+		s.Insecure = true
+		return s, nil
+	}
+	sig, err := decodeBase64(d.signature)
+	if err != nil {
+		return nil, Wrap(KindMalformed, err, "signature is not valid base64")
+	}
+	s.Signature = sig
+	s.PubCert = d.pubcert
+	return s, nil
+}
+
+func optBytes(s *string) []byte {
+	if s == nil {
+		return nil
+	}
+	return []byte(*s)
+}
+
+// ------------------------------------------------------------------ request
+
+// DecodeRequest parses and validates the signed request bytes
+// (PROTOCOL.md §4). It does not check time windows or ttl bounds, which
+// depend on the node's clock and settings.
+func DecodeRequest(data []byte) (*Request, error) {
+	return decodeRequest(data, true)
+}
+
+type requestDoc struct {
+	protocol                           []byte
+	message                            string
+	envelope, hasTTL, hasTime, hasFilt bool
+	id, sender, caller, collective     string
+	agent                              string
+	ttl                                int
+	time                               int64
+	filter                             Filter
+}
+
+var (
+	requestFields  = []string{"protocol", "message", "envelope"}
+	envelopeFields = []string{"requestid", "senderid", "callerid", "collective", "agent", "ttl", "time", "filter"}
+	filterFields   = []string{"fact", "cf_class", "agent", "identity", "compound"}
+	factFields     = []string{"fact", "operator", "value"}
+)
+
+func decodeRequest(data []byte, fast bool) (*Request, error) {
+	var d requestDoc
+	if !fast || !d.scan(data) {
+		if err := d.unmarshal(data); err != nil {
+			return nil, err
+		}
+	}
+	return d.finish()
+}
+
+func (d *requestDoc) scan(data []byte) bool {
+	*d = requestDoc{}
+	s := &scanner{b: data}
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "protocol":
+			if !once(&seen, 1) {
+				return false
+			}
+			d.protocol, ok = s.bytesValue(false)
+		case "message":
+			if !once(&seen, 2) {
+				return false
+			}
+			d.message, ok = s.stringValue()
+		case "envelope":
+			if !once(&seen, 4) {
+				return false
+			}
+			d.envelope = true
+			return d.scanEnvelope(s)
+		default:
+			return s.ignore(k, requestFields)
+		}
+		return ok
+	}) && s.atEnd()
+}
+
+func (d *requestDoc) scanEnvelope(s *scanner) bool {
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		var n int64
+		switch string(k) {
+		case "requestid":
+			if !once(&seen, 1) {
+				return false
+			}
+			d.id, ok = s.stringValue()
+		case "senderid":
+			if !once(&seen, 2) {
+				return false
+			}
+			d.sender, ok = s.stringValue()
+		case "callerid":
+			if !once(&seen, 4) {
+				return false
+			}
+			d.caller, ok = s.stringValue()
+		case "collective":
+			if !once(&seen, 8) {
+				return false
+			}
+			d.collective, ok = s.stringValue()
+		case "agent":
+			if !once(&seen, 16) {
+				return false
+			}
+			d.agent, ok = s.stringValue()
+		case "ttl":
+			if !once(&seen, 32) {
+				return false
+			}
+			n, ok = s.integer()
+			d.ttl, d.hasTTL = int(n), true
+			ok = ok && int64(d.ttl) == n
+		case "time":
+			if !once(&seen, 64) {
+				return false
+			}
+			d.time, ok = s.integer()
+			d.hasTime = true
+		case "filter":
+			if !once(&seen, 128) {
+				return false
+			}
+			d.filter, ok = s.filter()
+			d.hasFilt = true
+		default:
+			return s.ignore(k, envelopeFields)
+		}
+		return ok
+	})
+}
+
+// filter scans a filter object. Compound entries and a missing required
+// list (an error Filter.UnmarshalJSON words) are left to encoding/json.
+func (s *scanner) filter() (f Filter, ok bool) {
+	var seen uint32
+	ok = s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "fact":
+			if !once(&seen, 1) {
+				return false
+			}
+			f.Fact = []FactFilter{}
+			ok = s.array(func() bool {
+				ff, ok := s.factFilter()
+				f.Fact = append(f.Fact, ff)
+				return ok
+			})
+		case "cf_class":
+			if !once(&seen, 2) {
+				return false
+			}
+			f.CFClass, ok = s.stringList()
+		case "agent":
+			if !once(&seen, 4) {
+				return false
+			}
+			f.Agent, ok = s.stringList()
+		case "identity":
+			if !once(&seen, 8) {
+				return false
+			}
+			f.Identity, ok = s.stringList()
+		case "compound":
+			if !once(&seen, 16) {
+				return false
+			}
+			f.Compound = [][]CompoundEntry{}
+			ok = s.array(func() bool { return false })
+		default:
+			return s.ignore(k, filterFields)
+		}
+		return ok
+	})
+	return f, ok && seen|4 == 31
+}
+
+func (s *scanner) factFilter() (f FactFilter, ok bool) {
+	var seen uint32
+	ok = s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "fact":
+			if !once(&seen, 1) {
+				return false
+			}
+			f.Fact, ok = s.stringValue()
+		case "operator":
+			if !once(&seen, 2) {
+				return false
+			}
+			f.Operator, ok = s.stringValue()
+		case "value":
+			if !once(&seen, 4) {
+				return false
+			}
+			f.Value, ok = s.stringValue()
+		default:
+			return s.ignore(k, factFields)
+		}
+		return ok
+	})
+	return f, ok
+}
+
+func (d *requestDoc) unmarshal(data []byte) error {
+	var w struct {
+		Protocol string  `json:"protocol"`
+		Message  *string `json:"message"`
+		Envelope *struct {
+			RequestID  string  `json:"requestid"`
+			SenderID   string  `json:"senderid"`
+			CallerID   string  `json:"callerid"`
+			Collective string  `json:"collective"`
+			Agent      string  `json:"agent"`
+			TTL        *int    `json:"ttl"`
+			Time       *int64  `json:"time"`
+			Filter     *Filter `json:"filter"`
+		} `json:"envelope"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Wrap(KindMalformed, err, "request is not valid JSON")
+	}
+	*d = requestDoc{protocol: []byte(w.Protocol)}
+	if w.Message != nil {
+		d.message = *w.Message
+	}
+	e := w.Envelope
+	if e == nil {
+		return nil
+	}
+	d.envelope = true
+	d.id, d.sender, d.caller, d.collective, d.agent = e.RequestID, e.SenderID, e.CallerID, e.Collective, e.Agent
+	if e.TTL != nil {
+		d.ttl, d.hasTTL = *e.TTL, true
+	}
+	if e.Time != nil {
+		d.time, d.hasTime = *e.Time, true
+	}
+	if e.Filter != nil {
+		d.filter, d.hasFilt = *e.Filter, true
+	}
+	return nil
+}
+
+func (d *requestDoc) finish() (*Request, error) {
+	if string(d.protocol) != RequestV1 {
+		return nil, Errorf(KindUnknownProtocol, "unknown request protocol %q", d.protocol)
+	}
+	if d.message == "" {
+		return nil, Errorf(KindMalformed, "request has no message")
+	}
+	if !d.envelope {
+		return nil, Errorf(KindMalformed, "request has no envelope")
+	}
+	switch {
+	case len(d.id) != 32:
+		return nil, Errorf(KindMalformed, "request id %q is not 32 characters", d.id)
+	case d.caller == "":
+		return nil, Errorf(KindMalformed, "request %s has no callerid", d.id)
+	case d.collective == "":
+		return nil, Errorf(KindMalformed, "request %s has no collective", d.id)
+	case d.agent == "":
+		return nil, Errorf(KindMalformed, "request %s has no agent", d.id)
+	case !d.hasTTL:
+		return nil, Errorf(KindMalformed, "request %s has no ttl", d.id)
+	case !d.hasTime:
+		return nil, Errorf(KindMalformed, "request %s has no time", d.id)
+	case !d.hasFilt:
+		return nil, Errorf(KindMalformed, "request %s has no filter", d.id)
+	case d.ttl < MinTTL:
+		return nil, Errorf(KindTTL, "request %s has ttl %d, the minimum is %d", d.id, d.ttl, MinTTL)
+	}
+	if err := d.filter.validate(); err != nil {
+		return nil, Wrap(KindMalformed, err, "request %s has an invalid filter", d.id)
+	}
+	return &Request{
+		ID: d.id, SenderID: d.sender, CallerID: d.caller, Collective: d.collective,
+		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, Message: d.message,
+	}, nil
+}
+
+// ---------------------------------------------------------------- payloads
+
+// DecodeRPCRequest parses an RPC agent payload (after PayloadBytes).
+func DecodeRPCRequest(payload []byte) (*RPCRequest, error) {
+	return decodeRPCRequest(payload, true)
+}
+
+var rpcRequestFields = []string{"agent", "action", "data"}
+
+func decodeRPCRequest(payload []byte, fast bool) (*RPCRequest, error) {
+	var r RPCRequest
+	if !fast || !r.scan(payload) {
+		r = RPCRequest{}
+		if err := json.Unmarshal(payload, &r); err != nil {
+			return nil, Wrap(KindMalformed, err, "request payload is not valid RPC JSON")
+		}
+	}
+	if r.Agent == "" || r.Action == "" {
+		return nil, Errorf(KindMalformed, "request payload needs agent and action")
+	}
+	d := bytes.TrimSpace(r.Data)
+	switch {
+	case len(d) == 0 || string(d) == "null":
+		r.Data = json.RawMessage("{}")
+	case d[0] != '{':
+		return nil, Errorf(KindMalformed, "request data must be a JSON object")
+	}
+	return &r, nil
+}
+
+func (r *RPCRequest) scan(payload []byte) bool {
+	s := &scanner{b: payload}
+	var seen uint32
+	return s.object(func(k []byte) (ok bool) {
+		switch string(k) {
+		case "agent":
+			if !once(&seen, 1) {
+				return false
+			}
+			r.Agent, ok = s.stringValue()
+		case "action":
+			if !once(&seen, 2) {
+				return false
+			}
+			r.Action, ok = s.stringValue()
+		case "data":
+			if !once(&seen, 4) {
+				return false
+			}
+			r.Data, ok = s.rawValue()
+		default:
+			return s.ignore(k, rpcRequestFields)
+		}
+		return ok
+	}) && s.atEnd()
+}

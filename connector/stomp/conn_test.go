@@ -1,0 +1,217 @@
+package stomp_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/stomp"
+	"github.com/tuttifleet/tutti/server/broker/brokertest"
+)
+
+func TestConnectConfigRefusals(t *testing.T) {
+	pki := brokertest.NewPKI(t, "ca")
+	good := pki.ClientTLS(t, "c1")
+	insecure := good.Clone()
+	insecure.InsecureSkipVerify = true
+	log := brokertest.Logger("test")
+	broker := func(tlsc bool) []stomp.Broker {
+		b := stomp.Broker{Host: "127.0.0.1", Port: 1}
+		if tlsc {
+			b.TLS = good
+		}
+		return []stomp.Broker{b}
+	}
+	tests := []struct {
+		name   string
+		cfg    stomp.Config
+		reason string
+	}{
+		{"no TLS", stomp.Config{Brokers: broker(false), Log: log}, "TLS is required"},
+		{"insecure TLS", stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 1, TLS: insecure}}, Log: log}, "InsecureSkipVerify"},
+		{"no brokers", stomp.Config{Log: log}, "no brokers"},
+		{"empty host", stomp.Config{Brokers: []stomp.Broker{{Host: " ", Port: 1, TLS: good}}, Log: log}, "empty host"},
+		{"bad port", stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 0, TLS: good}}, Log: log}, "bad port"},
+		{"no logger", stomp.Config{Brokers: broker(true)}, "logger"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := stomp.Connect(context.Background(), tc.cfg)
+			if err == nil {
+				_ = c.Close()
+				t.Fatal("Connect succeeded, want a refusal")
+			}
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("error %q does not say %q", err, tc.reason)
+			}
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
+}
+
+// A broker that is down at start: Connect keeps trying until its context
+// ends, then names the broker and the cause.
+func TestConnectBrokerDownNamesBrokerAndRetries(t *testing.T) {
+	pki := brokertest.NewPKI(t, "ca")
+	port := freePort(t)
+	cfg := stomp.Config{
+		Brokers: []stomp.Broker{{Host: "127.0.0.1", Port: port, TLS: pki.ClientTLS(t, "n1")}},
+		Log:     brokertest.Logger("stomp"), MaxReconnectDelay: 100 * time.Millisecond,
+	}
+	_, err := connect(t, cfg, 1500*time.Millisecond)
+	if err == nil {
+		t.Fatal("connected to nothing")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v does not wrap the context's end", err)
+	}
+	url := "stomp+ssl://127.0.0.1:" + strconv.Itoa(port)
+	for _, want := range []string{url, "connection refused", "gave up after"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "after 1 attempts") {
+		t.Errorf("error %q: want several attempts within 1.5s", err)
+	}
+}
+
+// The pool fails over: the first broker is down, the second answers.
+func TestPoolFailover(t *testing.T) {
+	b := amq.Broker(t)
+	cfg := config(t, b, "node-failover")
+	dead := cfg.Brokers[0]
+	dead.Port = freePort(t)
+	cfg.Brokers = append([]stomp.Broker{dead}, cfg.Brokers...)
+	var states atomic.Int32
+	cfg.OnStateChange = func(up bool) {
+		if up {
+			states.Add(1)
+		}
+	}
+	c := mustConnect(t, cfg)
+	if states.Load() != 1 {
+		t.Errorf("OnStateChange(true) called %d times, want 1", states.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("flush on the second broker: %v", err)
+	}
+}
+
+func TestWrongPasswordNamesBroker(t *testing.T) {
+	b := amq.Broker(t)
+	cfg := config(t, b, "node-badpw")
+	cfg.Brokers[0].Password = "not-the-password"
+	_, err := connect(t, cfg, 2*time.Second)
+	if err == nil {
+		t.Fatal("connected with a wrong password")
+	}
+	for _, want := range []string{cfg.Brokers[0].URL(), "refused the connection", `login "tutti-node"`, "password is invalid"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestTLSNameMismatch(t *testing.T) {
+	b := amq.Broker(t)
+	cfg := config(t, b, "node-mismatch")
+	cfg.Brokers[0].TLS.ServerName = "mq.elsewhere.example"
+	_, err := connect(t, cfg, 2*time.Second)
+	if err == nil {
+		t.Fatal("connected although the broker certificate is not for mq.elsewhere.example")
+	}
+	for _, want := range []string{cfg.Brokers[0].URL(), "mq.elsewhere.example", "certificate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+// The authorization map: a client may not read the nodes' destinations
+// and a node may not send requests; the refusal reaches the caller and
+// the connection stays usable.
+func TestAuthorizationRefusals(t *testing.T) {
+	b := amq.Broker(t)
+	client := mustConnect(t, config(t, b, "client-acl"))
+	node := mustConnect(t, config(t, b, "node-acl"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	coll := "acl"
+	agent := connector.Destination{Kind: connector.Broadcast, Collective: coll, Agent: "rpcutil"}
+
+	if _, err := client.Subscribe(agent, func(connector.Message) {}); err == nil || !strings.Contains(err.Error(), "not authorized to read") {
+		t.Errorf("client subscribing to requests: %v, want a refusal", err)
+	}
+	if err := node.Publish(ctx, agent, []byte("forged request")); err != nil {
+		t.Fatalf("publish is asynchronous, got %v", err)
+	}
+	if err := node.Flush(ctx); err == nil || !strings.Contains(err.Error(), "not authorized to write") {
+		t.Errorf("node sending a request: flush = %v, want a refusal", err)
+	}
+	if err := node.Flush(ctx); err != nil {
+		t.Errorf("second flush reports the refusal again: %v", err)
+	}
+
+	// Both connections still work for what they may do.
+	got := make(chan string, 1)
+	if _, err := node.Subscribe(agent, func(m connector.Message) { got <- string(m.Data) }); err != nil {
+		t.Fatalf("node subscribe after refusals: %v", err)
+	}
+	if err := client.Publish(ctx, agent, []byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Flush(ctx); err != nil {
+		t.Fatalf("client flush: %v", err)
+	}
+	select {
+	case m := <-got:
+		if m != "request" {
+			t.Errorf("got %q", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("request not delivered after the refusals")
+	}
+}
+
+// Heart-beats keep an idle connection up and are negotiated with the
+// broker.
+func TestHeartBeatsKeepIdleConnection(t *testing.T) {
+	b := amq.Broker(t)
+	cfg := config(t, b, "node-hb")
+	cfg.HeartBeat = time.Second
+	var downs atomic.Int32
+	cfg.OnStateChange = func(up bool) {
+		if !up {
+			downs.Add(1)
+		}
+	}
+	c := mustConnect(t, cfg)
+	time.Sleep(4 * time.Second) // idle: only heart-beats flow (the broker drops a silent client after 1.5s)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := downs.Load(); n != 0 {
+		t.Errorf("connection dropped %d times while idle with heart-beats", n)
+	}
+}

@@ -1,0 +1,137 @@
+package stomp
+
+import (
+	"crypto/md5" //nolint:gosec // a namespace, not security (PROTOCOL.md §11.1)
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tuttifleet/tutti/connector"
+)
+
+// ErrDestination is wrapped by every refusal of a destination that cannot
+// become an ActiveMQ destination.
+var ErrDestination = errors.New("invalid destination")
+
+// IdentityHeader carries a directed request's target node; nodes
+// subscribe to the nodes queue with a selector on it (MCollective's
+// mc_identity).
+const IdentityHeader = "mc_identity"
+
+var (
+	agentRe      = regexp.MustCompile(`^[a-z0-9_]+$`)
+	identityRe   = regexp.MustCompile(`^[\w.\-]+$`)
+	collectiveRe = regexp.MustCompile(`^[\w\-]+$`)
+	replyTokenRe = regexp.MustCompile(`^[\w\-]+$`)
+)
+
+// Target is where a destination lives on the broker.
+type Target struct {
+	// Name is the STOMP destination: /topic/… or /queue/….
+	Name string
+	// Identity is set for directed requests: the value of the
+	// mc_identity header on SEND and of the selector on SUBSCRIBE.
+	Identity string
+}
+
+// Selector is the JMS selector a node subscribes with (directed only).
+func (t Target) Selector() string {
+	if t.Identity == "" {
+		return ""
+	}
+	return IdentityHeader + " = '" + t.Identity + "'"
+}
+
+// Map maps a destination to MCollective's ActiveMQ naming (PROTOCOL.md
+// §15.1), with collectives as the first name element:
+//
+//	Broadcast  /topic/<collective>.<agent>.agent
+//	Service    /queue/<collective>.<agent>.service  (a queue: one consumer gets each)
+//	Directed   /queue/<collective>.nodes with mc_identity: <identity>
+//	Reply      /queue/<reply-to>  (a reply-to may already start with /queue/)
+//
+// Names that would change the meaning of a destination (ActiveMQ
+// wildcards '*' '>', composite destinations ',', path separators,
+// whitespace, quotes inside a selector) are refused with an error
+// wrapping ErrDestination.
+func Map(d connector.Destination) (Target, error) {
+	switch d.Kind {
+	case connector.Broadcast, connector.Service:
+		if err := checkCollective(d.Collective); err != nil {
+			return Target{}, err
+		}
+		if !agentRe.MatchString(d.Agent) {
+			return Target{}, fmt.Errorf("%w: %s agent %q: want lower-case letters, digits and '_'", ErrDestination, d.Kind, d.Agent)
+		}
+		if d.Kind == connector.Service {
+			return Target{Name: "/queue/" + d.Collective + "." + d.Agent + ".service"}, nil
+		}
+		return Target{Name: "/topic/" + d.Collective + "." + d.Agent + ".agent"}, nil
+	case connector.Directed:
+		if err := checkCollective(d.Collective); err != nil {
+			return Target{}, err
+		}
+		if err := checkIdentity(d.Identity); err != nil {
+			return Target{}, err
+		}
+		return Target{Name: "/queue/" + d.Collective + ".nodes", Identity: d.Identity}, nil
+	case connector.Reply:
+		name, err := replyQueue(d.ReplyTo)
+		if err != nil {
+			return Target{}, err
+		}
+		return Target{Name: name}, nil
+	}
+	return Target{}, fmt.Errorf("%w: unknown kind %d", ErrDestination, int(d.Kind))
+}
+
+func checkCollective(c string) error {
+	if !collectiveRe.MatchString(c) {
+		return fmt.Errorf("%w: collective %q: want letters, digits, '_' and '-'", ErrDestination, c)
+	}
+	return nil
+}
+
+func checkIdentity(id string) error {
+	if !identityRe.MatchString(id) {
+		return fmt.Errorf("%w: identity %q: want letters, digits, '_', '.' and '-'", ErrDestination, id)
+	}
+	if strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
+		return fmt.Errorf("%w: identity %q: empty name part (leading, trailing or double '.')", ErrDestination, id)
+	}
+	return nil
+}
+
+// replyQueue turns a reply-to name into its queue. Both tutti's
+// <collective>.reply.<md5>.<id> and MCollective's /queue/<collective>.reply.…
+// are accepted; every dot-separated element must be letters, digits, '_'
+// or '-', so a reply-to can name exactly one queue and nothing else.
+func replyQueue(r string) (string, error) {
+	name := strings.TrimPrefix(r, "/queue/")
+	if name == "" {
+		return "", fmt.Errorf("%w: empty reply-to", ErrDestination)
+	}
+	for _, tok := range strings.Split(name, ".") {
+		if !replyTokenRe.MatchString(tok) {
+			return "", fmt.Errorf("%w: reply-to %q: element %q: want letters, digits, '_' and '-' between dots", ErrDestination, r, tok)
+		}
+	}
+	return "/queue/" + name, nil
+}
+
+// ReplyPrefix is the reply name prefix for a caller in a collective,
+// <collective>.reply.<hex md5(callerID)>. (with the trailing dot), the
+// same as on NATS.
+func ReplyPrefix(collective, callerID string) string {
+	sum := md5.Sum([]byte(callerID)) //nolint:gosec // namespace only
+	return collective + ".reply." + hex.EncodeToString(sum[:]) + "."
+}
+
+// ReplyTo is the reply name for one request:
+// <collective>.reply.<hex md5(callerID)>.<requestID>. Its queue is
+// /queue/<that name>.
+func ReplyTo(collective, callerID, requestID string) string {
+	return ReplyPrefix(collective, callerID) + requestID
+}
