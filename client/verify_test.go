@@ -203,3 +203,46 @@ func reportCPU(b *testing.B, start time.Duration) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// BenchmarkVerifyReplyFirstContact is a fresh tutti process meeting the
+// fleet: every reply comes from a node whose certificate the client has
+// not seen, so each costs the node's certificate (parse, the CA's
+// signature, validity, usage, CRL) on top of the reply's own signature.
+// Replies are verified on every core, as the collector's worker pool
+// does. Every 10,000 replies the verifier's caches are dropped (Reload),
+// so a longer run stays a first contact.
+func BenchmarkVerifyReplyFirstContact(b *testing.B) {
+	replies, err := fleetReplies()
+	if err != nil {
+		b.Fatal(err)
+	}
+	caPEM, replies := replies[len(replies)-1], replies[:len(replies)-1]
+	v, err := x509.NewFromPEM(nil, nil, caPEM, x509.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	c := &Client{o: Options{Verifier: v, Log: logrus.NewEntry(l)}}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1) - 1)
+			if i > 0 && i%len(replies) == 0 {
+				if err := v.Reload(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			if res, ok := c.verify(fleetRequestID, replies[i%len(replies)]); !ok || res.State != Verified {
+				b.Error(res.Err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "replies/s")
+	reportCPU(b, start)
+}
