@@ -119,15 +119,32 @@ func BenchmarkVerifyReply(b *testing.B) {
 	}
 }
 
-// fleetReplies are signed replies from 10,000 distinct nodes (one key,
-// a certificate each), built once for every benchmark run.
-var fleetReplies = sync.OnceValues(func() ([][]byte, error) {
+// fleetReplies are signed replies from 10,000 distinct nodes (ECDSA CA
+// and node keys, one key, a certificate each), built once for every
+// benchmark run. The CA's PEM is the last element.
+var fleetReplies = sync.OnceValues(func() ([][]byte, error) { return makeFleet(x509.KeyECDSA, x509.KeyECDSA) })
+
+// fleets holds makeFleet results by CA and node key type.
+var fleets sync.Map // [2]x509.KeyType → func() ([][]byte, error)
+
+func fleetOf(caType, nodeType x509.KeyType) ([][]byte, error) {
+	if caType == x509.KeyECDSA && nodeType == x509.KeyECDSA {
+		return fleetReplies()
+	}
+	f, _ := fleets.LoadOrStore([2]x509.KeyType{caType, nodeType},
+		sync.OnceValues(func() ([][]byte, error) { return makeFleet(caType, nodeType) }))
+	return f.(func() ([][]byte, error))()
+}
+
+// makeFleet signs a reply from each of 10,000 nodes, whose certificates
+// (one key of nodeType, a certificate each) a CA of caType issued.
+func makeFleet(caType, nodeType x509.KeyType) ([][]byte, error) {
 	const nodes = 10000
-	ca, err := x509.NewCA("ca", x509.KeyECDSA, time.Hour)
+	ca, err := x509.NewCA("ca", caType, time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	key, err := x509.GenerateKey(x509.KeyECDSA)
+	key, err := x509.GenerateKey(nodeType)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +166,7 @@ var fleetReplies = sync.OnceValues(func() ([][]byte, error) {
 		out = append(out, tr)
 	}
 	return append(out, ca.CertPEM), nil
-})
+}
 
 const fleetRequestID = "0123456789abcdef0123456789abcdef"
 
@@ -202,4 +219,56 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if cpu := processCPU() - start; start > 0 && cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// BenchmarkVerifyReplyFirstContact is a fresh tutti process meeting the
+// fleet: every reply comes from a node whose certificate the client has
+// not seen, so each costs the node's certificate (parse, the CA's
+// signature, validity, usage, CRL) on top of the reply's own signature.
+// Replies are verified on every core, as the collector's worker pool
+// does. Every 10,000 replies the verifier's caches are dropped (Reload),
+// so a longer run stays a first contact. Sub-benchmarks are named
+// ca-<CA key type>/node-<node key type>.
+func BenchmarkVerifyReplyFirstContact(b *testing.B) {
+	for _, kt := range [][2]x509.KeyType{{x509.KeyECDSA, x509.KeyECDSA}, {x509.KeyECDSA, x509.KeyEd25519},
+		{x509.KeyEd25519, x509.KeyEd25519}, {x509.KeyRSA, x509.KeyECDSA}} {
+		b.Run(fmt.Sprintf("ca-%s/node-%s", kt[0], kt[1]), func(b *testing.B) {
+			replies, err := fleetOf(kt[0], kt[1])
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchFirstContact(b, replies[len(replies)-1], replies[:len(replies)-1])
+		})
+	}
+}
+
+func benchFirstContact(b *testing.B, caPEM []byte, replies [][]byte) {
+	v, err := x509.NewFromPEM(nil, nil, caPEM, x509.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	c := &Client{o: Options{Verifier: v, Log: logrus.NewEntry(l)}}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1) - 1)
+			if i > 0 && i%len(replies) == 0 {
+				if err := v.Reload(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			if res, ok := c.verify(fleetRequestID, replies[i%len(replies)]); !ok || res.State != Verified {
+				b.Error(res.Err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "replies/s")
+	reportCPU(b, start)
 }

@@ -12,13 +12,14 @@ import (
 // Metrics are the node's Prometheus collectors. A nil registerer gives
 // metrics that count nothing (the default: metrics are off on nodes).
 type Metrics struct {
-	on          bool
-	refusals    *prometheus.CounterVec
-	requests    *prometheus.CounterVec
-	results     *prometheus.CounterVec
-	denials     *prometheus.CounterVec
-	auditErrors prometheus.Counter
-	duration    *prometheus.HistogramVec
+	on            bool
+	refusals      *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	results       *prometheus.CounterVec
+	denials       *prometheus.CounterVec
+	agentRefusals *prometheus.CounterVec
+	auditErrors   prometheus.Counter
+	duration      *prometheus.HistogramVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil:
@@ -38,19 +39,46 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"error (the action failed) or denied (by authorization)."}, []string{"agent", "result"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "denied_total", Help: "Requests denied by authorization, by agent."}, []string{"agent"}),
+		agentRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "agent_refused_total", Help: "Requests for a loaded agent that were answered without running the action, " +
+				"by agent and reason: payload (undecodable RPC payload, or a discovery request that is not a ping), " +
+				"agent_mismatch (payload and envelope name different agents), unknown_action, invalid_input " +
+				"(DDL validation), denied (authorization), audit (auditing required and the record could not be written)."},
+			[]string{"agent", "reason"}),
 		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "audit_errors_total", Help: "Audit records that could not be written."}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "action_seconds", Help: "Time spent in agent actions.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
 			[]string{"agent"}),
 	}
-	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.auditErrors, m.duration)
+	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration)
 	return m
 }
 
 func (m *Metrics) refused(kind protocol.Kind) {
 	if m.on {
 		m.refusals.WithLabelValues(string(kind)).Inc()
+	}
+}
+
+// Reasons of tutti_node_agent_refused_total.
+const (
+	refusedPayload       = "payload"
+	refusedAgentMismatch = "agent_mismatch"
+	refusedUnknownAction = "unknown_action"
+	refusedInvalidInput  = "invalid_input"
+	refusedDenied        = "denied"
+	refusedAudit         = "audit"
+)
+
+// agentRefused counts a request for a loaded agent that did not reach
+// its action. agent is always the name of a loaded agent (or
+// "discovery"), never an arbitrary name from a request, so the label's
+// values stay bounded; requests for unknown agents are counted by
+// refused() with reason "agent".
+func (m *Metrics) agentRefused(agent, reason string) {
+	if m.on {
+		m.agentRefusals.WithLabelValues(agent, reason).Inc()
 	}
 }
 

@@ -165,6 +165,7 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 	req := in.req
 	if req.Agent == "discovery" {
 		if !strings.Contains(string(req.PayloadBytes()), "ping") {
+			n.metrics.agentRefused(req.Agent, refusedPayload)
 			return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed, "discovery request %s is not a ping", req.ID)).Dropped
 		}
 		return []byte("pong"), nil
@@ -172,28 +173,34 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 	agent := n.agents[req.Agent] // admit checked that it exists
 	rpc, err := protocol.DecodeRPCRequest(req.PayloadBytes())
 	if err != nil {
+		n.metrics.agentRefused(req.Agent, refusedPayload)
 		return n.rpcReply(req, "", agents.Reply{StatusCode: protocol.InvalidData, StatusMsg: "Could not process request: " + err.Error()})
 	}
 	noReply := processResultsFalse(rpc.Data)
 	if rpc.Agent != req.Agent {
+		n.metrics.agentRefused(req.Agent, refusedAgentMismatch)
 		n.audit(in, rpc, false, fmt.Sprintf("payload agent %q does not match envelope agent %q", rpc.Agent, req.Agent), "")
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
 	}
 	if !hasAction(agent, rpc.Action) {
+		n.metrics.agentRefused(req.Agent, refusedUnknownAction)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.UnknownAction,
 			StatusMsg: fmt.Sprintf("Unknown action %s for agent %s", rpc.Action, req.Agent)})
 	}
 	if v, ok := agent.(Validator); ok {
 		if code, msg := v.ValidateInput(rpc.Action, rpc.Data); code != protocol.OK {
+			n.metrics.agentRefused(req.Agent, refusedInvalidInput)
 			return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: code, StatusMsg: msg})
 		}
 	}
 	allowed, reason, policy := n.authorize(in, rpc)
 	if err := n.audit(in, rpc, allowed, reason, policy); err != nil && n.cfg.Load().auditRequired {
+		n.metrics.agentRefused(req.Agent, refusedAudit)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted,
 			StatusMsg: "Request could not be audited and auditing is required on this node"})
 	}
 	if !allowed {
+		n.metrics.agentRefused(req.Agent, refusedDenied)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
 	}
 	timeout := agent.Metadata().Timeout
