@@ -261,6 +261,11 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 	if refused.Replies != 0 {
 		fails++
 	}
+	aaaFails, err := demoAAA(ctx, fleet, out, step)
+	if err != nil {
+		return err
+	}
+	fails += aaaFails
 	step("Done; cleaning up")
 	if fails > 0 {
 		return exitWith(ExitFailed, fmt.Errorf("%d demo steps did not behave as expected", fails))
