@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,10 @@ import (
 // serveEnv names the environment variable that turns a re-executed test
 // binary into a tutti-aaa service reading that configuration file.
 const serveEnv = "TUTTI_AAA_TEST_SERVE"
+
+// ProfileEnv names an environment variable: when set, a child started
+// by StartProcess writes a CPU profile of the service to that file.
+const ProfileEnv = "TUTTI_AAA_TEST_CPUPROFILE"
 
 // urlPrefix starts the line a child writes on stdout once it listens.
 const urlPrefix = "tutti-aaa-url "
@@ -56,6 +61,17 @@ func serveChild(path string) error {
 	svc, err := signer.New(cfg, signer.Options{Log: logrus.NewEntry(l)})
 	if err != nil {
 		return err
+	}
+	if prof := os.Getenv(ProfileEnv); prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
