@@ -62,6 +62,7 @@ func serveChild(path string) error {
 	if err != nil {
 		return err
 	}
+	signer.ApplyGCDefault() // as tutti-aaa run does
 	if prof := os.Getenv(ProfileEnv); prof != "" {
 		f, err := os.Create(prof)
 		if err != nil {
