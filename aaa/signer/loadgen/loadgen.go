@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -236,8 +237,9 @@ func parseStatCPU(stat string) (time.Duration, error) {
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil || utime < 0 || stime < 0 {
-		return 0, fmt.Errorf("loadgen: /proc stat utime/stime %q %q: %w", f[11], f[12], err)
+	const maxTicks = math.MaxInt64 / int64(clockTick) / 2
+	if err := errors.Join(err1, err2); err != nil || utime < 0 || stime < 0 || utime > maxTicks || stime > maxTicks {
+		return 0, fmt.Errorf("loadgen: /proc stat utime/stime %q %q out of range: %w", f[11], f[12], err)
 	}
 	return time.Duration(utime+stime) * clockTick, nil
 }
