@@ -177,3 +177,21 @@ func TestFileAuditorWriteError(t *testing.T) {
 	wg.Wait()
 	_ = a.Close()
 }
+
+// The Ruby client's MIME line breaks are skipped by the decoder itself.
+func TestDecodeRequestB64LineBreaks(t *testing.T) {
+	want := bytes.Repeat([]byte(`{"protocol":"choria:request:1"}`), 5)
+	enc := base64.StdEncoding.EncodeToString(want)
+	var broken strings.Builder
+	for i := 0; i < len(enc); i += 60 {
+		broken.WriteString(enc[i:min(i+60, len(enc))])
+		broken.WriteString("\r\n")
+	}
+	got, err := decodeRequestB64(broken.String())
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("decode with line breaks: %q, %v", got, err)
+	}
+	if _, err := decodeRequestB64(enc[:10] + " " + enc[10:]); err == nil {
+		t.Fatal("a space inside base64 was accepted")
+	}
+}
