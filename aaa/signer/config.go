@@ -48,6 +48,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the Go duration string ("1h0m0s"), which
+// UnmarshalYAML reads back.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
 // Config is tutti-aaa's configuration file (CONFIG.md §7.1). The keys are
 // aaasvc's, so an aaasvc JSON file loads as it is (JSON is YAML); the
 // tutti additions are marked.

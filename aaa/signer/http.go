@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"mime"
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tuttifleet/tutti/aaa/login"
@@ -45,27 +43,51 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // §5.2 and decodes the JSON body into v. It writes the error response
 // itself and reports false when the handler must stop.
 func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	bp, ok := readPost(w, r)
+	if !ok {
+		return false
+	}
+	defer putBuf(bp)
+	return decodeBody(w, *bp, v)
+}
+
+// readPost enforces the method, content type and size rules of AAA.md
+// §5.2 and returns the non-blank body in a pooled buffer (release it
+// with putBuf). It writes the error response itself and reports false
+// when the handler must stop.
+func readPost(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, apiError{http.StatusMethodNotAllowed,
 			fmt.Sprintf("method %s is not allowed, but [POST] are", r.Method)})
-		return false
+		return nil, false
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, apiError{http.StatusUnsupportedMediaType,
-			fmt.Sprintf("unsupported media type %q, only [application/json] are allowed", r.Header.Get("Content-Type"))})
-		return false
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeJSON(w, http.StatusUnsupportedMediaType, apiError{http.StatusUnsupportedMediaType,
+				fmt.Sprintf("unsupported media type %q, only [application/json] are allowed", ct)})
+			return nil, false
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	bp := getBuf()
+	body, err := readAllInto((*bp)[:0], http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength)
+	*bp = body
 	if err != nil {
+		putBuf(bp)
 		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
 			fmt.Sprintf("parsing request body from \"\" failed, because %v", err)})
-		return false
+		return nil, false
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if isBlank(body) {
+		putBuf(bp)
 		writeJSON(w, http.StatusUnprocessableEntity, apiError{602, "request in body is required"})
-		return false
+		return nil, false
 	}
+	return bp, true
+}
+
+// decodeBody decodes a JSON body into v, answering 400 when it is not.
+func decodeBody(w http.ResponseWriter, body []byte, v any) bool {
 	if err := json.Unmarshal(body, v); err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
 			fmt.Sprintf("parsing request body from \"\" failed, because %v", err)})
@@ -125,19 +147,24 @@ type signBody struct {
 	Signature string `json:"signature"`
 }
 
-// decodeRequestB64 decodes standard base64, ignoring the MIME line
-// breaks the Ruby client inserts.
+// decodeRequestB64 decodes standard base64. The decoder skips the MIME
+// line breaks (\r, \n) the Ruby client inserts.
 func decodeRequestB64(s string) ([]byte, error) {
-	s = strings.NewReplacer("\r", "", "\n", "").Replace(s)
 	return base64.StdEncoding.DecodeString(s)
 }
 
 func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	var body signBody
-	if !readBody(w, r, &body) {
+	bp, ok := readPost(w, r)
+	if !ok {
 		return
 	}
+	var body signBody
+	if !parseSignBody(*bp, &body) && !decodeBody(w, *bp, &body) {
+		putBuf(bp)
+		return
+	}
+	putBuf(bp) // body holds copies
 	reqBytes, err := decodeRequestB64(body.Request)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, apiError{http.StatusBadRequest,
@@ -145,20 +172,20 @@ func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure, err := s.signer.Sign(r.Context(), &SignRequest{Token: body.Token, Request: reqBytes, Signature: body.Signature})
-	decision, reason := DecisionAllow, "ok"
-	var den *Denial
-	if errors.As(err, &den) {
-		decision, reason = DecisionDeny, den.Code
-	} else if err != nil {
-		decision, reason = DecisionDeny, CodeInternal
-	}
-	s.metrics.SignTotal.WithLabelValues(decision, reason).Inc()
-	s.metrics.SignSeconds.WithLabelValues(decision).Observe(time.Since(start).Seconds())
-	if err != nil {
-		writeJSON(w, http.StatusOK, map[string]string{"error": DeniedMessage, "error_code": reason})
+	if err == nil {
+		s.metrics.signAllowed.Inc()
+		s.metrics.signAllowedSeconds.Observe(time.Since(start).Seconds())
+		writeSecureAnswer(w, secure)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"secure_request": base64.StdEncoding.EncodeToString(secure)})
+	reason := CodeInternal
+	var den *Denial
+	if errors.As(err, &den) {
+		reason = den.Code
+	}
+	s.metrics.SignTotal.WithLabelValues(DecisionDeny, reason).Inc()
+	s.metrics.SignSeconds.WithLabelValues(DecisionDeny).Observe(time.Since(start).Seconds())
+	writeJSON(w, http.StatusOK, map[string]string{"error": DeniedMessage, "error_code": reason})
 }
 
 // Handler is the API: login, sign (or 501 when not enabled), health, and

@@ -19,6 +19,10 @@ type Metrics struct {
 	SignSeconds *prometheus.HistogramVec
 	// AuditErrors counts records an auditor failed to write.
 	AuditErrors prometheus.Counter
+
+	// the allowed series, resolved once for the hot path
+	signAllowed        prometheus.Counter
+	signAllowedSeconds prometheus.Observer
 }
 
 // NewMetrics registers the metrics with site as a constant label.
@@ -45,5 +49,7 @@ func NewMetrics(site string) *Metrics {
 	}
 	m.Registry.MustRegister(m.LoginTotal, m.LoginSeconds, m.SignTotal, m.SignSeconds, m.AuditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.signAllowed = m.SignTotal.WithLabelValues(DecisionAllow, "ok")
+	m.signAllowedSeconds = m.SignSeconds.WithLabelValues(DecisionAllow)
 	return m
 }

@@ -325,17 +325,21 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 	if den != nil {
 		rec.Action, rec.Reason, rec.ErrorCode = DecisionDeny, den.Reason, den.Code
 	}
-	log := s.cfg.Log.WithFields(logrus.Fields{"request_id": d.req.ID, "callerid": rec.CallerID, "agent": d.req.Agent, "action": d.action})
+	// The fields are built only when something is logged: an allowed
+	// request is logged at debug level, usually off.
+	log := func() *logrus.Entry {
+		return s.cfg.Log.WithFields(logrus.Fields{"request_id": d.req.ID, "callerid": rec.CallerID, "agent": d.req.Agent, "action": d.action})
+	}
 	if den != nil {
-		log.WithError(den).Info("Denied signing request")
-	} else {
-		log.Debug("Signed request")
+		log().WithError(den).Info("Denied signing request")
+	} else if s.cfg.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		log().Debug("Signed request")
 	}
 	if s.cfg.Auditor == nil {
 		return
 	}
 	if err := s.cfg.Auditor.Audit(ctx, rec); err != nil {
-		log.WithError(err).Error("Could not audit signing decision")
+		log().WithError(err).Error("Could not audit signing decision")
 		if s.cfg.OnAuditError != nil {
 			s.cfg.OnAuditError(err)
 		}
@@ -346,8 +350,11 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 // "up=bob.smith" is signed as "up=bob_smith" and existing node policies
 // keep matching.
 func SanitizeCallerID(c string) string {
-	return strings.NewReplacer("@", "_", ".", "_").Replace(c)
+	return callerIDReplacer.Replace(c)
 }
+
+// callerIDReplacer is built once; a Replacer is safe for concurrent use.
+var callerIDReplacer = strings.NewReplacer("@", "_", ".", "_")
 
 // AllowedAction applies the agents claim (AAA.md §5.3): entries are
 // tried in order; "*" allows everything; an entry without exactly one

@@ -20,7 +20,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newHashPasswordCmd())
+	root.AddCommand(newRunCmd(), newHashPasswordCmd(), newBenchCmd())
 	return root
 }
 

@@ -56,6 +56,7 @@ func runService(cmd *cobra.Command, configFile string, insecureHTTP bool) error 
 	if err != nil {
 		return err
 	}
+	signer.ApplyGCDefault()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -62,6 +62,9 @@ type Env struct {
 	URL string
 	// Client trusts the test CA.
 	Client *http.Client
+	// PID is the service's process id when StartProcess started it.
+	PID  int
+	stop func(testing.TB)
 }
 
 func must(t testing.TB, err error) {
@@ -80,6 +83,44 @@ func write(t testing.TB, dir, name string, data []byte) string {
 
 // Start builds the PKI and files and runs the service until the test ends.
 func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e := Prepare(t, opts)
+	log := opts.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(discard{})
+		log = logrus.NewEntry(l)
+	}
+	var err error
+	e.Service, err = signer.New(e.Config, signer.Options{Log: log, Now: opts.Now})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Service.Run(ctx) }()
+	t.Cleanup(func() {
+		// Unused pooled connections would hold the graceful shutdown
+		// for its whole grace period.
+		e.Client.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("service: %v", err)
+		}
+	})
+	select {
+	case <-e.Service.Ready():
+	case err := <-done:
+		t.Fatalf("service did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("service did not start within 10s")
+	}
+	e.URL = e.Service.URL()
+	return e
+}
+
+// Prepare builds the PKI, the files and the configuration (e.Config)
+// and the client, without starting a service: Start does that in this
+// process, StartProcess in a child.
+func Prepare(t testing.TB, opts Options) *Env {
 	t.Helper()
 	e := &Env{Dir: t.TempDir()}
 	var err error
@@ -127,31 +168,6 @@ func Start(t testing.TB, opts Options) *Env {
 		opts.Configure(cfg)
 	}
 	e.Config = cfg
-	log := opts.Log
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(discard{})
-		log = logrus.NewEntry(l)
-	}
-	e.Service, err = signer.New(cfg, signer.Options{Log: log, Now: opts.Now})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Service.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service: %v", err)
-		}
-	})
-	select {
-	case <-e.Service.Ready():
-	case err := <-done:
-		t.Fatalf("service did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("service did not start within 10s")
-	}
-	e.URL = e.Service.URL()
 	pool := stdx509.NewCertPool()
 	pool.AddCert(e.CA.Cert)
 	e.Client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -1,0 +1,197 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+)
+
+func TestParseSignBody(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		want signBody
+	}{
+		{`{"token":"t","request":"cmVx","signature":"ab"}`, true, signBody{"t", "cmVx", "ab"}},
+		{" {\n\t\"request\" : \"cmVx\" ,\r\n\"token\":\"t\"}\n", true, signBody{Token: "t", Request: "cmVx"}},
+		{`{}`, true, signBody{}},
+		{`{"token":"a","token":"b"}`, true, signBody{Token: "b"}}, // last wins, as encoding/json
+		{`{"token":"a"} x`, false, signBody{}},                    // trailing data
+		{`{"Token":"a"}`, false, signBody{}},                      // case-folded key: encoding/json's call
+		{`{"other":"a"}`, false, signBody{}},
+		{`{"token":"a\"b"}`, false, signBody{}},
+		{`{"token":"é"}`, false, signBody{}},
+		{`{"token":null}`, false, signBody{}},
+		{`{"token":"a",}`, false, signBody{}},
+		{`{"token":"a"`, false, signBody{}},
+		{`[]`, false, signBody{}},
+		{``, false, signBody{}},
+	} {
+		var got signBody
+		ok := parseSignBody([]byte(tc.in), &got)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("parseSignBody(%q) = %v %+v, want %v %+v", tc.in, ok, got, tc.ok, tc.want)
+		}
+	}
+}
+
+// FuzzParseSignBody holds the fast decoder to encoding/json: whatever it
+// accepts, json.Unmarshal accepts with the same result.
+func FuzzParseSignBody(f *testing.F) {
+	for _, s := range []string{`{"token":"t","request":"cmVx","signature":"ab"}`, ` { "token" : "" } `,
+		`{"token":"a","token":"b"}`, `{"TOKEN":"a"}`, `{"token":"a"}}`, `{"token":"\u0041"}`, `{"request":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast signBody
+		if !parseSignBody(data, &fast) {
+			return
+		}
+		var slow signBody
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", data, err)
+		}
+		if fast != slow {
+			t.Fatalf("%q: fast %+v, encoding/json %+v", data, fast, slow)
+		}
+	})
+}
+
+func TestReadAllInto(t *testing.T) {
+	want := bytes.Repeat([]byte("0123456789"), 1000)
+	for _, hint := range []int64{-1, 0, 10, int64(len(want)), maxBody + 1} {
+		got, err := readAllInto(make([]byte, 0, 16), iotest.OneByteReader(bytes.NewReader(want)), hint)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("hint %d: %d bytes, %v", hint, len(got), err)
+		}
+	}
+	if _, err := readAllInto(nil, iotest.ErrReader(context.Canceled), 0); err != context.Canceled {
+		t.Fatalf("reader error lost: %v", err)
+	}
+}
+
+// The one-piece answer is byte for byte what json.Encoder wrote before.
+func TestWriteSecureAnswer(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 1000, 70000} {
+		secure := bytes.Repeat([]byte{0xfb}, n)
+		rec := httptest.NewRecorder()
+		writeSecureAnswer(rec, secure)
+		var want bytes.Buffer
+		_ = json.NewEncoder(&want).Encode(map[string]string{"secure_request": base64.StdEncoding.EncodeToString(secure)})
+		if rec.Code != http.StatusOK || rec.Body.String() != want.String() {
+			t.Fatalf("%d bytes: %d %q, want %q", n, rec.Code, rec.Body.String(), want.String())
+		}
+		if cl := rec.Header().Get("Content-Length"); cl != itoa(want.Len()) {
+			t.Fatalf("Content-Length %s, want %d", cl, want.Len())
+		}
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// Concurrent records are grouped into fewer writes, yet every Audit
+// returns only once its own line is in the file, and Close loses none.
+func TestFileAuditorWritesBeforeReturning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	a, err := NewFileAuditor(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := itoa(w*each + i)
+				if err := a.Audit(context.Background(), &AuditRecord{Protocol: AuditProtocol, RequestID: id,
+					Request: json.RawMessage(`{"n":` + id + `}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				// The record is in the file when Audit returns.
+				data, err := os.ReadFile(path)
+				if err != nil || !bytes.Contains(data, []byte(`"request_id":"`+id+`"`)) {
+					t.Errorf("record %s not in the file after Audit returned (%v)", id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var r AuditRecord
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		seen[r.RequestID] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct records, want %d", len(seen), workers*each)
+	}
+	if err := a.Audit(context.Background(), &AuditRecord{}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Audit after Close: %v", err)
+	}
+}
+
+// A failed write is reported to every caller whose record was in it.
+func TestFileAuditorWriteError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	a, err := NewFileAuditor(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Swap in a read-only descriptor: writes fail.
+	ro, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	_ = a.f.Close()
+	a.f = ro
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := a.Audit(context.Background(), &AuditRecord{RequestID: "x"}); err == nil {
+				t.Error("a failed write was not reported")
+			}
+		})
+	}
+	wg.Wait()
+	_ = a.Close()
+}
+
+// The Ruby client's MIME line breaks are skipped by the decoder itself.
+func TestDecodeRequestB64LineBreaks(t *testing.T) {
+	want := bytes.Repeat([]byte(`{"protocol":"choria:request:1"}`), 5)
+	enc := base64.StdEncoding.EncodeToString(want)
+	var broken strings.Builder
+	for i := 0; i < len(enc); i += 60 {
+		broken.WriteString(enc[i:min(i+60, len(enc))])
+		broken.WriteString("\r\n")
+	}
+	got, err := decodeRequestB64(broken.String())
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("decode with line breaks: %q, %v", got, err)
+	}
+	if _, err := decodeRequestB64(enc[:10] + " " + enc[10:]); err == nil {
+		t.Fatal("a space inside base64 was accepted")
+	}
+}
