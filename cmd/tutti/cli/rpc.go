@@ -51,7 +51,44 @@ func newRPCCmd(g *globals) *cobra.Command {
 		ValidArgsFunction: completeAgents,
 	}
 	o.add(cmd)
+	// `tutti rpc AGENT [ACTION] --help` adds the agent's DDL to the usage.
+	usage := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		usage(c, args)
+		agent, action := helpTarget(args)
+		if agent == "" {
+			return
+		}
+		d, source, err := findDDL(g, agent)
+		if err != nil {
+			fmt.Fprintf(c.OutOrStdout(), "\n%v\n", err)
+			return
+		}
+		if _, ok := d.Action(action); !ok {
+			action = ""
+		}
+		fmt.Fprintln(c.OutOrStdout())
+		writeDoc(c.OutOrStdout(), d, source, action)
+	})
 	return cmd
+}
+
+// helpTarget picks AGENT and ACTION out of the arguments cobra hands the
+// help function (the command line without its flags, from "rpc" on).
+func helpTarget(args []string) (agent, action string) {
+	var pos []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") && a != "rpc" {
+			pos = append(pos, a)
+		}
+	}
+	if len(pos) > 0 {
+		agent = pos[0]
+	}
+	if len(pos) > 1 {
+		action = pos[1]
+	}
+	return agent, action
 }
 
 // parseInputs turns key=value arguments into the data object. Values
