@@ -67,9 +67,9 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 		Authenticator: "userlist", Signer: "basicjwt", Port: -1, ListenAddress: "127.0.0.1", Site: "demo",
 		Auditors: []string{"logfile"}, TLSCertificate: path("server.pem"), TLSKey: path("server.key"),
 		PrivilegedCertificate: path("privileged.pem"), PrivilegedKey: path("privileged.key"),
-		PrivilegedCA:          filepath.Join(pki, x509.CAFile),
-		BasicJWT:              signer.BasicJWTConfig{SigningCertificate: path("jwt.pub"), MaxValidity: signer.Duration(time.Hour)},
-		Userlist:              signer.UserlistConfig{SigningKey: path("jwt.seed"), UsersFile: path("users.yaml")},
+		PrivilegedCA: filepath.Join(pki, x509.CAFile),
+		BasicJWT:     signer.BasicJWTConfig{SigningCertificate: path("jwt.pub"), MaxValidity: signer.Duration(time.Hour)},
+		Userlist:     signer.UserlistConfig{SigningKey: path("jwt.seed"), UsersFile: path("users.yaml")},
 	}
 	cfg.LogfileAuditor.Logfile = path("signer-audit.jsonl")
 	l := logrus.New()
