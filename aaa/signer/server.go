@@ -65,13 +65,15 @@ func New(config *Config, opts Options) (s *Service, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s = &Service{cfg: &cfg, log: opts.Log, metrics: NewMetrics(cfg.Site), ready: make(chan struct{})}
-	if s.log == nil {
-		s.log = logrus.NewEntry(logrus.New())
+	svc := &Service{cfg: &cfg, log: opts.Log, metrics: NewMetrics(cfg.Site), ready: make(chan struct{})}
+	if svc.log == nil {
+		svc.log = logrus.NewEntry(logrus.New())
 	}
+	s = svc
 	defer func() {
-		if err != nil {
-			_ = s.auditor.Close()
+		// The returns below set s to nil: close what was opened through svc.
+		if err != nil && svc.auditor != nil {
+			_ = svc.auditor.Close()
 		}
 	}()
 	if err := s.loadTLS(); err != nil {
