@@ -58,6 +58,9 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
+	if err := checkOwnReplies(p, cfg.Identity); err != nil {
+		return nil, err
+	}
 	fs, err := facts.Load(cfg.Facts.Files, cfg.Facts.ClassesFile, log.WithField("component", "facts"))
 	if err != nil {
 		return nil, fmt.Errorf("facts: %w", err)
@@ -175,4 +178,20 @@ func (d *Node) close() {
 	if d.Auditor != nil {
 		_ = d.Auditor.Close()
 	}
+}
+
+// checkOwnReplies signs a message as a reply and verifies it as a client
+// would: a node whose identity is not its certificate's name, or whose
+// certificate does not chain to its CA, would start and answer every
+// request with a reply no client accepts.
+func checkOwnReplies(p *x509.Provider, identity string) error {
+	msg := []byte("tutti self-check " + identity)
+	sig, err := p.Sign(msg)
+	if err != nil {
+		return fmt.Errorf("security: sign: %w", err)
+	}
+	if err := p.VerifyReply(msg, sig, p.CertificatePEM(), identity); err != nil {
+		return fmt.Errorf("security: clients would refuse every reply of this node (identity %q, certificate %q): %w", identity, p.Name(), err)
+	}
+	return nil
 }
