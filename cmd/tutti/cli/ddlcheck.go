@@ -149,10 +149,12 @@ func missingInput(act *ddl.Action, given map[string]json.RawMessage) string {
 // over the successful replies, one line each ("Service Status:
 // running=3 stopped=1"), for the human output of rpc (it fits the
 // output's rpcAggregates hook).
-func ddlAggregates(agent, action string, replies []rpcResult) []string {
-	d, ok := agents.BuiltinDDL(agent)
-	if !ok {
-		return nil
+func ddlAggregates(d *ddl.DDL, agent, action string, replies []rpcResult) []string {
+	if d == nil {
+		var ok bool
+		if d, ok = agents.BuiltinDDL(agent); !ok {
+			return nil
+		}
 	}
 	act, ok := d.Action(action)
 	if !ok || len(act.Aggregates) == 0 {

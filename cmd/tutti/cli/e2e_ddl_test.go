@@ -128,7 +128,7 @@ func TestE2EServiceAgent(t *testing.T) {
 	}
 	var stateReplies []rpcResult
 	stateReplies = append(stateReplies, doc.Replies...)
-	if got := ddlAggregates("service", "status", stateReplies); len(got) != 2 || got[0] != "Service Status: running=1 stopped=1" || got[1] != "Enabled: enabled=2" {
+	if got := ddlAggregates(nil, "service", "status", stateReplies); len(got) != 2 || got[0] != "Service Status: running=1 stopped=1" || got[1] != "Enabled: enabled=2" {
 		t.Fatalf("aggregates %q", got)
 	}
 	// a unit systemd does not know is a failure with the reason

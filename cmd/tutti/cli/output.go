@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuttifleet/tutti/agents/ddl"
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
@@ -19,7 +20,7 @@ import (
 // in printed order) and returns whole lines without newlines; nil or
 // empty prints nothing. The DDL code sets it from an init function. It is
 // not called for --json or --jsonl (--jsonl keeps no replies).
-var rpcAggregates func(agent, action string, replies []rpcResult) []string
+var rpcAggregates func(d *ddl.DDL, agent, action string, replies []rpcResult) []string
 
 // rpcResult is one node's reply as printed.
 type rpcResult struct {
@@ -105,6 +106,7 @@ type rpcOutput struct {
 	w             io.Writer
 	mode          outputMode
 	agent, action string
+	ddl           *ddl.DDL // the agent's DDL when the client has it
 	nodes         int
 	limit         *limitNote
 	bar           *progress
@@ -224,7 +226,7 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	if rpcAggregates != nil {
-		if lines := rpcAggregates(o.agent, o.action, o.results); len(lines) > 0 {
+		if lines := rpcAggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
 			b.WriteString("\n")
 			for _, l := range lines {
 				b.WriteString(l + "\n")

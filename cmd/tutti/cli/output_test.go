@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuttifleet/tutti/agents/ddl"
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
@@ -130,9 +131,9 @@ func TestRPCOutputGolden(t *testing.T) {
 }
 
 func TestRPCOutputAggregatesHook(t *testing.T) {
-	defer func(f func(string, string, []rpcResult) []string) { rpcAggregates = f }(rpcAggregates)
+	defer func(f func(*ddl.DDL, string, string, []rpcResult) []string) { rpcAggregates = f }(rpcAggregates)
 	var seen []string
-	rpcAggregates = func(agent, action string, rs []rpcResult) []string {
+	rpcAggregates = func(_ *ddl.DDL, agent, action string, rs []rpcResult) []string {
 		counts := map[string]int{}
 		for _, r := range rs {
 			seen = append(seen, r.Sender)

@@ -149,6 +149,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	targets, note := o.rollout.apply(limit, nodes)
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
 	out.limit = note
+	out.ddl, _, _ = findDDL(g, agent) // for aggregates; none is fine
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
 	}
