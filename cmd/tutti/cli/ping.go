@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -144,7 +145,9 @@ func pingSummary(replies []pingReply, sum *client.Summary) map[string]any {
 		for _, v := range rtts {
 			total += v
 		}
-		m["min_ms"], m["max_ms"], m["avg_ms"] = rtts[0], rtts[len(rtts)-1], total/float64(len(rtts))
+		// microsecond precision: no float noise (1.1740000000000002) in JSON
+		us := func(ms float64) float64 { return math.Round(ms*1000) / 1000 }
+		m["min_ms"], m["max_ms"], m["avg_ms"] = us(rtts[0]), us(rtts[len(rtts)-1]), us(total/float64(len(rtts)))
 	}
 	return m
 }

@@ -281,7 +281,7 @@ func (p *parser) parsePrimary() (node, error) {
 		}
 		if !p.symbol(")") {
 			if p.pos >= len(p.src) {
-				return nil, p.errf(p.pos, "missing ')' to close '(' at position %d", start)
+				return nil, p.errf(p.pos, "missing ')' (the '(' opened at position %d)", start)
 			}
 			return nil, p.unexpected()
 		}

@@ -125,7 +125,7 @@ func (p *parser) parseCall(name string, start int) (node, error) {
 			}
 			if !p.symbol(",") {
 				if p.pos >= len(p.src) {
-					return nil, p.errf(p.pos, "missing ')' to close the call of %s at position %d", name, start)
+					return nil, p.errf(p.pos, "missing ')' (the call of %s opened at position %d)", name, start)
 				}
 				return nil, p.unexpected()
 			}
