@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -182,6 +183,11 @@ func reloadBroker(b *Broker, path string, logs *Log, log *logrus.Entry) error {
 		log.WithError(err).Error("reload incomplete")
 		return err
 	}
-	log.WithField("certificate", b.Provider.Name()).Info("reload complete: certificates re-read for new connections, log reopened")
+	fields := logrus.Fields{"certificate": b.Provider.Name()}
+	if certs, err := x509.ParseCertificatesPEM(b.Provider.CertificatePEM()); err == nil {
+		fields["serial"] = fmt.Sprintf("%X", certs[0].SerialNumber)
+		fields["not_after"] = certs[0].NotAfter.UTC().Format(time.RFC3339)
+	}
+	log.WithFields(fields).Info("reload complete: certificates re-read for new connections, log reopened")
 	return nil
 }
