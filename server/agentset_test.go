@@ -142,3 +142,55 @@ func sorted(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestSetExtraAgentsConcurrent runs under -race: readers of the agent
+// set (inventory, filters, registration) while reloads swap it.
+func TestSetExtraAgentsConcurrent(t *testing.T) {
+	ca := newRegRig(t).ca
+	p := providerFor(t, ca, "node1.example.net")
+	conn := &subConn{live: map[string]int{}}
+	n, err := server.New(server.Options{
+		Settings:  server.Settings{Identity: "node1.example.net", Collectives: []string{"mcollective", "uk"}},
+		Connector: conn, Signer: p, Verifier: p, Facts: facts.Static(nil, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if names := n.Agents(); !slices.Contains(names, "rpcutil") || !slices.IsSorted(names) {
+					t.Errorf("Agents() = %v", names)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		extra := map[string]agents.Agent{"x": extAgent("x")}
+		if i%2 == 0 {
+			extra["y"] = extAgent("y")
+		}
+		if err := n.SetExtraAgents(extra); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if live := conn.agentsLive(); !slices.Contains(live, "x") || slices.Contains(live, "y") {
+		t.Fatalf("subscriptions after the last swap: %v", live)
+	}
+}

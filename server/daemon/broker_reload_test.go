@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
 )
@@ -74,7 +76,7 @@ func presented(t *testing.T, nc *nats.Conn) *big.Int {
 	return cs.PeerCertificates[0].SerialNumber
 }
 
-// roundTrip checks that a message from pub reaches sub.
+// roundTrip checks that messages from pub reach sub.
 func roundTrip(t *testing.T, sub, pub *nats.Conn, subject string) {
 	t.Helper()
 	s, err := sub.SubscribeSync(subject)
@@ -85,11 +87,18 @@ func roundTrip(t *testing.T, sub, pub *nats.Conn, subject string) {
 	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := pub.Publish(subject, []byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.NextMsg(5 * time.Second); err != nil {
-		t.Fatalf("message on %s: %v", subject, err)
+	// across a route, interest reaches the other broker asynchronously:
+	// publish until a message arrives
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := pub.Publish(subject, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.NextMsg(100 * time.Millisecond); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no message on %s: %v", subject, err)
+		}
 	}
 }
 
@@ -226,4 +235,97 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, grep(string(m), "reloads"))
 		}
 	}
+}
+
+// startClusterBroker starts a broker named name from a config file in
+// dir with a cluster port and peers; it stops when the test ends.
+func startClusterBroker(t *testing.T, dir, name string, port, peerPort int, peers string) (*daemon.Broker, string) {
+	t.Helper()
+	conf := filepath.Join(dir, name+".conf")
+	write(t, conf, "identity = "+name+"\nlogfile = discard\n"+security("broker.example.net")+
+		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
+		fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n", peerPort, peers))
+	cfg, _, err := config.LoadBroker(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := daemon.StartBrokerDaemon(ctx, cfg, logrus.NewEntry(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	return b, conf
+}
+
+func waitRoutes(t *testing.T, bs ...*daemon.Broker) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, b := range bs {
+			ok = ok && b.NumRoutes() > 0
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("brokers did not form routes in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBrokerClusterWithRotatedCertificates: routes form with the
+// reloadable TLS configuration (nats-server uses it as a TLS server for
+// routes dialed in and as a client for routes it dials), and form again
+// with rotated certificates after a reload.
+func TestBrokerClusterWithRotatedCertificates(t *testing.T) {
+	dir := t.TempDir()
+	newPKI(t, dir)
+	pki := filepath.Join(dir, "pki")
+	pa, pb := freePort(t), freePort(t)
+	a, aConf := startClusterBroker(t, dir, "broker-a", freePort(t), pa, "")
+	b, _ := startClusterBroker(t, dir, "broker-b", freePort(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
+	waitRoutes(t, a, b)
+	onA, err := brokerClient(t, pki, a.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err := brokerClient(t, pki, b.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, onA, onB, "cluster.before")
+
+	// rotate the certificate both brokers use; reload a, and start a new
+	// b that dials a with the new files
+	ca, err := x509.LoadCADir(pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := ca.Issue("broker.example.net", x509.IssueOptions{SANs: []string{"localhost", "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rotated.WriteFiles(pki); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reload(aConf); err != nil {
+		t.Fatal(err)
+	}
+	b.Shutdown()
+	b2, _ := startClusterBroker(t, dir, "broker-b", freePort(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
+	waitRoutes(t, a, b2)
+	onB2, err := brokerClient(t, pki, b2.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := presented(t, onB2); got.Cmp(rotated.Cert.SerialNumber) != 0 {
+		t.Fatalf("new broker b presents serial %v, want the rotated %v", got, rotated.Cert.SerialNumber)
+	}
+	roundTrip(t, onA, onB2, "cluster.after")
 }
