@@ -149,9 +149,11 @@ func TestSetExtraAgentsConcurrent(t *testing.T) {
 	ca := newRegRig(t).ca
 	p := providerFor(t, ca, "node1.example.net")
 	conn := &subConn{live: map[string]int{}}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
 	n, err := server.New(server.Options{
 		Settings:  server.Settings{Identity: "node1.example.net", Collectives: []string{"mcollective", "uk"}},
-		Connector: conn, Signer: p, Verifier: p, Facts: facts.Static(nil, nil),
+		Connector: conn, Signer: p, Verifier: p, Facts: facts.Static(nil, nil), Log: logrus.NewEntry(l),
 	})
 	if err != nil {
 		t.Fatal(err)
