@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,21 +99,25 @@ type Node struct {
 	authorizer atomic.Pointer[Authorizer]
 	auditor    atomic.Pointer[audit.Auditor]
 	cfg        atomic.Pointer[runtimeConfig]
-	agents     map[string]agents.Agent
-	agentNames []string
-	view       *view
-	log        *logrus.Entry
-	now        func() time.Time
-	started    time.Time
-	stats      counters
-	metrics    *Metrics
-	opts       Options
+	// builtin are the agents built from the registry; agentSet adds
+	// the extra (external) ones and is swapped by SetExtraAgents.
+	builtin  map[string]agents.Agent
+	agentSet atomic.Pointer[agentSet]
+	view     *view
+	log      *logrus.Entry
+	now      func() time.Time
+	started  time.Time
+	stats    counters
+	metrics  *Metrics
+	opts     Options
 
-	mu       sync.Mutex
-	subs     []connector.Subscription
-	inflight sync.WaitGroup
-	closing  atomic.Bool
-	stopOnce sync.Once
+	mu        sync.Mutex
+	running   bool                                // Start subscribed
+	subs      []connector.Subscription            // directed subjects
+	agentSubs map[string][]connector.Subscription // broadcast subjects by agent
+	inflight  sync.WaitGroup
+	closing   atomic.Bool
+	stopOnce  sync.Once
 }
 
 // New builds a node and its agents. It does not connect anything yet.
@@ -135,7 +138,7 @@ func New(o Options) (*Node, error) {
 	n := &Node{
 		identity: o.Settings.Identity, conn: o.Connector, signer: o.Signer, verifier: o.Verifier, facts: o.Facts,
 		replay: o.Replay, log: o.Log.WithField("component", "node"), now: o.Now, started: o.Now(),
-		agents: map[string]agents.Agent{}, opts: o, metrics: NewMetrics(nil),
+		builtin: map[string]agents.Agent{}, agentSubs: map[string][]connector.Subscription{}, opts: o, metrics: NewMetrics(nil),
 	}
 	n.view = &view{n: n}
 	n.applySettings(o.Settings)
@@ -150,19 +153,13 @@ func New(o Options) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.agents[name] = a
+		n.builtin[name] = a
 	}
-	for name, a := range o.Extra {
-		if _, dup := n.agents[name]; dup {
-			return nil, fmt.Errorf("agent %s is defined twice", name)
-		}
-		n.agents[name] = a
+	set, err := newAgentSet(n.builtin, o.Extra)
+	if err != nil {
+		return nil, err
 	}
-	for name := range n.agents {
-		n.agentNames = append(n.agentNames, name)
-	}
-	n.agentNames = append(n.agentNames, "discovery")
-	sort.Strings(n.agentNames)
+	n.agentSet.Store(set)
 	return n, nil
 }
 
@@ -200,19 +197,21 @@ func (n *Node) Start() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, c := range n.cfg.Load().collectiveList {
-		dests := []connector.Destination{{Kind: connector.Directed, Collective: c, Identity: n.identity}}
-		for _, a := range n.agentNames {
-			dests = append(dests, connector.Destination{Kind: connector.Broadcast, Collective: c, Agent: a})
+		sub, err := n.conn.Subscribe(connector.Destination{Kind: connector.Directed, Collective: c, Identity: n.identity}, n.handle)
+		if err != nil {
+			return fmt.Errorf("subscribe %s %s: %w", connector.Directed, c, err)
 		}
-		for _, d := range dests {
-			sub, err := n.conn.Subscribe(d, n.handle)
-			if err != nil {
-				return fmt.Errorf("subscribe %s %s: %w", d.Kind, d.Collective, err)
-			}
-			n.subs = append(n.subs, sub)
-		}
+		n.subs = append(n.subs, sub)
 	}
-	n.log.WithFields(logrus.Fields{"identity": n.identity, "agents": strings.Join(n.agentNames, ","),
+	for _, a := range n.agentNames() {
+		subs, err := n.subscribeAgent(a)
+		if err != nil {
+			return err
+		}
+		n.agentSubs[a] = subs
+	}
+	n.running = true
+	n.log.WithFields(logrus.Fields{"identity": n.identity, "agents": strings.Join(n.agentNames(), ","),
 		"collectives": strings.Join(n.cfg.Load().collectiveList, ",")}).Info("node ready")
 	return nil
 }
@@ -253,10 +252,13 @@ func (n *Node) Shutdown(ctx context.Context) {
 	n.stopOnce.Do(func() {
 		n.closing.Store(true)
 		n.mu.Lock()
-		for _, s := range n.subs {
-			_ = s.Unsubscribe()
-		}
+		unsubscribe(n.subs)
 		n.subs = nil
+		for name, subs := range n.agentSubs {
+			unsubscribe(subs)
+			delete(n.agentSubs, name)
+		}
+		n.running = false
 		n.mu.Unlock()
 		done := make(chan struct{})
 		go func() { n.inflight.Wait(); close(done) }()
@@ -279,7 +281,7 @@ func (n *Node) Shutdown(ctx context.Context) {
 func (n *Node) Stats() agents.Stats { return n.stats.snapshot() }
 
 // Agents returns the loaded agent names (including discovery), sorted.
-func (n *Node) Agents() []string { return n.agentNames }
+func (n *Node) Agents() []string { return n.agentNames() }
 
 type counters struct {
 	total, validated, unvalidated, passed, filtered, replies, ttlExpired, replayed atomic.Uint64

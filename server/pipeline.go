@@ -117,7 +117,7 @@ func (n *Node) admit(msg []byte) (*incoming, Outcome, bool) {
 			"request %s reply-to %q is not the caller's reply subject (strict_reply_to)", req.ID, tr.ReplyTo)), false
 	}
 	n.stats.validated.Add(1)
-	if _, known := n.agents[req.Agent]; !known && req.Agent != "discovery" {
+	if _, known := n.agent(req.Agent); !known && req.Agent != "discovery" {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)), false
 	}
 	res, err := filter.Match(&req.Filter, n.view)
@@ -170,7 +170,10 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		}
 		return []byte("pong"), nil
 	}
-	agent := n.agents[req.Agent] // admit checked that it exists
+	agent, known := n.agent(req.Agent)
+	if !known { // removed by a reload since admit checked it
+		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)).Dropped
+	}
 	rpc, err := protocol.DecodeRPCRequest(req.PayloadBytes())
 	if err != nil {
 		n.metrics.agentRefused(req.Agent, refusedPayload)

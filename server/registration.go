@@ -64,7 +64,7 @@ func (n *Node) registration() (*Registration, error) {
 	sum := sha256.Sum256(facts)
 	s := n.Stats()
 	return &Registration{
-		Identity: n.identity, Version: Version, Agents: n.agentNames, Collectives: n.cfg.Load().collectiveList,
+		Identity: n.identity, Version: Version, Agents: n.agentNames(), Collectives: n.cfg.Load().collectiveList,
 		FactsSHA256: hex.EncodeToString(sum[:]), Classes: len(n.facts.Classes()), StartTime: n.started.Unix(),
 		Time: n.now().Unix(),
 		Stats: map[string]uint64{

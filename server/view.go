@@ -19,7 +19,7 @@ func (v *view) Fact(path string) (any, bool) { return v.n.facts.Fact(path) }
 func (v *view) Facts() map[string]any        { return v.n.facts.Facts() }
 func (v *view) Classes() []string            { return v.n.facts.Classes() }
 func (v *view) HasClass(name string) bool    { return v.n.facts.HasClass(name) }
-func (v *view) Agents() []string             { return v.n.agentNames }
+func (v *view) Agents() []string             { return v.n.agentNames() }
 func (v *view) Collectives() []string        { return v.n.cfg.Load().collectiveList }
 func (v *view) Stats() agents.Stats          { return v.n.stats.snapshot() }
 func (v *view) Version() string              { return Version }
@@ -35,8 +35,9 @@ func (v *view) MatchClass(re *regexp.Regexp) bool {
 }
 
 func (v *view) HasAgent(name string) bool {
-	i := sort.SearchStrings(v.n.agentNames, name)
-	return i < len(v.n.agentNames) && v.n.agentNames[i] == name
+	names := v.n.agentNames()
+	i := sort.SearchStrings(names, name)
+	return i < len(names) && names[i] == name
 }
 
 func (v *view) MainCollective() string {
@@ -64,9 +65,10 @@ func (v *view) ConfigItem(key string) (string, bool) {
 
 // AgentMetadata implements rpcutil's Inventories.
 func (v *view) AgentMetadata() []agents.Metadata {
-	out := make([]agents.Metadata, 0, len(v.n.agents))
-	for _, name := range v.n.agentNames {
-		if a, ok := v.n.agents[name]; ok {
+	set := v.n.agentSet.Load()
+	out := make([]agents.Metadata, 0, len(set.names))
+	for _, name := range set.names {
+		if a, ok := set.byName[name]; ok {
 			out = append(out, a.Metadata())
 		} else if name == "discovery" {
 			out = append(out, agents.Metadata{Name: "discovery", Description: "Discovery agent", Author: "tutti",

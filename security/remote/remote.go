@@ -246,8 +246,17 @@ func httpClient(caFile string, insecure bool, timeout time.Duration) (*http.Clie
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = MaxIdleConnsPerHost
 	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
+
+// MaxIdleConnsPerHost is how many idle connections to tutti-aaa a client
+// keeps for reuse (Go's default is 2). tutti-aaa speaks HTTP/1.1, one
+// request per connection at a time: a client signing several requests at
+// once (batches, parallel callers) would otherwise close all but two
+// connections after each round and pay a new TLS handshake for each of
+// the others on the next. Idle connections close after 90 s.
+const MaxIdleConnsPerHost = 32
 
 // CallerID is the token's callerid claim: requests must carry it.
 func (s *Signer) CallerID() string { return s.callerID }

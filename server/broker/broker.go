@@ -56,7 +56,11 @@ type Config struct {
 	ClientPort int
 	// TLS is the server TLS configuration: Certificates plus ClientCAs
 	// (the CA that signs node and client certificates). Required. Client
-	// certificates are always required and verified.
+	// certificates are always required and verified. A configuration
+	// with GetConfigForClient (x509.Provider.BrokerTLS) is asked for
+	// every handshake, so rotating its certificate, CA or CRL needs no
+	// restart; what it returns is held to the same rules. It still needs
+	// ClientCAs or RootCAs: routes this broker dials verify peers with it.
 	TLS *tls.Config
 	// PeerPort is the cluster (route) port: 0 = no cluster, -1 = random.
 	PeerPort int
@@ -199,7 +203,7 @@ func serverTLS(field string, c *tls.Config) (*tls.Config, error) {
 	if c.InsecureSkipVerify {
 		return nil, fmt.Errorf("%w: %s.InsecureSkipVerify is set; certificate verification cannot be disabled", ErrConfig, field)
 	}
-	if len(c.Certificates) == 0 && c.GetCertificate == nil {
+	if len(c.Certificates) == 0 && c.GetCertificate == nil && c.GetConfigForClient == nil {
 		return nil, fmt.Errorf("%w: %s has no server certificate", ErrConfig, field)
 	}
 	out := c.Clone()
@@ -213,7 +217,36 @@ func serverTLS(field string, c *tls.Config) (*tls.Config, error) {
 	if out.MinVersion < tls.VersionTLS12 {
 		out.MinVersion = tls.VersionTLS12
 	}
+	if get := out.GetConfigForClient; get != nil {
+		out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			return enforceMutualTLS(field, get, hello)
+		}
+	}
 	return out, nil
+}
+
+// enforceMutualTLS calls a configuration's GetConfigForClient (a
+// reloadable source such as x509.Provider.BrokerTLS) and holds the
+// configuration it returns for this handshake to the same rules as the
+// static one: verified client certificates, TLS 1.2 or later. A nil
+// configuration means the outer, already enforced, one.
+func enforceMutualTLS(field string, get func(*tls.ClientHelloInfo) (*tls.Config, error), hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	c, err := get(hello)
+	if err != nil || c == nil {
+		return c, err
+	}
+	if c.InsecureSkipVerify {
+		return nil, fmt.Errorf("%s: the per-connection configuration sets InsecureSkipVerify; refused", field)
+	}
+	if c.ClientCAs == nil {
+		return nil, fmt.Errorf("%s: the per-connection configuration has no ClientCAs to verify the client certificate", field)
+	}
+	if c.ClientAuth != tls.RequireAndVerifyClientCert || c.MinVersion < tls.VersionTLS12 {
+		c = c.Clone()
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+	}
+	return c, nil
 }
 
 func parsePeer(p string) (*url.URL, error) {

@@ -102,14 +102,19 @@ func (d *Node) registerNodeMetrics() *prometheus.Registry {
 			}),
 		)
 	}
-	d.metrics = &daemonMetrics{
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "daemon", Name: "reloads_total",
-			Help: "SIGHUP reloads, by result (error: refused or incomplete)."}, []string{"result"}),
-		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "daemon", Name: "registrations_total",
-			Help: "Registration messages published, by result."}, []string{"result"}),
-	}
-	reg.MustRegister(d.metrics.reloads, d.metrics.registrations)
+	d.metrics = newReloadMetrics(reg)
+	d.metrics.registrations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "daemon",
+		Name: "registrations_total", Help: "Registration messages published, by result."}, []string{"result"})
+	reg.MustRegister(d.metrics.registrations)
 	return reg
+}
+
+// newReloadMetrics registers tutti_daemon_reloads_total (node and broker).
+func newReloadMetrics(reg prometheus.Registerer) *daemonMetrics {
+	m := &daemonMetrics{reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "daemon",
+		Name: "reloads_total", Help: "SIGHUP reloads, by result (error: refused or incomplete)."}, []string{"result"})}
+	reg.MustRegister(m.reloads)
+	return m
 }
 
 // brokerCollector exports the embedded broker's counters from Varz.

@@ -16,7 +16,9 @@ import (
 var ErrReloadRefused = errors.New("new configuration refused, keeping the old one")
 
 // Reload re-reads the configuration file, then the certificates, facts,
-// classes and policies, and reopens the audit file. Requests in flight
+// classes and policies, rescans the external agents directories (new
+// agents are subscribed, removed ones unsubscribed, changed DDLs and
+// programs replace the old ones), and reopens the audit file. Requests in flight
 // keep running: the subscriptions stay, and settings are swapped as one
 // snapshot.
 //
@@ -52,6 +54,10 @@ func (d *Node) Reload() error {
 	}
 	if err := d.Facts.Reload(); err != nil {
 		errs = append(errs, fmt.Errorf("facts (previous ones kept): %w", err))
+	}
+	// agents that do not load are logged and left out, as at start
+	if err := d.Node.SetExtraAgents(externalAgents(cfg, d.Log)); err != nil {
+		errs = append(errs, fmt.Errorf("external agents: %w", err))
 	}
 	if authzChanged {
 		d.Authorizer = authz

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,8 +14,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/broker"
 )
 
 // startLogging opens the log and reports the config file's warnings.
@@ -103,98 +100,4 @@ func reloadNode(node *Node, logs *Log, log *logrus.Entry) {
 		return
 	}
 	log.Info("reload complete")
-}
-
-// StartBroker starts the embedded broker described by cfg.
-func StartBroker(ctx context.Context, cfg *config.Broker, log *logrus.Entry) (*broker.Broker, error) {
-	p, err := x509.New(SecurityConfig(cfg.Security))
-	if err != nil {
-		return nil, fmt.Errorf("broker security: %w", err)
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.Security.CertFile, cfg.Security.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("broker certificate: %w", err)
-	}
-	// Clients and cluster peers must present certificates from our CA.
-	tlsc := &tls.Config{
-		MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
-		ClientCAs: p.CAPool(), RootCAs: p.CAPool(), ClientAuth: tls.RequireAndVerifyClientCert,
-	}
-	b, err := broker.New(broker.Config{
-		ListenAddress: cfg.ListenAddress, ClientPort: cfg.ClientPort, TLS: tlsc, PeerPort: cfg.PeerPort,
-		Peers: cfg.Peers, ServerName: cfg.Identity, MonitorPort: cfg.MonitorPort, JetStreamDir: cfg.StreamStore,
-		MaxPayload: int32(cfg.MaxMessageSize), Log: log.WithField("component", "broker"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := b.Start(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// RunBroker runs `tuttid broker` with the config at path until ctx ends.
-// SIGHUP reopens the log file and applies a new log level; TLS and
-// cluster settings need a restart.
-func RunBroker(ctx context.Context, path string) error {
-	cfg, file, err := config.LoadBroker(path)
-	if err != nil {
-		return err
-	}
-	logs, log, err := startLogging(cfg.Logging, cfg.Identity, file)
-	if err != nil {
-		return err
-	}
-	defer logs.Close()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	b, err := StartBroker(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer b.Shutdown()
-	if cfg.MetricsPort != 0 {
-		reg := newProcessRegistry("broker")
-		reg.MustRegister(newBrokerCollector(b.Server()))
-		ms, err := ServeMetrics(net.JoinHostPort(cfg.MetricsAddress, strconv.Itoa(cfg.MetricsPort)), reg, log.WithField("component", "metrics"))
-		if err != nil {
-			return err
-		}
-		defer ms.Close()
-	}
-	log.WithField("url", b.ClientURL()).Info("broker ready")
-	sd := NewNotifier(log)
-	sd.Ready("accepting clients")
-	watchdog, stopWatchdog := sd.watchdogTicker()
-	defer stopWatchdog()
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("broker shutting down")
-			sd.Stopping()
-			return nil
-		case <-hup:
-			sd.Reloading()
-			reopenBrokerLog(path, logs, log)
-			sd.Ready("accepting clients")
-		case <-watchdog:
-			sd.Watchdog()
-		}
-	}
-}
-
-// reopenBrokerLog re-reads the broker config for its logging settings
-// and reopens the log; a bad file keeps the old log.
-func reopenBrokerLog(path string, logs *Log, log *logrus.Entry) {
-	cfg, _, err := config.LoadBroker(path)
-	if err == nil {
-		err = logs.Reopen(cfg.Logging)
-	}
-	if err != nil {
-		log.WithError(err).Error("SIGHUP: log reopen refused, keeping the old log")
-		return
-	}
-	log.Info("SIGHUP: log reopened (TLS and cluster changes need a restart)")
 }
