@@ -147,7 +147,6 @@ func RunBroker(ctx context.Context, path string) error {
 		}
 		defer ms.Close()
 	}
-	log.WithField("url", b.ClientURL()).Info("broker ready")
 	sd := NewNotifier(log)
 	sd.Ready("accepting clients")
 	watchdog, stopWatchdog := sd.watchdogTicker()
