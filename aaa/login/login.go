@@ -2,6 +2,7 @@ package login
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tuttifleet/tutti/security/replay"
 )
 
 // Login freshness (AAA.md §5.2): a login's timestamp may be this old…
@@ -97,7 +100,7 @@ type Authenticator struct {
 	log    *logrus.Entry
 
 	byUser, byAddr *failLimiter
-	seen           *ReplayCache
+	seen           *replay.Cache // login signatures, until they are stale
 	dummyHash      []byte
 }
 
@@ -115,7 +118,7 @@ func NewAuthenticator(cfg Config) (*Authenticator, error) {
 		users: cfg.Users, tokens: cfg.Tokens, now: cfg.Now, log: cfg.Log,
 		byUser:    newFailLimiter(lim.UserBurst, lim.UserEvery),
 		byAddr:    newFailLimiter(lim.AddrBurst, lim.AddrEvery),
-		seen:      NewReplayCache(),
+		seen:      replay.New(0),
 		dummyHash: dummy,
 	}
 	if a.now == nil {
@@ -175,7 +178,9 @@ func (a *Authenticator) check(req *Request, now time.Time) (*User, ed25519.Publi
 	if !ed25519.Verify(pub, LoginMessage(req.Timestamp, req.Username, req.Password), sig) {
 		return a.fail("bad_signature", errors.New("signature does not verify with public_key"))
 	}
-	if !a.seen.Add(req.Signature, t.Add(MaxLoginAge+time.Second), now) {
+	// Keyed on the decoded signature, not its hex: "AB" and "ab" decode
+	// alike, so the text would let a body be replayed in other case.
+	if a.seen.Seen(sha256.Sum256(sig), t.Add(MaxLoginAge+time.Second), now) {
 		return a.fail("replayed", errors.New("this login body was already used"))
 	}
 	u, ok := a.users.Lookup(req.Username)

@@ -15,6 +15,7 @@ import (
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/security/replay"
 )
 
 // Error codes sent as error_code next to "Request denied" (AAA.md §5.2),
@@ -98,7 +99,7 @@ type SignerConfig struct {
 // Signer decides signing requests and signs the allowed ones.
 type Signer struct {
 	cfg  SignerConfig
-	seen *login.ReplayCache
+	seen *replay.Cache // request ids, until their ttl has passed
 
 	// verified caches tokens that passed verification, until their exp:
 	// a CLI run signs many requests with one token, and a token check is
@@ -151,7 +152,7 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Site == "" {
 		cfg.Site = DefaultSite
 	}
-	return &Signer{cfg: cfg, seen: login.NewReplayCache(), verified: map[string]*login.Claims{}}, nil
+	return &Signer{cfg: cfg, seen: replay.New(0), verified: map[string]*login.Claims{}}, nil
 }
 
 // decision is what the checks established about one request.
@@ -274,7 +275,7 @@ func (s *Signer) checkTime(req *protocol.Request, now time.Time) *Denial {
 	if age := now.Sub(created); age >= ttl || -age >= ttl {
 		return deny(CodeStale, nil, "request created at %d is outside its ttl of %ds (now %d)", req.Time, req.TTL, now.Unix())
 	}
-	if !s.seen.Add(req.ID, created.Add(ttl+time.Second), now) {
+	if s.seen.Seen(replay.StringKey(req.ID), created.Add(ttl+time.Second), now) {
 		return deny(CodeReplayed, nil, "request id %s was already signed", req.ID)
 	}
 	return nil
@@ -286,19 +287,19 @@ func (s *Signer) sign(d *decision) ([]byte, *Denial) {
 	out.CallerID = d.callerID
 	msg, err := protocol.EncodeRequest(&out)
 	if err != nil {
-		s.seen.Remove(d.req.ID)
+		s.seen.Remove(replay.StringKey(d.req.ID))
 		return nil, deny(CodeInternal, err, "re-encode request")
 	}
 	sig, err := s.cfg.Privileged.Sign(msg)
 	if err != nil {
-		s.seen.Remove(d.req.ID)
+		s.seen.Remove(replay.StringKey(d.req.ID))
 		return nil, deny(CodeInternal, err, "sign with the privileged certificate")
 	}
 	secure, err := protocol.EncodeSecureRequest(&protocol.SecureRequest{
 		Message: msg, Signature: sig, PubCert: s.cfg.Privileged.CertificatePEM(),
 	})
 	if err != nil {
-		s.seen.Remove(d.req.ID)
+		s.seen.Remove(replay.StringKey(d.req.ID))
 		return nil, deny(CodeInternal, err, "encode secure request")
 	}
 	d.signedJSON = msg

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tuttifleet/tutti/security/x509"
+	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
 )
 
 func TestHashPassword(t *testing.T) {
@@ -54,7 +55,7 @@ func freePort(t *testing.T) int {
 // config whose privileged certificate comes from choria_config, over
 // --insecure-http, and stops it by cancelling the context.
 func TestRunWithChoriaConfig(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	t.Setenv("WATCHDOG_USEC", "200000")
 	dir := t.TempDir()
 	w := func(name string, data []byte) string {
@@ -110,61 +111,20 @@ func TestRunWithChoriaConfig(t *testing.T) {
 	}
 	// systemd (Type=notify, WatchdogSec) hears readiness, keep-alives and
 	// a SIGHUP reload
-	if m := sd.waitFor(t, "READY=1"); !strings.Contains(m, "STATUS=serving "+url) {
+	if m := sd.WaitFor(t, "READY=1"); !strings.Contains(m, "STATUS=serving "+url) {
 		t.Errorf("readiness %q", m)
 	}
-	sd.waitFor(t, "WATCHDOG=1")
+	sd.WaitFor(t, "WATCHDOG=1")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	sd.waitFor(t, "RELOADING=1")
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "RELOADING=1")
+	sd.WaitFor(t, "READY=1")
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d after cancel: %s", code, errb.String())
 	}
-	sd.waitFor(t, "STOPPING=1")
-}
-
-// notifySocket is a fake systemd notification socket.
-type notifySocket struct{ msgs chan string }
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	s := &notifySocket{msgs: make(chan string, 1000)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := pc.Read(buf)
-			if err != nil {
-				return
-			}
-			s.msgs <- string(buf[:n])
-		}
-	}()
-	return s
-}
-
-func (s *notifySocket) waitFor(t *testing.T, want string) string {
-	t.Helper()
-	timeout := time.After(15 * time.Second)
-	for {
-		select {
-		case m := <-s.msgs:
-			if strings.Contains(m, want) {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("no %q notification within 15s", want)
-		}
-	}
+	sd.WaitFor(t, "STOPPING=1")
 }
 
 func TestRunRefusesPlainHTTPWithoutFlag(t *testing.T) {

@@ -3,7 +3,7 @@ package nats_test
 import (
 	"context"
 	"errors"
-	"net"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/conformance"
 	"github.com/tuttifleet/tutti/connector/nats"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
@@ -25,61 +26,25 @@ func TestConnectConfigRefusals(t *testing.T) {
 	insecure := good.Clone()
 	insecure.InsecureSkipVerify = true
 	log := brokertest.Logger("test")
-	tests := []struct {
-		name   string
-		cfg    nats.Config
-		reason string
-	}{
-		{"no TLS", nats.Config{Servers: []string{"nats://127.0.0.1:1"}, Log: log}, "TLS is required"},
-		{"insecure TLS", nats.Config{Servers: []string{"nats://127.0.0.1:1"}, TLS: insecure, Log: log}, "InsecureSkipVerify"},
-		{"no servers", nats.Config{TLS: good, Log: log}, "no broker servers"},
-		{"empty server", nats.Config{Servers: []string{" "}, TLS: good, Log: log}, "empty server"},
-		{"no logger", nats.Config{Servers: []string{"nats://127.0.0.1:1"}, TLS: good}, "logger"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := nats.Connect(context.Background(), tc.cfg)
-			if err == nil {
-				_ = c.Close()
-				t.Fatal("Connect succeeded, want a refusal")
-			}
-			if !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("error %q does not say %q", err, tc.reason)
-			}
-		})
-	}
-}
-
-// freePort returns a loopback port nobody listens on (for now).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
+	conformance.CheckRefusals(t, func(ctx context.Context, cfg nats.Config) (io.Closer, error) {
+		return nats.Connect(ctx, cfg)
+	}, []conformance.Refusal[nats.Config]{
+		{Name: "no TLS", Config: nats.Config{Servers: []string{"nats://127.0.0.1:1"}, Log: log}, Reason: "TLS is required"},
+		{Name: "insecure TLS", Config: nats.Config{Servers: []string{"nats://127.0.0.1:1"}, TLS: insecure, Log: log}, Reason: "InsecureSkipVerify"},
+		{Name: "no servers", Config: nats.Config{TLS: good, Log: log}, Reason: "no broker servers"},
+		{Name: "empty server", Config: nats.Config{Servers: []string{" "}, TLS: good, Log: log}, Reason: "empty server"},
+		{Name: "no logger", Config: nats.Config{Servers: []string{"nats://127.0.0.1:1"}, TLS: good}, Reason: "logger"},
+	})
 }
 
 func TestConnectUnreachableNamesServerAndCause(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	url := "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+	url := "nats://127.0.0.1:" + strconv.Itoa(conformance.FreePort(t))
 	log, hook := logtest.NewNullLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	_, err := nats.Connect(ctx, nats.Config{Servers: []string{url}, TLS: pki.ClientTLS(t, "n1"), Log: log.WithField("component", "nats")})
-	if err == nil {
-		t.Fatal("connected to nothing")
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error %v does not wrap the context's end", err)
-	}
-	for _, want := range []string{url, "connection refused", "gave up after"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
-	}
+	conformance.CheckGaveUp(t, err, url)
 	var retries int
 	for _, e := range hook.AllEntries() {
 		if strings.Contains(e.Message, "retrying") && strings.Contains(e.Data["servers"].(string), url) {
@@ -93,7 +58,7 @@ func TestConnectUnreachableNamesServerAndCause(t *testing.T) {
 
 func TestConnectWaitsForLateBroker(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	port := freePort(t)
+	port := conformance.FreePort(t)
 	type result struct {
 		c   *nats.Conn
 		err error

@@ -265,7 +265,7 @@ func (c *Conn) Subscribe(dest connector.Destination, h connector.Handler) (conne
 
 // NewReplyTo returns <collective>.reply.<hex md5(callerID)>.<requestID>.
 func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
-	return ReplyTo(collective, callerID, requestID)
+	return connector.ReplyTo(collective, callerID, requestID)
 }
 
 // Flush waits until the broker has received everything published so far.

@@ -86,8 +86,8 @@ func TestReplyTo(t *testing.T) {
 			if got := c.NewReplyTo(tc.collective, tc.caller, tc.id); got != tc.want {
 				t.Errorf("NewReplyTo = %q, want %q", got, tc.want)
 			}
-			if !strings.HasPrefix(tc.want, ReplyPrefix(tc.collective, tc.caller)) {
-				t.Errorf("ReplyPrefix(%q, %q) = %q is not a prefix of %q", tc.collective, tc.caller, ReplyPrefix(tc.collective, tc.caller), tc.want)
+			if !strings.HasPrefix(tc.want, connector.ReplyPrefix(tc.collective, tc.caller)) {
+				t.Errorf("ReplyPrefix(%q, %q) = %q is not a prefix of %q", tc.collective, tc.caller, connector.ReplyPrefix(tc.collective, tc.caller), tc.want)
 			}
 			if _, err := Subject(connector.Destination{Kind: connector.Reply, ReplyTo: tc.want}); err != nil {
 				t.Errorf("generated reply-to refused: %v", err)

@@ -36,7 +36,7 @@ func EncodeTransport(t *Transport) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = appendKey(b, key)
-		b, ok = appendString(b, val)
+		b, ok = AppendString(b, val)
 		sep = true
 	}
 	ok = true
@@ -60,7 +60,7 @@ func EncodeTransport(t *Transport) ([]byte, error) {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				if b, ok = appendString(b, s); !ok {
+				if b, ok = AppendString(b, s); !ok {
 					return nil, Errorf(KindMalformed, "seen-by entry is not valid UTF-8")
 				}
 			}
@@ -87,7 +87,7 @@ func EncodeSecureRequest(s *SecureRequest) ([]byte, error) {
 	b := make([]byte, 0, 96+len(s.Message)*5/4+b64.EncodedLen(len(s.Signature))+len(s.PubCert)*11/10)
 	b = append(b, `{"protocol":"`+SecureRequestV1+`","message":`...)
 	var ok bool
-	if b, ok = appendString(b, s.Message); !ok {
+	if b, ok = AppendString(b, s.Message); !ok {
 		return nil, Errorf(KindMalformed, "request message is not valid UTF-8")
 	}
 	b = append(b, `,"signature":"`...)
@@ -100,7 +100,7 @@ func EncodeSecureRequest(s *SecureRequest) ([]byte, error) {
 	}
 	b = b64.AppendEncode(b, s.Signature)
 	b = append(b, `","pubcert":`...)
-	if b, ok = appendString(b, s.PubCert); !ok {
+	if b, ok = AppendString(b, s.PubCert); !ok {
 		return nil, Errorf(KindMalformed, "certificate is not valid UTF-8")
 	}
 	return append(b, '}'), nil
@@ -117,7 +117,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 	b := make([]byte, 0, 256+len(r.Message)*5/4+len(filter))
 	b = append(b, `{"protocol":"`+RequestV1+`","message":`...)
 	ok := true
-	b, ok = appendString(b, r.Message)
+	b, ok = AppendString(b, r.Message)
 	b = append(b, `,"envelope":{`...)
 	for i, kv := range [...][2]string{
 		{"requestid", r.ID}, {"senderid", r.SenderID}, {"callerid", r.CallerID},
@@ -128,7 +128,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 		}
 		b = appendKey(b, kv[0])
 		var good bool
-		b, good = appendString(b, kv[1])
+		b, good = AppendString(b, kv[1])
 		ok = ok && good
 	}
 	if !ok {
@@ -177,7 +177,7 @@ func AppendSecureReply(b []byte, s *SecureReply) ([]byte, error) {
 	}
 	b = append(b, `{"protocol":"`+SecureReplyV1+`","message":`...)
 	var ok bool
-	if b, ok = appendString(b, s.Message); !ok {
+	if b, ok = AppendString(b, s.Message); !ok {
 		return nil, Errorf(KindMalformed, "reply message is not valid UTF-8")
 	}
 	b = append(b, `,"hash":"`...)
@@ -187,7 +187,7 @@ func AppendSecureReply(b []byte, s *SecureReply) ([]byte, error) {
 		b = append(b, `,"signature":"`...)
 		b = b64.AppendEncode(b, s.Signature)
 		b = append(b, `","pubcert":`...)
-		if b, ok = appendString(b, s.PubCert); !ok {
+		if b, ok = AppendString(b, s.PubCert); !ok {
 			return nil, Errorf(KindMalformed, "certificate is not valid UTF-8")
 		}
 	}
@@ -205,14 +205,14 @@ func EncodeReply(r *Reply) ([]byte, error) {
 func AppendReply(b []byte, r *Reply) ([]byte, error) {
 	b = append(b, `{"protocol":"`+ReplyV1+`","message":`...)
 	ok := true
-	b, ok = appendString(b, r.Message)
+	b, ok = AppendString(b, r.Message)
 	b = append(b, `,"envelope":{"requestid":`...)
 	var o2, o3, o4 bool
-	b, o2 = appendString(b, r.RequestID)
+	b, o2 = AppendString(b, r.RequestID)
 	b = append(b, `,"senderid":`...)
-	b, o3 = appendString(b, r.SenderID)
+	b, o3 = AppendString(b, r.SenderID)
 	b = append(b, `,"agent":`...)
-	b, o4 = appendString(b, r.Agent)
+	b, o4 = AppendString(b, r.Agent)
 	if !(ok && o2 && o3 && o4) {
 		return nil, Errorf(KindMalformed, "reply contains invalid UTF-8")
 	}
@@ -244,11 +244,11 @@ func EncodeRPCReply(r *RPCReply) ([]byte, error) {
 	b := make([]byte, 0, 64+len(r.Action)+len(r.StatusMsg)+len(data))
 	b = append(b, `{"action":`...)
 	var o1, o2 bool
-	b, o1 = appendString(b, r.Action)
+	b, o1 = AppendString(b, r.Action)
 	b = append(b, `,"statuscode":`...)
 	b = appendInt(b, int64(r.StatusCode))
 	b = append(b, `,"statusmsg":`...)
-	b, o2 = appendString(b, r.StatusMsg)
+	b, o2 = AppendString(b, r.StatusMsg)
 	if !o1 || !o2 {
 		return nil, Errorf(KindMalformed, "reply contains invalid UTF-8")
 	}

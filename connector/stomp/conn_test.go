@@ -2,8 +2,7 @@ package stomp_test
 
 import (
 	"context"
-	"errors"
-	"net"
+	"io"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/conformance"
 	"github.com/tuttifleet/tutti/connector/stomp"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
@@ -28,65 +28,29 @@ func TestConnectConfigRefusals(t *testing.T) {
 		}
 		return []stomp.Broker{b}
 	}
-	tests := []struct {
-		name   string
-		cfg    stomp.Config
-		reason string
-	}{
-		{"no TLS", stomp.Config{Brokers: broker(false), Log: log}, "TLS is required"},
-		{"insecure TLS", stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 1, TLS: insecure}}, Log: log}, "InsecureSkipVerify"},
-		{"no brokers", stomp.Config{Log: log}, "no brokers"},
-		{"empty host", stomp.Config{Brokers: []stomp.Broker{{Host: " ", Port: 1, TLS: good}}, Log: log}, "empty host"},
-		{"bad port", stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 0, TLS: good}}, Log: log}, "bad port"},
-		{"no logger", stomp.Config{Brokers: broker(true)}, "logger"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := stomp.Connect(context.Background(), tc.cfg)
-			if err == nil {
-				_ = c.Close()
-				t.Fatal("Connect succeeded, want a refusal")
-			}
-			if !strings.Contains(err.Error(), tc.reason) {
-				t.Errorf("error %q does not say %q", err, tc.reason)
-			}
-		})
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
+	conformance.CheckRefusals(t, func(ctx context.Context, cfg stomp.Config) (io.Closer, error) {
+		return stomp.Connect(ctx, cfg)
+	}, []conformance.Refusal[stomp.Config]{
+		{Name: "no TLS", Config: stomp.Config{Brokers: broker(false), Log: log}, Reason: "TLS is required"},
+		{Name: "insecure TLS", Config: stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 1, TLS: insecure}}, Log: log}, Reason: "InsecureSkipVerify"},
+		{Name: "no brokers", Config: stomp.Config{Log: log}, Reason: "no brokers"},
+		{Name: "empty host", Config: stomp.Config{Brokers: []stomp.Broker{{Host: " ", Port: 1, TLS: good}}, Log: log}, Reason: "empty host"},
+		{Name: "bad port", Config: stomp.Config{Brokers: []stomp.Broker{{Host: "h", Port: 0, TLS: good}}, Log: log}, Reason: "bad port"},
+		{Name: "no logger", Config: stomp.Config{Brokers: broker(true)}, Reason: "logger"},
+	})
 }
 
 // A broker that is down at start: Connect keeps trying until its context
 // ends, then names the broker and the cause.
 func TestConnectBrokerDownNamesBrokerAndRetries(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	port := freePort(t)
+	port := conformance.FreePort(t)
 	cfg := stomp.Config{
 		Brokers: []stomp.Broker{{Host: "127.0.0.1", Port: port, TLS: pki.ClientTLS(t, "n1")}},
 		Log:     brokertest.Logger("stomp"), MaxReconnectDelay: 100 * time.Millisecond,
 	}
 	_, err := connect(t, cfg, 1500*time.Millisecond)
-	if err == nil {
-		t.Fatal("connected to nothing")
-	}
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error %v does not wrap the context's end", err)
-	}
-	url := "stomp+ssl://127.0.0.1:" + strconv.Itoa(port)
-	for _, want := range []string{url, "connection refused", "gave up after"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
-	}
+	conformance.CheckGaveUp(t, err, "stomp+ssl://127.0.0.1:"+strconv.Itoa(port))
 	if strings.Contains(err.Error(), "after 1 attempts") {
 		t.Errorf("error %q: want several attempts within 1.5s", err)
 	}
@@ -97,7 +61,7 @@ func TestPoolFailover(t *testing.T) {
 	b := amq.Broker(t)
 	cfg := config(t, b, "node-failover")
 	dead := cfg.Brokers[0]
-	dead.Port = freePort(t)
+	dead.Port = conformance.FreePort(t)
 	cfg.Brokers = append([]stomp.Broker{dead}, cfg.Brokers...)
 	var states atomic.Int32
 	cfg.OnStateChange = func(up bool) {

@@ -1,9 +1,6 @@
 package stomp
 
 import (
-	"crypto/md5" //nolint:gosec // a namespace, not security (PROTOCOL.md §11.1)
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -12,20 +9,15 @@ import (
 )
 
 // ErrDestination is wrapped by every refusal of a destination that cannot
-// become an ActiveMQ destination.
-var ErrDestination = errors.New("invalid destination")
+// become an ActiveMQ destination. It is connector.ErrDestination.
+var ErrDestination = connector.ErrDestination
 
 // IdentityHeader carries a directed request's target node; nodes
 // subscribe to the nodes queue with a selector on it (MCollective's
 // mc_identity).
 const IdentityHeader = "mc_identity"
 
-var (
-	agentRe      = regexp.MustCompile(`^[a-z0-9_]+$`)
-	identityRe   = regexp.MustCompile(`^[\w.\-]+$`)
-	collectiveRe = regexp.MustCompile(`^[\w\-]+$`)
-	replyTokenRe = regexp.MustCompile(`^[\w\-]+$`)
-)
+var replyTokenRe = regexp.MustCompile(`^[\w\-]+$`)
 
 // Target is where a destination lives on the broker.
 type Target struct {
@@ -55,27 +47,18 @@ func (t Target) Selector() string {
 // Names that would change the meaning of a destination (ActiveMQ
 // wildcards '*' '>', composite destinations ',', path separators,
 // whitespace, quotes inside a selector) are refused with an error
-// wrapping ErrDestination.
+// wrapping ErrDestination: the collective, agent and identity by
+// Destination.CheckNames, the reply-to here.
 func Map(d connector.Destination) (Target, error) {
+	if err := d.CheckNames(); err != nil {
+		return Target{}, err
+	}
 	switch d.Kind {
-	case connector.Broadcast, connector.Service:
-		if err := checkCollective(d.Collective); err != nil {
-			return Target{}, err
-		}
-		if !agentRe.MatchString(d.Agent) {
-			return Target{}, fmt.Errorf("%w: %s agent %q: want lower-case letters, digits and '_'", ErrDestination, d.Kind, d.Agent)
-		}
-		if d.Kind == connector.Service {
-			return Target{Name: "/queue/" + d.Collective + "." + d.Agent + ".service"}, nil
-		}
+	case connector.Broadcast:
 		return Target{Name: "/topic/" + d.Collective + "." + d.Agent + ".agent"}, nil
+	case connector.Service:
+		return Target{Name: "/queue/" + d.Collective + "." + d.Agent + ".service"}, nil
 	case connector.Directed:
-		if err := checkCollective(d.Collective); err != nil {
-			return Target{}, err
-		}
-		if err := checkIdentity(d.Identity); err != nil {
-			return Target{}, err
-		}
 		return Target{Name: "/queue/" + d.Collective + ".nodes", Identity: d.Identity}, nil
 	case connector.Reply:
 		name, err := replyQueue(d.ReplyTo)
@@ -85,23 +68,6 @@ func Map(d connector.Destination) (Target, error) {
 		return Target{Name: name}, nil
 	}
 	return Target{}, fmt.Errorf("%w: unknown kind %d", ErrDestination, int(d.Kind))
-}
-
-func checkCollective(c string) error {
-	if !collectiveRe.MatchString(c) {
-		return fmt.Errorf("%w: collective %q: want letters, digits, '_' and '-'", ErrDestination, c)
-	}
-	return nil
-}
-
-func checkIdentity(id string) error {
-	if !identityRe.MatchString(id) {
-		return fmt.Errorf("%w: identity %q: want letters, digits, '_', '.' and '-'", ErrDestination, id)
-	}
-	if strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") || strings.Contains(id, "..") {
-		return fmt.Errorf("%w: identity %q: empty name part (leading, trailing or double '.')", ErrDestination, id)
-	}
-	return nil
 }
 
 // replyQueue turns a reply-to name into its queue. Both tutti's
@@ -119,19 +85,4 @@ func replyQueue(r string) (string, error) {
 		}
 	}
 	return "/queue/" + name, nil
-}
-
-// ReplyPrefix is the reply name prefix for a caller in a collective,
-// <collective>.reply.<hex md5(callerID)>. (with the trailing dot), the
-// same as on NATS.
-func ReplyPrefix(collective, callerID string) string {
-	sum := md5.Sum([]byte(callerID)) //nolint:gosec // namespace only
-	return collective + ".reply." + hex.EncodeToString(sum[:]) + "."
-}
-
-// ReplyTo is the reply name for one request:
-// <collective>.reply.<hex md5(callerID)>.<requestID>. Its queue is
-// /queue/<that name>.
-func ReplyTo(collective, callerID, requestID string) string {
-	return ReplyPrefix(collective, callerID) + requestID
 }

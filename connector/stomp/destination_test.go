@@ -17,7 +17,7 @@ func TestMap(t *testing.T) {
 		{connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: "rpcutil"}, "/topic/mcollective.rpcutil.agent", ""},
 		{connector.Destination{Kind: connector.Service, Collective: "dev", Agent: "aaa_signer"}, "/queue/dev.aaa_signer.service", ""},
 		{connector.Destination{Kind: connector.Directed, Collective: "prod", Identity: "web1.example.net"}, "/queue/prod.nodes", "mc_identity = 'web1.example.net'"},
-		{connector.Destination{Kind: connector.Reply, ReplyTo: ReplyTo("mcollective", "choria=anchor.mcollective", "839a99254f3c4a07a050ce6897cef158")},
+		{connector.Destination{Kind: connector.Reply, ReplyTo: connector.ReplyTo("mcollective", "choria=anchor.mcollective", "839a99254f3c4a07a050ce6897cef158")},
 			"/queue/mcollective.reply.1bdb3802b9cdc344e84c6718136cb62a.839a99254f3c4a07a050ce6897cef158", ""},
 		// MCollective's own reply-to form
 		{connector.Destination{Kind: connector.Reply, ReplyTo: "/queue/mcollective.reply.anchor_1234.7"}, "/queue/mcollective.reply.anchor_1234.7", ""},

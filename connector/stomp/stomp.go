@@ -429,7 +429,7 @@ func (c *Conn) Flush(ctx context.Context) error {
 // NewReplyTo returns <collective>.reply.<hex md5(callerID)>.<requestID>,
 // a queue name.
 func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
-	return ReplyTo(collective, callerID, requestID)
+	return connector.ReplyTo(collective, callerID, requestID)
 }
 
 // Close disconnects; pending messages are not delivered. It is safe to

@@ -7,6 +7,13 @@
 // only needs to cover the TTL window. Memory is bounded by a maximum
 // entry count.
 //
+// The AAA service uses the same cache for login bodies and signing
+// request ids: StringKey turns such a string into a key, and Remove
+// takes one back when a step after Seen failed. It keeps DefaultMax
+// entries there too: pushing a live login or request id out takes more
+// than a million fresh ones within its window, where the service's former
+// unbounded cache let such a flood grow its memory without end.
+//
 // Layout: the key space is split over shards, each with its own mutex, a
 // map from key to expiry and a min-heap of expiries. Every call first
 // pops the shard's expired entries off the heap (lazy expiry, amortised
@@ -17,8 +24,10 @@
 package replay
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // DefaultMax is the entry limit used when New is given 0: about 1 000
@@ -93,6 +102,25 @@ func (c *Cache) Seen(key [32]byte, expires time.Time, now time.Time) bool {
 	s.expires[key] = expNS
 	s.order.push(heapEntry{exp: expNS, key: key})
 	return false
+}
+
+// Remove forgets key, so that it is accepted again: for a caller whose
+// step after Seen failed and that wants the same request to be retried.
+// Its heap entry stays behind, stale, until it expires or is evicted.
+func (c *Cache) Remove(key [32]byte) {
+	s := &c.shards[key[0]&c.mask]
+	s.mu.Lock()
+	delete(s.expires, key)
+	s.mu.Unlock()
+}
+
+// StringKey is the key of a string (a login signature, a request id):
+// its SHA-256, so keys stay spread over the shards and an attacker who
+// chooses the strings cannot make two of them collide.
+func StringKey(s string) [32]byte {
+	// Hash the string's bytes in place: Sum256 only reads them, and a
+	// []byte(s) copy of a long string would allocate.
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // Len returns the number of entries held, including expired ones a

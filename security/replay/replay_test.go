@@ -3,8 +3,10 @@ package replay
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,6 +179,65 @@ func TestConcurrentExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestStringKeys is the AAA service's use (it was aaa/login's own cache):
+// string keys, expiry, sweeping of expired entries, Remove.
+func TestStringKeys(t *testing.T) {
+	c := New(0)
+	now := time.Unix(1000, 0)
+	if c.Seen(StringKey("a"), now.Add(time.Minute), now) || !c.Seen(StringKey("a"), now.Add(time.Minute), now.Add(59*time.Second)) {
+		t.Fatal("a second Seen within expiry must report seen")
+	}
+	if c.Seen(StringKey("a"), now.Add(3*time.Minute), now.Add(time.Minute)) {
+		t.Fatal("Seen after expiry must report unseen")
+	}
+	if StringKey("a") == StringKey("A") || StringKey("") != sha256.Sum256(nil) {
+		t.Fatal("StringKey is not the SHA-256 of the string")
+	}
+	const n = 40000 // > minShardSize per shard, so every shard holds many
+	for i := range n {
+		c.Seen(StringKey(strconv.Itoa(i)), now.Add(time.Second), now)
+	}
+	later := now.Add(2 * time.Second)
+	for i := range n {
+		c.Seen(StringKey("x"+strconv.Itoa(i)), later.Add(time.Second), later)
+	}
+	if l := c.Len(); l >= 2*n {
+		t.Fatalf("expired entries were not swept: %d", l)
+	}
+	c.Remove(StringKey("a"))
+	if c.Seen(StringKey("a"), later.Add(time.Minute), later) {
+		t.Fatal("Seen after Remove must report unseen")
+	}
+}
+
+// TestRemoveThenSeen: the heap entry Remove leaves behind must not expire
+// or evict the key recorded again afterwards.
+func TestRemoveThenSeen(t *testing.T) {
+	c := New(2) // one shard of 2
+	c.Seen(key(1), t0.Add(time.Minute), t0)
+	c.Remove(key(1))
+	if n := c.Len(); n != 0 {
+		t.Fatalf("Len after Remove = %d, want 0", n)
+	}
+	if c.Seen(key(1), t0.Add(time.Hour), t0) {
+		t.Fatal("removed key reported as seen")
+	}
+	// Past the first expiry: the stale entry is popped, the key stays.
+	if !c.Seen(key(1), t0.Add(time.Hour), t0.Add(2*time.Minute)) {
+		t.Fatal("key re-recorded after Remove was expired by its old entry")
+	}
+	// Full shard: the live key 2 (sooner) is evicted, not key 1.
+	c.Seen(key(2), t0.Add(10*time.Minute), t0.Add(2*time.Minute))
+	c.Seen(key(3), t0.Add(20*time.Minute), t0.Add(2*time.Minute))
+	if !c.Seen(key(1), t0.Add(time.Hour), t0.Add(3*time.Minute)) {
+		t.Fatal("key 1 was evicted before the sooner-expiring key 2")
+	}
+	if c.Seen(key(2), t0.Add(time.Hour), t0.Add(3*time.Minute)) {
+		t.Fatal("key 2 was kept")
+	}
+	c.Remove(key(99)) // absent: nothing happens
+}
+
 func TestHeapOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var h expiryHeap
@@ -224,6 +285,25 @@ func BenchmarkSeenSerial(b *testing.B) {
 		k := keys[i&(len(keys)-1)]
 		k[31] ^= byte(i >> 18) // new keys after one pass
 		c.Seen(k, now.Add(61*time.Second), now)
+		i++
+	}
+}
+
+// BenchmarkSeenString is the signing service's path: a fresh request id
+// (32 hex characters) per call, hashed with StringKey, at the steady
+// state of BenchmarkSeenSerial.
+func BenchmarkSeenString(b *testing.B) {
+	keys := make([]string, 1<<18)
+	for i := range keys {
+		k := key(i)
+		keys[i] = hex.EncodeToString(k[:16])
+	}
+	c := New(0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		c.Seen(StringKey(keys[i&(len(keys)-1)]), now.Add(61*time.Second), now)
 		i++
 	}
 }

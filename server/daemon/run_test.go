@@ -25,6 +25,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
+	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
 )
 
 // slowStarted receives a value whenever slow#sleep starts running.
@@ -47,50 +48,6 @@ func init() {
 }
 
 const nodeName = "node1.example.net"
-
-// notifySocket is a fake systemd notification socket.
-type notifySocket struct {
-	msgs chan string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	s := &notifySocket{msgs: make(chan string, 1000)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := pc.Read(buf)
-			if err != nil {
-				return
-			}
-			s.msgs <- string(buf[:n])
-		}
-	}()
-	return s
-}
-
-// waitFor returns the first datagram containing want, failing after 15s.
-func (s *notifySocket) waitFor(t *testing.T, want string) string {
-	t.Helper()
-	timeout := time.After(15 * time.Second)
-	for {
-		select {
-		case m := <-s.msgs:
-			if strings.Contains(m, want) {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("no %q notification within 15s", want)
-		}
-	}
-}
 
 // fleet is one broker, one node run by RunNode from its config file, and
 // a client.
@@ -185,7 +142,7 @@ func newPKI(t *testing.T, dir string) {
 }
 
 // startFleet runs a broker and RunNode under a fake systemd.
-func startFleet(t *testing.T, sd *notifySocket, extra string) *fleet {
+func startFleet(t *testing.T, sd *systemdtest.NotifySocket, extra string) *fleet {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fleet{dir: dir, conf: filepath.Join(dir, "server.conf"), done: make(chan error, 1)}
@@ -208,7 +165,7 @@ func startFleet(t *testing.T, sd *notifySocket, extra string) *fleet {
 			t.Error("RunNode did not return after cancel")
 		}
 	})
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "READY=1")
 	f.connectClient(t)
 	return f
 }
@@ -291,10 +248,10 @@ func hasLine(text, prefix string) bool {
 }
 
 func TestNodeUnderSystemdMetricsAndWatchdog(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	t.Setenv("WATCHDOG_USEC", "200000") // keep-alives every 100ms
 	f := startFleet(t, sd, "")
-	sd.waitFor(t, "WATCHDOG=1")
+	sd.WaitFor(t, "WATCHDOG=1")
 
 	if code := f.call(t, "rpcutil", "ping"); code != protocol.OK {
 		t.Fatalf("ping: status %d", code)
@@ -346,7 +303,7 @@ func TestNodeUnderSystemdMetricsAndWatchdog(t *testing.T) {
 	}
 
 	f.cancel()
-	sd.waitFor(t, "STOPPING=1")
+	sd.WaitFor(t, "STOPPING=1")
 }
 
 func grep(text, substr string) string {
@@ -360,7 +317,7 @@ func grep(text, substr string) string {
 }
 
 func TestReloadOnSIGHUP(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	f := startFleet(t, sd, "")
 	if code := f.call(t, "rpcutil", "ping"); code != protocol.OK {
 		t.Fatalf("ping before reload: status %d", code)
@@ -387,8 +344,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	sd.waitFor(t, "RELOADING=1")
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "RELOADING=1")
+	sd.WaitFor(t, "READY=1")
 	if code := <-slow; code != protocol.OK {
 		t.Fatalf("request in flight during the reload: status %d", code)
 	}
@@ -408,8 +365,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	sd.waitFor(t, "RELOADING=1")
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "RELOADING=1")
+	sd.WaitFor(t, "READY=1")
 	refused := grep(f.log(t), "reload refused")
 	if !strings.Contains(refused, "keeping the old one") || !strings.Contains(refused, "rpcauthorisation") {
 		t.Fatalf("refusal log line %q does not say what and why", refused)
@@ -423,7 +380,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestRegistrationOnTheBroker(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	f := startFleet(t, sd, "registration = agentlist\nregisterinterval = 1\nregistration_splay = false\n")
 	var mu sync.Mutex
 	var got []*server.Registration
@@ -472,7 +429,7 @@ func TestRegistrationOnTheBroker(t *testing.T) {
 }
 
 func TestBrokerUnderSystemd(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	dir := t.TempDir()
 	newPKI(t, dir)
 	port, mport := freePort(t), freePort(t)
@@ -489,7 +446,7 @@ func TestBrokerUnderSystemd(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "READY=1")
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", mport, daemon.MetricsPath))
 	if err != nil {
 		t.Fatal(err)
@@ -508,8 +465,8 @@ func TestBrokerUnderSystemd(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	sd.waitFor(t, "RELOADING=1")
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "RELOADING=1")
+	sd.WaitFor(t, "READY=1")
 	if l, err := os.ReadFile(filepath.Join(dir, "broker.log")); err != nil || !strings.Contains(string(l), "log reopened") {
 		t.Fatalf("broker log not reopened: %v %s", err, l)
 	}
