@@ -88,9 +88,7 @@ func TestSignsReuseConnections(t *testing.T) {
 		t.Fatalf("10 consecutive signs opened %d connections, want 1", n)
 	}
 
-	// concurrent waves: never more connections than requests in flight at
-	// once (plus the first one), however the waves are scheduled; without
-	// reuse every wave would open up to 8 more
+	// concurrent waves of signs
 	const concurrency, waves = 8, 4
 	wave := func() {
 		var wg sync.WaitGroup
@@ -109,9 +107,15 @@ func TestSignsReuseConnections(t *testing.T) {
 	}
 	for i := 0; i < waves; i++ {
 		wave()
+		// a finished request's connection goes back to the pool from the
+		// transport's read loop, a moment after the caller has its answer
+		time.Sleep(100 * time.Millisecond)
 	}
-	if n := proxy.conns.Load(); n > concurrency+1 {
+	// Reused, about concurrency+1 in all (a busy machine adds a few when a
+	// connection returns to the pool late); with Go's default of 2 idle
+	// connections each wave after the first opened 6 more (27 in all).
+	if n := proxy.conns.Load(); n > 2*concurrency+1 {
 		t.Fatalf("%d waves of %d concurrent signs opened %d connections in all, want at most %d",
-			waves, concurrency, n, concurrency+1)
+			waves, concurrency, n, 2*concurrency+1)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
 )
 
 // writeAgent installs an external agent: a DDL with actions, each
@@ -69,7 +70,7 @@ func said(t *testing.T, r *protocol.RPCReply) string {
 // agents, drops removed ones, applies changed DDLs and programs, and
 // skips invalid agents with a log line, as at start.
 func TestExternalAgentsRescanOnSIGHUP(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	const agentsConf = "plugin.tutti.agents_dir = agents\n"
 	f := startFleet(t, sd, agentsConf) // the agents directory does not exist yet
 	hup := func() {
@@ -77,8 +78,8 @@ func TestExternalAgentsRescanOnSIGHUP(t *testing.T) {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		sd.waitFor(t, "RELOADING=1")
-		sd.waitFor(t, "READY=1")
+		sd.WaitFor(t, "RELOADING=1")
+		sd.WaitFor(t, "READY=1")
 	}
 	for _, a := range []string{"hello", "bye"} {
 		write(t, filepath.Join(f.dir, "policies", a+".policy"), policyAllow)

@@ -23,6 +23,7 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
+	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
 )
 
 // writeTestCRL writes pki/crl.pem from the CA in pki, revoking certs.
@@ -107,7 +108,7 @@ func roundTrip(t *testing.T, sub, pub *nats.Conn, subject string) {
 // the new files after SIGHUP, connections already up stay, and broken
 // files or an invalid config keep the old state with a clear log line.
 func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
-	sd := newNotifySocket(t)
+	sd := systemdtest.Listen(t)
 	dir := t.TempDir()
 	newPKI(t, dir)
 	pki := filepath.Join(dir, "pki")
@@ -129,15 +130,15 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	sd.waitFor(t, "READY=1")
+	sd.WaitFor(t, "READY=1")
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	hup := func() {
 		t.Helper()
 		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		sd.waitFor(t, "RELOADING=1")
-		sd.waitFor(t, "READY=1")
+		sd.WaitFor(t, "RELOADING=1")
+		sd.WaitFor(t, "READY=1")
 	}
 	brokerLog := func() string {
 		b, err := os.ReadFile(logPath)
