@@ -122,16 +122,6 @@ type Agent interface {
 	Run(ctx context.Context, action string, req *Request) Reply
 }
 
-// Inline is implemented by agents some of whose actions only compute
-// from memory and return at once: no I/O, no locks held for long, no
-// waiting on anything. The node runs those actions on the goroutine that
-// delivered the request instead of starting a goroutine per request.
-// Anything that may block must answer false, or it holds up every
-// later request on the same subscription.
-type Inline interface {
-	RunsInline(action string) bool
-}
-
 // Node is what an agent may know about the node it runs on.
 type Node interface {
 	Identity() string
@@ -287,12 +277,6 @@ func (v *validated) ValidateInput(action string, data json.RawMessage) (protocol
 	return protocol.OK, ""
 }
 
-// RunsInline implements Inline with the wrapped agent's answer.
-func (v *validated) RunsInline(action string) bool {
-	in, ok := v.inner.(Inline)
-	return ok && in.RunsInline(action)
-}
-
 func (v *validated) Run(ctx context.Context, action string, req *Request) Reply {
 	data, err := v.ddl.Validate(action, req.Data)
 	if err != nil {
@@ -315,7 +299,6 @@ func ddlStatus(err error) (protocol.StatusCode, string) {
 var (
 	_ Agent     = (*validated)(nil)
 	_ Described = (*validated)(nil)
-	_ Inline    = (*validated)(nil)
 	_ Described = (*Basic)(nil)
 )
 

@@ -217,57 +217,22 @@ func (n *Node) Start() error {
 	return nil
 }
 
-// handle is the connector callback. It runs on the subscription's
-// delivery goroutine (nats.go starts one per subscription), which does the
-// bounded CPU work itself: decoding, verification, the time window, the
-// replay cache and the filter. A request that passes runs to its reply on
-// the same goroutine when its action is declared non-blocking (discovery,
-// and agents.Inline actions such as rpcutil#ping); any other action gets
-// a goroutine of its own so a slow action never holds up the
-// subscription. Not starting a goroutine per request saves its creation
-// and the growth of its stack to the depth of the signature code.
+// handle is the connector callback: each request runs in its own
+// goroutine so a slow action never holds up the subscription.
 func (n *Node) handle(m connector.Message) {
 	if n.closing.Load() {
 		return
 	}
 	n.inflight.Add(1)
-	in, _, ok := n.accept(m.Data)
-	if !ok {
-		n.inflight.Done()
-		return
-	}
-	if n.runsInline(in) {
-		n.respond(context.Background(), n.finish(context.Background(), in))
-		n.inflight.Done()
-		return
-	}
 	go func() {
 		defer n.inflight.Done()
-		n.respond(context.Background(), n.finish(context.Background(), in))
+		n.HandleMessage(context.Background(), m.Data)
 	}()
-}
-
-// runsInline reports whether the request's action may run on the
-// goroutine that delivered it (see handle).
-func (n *Node) runsInline(in *incoming) bool {
-	if in.req.Agent == "discovery" {
-		return true
-	}
-	a, ok := n.agents[in.req.Agent].(agents.Inline)
-	if !ok {
-		return false
-	}
-	rpc, err := in.rpcRequest()
-	return err == nil && a.RunsInline(rpc.Action)
 }
 
 // HandleMessage processes one message and publishes the reply.
 func (n *Node) HandleMessage(ctx context.Context, data []byte) {
-	n.respond(ctx, n.Process(ctx, data))
-}
-
-// respond publishes the reply of out, if there is one.
-func (n *Node) respond(ctx context.Context, out Outcome) {
+	out := n.Process(ctx, data)
 	if out.Reply == nil {
 		return
 	}

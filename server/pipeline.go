@@ -44,45 +44,18 @@ type incoming struct {
 	secure    *protocol.SecureRequest
 	req       *protocol.Request
 	caller    *security.Caller
-
-	// rpc and rpcErr are the decoded RPC payload, once rpcRequest ran.
-	rpc     *protocol.RPCRequest
-	rpcErr  error
-	decoded bool
-}
-
-// rpcRequest decodes the RPC payload of an agent request once.
-func (in *incoming) rpcRequest() (*protocol.RPCRequest, error) {
-	if !in.decoded {
-		in.rpc, in.rpcErr = protocol.DecodeRPCRequest(in.req.PayloadBytes())
-		in.decoded = true
-	}
-	return in.rpc, in.rpcErr
 }
 
 // Process runs the request pipeline of PROTOCOL.md §7 over one transport
 // message and returns the reply to publish (or why there is none). It
 // is safe for concurrent use; Handle calls it for every message.
 func (n *Node) Process(ctx context.Context, msg []byte) Outcome {
-	in, out, ok := n.accept(msg)
+	n.stats.total.Add(1)
+	in, out, ok := n.admit(msg)
 	if !ok {
 		return out
 	}
-	return n.finish(ctx, in)
-}
-
-// accept counts msg and admits it, or says why not.
-func (n *Node) accept(msg []byte) (*incoming, Outcome, bool) {
-	n.stats.total.Add(1)
-	in, out, ok := n.admit(msg)
-	if ok {
-		n.stats.passed.Add(1)
-	}
-	return in, out, ok
-}
-
-// finish runs an admitted request to its signed reply.
-func (n *Node) finish(ctx context.Context, in *incoming) Outcome {
+	n.stats.passed.Add(1)
 	body, dropped := n.dispatch(ctx, in)
 	if dropped != nil || body == nil {
 		return Outcome{Dropped: dropped, Request: in.req}
@@ -198,7 +171,7 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		return []byte("pong"), nil
 	}
 	agent := n.agents[req.Agent] // admit checked that it exists
-	rpc, err := in.rpcRequest()
+	rpc, err := protocol.DecodeRPCRequest(req.PayloadBytes())
 	if err != nil {
 		n.metrics.agentRefused(req.Agent, refusedPayload)
 		return n.rpcReply(req, "", agents.Reply{StatusCode: protocol.InvalidData, StatusMsg: "Could not process request: " + err.Error()})

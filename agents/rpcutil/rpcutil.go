@@ -39,23 +39,8 @@ func New(n agents.Node) (agents.Agent, error) {
 		Action("get_fact", r.getFact).
 		Action("get_facts", r.getFacts).
 		Action("get_config_item", r.getConfigItem)
-	return &agent{Basic: a}, nil
+	return a, nil
 }
-
-// agent is rpcutil's actions with the node told which of them run inline.
-type agent struct{ *agents.Basic }
-
-// inline are the actions that only read the node's memory and return at
-// once; inventory and get_facts encode every fact and may take longer.
-var inline = map[string]bool{
-	"ping": true, "agent_inventory": true, "collective_info": true, "daemon_stats": true,
-	"get_fact": true, "get_config_item": true,
-}
-
-// RunsInline implements agents.Inline.
-func (*agent) RunsInline(action string) bool { return inline[action] }
-
-var _ agents.Inline = (*agent)(nil)
 
 type rpcutil struct{ n agents.Node }
 
