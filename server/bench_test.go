@@ -35,6 +35,7 @@ func (nopConn) Close() error                      { return nil }
 type rig struct {
 	node   *server.Node
 	client *x509.Provider
+	nodeP  *x509.Provider // the node's signer and verifier
 }
 
 func newRig(tb testing.TB, kt x509.KeyType, authz server.Authorizer, aud audit.Auditor) *rig {
@@ -65,7 +66,7 @@ func newRig(tb testing.TB, kt x509.KeyType, authz server.Authorizer, aud audit.A
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rig{node: n, client: clientP}
+	return &rig{node: n, client: clientP, nodeP: nodeP}
 }
 
 // request returns a fresh signed rpcutil#ping transport message.
