@@ -90,7 +90,7 @@ func dataOf(t *testing.T, rep agents.Reply) map[string]any {
 
 func TestExternalOK(t *testing.T) {
 	a, _ := load(t, install(t), Options{})
-	if a.Metadata().Timeout != time.Second || len(a.Actions()) != 11 {
+	if a.Metadata().Timeout != 3*time.Second || len(a.Actions()) != 11 {
 		t.Fatalf("metadata %+v actions %v", a.Metadata(), a.Actions())
 	}
 	rep := run(a, "ok", `{"name":"bob"}`)
@@ -144,7 +144,7 @@ func TestExternalFailures(t *testing.T) {
 		{"big", "printed more than 4096 bytes"},
 		{"badstatus", "invalid statuscode 9"},
 		{"silent", "printed nothing"},
-		{"hang", "timed out after 1"},
+		{"hang", "timed out after 3"},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			rep := run(a, tc.action, `{}`)

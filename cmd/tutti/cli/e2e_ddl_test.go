@@ -252,7 +252,7 @@ func TestE2EExternalAgent(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ action, want string }{
-		{"hang", "external agent tester#hang timed out after 1"},
+		{"hang", "external agent tester#hang timed out after 3"},
 		{"crash", "external agent tester#crash was killed by signal"},
 		{"garbage", "printed something that is not a JSON object"},
 		{"fail", "exited with status 3: disk on fire"},
