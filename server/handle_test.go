@@ -26,6 +26,14 @@ type recConn struct {
 	mu      sync.Mutex
 	subs    map[string]connector.Handler // by agent ("" for the directed subject)
 	replies chan string                  // reply subjects, in publish order
+	flushed int                          // subscriptions made when Flush was last called
+}
+
+func (c *recConn) Flush(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushed = len(c.subs)
+	return nil
 }
 
 func (c *recConn) Subscribe(d connector.Destination, h connector.Handler) (connector.Subscription, error) {
@@ -166,5 +174,16 @@ func TestHandleSlowAction(t *testing.T) {
 	}
 	if !got[replyTo(t, first)] || !got[replyTo(t, second)] {
 		t.Fatalf("replies to %v, want both requests", got)
+	}
+}
+
+// Start returns (and systemd hears READY=1) only once the broker has the
+// node's subscriptions: it flushes after the last one.
+func TestStartConfirmsSubscriptions(t *testing.T) {
+	_, conn, _ := newHandleRig(t)
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if conn.flushed == 0 || conn.flushed != len(conn.subs) {
+		t.Fatalf("flushed after %d of %d subscriptions", conn.flushed, len(conn.subs))
 	}
 }

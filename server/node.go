@@ -210,6 +210,15 @@ func (n *Node) Start() error {
 		}
 		n.agentSubs[a] = subs
 	}
+	// Ready means subscribed: wait until the broker has the subscriptions,
+	// or a request published right after Start (or after systemd hears
+	// READY=1) can miss this node. Best effort: a broker that is away now
+	// gets them again on reconnect.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := n.conn.Flush(ctx); err != nil {
+		n.log.WithError(err).Warn("the broker did not confirm the subscriptions yet; they are sent again on reconnect")
+	}
+	cancel()
 	n.running = true
 	n.log.WithFields(logrus.Fields{"identity": n.identity, "agents": strings.Join(n.agentNames(), ","),
 		"collectives": strings.Join(n.cfg.Load().collectiveList, ",")}).Info("node ready")
