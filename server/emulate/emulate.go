@@ -39,6 +39,7 @@ import (
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/facts"
+	"github.com/tuttifleet/tutti/server/procstat"
 
 	// the built-in agents, as tuttid (server/daemon/agents.go) loads them
 	_ "github.com/tuttifleet/tutti/agents/discovery"
@@ -139,7 +140,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	rssBefore, _ := SelfRSS()
+	rssBefore, _ := procstat.SelfRSS()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	t0 := time.Now()
@@ -185,7 +186,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	}
 	startSeconds := time.Since(t0).Seconds()
 	debug.FreeOSMemory()
-	rssAfter, _ := SelfRSS()
+	rssAfter, _ := procstat.SelfRSS()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 	f.heapBefore = int64(ms0.HeapInuse)
@@ -411,7 +412,7 @@ type Memory struct {
 // RSS before the fleet was built.
 func (f *Fleet) Settle() Memory {
 	debug.FreeOSMemory()
-	rss, _ := SelfRSS()
+	rss, _ := procstat.SelfRSS()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	n := float64(max(1, f.report.Count))

@@ -15,10 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/remote"
+	"github.com/tuttifleet/tutti/server/procstat"
 )
 
 // Options shape a run. A run stops after Duration or after Requests
@@ -208,38 +206,12 @@ func cpuTimes(pid int) (cpuSample, error) {
 	return s, nil
 }
 
-// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on
-// every Linux architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
-// ProcessCPU is the user+system CPU time pid has used (all its threads),
-// from /proc/<pid>/stat, to 10 ms.
+// ProcessCPU is the CPU time pid has used (all its threads, user and
+// system), read from /proc by procstat.
 func ProcessCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	d, err := procstat.CPU(pid)
 	if err != nil {
 		return 0, fmt.Errorf("loadgen: service CPU: %w", err)
 	}
-	return parseStatCPU(string(data))
-}
-
-// parseStatCPU reads utime and stime (fields 14 and 15) of a
-// /proc/<pid>/stat line. The command name (field 2) is in parentheses
-// and may hold spaces and parentheses, so fields are counted after the
-// last ')'.
-func parseStatCPU(stat string) (time.Duration, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("loadgen: /proc stat line has no command name")
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("loadgen: /proc stat line has %d fields after the command", len(f))
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	const maxTicks = math.MaxInt64 / int64(clockTick) / 2
-	if err := errors.Join(err1, err2); err != nil || utime < 0 || stime < 0 || utime > maxTicks || stime > maxTicks {
-		return 0, fmt.Errorf("loadgen: /proc stat utime/stime %q %q out of range: %w", f[11], f[12], err)
-	}
-	return time.Duration(utime+stime) * clockTick, nil
+	return d, nil
 }

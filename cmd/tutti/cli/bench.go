@@ -29,6 +29,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/emulate"
+	"github.com/tuttifleet/tutti/server/procstat"
 )
 
 func init() {
@@ -365,7 +366,7 @@ func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker,
 			return nil, err
 		}
 	}
-	if rss, err := emulate.RSS(emu.pid()); err == nil {
+	if rss, err := procstat.RSS(emu.pid()); err == nil {
 		r.RSSAfterPerNode = float64(rss-er.RSSBefore) / float64(n)
 	}
 	if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
@@ -433,10 +434,10 @@ func median(sorted []float64) float64 {
 // cpuTimes reads the CPU used so far by the emulator, the broker and
 // this process (the client).
 func cpuTimes(nodePID, brokerPID int) (nodes, broker, self time.Duration, err error) {
-	if nodes, err = emulate.CPU(nodePID); err != nil {
+	if nodes, err = procstat.CPU(nodePID); err != nil {
 		return
 	}
-	if broker, err = emulate.CPU(brokerPID); err != nil {
+	if broker, err = procstat.CPU(brokerPID); err != nil {
 		return
 	}
 	var ru syscall.Rusage

@@ -1,4 +1,7 @@
-package emulate
+// Package procstat reads a process's CPU time and resident memory from
+// /proc (Linux): what the fleet benchmark and the signer load generator
+// measure.
+package procstat
 
 import (
 	"bytes"
