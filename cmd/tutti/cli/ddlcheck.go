@@ -86,47 +86,49 @@ func orNone(dirs []string) string {
 // each value is converted to its input's type (count=3 is the integer 3
 // when the DDL says integer, the string "3" when it says string) and
 // validated, and required inputs must be given. Without a DDL the values
-// are typed by their look (parseInputs) and the nodes judge.
-func rpcInputs(g *globals, agent, action string, args []string) (json.RawMessage, error) {
+// are typed by their look (parseInputs) and the nodes judge. The DDL
+// found (nil without one) is returned for the output's aggregates.
+func rpcInputs(g *globals, agent, action string, args []string) (json.RawMessage, *ddl.DDL, error) {
 	d, _, err := findDDL(g, agent)
 	if errors.Is(err, errNoDDL) {
-		return parseInputs(args)
+		data, err := parseInputs(args)
+		return data, nil, err
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	act, ok := d.Action(action)
 	if !ok {
-		return nil, fmt.Errorf("agent %s has no action %q; its actions are %s", agent, action, strings.Join(d.ActionNames(), ", "))
+		return nil, nil, fmt.Errorf("agent %s has no action %q; its actions are %s", agent, action, strings.Join(d.ActionNames(), ", "))
 	}
 	data := map[string]json.RawMessage{}
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("input %q is not key=value", a)
+			return nil, nil, fmt.Errorf("input %q is not key=value", a)
 		}
 		in, ok := act.Input[k]
 		if !ok {
-			return nil, fmt.Errorf("%s#%s has no input %q; %s", agent, action, k, inputList(act))
+			return nil, nil, fmt.Errorf("%s#%s has no input %q; %s", agent, action, k, inputList(act))
 		}
 		raw, err := in.Convert(v)
 		if err != nil {
-			return nil, fmt.Errorf("invalid input %s: %w", k, err)
+			return nil, nil, fmt.Errorf("invalid input %s: %w", k, err)
 		}
 		data[k] = raw
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := act.Validate(b); err != nil {
 		var e *ddl.Error
 		if errors.As(err, &e) && e.Code == protocol.MissingData {
-			return nil, fmt.Errorf("%s#%s needs the input %s", agent, action, missingInput(act, data))
+			return nil, nil, fmt.Errorf("%s#%s needs the input %s", agent, action, missingInput(act, data))
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return b, nil
+	return b, d, nil
 }
 
 func inputList(act *ddl.Action) string {

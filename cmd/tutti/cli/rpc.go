@@ -118,7 +118,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if !agents.ValidName(agent) {
 		return exitWith(ExitUsage, fmt.Errorf("invalid agent name %q", agent))
 	}
-	data, err := rpcInputs(g, agent, action, args[2:])
+	data, agentDDL, err := rpcInputs(g, agent, action, args[2:])
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
@@ -149,7 +149,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	targets, note := o.rollout.apply(limit, nodes)
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
 	out.limit = note
-	out.ddl, _, _ = findDDL(g, agent) // for aggregates; none is fine
+	out.ddl = agentDDL // for aggregates; nil without a DDL
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
 	}
