@@ -115,6 +115,9 @@ func (n *Node) SetExtraAgents(extra map[string]agents.Agent) error {
 			}
 			newSubs[name] = subs
 		}
+		if len(newSubs) > 0 {
+			n.confirmSubscriptions()
+		}
 	}
 	n.agentSet.Store(next)
 	for name, subs := range newSubs {

@@ -210,19 +210,23 @@ func (n *Node) Start() error {
 		}
 		n.agentSubs[a] = subs
 	}
-	// Ready means subscribed: wait until the broker has the subscriptions,
-	// or a request published right after Start (or after systemd hears
-	// READY=1) can miss this node. Best effort: a broker that is away now
-	// gets them again on reconnect.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := n.conn.Flush(ctx); err != nil {
-		n.log.WithError(err).Warn("the broker did not confirm the subscriptions yet; they are sent again on reconnect")
-	}
-	cancel()
+	n.confirmSubscriptions()
 	n.running = true
 	n.log.WithFields(logrus.Fields{"identity": n.identity, "agents": strings.Join(n.agentNames(), ","),
 		"collectives": strings.Join(n.cfg.Load().collectiveList, ",")}).Info("node ready")
 	return nil
+}
+
+// confirmSubscriptions waits until the broker has the subscriptions made
+// so far: ready means subscribed, or a request published right after
+// Start or a reload (or after systemd hears READY=1) can miss this node.
+// Best effort: a broker that is away now gets them again on reconnect.
+func (n *Node) confirmSubscriptions() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.conn.Flush(ctx); err != nil {
+		n.log.WithError(err).Warn("the broker did not confirm the subscriptions yet; they are sent again on reconnect")
+	}
 }
 
 // handle is the connector callback: each request runs in its own
