@@ -221,8 +221,8 @@ type Described interface {
 
 // WithDDL wraps a so that its inputs are validated against d: the node
 // calls ValidateInput before authorization (the server's Validator
-// interface), and Run validates again and hands the action the data
-// with the DDL's defaults filled in. The agent's actions and the DDL's
+// interface) and hands the action the data it returned, with the DDL's
+// defaults filled in, through RunValidated; Run does both. The agent's actions and the DDL's
 // must be the same set.
 func WithDDL(a Agent, d *ddl.DDL) (Agent, error) {
 	name := a.Metadata().Name
@@ -268,24 +268,34 @@ func (v *validated) Actions() []string { return v.inner.Actions() }
 
 func (v *validated) DDL() *ddl.DDL { return v.ddl }
 
-// ValidateInput implements the server's Validator: status 0 and "" when
-// the data is valid, else the status and reason to reply with.
-func (v *validated) ValidateInput(action string, data json.RawMessage) (protocol.StatusCode, string) {
-	if _, err := v.ddl.Validate(action, data); err != nil {
-		return ddlStatus(err)
-	}
-	return protocol.OK, ""
-}
-
-func (v *validated) Run(ctx context.Context, action string, req *Request) Reply {
-	data, err := v.ddl.Validate(action, req.Data)
+// ValidateInput implements the server's Validator: the data the action
+// is to see (the DDL's defaults filled in), status 0 and "" when the data
+// is valid, else the status and reason to reply with.
+func (v *validated) ValidateInput(action string, data json.RawMessage) (json.RawMessage, protocol.StatusCode, string) {
+	out, err := v.ddl.Validate(action, data)
 	if err != nil {
 		code, msg := ddlStatus(err)
+		return nil, code, msg
+	}
+	return out, protocol.OK, ""
+}
+
+// RunValidated implements the server's Validator: it runs the action on
+// data ValidateInput returned, without validating it a second time.
+func (v *validated) RunValidated(ctx context.Context, action string, req *Request) Reply {
+	return v.inner.Run(ctx, action, req)
+}
+
+// Run validates req's data and runs the action with the DDL's defaults
+// filled in.
+func (v *validated) Run(ctx context.Context, action string, req *Request) Reply {
+	data, code, msg := v.ValidateInput(action, req.Data)
+	if code != protocol.OK {
 		return Reply{StatusCode: code, StatusMsg: msg}
 	}
 	r := *req
 	r.Data = data
-	return v.inner.Run(ctx, action, &r)
+	return v.RunValidated(ctx, action, &r)
 }
 
 func ddlStatus(err error) (protocol.StatusCode, string) {

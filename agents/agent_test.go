@@ -41,15 +41,15 @@ func TestWithDDL(t *testing.T) {
 		t.Fatalf("metadata %+v", a.Metadata())
 	}
 	v := a.(interface {
-		ValidateInput(string, json.RawMessage) (protocol.StatusCode, string)
+		ValidateInput(string, json.RawMessage) (json.RawMessage, protocol.StatusCode, string)
 	})
-	if code, msg := v.ValidateInput("say", json.RawMessage(`{"text":"hi"}`)); code != protocol.OK || msg != "" {
+	if _, code, msg := v.ValidateInput("say", json.RawMessage(`{"text":"hi"}`)); code != protocol.OK || msg != "" {
 		t.Fatalf("valid input refused: %d %s", code, msg)
 	}
-	if code, msg := v.ValidateInput("say", json.RawMessage(`{"text":"rm -rf /"}`)); code != protocol.InvalidData || !strings.Contains(msg, "text") {
+	if _, code, msg := v.ValidateInput("say", json.RawMessage(`{"text":"rm -rf /"}`)); code != protocol.InvalidData || !strings.Contains(msg, "text") {
 		t.Fatalf("invalid input: %d %s", code, msg)
 	}
-	if code, msg := v.ValidateInput("say", json.RawMessage(`{}`)); code != protocol.MissingData || msg != "Action say needs a text argument" {
+	if _, code, msg := v.ValidateInput("say", json.RawMessage(`{}`)); code != protocol.MissingData || msg != "Action say needs a text argument" {
 		t.Fatalf("missing input: %d %s", code, msg)
 	}
 	// Run validates too and hands the action the defaults

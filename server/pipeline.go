@@ -190,11 +190,15 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.UnknownAction,
 			StatusMsg: fmt.Sprintf("Unknown action %s for agent %s", rpc.Action, req.Agent)})
 	}
+	data, run := rpc.Data, agent.Run
 	if v, ok := agent.(Validator); ok {
-		if code, msg := v.ValidateInput(rpc.Action, rpc.Data); code != protocol.OK {
+		var code protocol.StatusCode
+		var msg string
+		if data, code, msg = v.ValidateInput(rpc.Action, rpc.Data); code != protocol.OK {
 			n.metrics.agentRefused(req.Agent, refusedInvalidInput)
 			return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: code, StatusMsg: msg})
 		}
+		run = v.RunValidated
 	}
 	allowed, reason, policy := n.authorize(in, rpc)
 	if err := n.audit(in, rpc, allowed, reason, policy); err != nil && n.cfg.Load().auditRequired {
@@ -210,8 +214,8 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	started := time.Now()
-	rep := agent.Run(actx, rpc.Action, &agents.Request{
-		Agent: req.Agent, Action: rpc.Action, Data: rpc.Data, CallerID: req.CallerID, SenderID: req.SenderID,
+	rep := run(actx, rpc.Action, &agents.Request{
+		Agent: req.Agent, Action: rpc.Action, Data: data, CallerID: req.CallerID, SenderID: req.SenderID,
 		RequestID: req.ID, Collective: req.Collective, Time: time.Unix(req.Time, 0), TTL: time.Duration(req.TTL) * time.Second,
 	})
 	n.metrics.observe(req.Agent, rpc.Action, rep.StatusCode, time.Since(started))
@@ -219,9 +223,13 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 }
 
 // Validator is implemented by agents that validate inputs against a DDL
-// before authorization (PROTOCOL.md §7 step 15).
+// before authorization (PROTOCOL.md §7 step 15). ValidateInput returns the
+// data the action is to see (the DDL's defaults filled in) or the status
+// and reason to refuse with; RunValidated runs the action on that data
+// without validating it again.
 type Validator interface {
-	ValidateInput(action string, data json.RawMessage) (protocol.StatusCode, string)
+	ValidateInput(action string, data json.RawMessage) (json.RawMessage, protocol.StatusCode, string)
+	RunValidated(ctx context.Context, action string, req *agents.Request) agents.Reply
 }
 
 func hasAction(a agents.Agent, action string) bool {

@@ -28,7 +28,7 @@ func fake(t *testing.T) (systemctl, dir string) {
 }
 
 type validator interface {
-	ValidateInput(string, json.RawMessage) (protocol.StatusCode, string)
+	ValidateInput(string, json.RawMessage) (json.RawMessage, protocol.StatusCode, string)
 }
 
 func build(t *testing.T, systemctl string) agents.Agent {
@@ -93,7 +93,7 @@ func TestServiceNamesRefused(t *testing.T) {
 		"", "-H", "--host=evil", "../../etc/passwd", "/etc/passwd", "nginx;reboot", "nginx service", "$(reboot)",
 		"a`id`", "nginx|cat", "nginx\n", "..", "ünicode", strings.Repeat("a", MaxNameLength+1),
 	} {
-		code, msg := a.(validator).ValidateInput("restart", json.RawMessage(`{"service":`+quote(bad)+`}`))
+		_, code, msg := a.(validator).ValidateInput("restart", json.RawMessage(`{"service":`+quote(bad)+`}`))
 		if code != protocol.InvalidData && !(bad == "" && code == protocol.InvalidData) {
 			t.Errorf("%q passed the DDL: %d %s", bad, code, msg)
 		}
