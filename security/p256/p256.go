@@ -27,20 +27,25 @@
 // costs d doublings and at most d additions. u1·G uses nistec's
 // ScalarBaseMult (constant-time, but it has its own fixed table).
 //
-// Measured on the tutti build host (amd64, filippo.io/nistec v0.0.4
-// assembly; BenchmarkTeeth and BenchmarkVerify, cpu-ns/op):
+// Measured on the tutti build host (2 shared cores, amd64,
+// filippo.io/nistec v0.0.4 assembly; go test -bench 'Teeth|Verify' -count 3,
+// median cpu-ns/op):
 //
-//	teeth  table     VerifyASN1  NewPublicKey
-//	stdlib –         51.7 µs     –
-//	5      3.0 KB    28.2 µs     38 µs
-//	6      6.0 KB    25.8 µs     46 µs
-//	7      12.2 KB   24.4 µs     62 µs
-//	8      24.5 KB   22.8 µs     95 µs
+//	teeth  table bytes  VerifyASN1  NewPublicKey
+//	stdlib –            54.1 µs     –
+//	5       3016        32.6 µs      29 µs
+//	6       6088        29.6 µs      42 µs
+//	7      12232        26.4 µs      62 µs
+//	8      24520        24.9 µs     110 µs
 //
 // A node keeps a table per caller key and an emulated node must stay
-// near 0.1 MB, so the package uses 6 teeth: 6 KB per key for 2.1× the
-// speed of crypto/ecdsa; 7 teeth would double the memory for a further
-// 1.4 µs, 8 would quadruple it for 3 µs.
+// near 0.1 MB, so the package uses 7 teeth: 12 KB per key for 2× the
+// speed of crypto/ecdsa. 8 teeth would double the memory for 1.5 µs
+// (6 %), 6 teeth would halve it but cost 3.2 µs (12 %). The remaining
+// time is the comb (about 60 %, its additions being nistec's complete
+// ones, a doubling included), ScalarBaseMult (20 %) and BytesX's field
+// inversion (14 %). A signed-digit comb (2^(t-1) entries, an entry
+// negated where needed) would give 8 teeth's speed in 12 KB.
 package p256
 
 import (
@@ -56,7 +61,7 @@ import (
 )
 
 // defaultTeeth is the comb width NewPublicKey uses (see the package doc).
-const defaultTeeth = 6
+const defaultTeeth = 7
 
 // order is n, the order of the P-256 base point.
 var order = elliptic.P256().Params().N
