@@ -208,8 +208,8 @@ func (p *Provider) build(set pemSet) (*state, error) {
 	}
 	st := &state{
 		caPool:   stdx509.NewCertPool(),
-		requests: newCertCache(defaultCacheSize),
-		replies:  newCertCache(replyCacheSize),
+		requests: newCertCache(defaultCacheSize, requestTables),
+		replies:  newCertCache(replyCacheSize, 0),
 	}
 	for _, c := range cas {
 		st.caPool.AddCert(c)

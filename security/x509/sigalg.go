@@ -55,13 +55,19 @@ func SignWith(key crypto.Signer, msg []byte) ([]byte, error) {
 	}
 }
 
+// The refusals VerifyWith and certCache.verify share.
+var (
+	errEmptySignature = errors.New("empty signature")
+	errECDSASignature = errors.New("ECDSA SHA-256 signature does not verify")
+)
+
 // VerifyWith checks that sig is a signature over msg by pub, using the
 // algorithm SignWith uses for that key type. It returns nil on success and
 // a descriptive error otherwise; it does not judge key strength (see
 // checkKeyStrength).
 func VerifyWith(pub crypto.PublicKey, msg, sig []byte) error {
 	if len(sig) == 0 {
-		return errors.New("empty signature")
+		return errEmptySignature
 	}
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
@@ -73,7 +79,7 @@ func VerifyWith(pub crypto.PublicKey, msg, sig []byte) error {
 	case *ecdsa.PublicKey:
 		digest := sha256.Sum256(msg)
 		if !ecdsa.VerifyASN1(k, digest[:], sig) {
-			return errors.New("ECDSA SHA-256 signature does not verify")
+			return errECDSASignature
 		}
 		return nil
 	case ed25519.PublicKey:

@@ -223,7 +223,7 @@ func TestCacheEntryExpiresWithCertificate(t *testing.T) {
 }
 
 func TestCertCacheBounded(t *testing.T) {
-	c := newCertCache(8)
+	c := newCertCache(8, 0)
 	now := time.Now()
 	for i := 0; i < 100; i++ {
 		var k [32]byte

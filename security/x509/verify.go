@@ -59,7 +59,7 @@ func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID st
 	if err := p.bindCaller(e, callerID, kind, certname); err != nil {
 		return nil, err
 	}
-	if err := VerifyWith(e.pub, message, signature); err != nil {
+	if err := st.requests.verify(e, message, signature); err != nil {
 		return nil, protocol.Wrap(protocol.KindSignature, err,
 			"request signature by certificate %q (callerid %q) is invalid", e.name, callerID)
 	}
@@ -109,7 +109,7 @@ func (p *Provider) VerifyReply(message, signature, pubcert []byte, senderID stri
 		return protocol.Errorf(protocol.KindCaller,
 			"reply from %q is signed by a certificate valid for %s", senderID, e.validFor())
 	}
-	if err := VerifyWith(e.pub, message, signature); err != nil {
+	if err := st.replies.verify(e, message, signature); err != nil {
 		return protocol.Wrap(protocol.KindSignature, err, "reply signature by %q is invalid", senderID)
 	}
 	return nil
@@ -131,6 +131,7 @@ func (p *Provider) verifiedCert(st *state, pubcert []byte, use purpose) (*certEn
 	if err != nil {
 		return nil, err
 	}
+	e.key = key
 	cache.put(key, e, now)
 	return e, nil
 }
