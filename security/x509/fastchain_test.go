@@ -243,3 +243,65 @@ func verifierPEM(t testing.TB, caPEM []byte, cfg Config) *Provider {
 	}
 	return p
 }
+
+// FuzzFastChain builds a leaf from fuzzed properties — issuer, extended
+// key usages, validity, extra extensions, revocation — and requires the
+// fast path and Verify to agree on it, for the fuzzed purpose and time.
+func FuzzFastChain(f *testing.F) {
+	ca := mustCA(f, "fleet CA", KeyECDSA)
+	constrained := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "constrained CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: stdx509.KeyUsageCertSign, PermittedDNSDomains: []string{"example.net"}})
+	ekuCA := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "client-only CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: stdx509.KeyUsageCertSign,
+		ExtKeyUsage: []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageClientAuth}})
+	notCA := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "not a CA"}, BasicConstraintsValid: true})
+	v1 := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "no basic constraints"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(3 * time.Hour)})
+	issuers := []*CA{ca, constrained, ekuCA, notCA, v1}
+	pool := []*CA{ca, constrained, ekuCA, notCA, v1}
+	allEKU := []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageAny, stdx509.ExtKeyUsageServerAuth, stdx509.ExtKeyUsageClientAuth,
+		stdx509.ExtKeyUsageCodeSigning, stdx509.ExtKeyUsageEmailProtection, stdx509.ExtKeyUsageTimeStamping}
+
+	f.Add(uint8(0), uint8(6), false, int8(-1), uint8(24), uint8(0), false, int8(0), false)
+	f.Add(uint8(1), uint8(2), true, int8(-2), uint8(48), uint8(1), true, int8(30), false)
+	f.Add(uint8(2), uint8(4), false, int8(1), uint8(1), uint8(2), false, int8(-5), true)
+	f.Add(uint8(4), uint8(0), false, int8(-1), uint8(5), uint8(4), true, int8(2), false)
+	f.Fuzz(func(t *testing.T, issuer, ekus uint8, unknownEKU bool, startHours int8, hours uint8,
+		exts uint8, forReq bool, atHours int8, revoke bool) {
+		parent := issuers[int(issuer)%len(issuers)]
+		tmpl := leafTmpl(parent, "node1.example.net")
+		tmpl.ExtKeyUsage = nil
+		for i, u := range allEKU {
+			if ekus&(1<<i) != 0 {
+				tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, u)
+			}
+		}
+		if unknownEKU {
+			tmpl.UnknownExtKeyUsage = []asn1.ObjectIdentifier{{1, 3, 6, 1, 4, 1, 99999, 2}}
+		}
+		tmpl.NotBefore = time.Now().Add(time.Duration(startHours) * time.Hour)
+		tmpl.NotAfter = tmpl.NotBefore.Add(time.Duration(hours)*time.Hour + time.Minute)
+		if exts&1 != 0 {
+			tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{
+				Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Critical: exts&2 != 0, Value: []byte{5, 0}})
+		}
+		if exts&4 != 0 {
+			oid, _ := stdx509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
+			tmpl.Policies = []stdx509.OID{oid}
+		}
+		if exts&8 != 0 {
+			tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
+		}
+		is := issueTemplate(t, parent, tmpl, mustKey(t, KeyEd25519))
+		use := forReply
+		if forReq {
+			use = forRequest
+		}
+		c := chainCase{name: "fuzz", pool: pool, pubcert: is.CertPEM, use: use,
+			at: time.Duration(atHours) * time.Hour, agreeOnly: true}
+		if revoke {
+			c.revoke, c.revoker = is.Cert, ca
+		}
+		checkBothPaths(t, c)
+	})
+}
