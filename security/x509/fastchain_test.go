@@ -1,6 +1,9 @@
 package x509
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	stdx509 "crypto/x509"
 	"crypto/x509/pkix"
@@ -14,7 +17,12 @@ import (
 // rootCA makes a self-signed CA from tmpl (CA shapes NewCA does not make).
 func rootCA(t testing.TB, tmpl *stdx509.Certificate) *CA {
 	t.Helper()
-	key := mustKey(t, KeyECDSA)
+	return rootCAKey(t, tmpl, mustKey(t, KeyECDSA))
+}
+
+// rootCAKey is rootCA with a key of the caller's choice.
+func rootCAKey(t testing.TB, tmpl *stdx509.Certificate, key crypto.Signer) *CA {
+	t.Helper()
 	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
 	if tmpl.NotBefore.IsZero() {
 		tmpl.NotBefore = time.Now().Add(-time.Hour)
@@ -98,7 +106,16 @@ func TestFastChainAgreesWithVerify(t *testing.T) {
 			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Critical: critical, Value: []byte{5, 0}}}
 		}
 	}
+	edCA := mustCA(t, "ed25519 CA", KeyEd25519)
+	rsaCA := mustCA(t, "rsa CA", KeyRSA)
+	p384CA := rootCAKey(t, &stdx509.Certificate{Subject: pkix.Name{CommonName: "P-384 CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: stdx509.KeyUsageCertSign}, mustP384(t))
+	noBC := rootCA(t, &stdx509.Certificate{Subject: pkix.Name{CommonName: "no basic constraints"},
+		KeyUsage: stdx509.KeyUsageCertSign})
+	sha384 := func(c *stdx509.Certificate) { c.SignatureAlgorithm = stdx509.ECDSAWithSHA384 }
 	good := issue(ca, nil)
+	goodSHA384 := issue(ca, sha384)
+	goodEd, goodRSA, goodP384 := issue(edCA, nil), issue(rsaCA, nil), issue(p384CA, nil)
 	revoked := issue(ca, nil)
 	ed := mustIssue(t, ca, name, IssueOptions{KeyType: KeyEd25519})
 	rsa := mustIssue(t, ca, name, IssueOptions{KeyType: KeyRSA})
@@ -150,6 +167,24 @@ func TestFastChainAgreesWithVerify(t *testing.T) {
 			c.Policies = []stdx509.OID{oid}
 		}).CertPEM, wantOK: true},
 		{name: "the CA itself", pool: pair, pubcert: ca.CertPEM},
+		// The CA's signature: P-256 with SHA-256 is checked with the
+		// CA's p256 table, everything else with CheckSignatureFrom. A
+		// bad signature must leave the refusal to Verify.
+		{name: "P-256 CA, signature tampered", pool: pair, pubcert: flipSignature(t, good.Cert, -1)},
+		{name: "P-256 CA, signature tampered in r", pool: pair, pubcert: flipSignature(t, good.Cert, 8*8+3)},
+		{name: "P-256 CA, TBS tampered", pool: pair, pubcert: tamperTBS(t, good.Cert, "node1", "node2")},
+		{name: "P-256 CA, SHA-384 leaf", pool: pair, pubcert: goodSHA384.CertPEM, wantFast: true, wantOK: true},
+		{name: "P-256 CA, SHA-384 leaf tampered", pool: pair, pubcert: flipSignature(t, goodSHA384.Cert, -1)},
+		{name: "P-384 CA", pool: []*CA{p384CA}, pubcert: goodP384.CertPEM, wantFast: true, wantOK: true},
+		{name: "P-384 CA, signature tampered", pool: []*CA{p384CA}, pubcert: flipSignature(t, goodP384.Cert, -1)},
+		{name: "Ed25519 CA", pool: []*CA{edCA}, pubcert: goodEd.CertPEM, wantFast: true, wantOK: true},
+		{name: "Ed25519 CA, signature tampered", pool: []*CA{edCA}, pubcert: flipSignature(t, goodEd.Cert, -1)},
+		{name: "Ed25519 CA, TBS tampered", pool: []*CA{edCA}, pubcert: tamperTBS(t, goodEd.Cert, "node1", "node2")},
+		{name: "RSA CA", pool: []*CA{rsaCA}, pubcert: goodRSA.CertPEM, wantFast: true, wantOK: true},
+		{name: "RSA CA, signature tampered", pool: []*CA{rsaCA}, pubcert: flipSignature(t, goodRSA.Cert, -1)},
+		{name: "RSA CA, TBS tampered", pool: []*CA{rsaCA}, pubcert: tamperTBS(t, goodRSA.Cert, "node1", "node2")},
+		{name: "all CA kinds in one file", pool: []*CA{edCA, rsaCA, p384CA, ca}, pubcert: good.CertPEM, wantFast: true, wantOK: true},
+		{name: "CA without basic constraints", pool: []*CA{noBC}, pubcert: issue(noBC, nil).CertPEM},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { checkBothPaths(t, c) })
@@ -215,11 +250,13 @@ func checkBothPaths(t *testing.T, c chainCase) {
 	}
 	taken := false
 	if ders, err := pemCertificates(c.pubcert); err == nil && len(ders) == 1 {
-		leaf, err := stdx509.ParseCertificate(ders[0])
-		if err != nil {
-			t.Fatal(err)
+		// A certificate that does not parse (a fuzzed bit flip) was
+		// refused by both paths above.
+		if leaf, err := stdx509.ParseCertificate(ders[0]); err == nil {
+			taken = fast.st.Load().directIssuer(leaf, c.use, now) != nil
+		} else if ferr == nil {
+			t.Fatalf("accepted a certificate that does not parse: %v", err)
 		}
-		taken = fast.st.Load().directIssuer(leaf, c.use, now) != nil
 	}
 	if c.agreeOnly {
 		if taken && ferr != nil {
@@ -257,17 +294,30 @@ func FuzzFastChain(f *testing.F) {
 	notCA := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "not a CA"}, BasicConstraintsValid: true})
 	v1 := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "no basic constraints"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(3 * time.Hour)})
-	issuers := []*CA{ca, constrained, ekuCA, notCA, v1}
-	pool := []*CA{ca, constrained, ekuCA, notCA, v1}
+	noCertSign := rootCA(f, &stdx509.Certificate{Subject: pkix.Name{CommonName: "no certSign CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: stdx509.KeyUsageDigitalSignature})
+	edCA, rsaCA := mustCA(f, "ed25519 CA", KeyEd25519), mustCA(f, "rsa CA", KeyRSA)
+	issuers := []*CA{ca, constrained, ekuCA, notCA, v1, noCertSign, edCA, rsaCA}
+	pool := issuers
 	allEKU := []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageAny, stdx509.ExtKeyUsageServerAuth, stdx509.ExtKeyUsageClientAuth,
 		stdx509.ExtKeyUsageCodeSigning, stdx509.ExtKeyUsageEmailProtection, stdx509.ExtKeyUsageTimeStamping}
 
-	f.Add(uint8(0), uint8(6), false, int8(-1), uint8(24), uint8(0), false, int8(0), false)
-	f.Add(uint8(1), uint8(2), true, int8(-2), uint8(48), uint8(1), true, int8(30), false)
-	f.Add(uint8(2), uint8(4), false, int8(1), uint8(1), uint8(2), false, int8(-5), true)
-	f.Add(uint8(4), uint8(0), false, int8(-1), uint8(5), uint8(4), true, int8(2), false)
+	// exts bit 16 signs an ECDSA CA's leaf with SHA-384 (CheckSignatureFrom
+	// rather than the p256 table); flip != 0 flips a bit of the
+	// certificate: of its signature when flip is odd, anywhere otherwise.
+	f.Add(uint8(0), uint8(6), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(0))
+	f.Add(uint8(1), uint8(2), true, int8(-2), uint8(48), uint8(1), true, int8(30), false, uint16(0))
+	f.Add(uint8(2), uint8(4), false, int8(1), uint8(1), uint8(2), false, int8(-5), true, uint16(0))
+	f.Add(uint8(4), uint8(0), false, int8(-1), uint8(5), uint8(4), true, int8(2), false, uint16(0))
+	f.Add(uint8(0), uint8(0), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(1))
+	f.Add(uint8(0), uint8(0), false, int8(-1), uint8(24), uint8(16), false, int8(0), false, uint16(0))
+	f.Add(uint8(0), uint8(0), false, int8(-1), uint8(24), uint8(16), false, int8(0), false, uint16(77))
+	f.Add(uint8(0), uint8(0), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(800))
+	f.Add(uint8(5), uint8(0), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(0))
+	f.Add(uint8(6), uint8(0), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(3))
+	f.Add(uint8(7), uint8(0), false, int8(-1), uint8(24), uint8(0), false, int8(0), false, uint16(5))
 	f.Fuzz(func(t *testing.T, issuer, ekus uint8, unknownEKU bool, startHours int8, hours uint8,
-		exts uint8, forReq bool, atHours int8, revoke bool) {
+		exts uint8, forReq bool, atHours int8, revoke bool, flip uint16) {
 		parent := issuers[int(issuer)%len(issuers)]
 		tmpl := leafTmpl(parent, "node1.example.net")
 		tmpl.ExtKeyUsage = nil
@@ -292,12 +342,25 @@ func FuzzFastChain(f *testing.F) {
 		if exts&8 != 0 {
 			tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
 		}
+		if _, ok := parent.Key.Public().(*ecdsa.PublicKey); ok && exts&16 != 0 {
+			tmpl.SignatureAlgorithm = stdx509.ECDSAWithSHA384
+		}
 		is := issueTemplate(t, parent, tmpl, mustKey(t, KeyEd25519))
+		pubcert := is.CertPEM
+		switch {
+		case flip&1 != 0:
+			pubcert = flipSignature(t, is.Cert, int(flip>>1))
+		case flip != 0:
+			raw := bytes.Clone(is.Cert.Raw)
+			i := int(flip>>1) % (len(raw) * 8)
+			raw[i/8] ^= 0x80 >> (i % 8)
+			pubcert = pemBlock("CERTIFICATE", raw)
+		}
 		use := forReply
 		if forReq {
 			use = forRequest
 		}
-		c := chainCase{name: "fuzz", pool: pool, pubcert: is.CertPEM, use: use,
+		c := chainCase{name: "fuzz", pool: pool, pubcert: pubcert, use: use,
 			at: time.Duration(atHours) * time.Hour, agreeOnly: true}
 		if revoke {
 			c.revoke, c.revoker = is.Cert, ca
