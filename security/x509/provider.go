@@ -65,6 +65,10 @@ type Provider struct {
 	fromFiles bool
 	mem       pemSet
 
+	// fullChainOnly turns the direct-issuer fast path off (tests that
+	// compare it with crypto/x509's Verify).
+	fullChainOnly bool
+
 	reloadMu sync.Mutex
 	st       atomic.Pointer[state]
 }
@@ -83,6 +87,8 @@ type state struct {
 	tlsCert *tls.Certificate // nil without cert and key
 
 	caPool  *stdx509.CertPool
+	cas     []*stdx509.Certificate // the CA file, as caPool holds it
+	fast    fastCAs                // CAs that may issue on the fast path
 	revoked revocations
 
 	requests *certCache // chains verified for clientAuth
@@ -214,6 +220,7 @@ func (p *Provider) build(set pemSet) (*state, error) {
 	for _, c := range cas {
 		st.caPool.AddCert(c)
 	}
+	st.cas, st.fast = cas, newFastCAs(cas)
 	if st.revoked, err = parseCRLs(set.crl, cas); err != nil {
 		return nil, err
 	}

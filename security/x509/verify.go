@@ -28,6 +28,12 @@ func (u purpose) usages() []stdx509.ExtKeyUsage {
 	return []stdx509.ExtKeyUsage{stdx509.ExtKeyUsageServerAuth, stdx509.ExtKeyUsageClientAuth}
 }
 
+// allows reports whether a certificate listing the extended key usage e
+// is good for u (one of u.usages()); it does not allocate.
+func (u purpose) allows(e stdx509.ExtKeyUsage) bool {
+	return e == stdx509.ExtKeyUsageClientAuth || (u == forReply && e == stdx509.ExtKeyUsageServerAuth)
+}
+
 func (u purpose) String() string {
 	if u == forRequest {
 		return "client authentication"
@@ -147,6 +153,15 @@ func (p *Provider) verifyChain(st *state, pubcert []byte, use purpose, now time.
 		return nil, protocol.Wrap(protocol.KindCertificate, err, "cannot parse the pubcert leaf certificate")
 	}
 	name := certName(leaf)
+	if len(ders) == 1 && !p.fullChainOnly {
+		if err := p.checkLeaf(leaf, name, now); err != nil {
+			return nil, err
+		}
+		if ca := st.directIssuer(leaf, use, now); ca != nil {
+			return p.newEntry(leaf, []*stdx509.Certificate{leaf, ca}), nil
+		}
+		return p.fullChain(st, leaf, nil, name, use, now)
+	}
 	inter := stdx509.NewCertPool()
 	for i, der := range ders[1:] {
 		c, err := stdx509.ParseCertificate(der)
@@ -162,6 +177,12 @@ func (p *Provider) verifyChain(st *state, pubcert []byte, use purpose, now time.
 	if err := p.checkLeaf(leaf, name, now); err != nil {
 		return nil, err
 	}
+	return p.fullChain(st, leaf, inter, name, use, now)
+}
+
+// fullChain verifies leaf with crypto/x509 (any chain shape) and checks
+// the chain it found against the CRLs.
+func (p *Provider) fullChain(st *state, leaf *stdx509.Certificate, inter *stdx509.CertPool, name string, use purpose, now time.Time) (*certEntry, error) {
 	chains, err := leaf.Verify(stdx509.VerifyOptions{
 		Roots:         st.caPool,
 		Intermediates: inter,
