@@ -102,7 +102,8 @@ func TestFastCASignedAgrees(t *testing.T) {
 			tmpl := leafTmpl(tc.ca, "node1.example.net")
 			tmpl.SignatureAlgorithm = tc.sigAlg
 			leaf := issueTemplate(t, tc.ca, tmpl, mustKey(t, KeyECDSA)).Cert
-			if got := f.p256 != nil && leaf.SignatureAlgorithm == stdx509.ECDSAWithSHA256; got != tc.table {
+			buildTable(t, f)
+			if got := f.table.Load() != nil && leaf.SignatureAlgorithm == stdx509.ECDSAWithSHA256; got != tc.table {
 				t.Fatalf("p256 table used = %v, want %v (%s)", got, tc.table, leaf.SignatureAlgorithm)
 			}
 			if !f.signed(leaf) {
@@ -164,9 +165,9 @@ func TestNewFastCAs(t *testing.T) {
 	fast := newFastCAs(all)
 	for _, c := range cases {
 		f := fast[string(c.ca.Cert.RawSubject)]
-		if (f != nil) != c.fast || (f != nil && (f.p256 != nil) != c.table) {
+		if (f != nil) != c.fast || (f != nil && (f.pub != nil) != c.table) {
 			t.Errorf("%s: on the fast path = %v (table %v), want %v (table %v)", c.ca.Cert.Subject.CommonName,
-				f != nil, f != nil && f.p256 != nil, c.fast, c.table)
+				f != nil, f != nil && f.pub != nil, c.fast, c.table)
 		}
 		if ok := issueOK(t, c.ca); (f != nil) != ok {
 			t.Errorf("%s: on the fast path = %v, but CheckSignatureFrom accepts its leaves = %v",
@@ -202,9 +203,11 @@ func TestFastCAReload(t *testing.T) {
 	check := func(is *Issued, wantOK bool) {
 		t.Helper()
 		st := p.st.Load()
-		if st.fast[string(is.Cert.RawIssuer)] == nil || st.fast[string(is.Cert.RawIssuer)].p256 == nil {
-			t.Fatal("the CA has no p256 table")
+		f := st.fast[string(is.Cert.RawIssuer)]
+		if f == nil || f.pub == nil {
+			t.Fatal("the CA is not a P-256 CA on the fast path")
 		}
+		buildTable(t, f)
 		fastOK := st.directIssuer(is.Cert, forReply, now) != nil
 		_, err := p.verifyChain(st, is.CertPEM, forReply, now)
 		if fastOK != wantOK || (err == nil) != wantOK {
@@ -224,4 +227,38 @@ func TestFastCAReload(t *testing.T) {
 	}
 	check(oldLeaf, false)
 	check(newLeaf, true)
+}
+
+// buildTable makes f build its comb table as its caTableAfter-th leaf
+// check would, and fails if a P-256 CA then has none.
+func buildTable(t *testing.T, f *fastCA) {
+	t.Helper()
+	for range caTableAfter {
+		f.comb()
+	}
+	if f.pub != nil && f.table.Load() == nil {
+		t.Fatal("no comb table after caTableAfter leaves")
+	}
+}
+
+// TestFastCATableLazy pins that a P-256 CA's table is built on the
+// caTableAfter-th leaf, not before (a node checking a few callers never
+// pays for it), and that the answers are the same before and after.
+func TestFastCATableLazy(t *testing.T) {
+	ca := mustCA(t, "P-256 CA", KeyECDSA)
+	f := newFastCAs([]*stdx509.Certificate{ca.Cert})[string(ca.Cert.RawSubject)]
+	good := mustIssue(t, ca, "node1.example.net", IssueOptions{}).Cert
+	other := mustIssue(t, mustCA(t, "P-256 CA", KeyECDSA), "node1.example.net", IssueOptions{}).Cert
+	for i := 1; i <= caTableAfter+2; i++ {
+		if !f.signed(good) {
+			t.Fatalf("leaf %d: good leaf refused", i)
+		}
+		if f.signed(other) {
+			t.Fatalf("leaf %d: a leaf of another CA with the same name accepted", i)
+		}
+		built := f.table.Load() != nil
+		if want := 2*i >= caTableAfter; built != want {
+			t.Fatalf("after %d leaf checks: table built = %v, want %v", 2*i, built, want)
+		}
+	}
 }

@@ -3,10 +3,12 @@ package x509
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	stdx509 "crypto/x509"
 	"encoding/asn1"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tuttifleet/tutti/security/p256"
@@ -17,9 +19,10 @@ import (
 // Nearly every certificate a node or client sees is a leaf issued
 // directly by a configured CA, and the CA's signature on it is most of
 // the cost of a first contact. The CA's key is the same for every leaf,
-// so for an ECDSA P-256 CA the state holds the key with a precomputed
-// table (package p256), which checks the signature in about half the
-// time crypto/ecdsa takes for an arbitrary key. crypto/x509's Verify
+// so for an ECDSA P-256 CA the state builds a precomputed table for the
+// key (package p256) once it has checked a few leaves, which then checks
+// the signature in about half the time crypto/ecdsa takes for an
+// arbitrary key. crypto/x509's Verify
 // cannot use it, so directIssuer makes Verify's checks for that one
 // chain shape itself (Verify's chain building, RFC 9618 policy graph and
 // usage walk cost a further ~1.5 µs) and falls back to Verify for
@@ -73,11 +76,21 @@ type fastCAs map[string]*fastCA
 // fastCA is a configured CA the fast path may take as a leaf's issuer.
 type fastCA struct {
 	cert *stdx509.Certificate
-	// p256 is the CA's ECDSA P-256 key with its comb table (6 KB),
-	// built with the provider's state, so a reload rebuilds it; nil for
-	// any other key.
-	p256 *p256.PublicKey
+	// pub is the CA's key when it is ECDSA P-256, else nil. Its
+	// signatures on ECDSA-with-SHA256 leaves are checked with a comb
+	// table (package p256, 12 KB) from the caTableAfter-th leaf on.
+	pub *ecdsa.PublicKey
+	// leaves counts the leaf signatures checked before the table existed.
+	leaves atomic.Uint32
+	table  atomic.Pointer[p256.PublicKey]
 }
+
+// caTableAfter is the leaf signature check of a P-256 CA that builds
+// its comb table. Building costs about two signature checks (~60 µs), so
+// a node, which sees a few callers' certificates and then caches them,
+// never builds one, and a client, which sees a certificate per node of
+// the fleet, builds it on its fourth node.
+const caTableAfter = 4
 
 func newFastCAs(cas []*stdx509.Certificate) fastCAs {
 	out := fastCAs{}
@@ -94,10 +107,8 @@ func newFastCAs(cas []*stdx509.Certificate) fastCAs {
 			continue
 		}
 		f := &fastCA{cert: ca}
-		if pub, ok := ca.PublicKey.(*ecdsa.PublicKey); ok {
-			// Any curve but P-256, or a key NewPublicKey refuses, keeps
-			// CheckSignatureFrom.
-			f.p256, _ = p256.NewPublicKey(pub)
+		if pub, ok := ca.PublicKey.(*ecdsa.PublicKey); ok && pub.Curve == elliptic.P256() {
+			f.pub = pub
 		}
 		out[subj] = f
 	}
@@ -122,14 +133,35 @@ func mayIssue(ca *stdx509.Certificate) bool {
 // signed reports whether ca's key signed leaf. It is the signature half
 // of leaf.CheckSignatureFrom(ca.cert), whose CA half mayIssue did: an
 // ECDSA-with-SHA256 leaf under a P-256 CA is checked with the CA's comb
-// table (about half the cost of crypto/ecdsa, the same answer — see
-// package p256); every other algorithm goes to CheckSignatureFrom.
+// table once it exists (about half the cost of crypto/ecdsa, the same
+// answer — see package p256); everything else goes to
+// CheckSignatureFrom.
 func (ca *fastCA) signed(leaf *stdx509.Certificate) bool {
-	if ca.p256 != nil && leaf.SignatureAlgorithm == stdx509.ECDSAWithSHA256 {
-		h := sha256.Sum256(leaf.RawTBSCertificate)
-		return ca.p256.VerifyASN1(h[:], leaf.Signature)
+	if ca.pub != nil && leaf.SignatureAlgorithm == stdx509.ECDSAWithSHA256 {
+		if k := ca.comb(); k != nil {
+			h := sha256.Sum256(leaf.RawTBSCertificate)
+			return k.VerifyASN1(h[:], leaf.Signature)
+		}
 	}
 	return leaf.CheckSignatureFrom(ca.cert) == nil
+}
+
+// comb returns the CA key's table, or nil before the caTableAfter-th
+// call, which builds it (one caller does; the others meanwhile use
+// CheckSignatureFrom). A key p256 refuses never gets a table.
+func (ca *fastCA) comb() *p256.PublicKey {
+	if k := ca.table.Load(); k != nil {
+		return k
+	}
+	if ca.leaves.Add(1) != caTableAfter {
+		return nil
+	}
+	k, err := p256.NewPublicKey(ca.pub)
+	if err != nil {
+		return nil
+	}
+	ca.table.Store(k)
+	return k
 }
 
 // directIssuer returns the configured CA that issued leaf when the fast
