@@ -3,6 +3,7 @@ module github.com/tuttifleet/tutti
 go 1.26.8
 
 require (
+	filippo.io/nistec v0.0.4
 	github.com/coreos/go-systemd/v22 v22.6.0
 	github.com/go-stomp/stomp/v3 v3.1.3
 	github.com/golang-jwt/jwt/v5 v5.3.0
@@ -21,7 +22,6 @@ require (
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
-	filippo.io/nistec v0.0.4 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.4.0 // indirect
