@@ -169,9 +169,9 @@ func (ca *fastCA) comb() *p256.PublicKey {
 // use at now and that the leaf is not revoked; otherwise nil.
 func (st *state) directIssuer(leaf *stdx509.Certificate, use purpose, now time.Time) *stdx509.Certificate {
 	f := st.fast[string(leaf.RawIssuer)]
-	if f == nil || bytes.Equal(leaf.Raw, f.cert.Raw) || st.isCA(leaf) {
-		// Verify returns a configured CA presented as a leaf as a chain
-		// of its own.
+	if f == nil || st.isCA(leaf) {
+		// Verify returns a configured CA (f.cert among them) presented as a
+		// leaf as a chain of its own.
 		return nil
 	}
 	ca := f.cert
