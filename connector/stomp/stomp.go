@@ -225,12 +225,21 @@ func (c *Conn) dialLoop(ctx context.Context, limit int) (*session, error) {
 	}
 	opts := dialOptions{vhost: c.cfg.VHost, heartBeat: c.cfg.HeartBeat, timeout: c.cfg.ConnectTimeout}
 	var last error
+	gaveUp := func(attempt int) error {
+		return fmt.Errorf("connect to %s: gave up after %d attempts: %w (last error: %w)", c.brokers(), attempt, ctx.Err(), last)
+	}
 	for attempt := 1; ; attempt++ {
 		b := c.cfg.Brokers[order[(attempt-1)%len(order)]]
 		s, err := dial(ctx, b, opts, c.deliver)
 		if err == nil {
 			c.log.WithFields(logrus.Fields{"broker": b.URL(), "attempt": attempt}).Info("connected to broker")
 			return s, nil
+		}
+		if ctx.Err() != nil && last != nil {
+			// The context ended during this dial, which then failed for
+			// that reason (an i/o timeout): the cause worth naming is the
+			// previous attempt's.
+			return nil, gaveUp(attempt)
 		}
 		last = err
 		c.log.WithError(err).WithField("attempt", attempt).Warn("cannot connect to the broker; retrying")
@@ -241,7 +250,7 @@ func (c *Conn) dialLoop(ctx context.Context, limit int) (*session, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("connect to %s: gave up after %d attempts: %w (last error: %w)", c.brokers(), attempt, ctx.Err(), last)
+			return nil, gaveUp(attempt)
 		case <-c.stop:
 			t.Stop()
 			return nil, connector.ErrClosed
