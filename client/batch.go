@@ -32,8 +32,9 @@ type BatchSummary struct {
 	NotSent []string
 }
 
-// DoBatched sends req to req.Targets in batches of b.Size, one signed
-// request per batch (as Choria does), waiting for each batch's replies
+// DoBatched sends req to req.Targets in batches of b.Size, each batch
+// signed on its own and bound to its own nodes (one signed request per
+// batch, or per chunk of a batch larger than the directed chunk), waiting for each batch's replies
 // (until all of the batch replied or req.Timeout) and sleeping b.Sleep
 // between batches. onReply is called as with Do. When ctx ends, the batch
 // in flight ends and no further batch is sent. Without Targets, or with a
@@ -95,7 +96,7 @@ func (s *BatchSummary) add(sum *Summary) {
 	if len(s.RequestIDs) == 0 {
 		s.RequestID, s.Started, s.Published = sum.RequestID, sum.Started, sum.Published
 	}
-	s.RequestIDs = append(s.RequestIDs, sum.RequestID)
+	s.RequestIDs = append(s.RequestIDs, sum.RequestIDs...)
 	s.Replies += sum.Replies
 	s.Failed += sum.Failed
 	s.Unsigned += sum.Unsigned

@@ -37,6 +37,9 @@ type Options struct {
 	TTL time.Duration
 	// RequireSignedReplies refuses replies without a node signature.
 	RequireSignedReplies bool
+	// DirectedChunk is the most identities one signed directed request
+	// names (0: DefaultDirectedChunk).
+	DirectedChunk int
 	Log                  *logrus.Entry
 	Now                  func() time.Time
 }
@@ -75,8 +78,11 @@ type Request struct {
 	Discovery  bool
 	Filter     protocol.Filter
 	Collective string // default: the client's
-	// Targets, when set, sends one directed request per identity
-	// instead of a broadcast.
+	// Targets, when set, sends the request directed to each of these
+	// node identities instead of a broadcast, bound to them: the signed
+	// identity filter names the nodes, replacing Filter's identity
+	// patterns (see DefaultDirectedChunk). A target must be a plain
+	// identity (letters, digits, '_', '.' and '-'); repeats are sent once.
 	Targets []string
 	// Timeout bounds the whole wait for replies (default 10s).
 	Timeout time.Duration
@@ -147,7 +153,12 @@ type Result struct {
 
 // Summary is the outcome of one request.
 type Summary struct {
+	// RequestID is the id of the (first) signed request.
 	RequestID string
+	// RequestIDs are the ids of every signed request: one for a
+	// broadcast, one per chunk of targets for a directed request (and,
+	// in a BatchSummary, those of every batch in order).
+	RequestIDs []string
 	Started   time.Time
 	Published time.Time
 	Elapsed   time.Duration
@@ -163,7 +174,11 @@ type Summary struct {
 }
 
 // Do sends req and calls onReply for every reply, from one goroutine, in
-// arrival order, until the wait ends.
+// arrival order, until the wait ends. A directed request (Targets) is
+// signed in chunks of at most Options.DirectedChunk nodes, each chunk's
+// signed identity filter naming exactly its nodes (see
+// DefaultDirectedChunk); the replies of every chunk come to one reply
+// subject and are collected together.
 func (c *Client) Do(ctx context.Context, req Request, onReply func(Result)) (*Summary, error) {
 	collective := req.Collective
 	if collective == "" {
@@ -177,18 +192,22 @@ func (c *Client) Do(ctx context.Context, req Request, onReply func(Result)) (*Su
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	secure, id, err := c.sign(ctx, req, collective, ttl)
+	msgs, err := c.signAll(ctx, req, collective, ttl)
 	if err != nil {
 		return nil, err
 	}
-	callerID := c.o.Signer.CallerID()
-	replyTo := c.o.Connector.NewReplyTo(collective, callerID, id)
-	transport, err := protocol.EncodeTransport(&protocol.Transport{Data: secure, ReplyTo: replyTo, Sender: c.o.Identity})
-	if err != nil {
-		return nil, err
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.id
 	}
-	sum := &Summary{RequestID: id, Started: c.o.Now()}
-	col := newCollector(c, id, req.Targets)
+	replyTo := c.o.Connector.NewReplyTo(collective, c.o.Signer.CallerID(), ids[0])
+	for i := range msgs {
+		if msgs[i].transport, err = protocol.EncodeTransport(&protocol.Transport{Data: msgs[i].secure, ReplyTo: replyTo, Sender: c.o.Identity}); err != nil {
+			return nil, err
+		}
+	}
+	sum := &Summary{RequestID: ids[0], RequestIDs: ids, Started: c.o.Now()}
+	col := newCollector(c, newRequestIDs(ids), req.Targets)
 	sub, err := c.o.Connector.Subscribe(connector.Destination{Kind: connector.Reply, ReplyTo: replyTo}, col.receive)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to replies: %w", err)
@@ -199,7 +218,7 @@ func (c *Client) Do(ctx context.Context, req Request, onReply func(Result)) (*Su
 	}
 	sum.Published = time.Now()
 	col.published = sum.Published
-	if err := c.publish(ctx, req, collective, transport); err != nil {
+	if err := c.publish(ctx, req, collective, msgs); err != nil {
 		return nil, err
 	}
 	col.wait(ctx, sum, timeout, req.IdleGap, req.Expect, onReply)
@@ -207,8 +226,50 @@ func (c *Client) Do(ctx context.Context, req Request, onReply func(Result)) (*Su
 	return sum, nil
 }
 
-// sign builds the request and has it signed.
-func (c *Client) sign(ctx context.Context, req Request, collective string, ttl time.Duration) ([]byte, string, error) {
+// signedMessage is one signed request of a Do and the nodes it is
+// published to (none: broadcast).
+type signedMessage struct {
+	id        string
+	secure    []byte
+	transport []byte
+	targets   []string
+}
+
+// signAll signs the broadcast request, or one request per chunk of
+// targets, every chunk's filter being req.Filter with its identities in
+// place of the filter's own identity patterns (the targets were chosen
+// by them; the other selectors stay and only narrow). Everything is
+// signed before anything is published.
+func (c *Client) signAll(ctx context.Context, req Request, collective string, ttl time.Duration) ([]signedMessage, error) {
+	if len(req.Targets) == 0 {
+		secure, id, err := c.sign(ctx, req, req.Filter, collective, ttl)
+		if err != nil {
+			return nil, err
+		}
+		return []signedMessage{{id: id, secure: secure}}, nil
+	}
+	chunks, err := directedChunks(req.Targets, c.o.DirectedChunk)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]signedMessage, 0, len(chunks))
+	for i, chunk := range chunks {
+		f := req.Filter
+		f.Identity = chunk
+		secure, id, err := c.sign(ctx, req, f, collective, ttl)
+		if err != nil {
+			if len(chunks) > 1 {
+				err = fmt.Errorf("chunk %d of %d: %w", i+1, len(chunks), err)
+			}
+			return nil, err
+		}
+		msgs = append(msgs, signedMessage{id: id, secure: secure, targets: chunk})
+	}
+	return msgs, nil
+}
+
+// sign builds the request with filter and has it signed.
+func (c *Client) sign(ctx context.Context, req Request, filter protocol.Filter, collective string, ttl time.Duration) ([]byte, string, error) {
 	agent := req.Agent
 	msg := protocol.DiscoveryPayload
 	if req.Discovery {
@@ -221,7 +282,7 @@ func (c *Client) sign(ctx context.Context, req Request, collective string, ttl t
 	}
 	pr := &protocol.Request{
 		ID: protocol.NewRequestID(), SenderID: c.o.Identity, CallerID: c.o.Signer.CallerID(), Collective: collective,
-		Agent: agent, TTL: int(ttl / time.Second), Time: c.o.Now().Unix(), Filter: req.Filter, Message: msg,
+		Agent: agent, TTL: int(ttl / time.Second), Time: c.o.Now().Unix(), Filter: filter, Message: msg,
 	}
 	raw, err := protocol.EncodeRequest(pr)
 	if err != nil {
@@ -234,20 +295,24 @@ func (c *Client) sign(ctx context.Context, req Request, collective string, ttl t
 	return secure, pr.ID, nil
 }
 
-func (c *Client) publish(ctx context.Context, req Request, collective string, transport []byte) error {
-	agent := req.Agent
-	if req.Discovery {
-		agent = "discovery"
-	}
+// publish sends the broadcast message, or each chunk's message to its
+// own nodes' directed subjects only.
+func (c *Client) publish(ctx context.Context, req Request, collective string, msgs []signedMessage) error {
 	if len(req.Targets) == 0 {
-		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, transport); err != nil {
+		agent := req.Agent
+		if req.Discovery {
+			agent = "discovery"
+		}
+		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, msgs[0].transport); err != nil {
 			return err
 		}
 		return c.o.Connector.Flush(ctx) // a broker's refusal (ActiveMQ ACL) surfaces here
 	}
-	for _, t := range req.Targets {
-		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Directed, Collective: collective, Identity: t}, transport); err != nil {
-			return fmt.Errorf("publish to %s: %w", t, err)
+	for _, m := range msgs {
+		for _, t := range m.targets {
+			if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Directed, Collective: collective, Identity: t}, m.transport); err != nil {
+				return fmt.Errorf("publish to %s: %w", t, err)
+			}
 		}
 	}
 	return c.o.Connector.Flush(ctx)
@@ -293,7 +358,7 @@ var workers = runtime.GOMAXPROCS(0)
 // and hands results to the waiting goroutine.
 type collector struct {
 	c         *Client
-	id        string
+	ids       requestIDs
 	targets   map[string]bool
 	published time.Time
 	raw       chan rawReply
@@ -307,8 +372,8 @@ type rawReply struct {
 	at   time.Time
 }
 
-func newCollector(c *Client, id string, targets []string) *collector {
-	col := &collector{c: c, id: id, raw: make(chan rawReply, 4096), results: make(chan Result, 4096), done: make(chan struct{})}
+func newCollector(c *Client, ids requestIDs, targets []string) *collector {
+	col := &collector{c: c, ids: ids, raw: make(chan rawReply, 4096), results: make(chan Result, 4096), done: make(chan struct{})}
 	if len(targets) > 0 {
 		col.targets = make(map[string]bool, len(targets))
 		for _, t := range targets {
@@ -336,7 +401,7 @@ func (col *collector) startWorkers() {
 				case <-col.done:
 					return
 				}
-				res, ok := col.c.verify(col.id, r.data)
+				res, ok := col.c.verify(col.ids, r.data)
 				if !ok {
 					continue
 				}

@@ -83,9 +83,9 @@ func (col *collector) finish(sum *Summary, seen, unexpected map[string]bool) {
 
 // verify decodes one reply and checks it (PROTOCOL.md §6.3, §10, W6, W10).
 // ok=false means the message is not a reply to this request at all
-// (undecodable or another request's id): it is logged and skipped. A
+// (undecodable or an id not among ids): it is logged and skipped. A
 // reply to this request that fails a check is returned with State Failed.
-func (c *Client) verify(requestID string, data []byte) (Result, bool) {
+func (c *Client) verify(ids requestIDs, data []byte) (Result, bool) {
 	tr, err := protocol.DecodeTransport(data, 0)
 	if err != nil {
 		c.o.Log.WithError(err).Warn("undecodable reply ignored")
@@ -104,7 +104,7 @@ func (c *Client) verify(requestID string, data []byte) (Result, bool) {
 		c.o.Log.WithError(err).Warn("undecodable reply ignored")
 		return Result{}, false
 	}
-	if rep.RequestID != requestID {
+	if !ids.has(rep.RequestID) {
 		c.o.Log.WithField("request", rep.RequestID).Debug("reply for another request ignored")
 		return Result{}, false
 	}

@@ -77,7 +77,7 @@ func TestVerifyReplies(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res, ok := r.c.verify(r.id, c.msg)
+			res, ok := r.c.verify(requestIDs{first: r.id}, c.msg)
 			if !ok {
 				t.Fatal("reply dropped instead of reported")
 			}
@@ -90,11 +90,11 @@ func TestVerifyReplies(t *testing.T) {
 		})
 	}
 	r.c.o.RequireSignedReplies = true
-	res, _ := r.c.verify(r.id, r.reply(t, "node1.example.net", "", false, false))
+	res, _ := r.c.verify(requestIDs{first: r.id}, r.reply(t, "node1.example.net", "", false, false))
 	if res.State != Failed || !errors.Is(res.Err, protocol.ErrSignature) {
 		t.Fatalf("unsigned reply must fail when signed replies are required: %v", res.Err)
 	}
-	if _, ok := r.c.verify(protocol.NewRequestID(), r.reply(t, "node1.example.net", "", true, false)); ok {
+	if _, ok := r.c.verify(requestIDs{first: protocol.NewRequestID()}, r.reply(t, "node1.example.net", "", true, false)); ok {
 		t.Fatal("reply to another request must be skipped")
 	}
 }
@@ -110,7 +110,7 @@ func BenchmarkVerifyReply(b *testing.B) {
 			b.ResetTimer()
 			start := processCPU()
 			for i := 0; i < b.N; i++ {
-				if res, ok := r.c.verify(r.id, msg); !ok || res.State != Verified {
+				if res, ok := r.c.verify(requestIDs{first: r.id}, msg); !ok || res.State != Verified {
 					b.Fatal(res.Err)
 				}
 			}
@@ -188,7 +188,7 @@ func BenchmarkVerifyReplyFleet(b *testing.B) {
 	l.SetOutput(io.Discard)
 	c := &Client{o: Options{Verifier: v, Log: logrus.NewEntry(l)}}
 	for _, m := range replies { // first pass: chains verified and cached
-		if res, ok := c.verify(fleetRequestID, m); !ok || res.State != Verified {
+		if res, ok := c.verify(requestIDs{first: fleetRequestID}, m); !ok || res.State != Verified {
 			b.Fatal(res.Err)
 		}
 	}
@@ -199,7 +199,7 @@ func BenchmarkVerifyReplyFleet(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(next.Add(1000))
 		for pb.Next() {
-			if res, ok := c.verify(fleetRequestID, replies[i%len(replies)]); !ok || res.State != Verified {
+			if res, ok := c.verify(requestIDs{first: fleetRequestID}, replies[i%len(replies)]); !ok || res.State != Verified {
 				b.Error(res.Err)
 				return
 			}
@@ -263,7 +263,7 @@ func benchFirstContact(b *testing.B, caPEM []byte, replies [][]byte) {
 					return
 				}
 			}
-			if res, ok := c.verify(fleetRequestID, replies[i%len(replies)]); !ok || res.State != Verified {
+			if res, ok := c.verify(requestIDs{first: fleetRequestID}, replies[i%len(replies)]); !ok || res.State != Verified {
 				b.Error(res.Err)
 				return
 			}

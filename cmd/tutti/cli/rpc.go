@@ -11,7 +11,6 @@ import (
 
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/client"
-	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 // rpcOpts are the flags of rpc. Verbs that are shortcuts for an rpc
@@ -153,8 +152,11 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
 	}
+	// The user's filter travels in every signed request, its identity
+	// patterns replaced by each chunk's targets: a node re-checks the
+	// selection, and a copy sent to any other node is filtered out.
 	req := client.Request{Agent: agent, Action: action, Data: data, Collective: o.sel.target,
-		Filter: protocol.NewFilter(agent), Targets: targets, Expect: len(targets), Timeout: o.req.timeout, TTL: o.req.ttl}
+		Filter: filter, Targets: targets, Expect: len(targets), Timeout: o.req.timeout, TTL: o.req.ttl}
 	batch := client.Batch{Size: o.rollout.batch, Sleep: o.rollout.batchSleep, OnBatch: func(i, n int, t []string) {
 		s.log.Debugf("batch %d of %d: %s", i+1, n, strings.Join(t, ", "))
 	}}
