@@ -29,6 +29,8 @@ type fakeFleet struct {
 type sentRequest struct {
 	to, id string
 	at     time.Time
+	filter protocol.Filter
+	kind   connector.Kind
 }
 
 func newFakeFleet(tb testing.TB, names ...string) (*fakeFleet, *Client) {
@@ -77,7 +79,7 @@ func (f *fakeFleet) Publish(_ context.Context, dest connector.Destination, data 
 		return err
 	}
 	f.mu.Lock()
-	f.sent = append(f.sent, sentRequest{to: dest.Identity, id: req.ID, at: time.Now()})
+	f.sent = append(f.sent, sentRequest{to: dest.Identity, id: req.ID, at: time.Now(), filter: req.Filter, kind: dest.Kind})
 	h := f.subs[tr.ReplyTo]
 	f.mu.Unlock()
 	node := f.nodes[dest.Identity]

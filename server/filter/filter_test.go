@@ -68,6 +68,7 @@ func TestMatch(t *testing.T) {
 		{"identity OR", protocol.Filter{Identity: []string{"db1", "web1.example.net"}}, true},
 		{"identity OR, two match", protocol.Filter{Identity: []string{"/web/", "web1.example.net"}}, true},
 		{"identity none", protocol.Filter{Identity: []string{"db1", "/^db/"}}, false},
+		{"identity exact: metacharacters are literal", protocol.Filter{Identity: []string{"web1.example.ne.", "web1.example.net.*", "^web1.example.net$"}}, false},
 
 		{"agent exact", protocol.Filter{Agent: []string{"rpcutil"}}, true},
 		{"agent missing", protocol.Filter{Agent: []string{"puppet"}}, false},
