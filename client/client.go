@@ -40,8 +40,8 @@ type Options struct {
 	// DirectedChunk is the most identities one signed directed request
 	// names (0: DefaultDirectedChunk).
 	DirectedChunk int
-	Log                  *logrus.Entry
-	Now                  func() time.Time
+	Log           *logrus.Entry
+	Now           func() time.Time
 }
 
 // Client talks to the fleet.
@@ -159,9 +159,9 @@ type Summary struct {
 	// broadcast, one per chunk of targets for a directed request (and,
 	// in a BatchSummary, those of every batch in order).
 	RequestIDs []string
-	Started   time.Time
-	Published time.Time
-	Elapsed   time.Duration
+	Started    time.Time
+	Published  time.Time
+	Elapsed    time.Duration
 	// Replies counts replies handed to the callback, Failed those that
 	// did not verify (also handed on, with State Failed).
 	Replies, Failed, Unsigned int

@@ -46,7 +46,7 @@ func TestDoBindsEachChunkToItsTargets(t *testing.T) {
 	f, c := newFakeFleet(t, nodes...)
 	c.o.DirectedChunk = 2
 	filter := protocol.Filter{Identity: []string{"/^n/", "n9"}, Agent: []string{"rpcutil"}, CFClass: []string{"role::web"},
-		Fact: []protocol.FactFilter{{Fact: "country", Operator: "==", Value: "uk"}},
+		Fact:     []protocol.FactFilter{{Fact: "country", Operator: "==", Value: "uk"}},
 		Compound: [][]protocol.CompoundEntry{{{Expr: "role=web"}}}}
 	var got []string
 	sum, err := c.Do(context.Background(), Request{Agent: "rpcutil", Action: "ping", Filter: filter,
