@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
@@ -265,6 +266,66 @@ func TestE2EBatchRequestCannotBeRetargeted(t *testing.T) {
 		}
 		if got := auditedRequests(t, f, n, req.ID); got != 0 {
 			t.Errorf("%s has %d audit records of batch 1's request", n, got)
+		}
+	}
+}
+
+// With central signing every chunk is one call to tutti-aaa, each signed
+// request naming its own nodes, and the nodes run it as the token's
+// caller.
+func TestE2ECentralAAASignsEachChunk(t *testing.T) {
+	a := startAAAFleet(t)
+	a.login(t, "bob")
+	ctx := context.Background()
+	cfg, _, err := config.LoadClient(a.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signerFactory(ctx, cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	cl, err := client.New(client.Options{Connector: connectWith(t, a.conf, false), Signer: signer, Verifier: p,
+		Identity: cfg.Identity, DirectedChunk: 1, RequireSignedReplies: true, Log: logrus.NewEntry(l)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := nodeNames(1, 2)
+	sum, err := cl.Do(ctx, client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"),
+		Targets: nodes, Expect: 2, Timeout: 10 * time.Second}, func(r client.Result) {
+		if r.State != client.Verified || r.RPC == nil || r.RPC.StatusCode != protocol.OK {
+			t.Errorf("reply from %s: %s %v %+v", r.Sender, r.State, r.Err, r.RPC)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Replies != 2 || len(sum.RequestIDs) != 2 || len(sum.Missing) != 0 {
+		t.Fatalf("summary %+v: want 2 replies to 2 signed chunks", sum)
+	}
+	named := map[string][]string{}
+	for _, r := range a.env.AuditRecords(t) {
+		if r.CallerID != "up=bob" || r.Action != "allow" || !slices.Contains(sum.RequestIDs, r.RequestID) {
+			continue
+		}
+		req, err := protocol.DecodeRequest(r.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named[r.RequestID] = req.Filter.Identity
+	}
+	if len(named) != 2 || !slices.Equal(named[sum.RequestIDs[0]], nodes[:1]) || !slices.Equal(named[sum.RequestIDs[1]], nodes[1:]) {
+		t.Fatalf("tutti-aaa signed %v for request ids %v: want one call per chunk, each naming its node", named, sum.RequestIDs)
+	}
+	for i, n := range nodes {
+		if got := auditedRequests(t, a.Fleet, n, sum.RequestIDs[i]); got != 1 {
+			t.Errorf("%s: %d audit records of its chunk's request", n, got)
 		}
 	}
 }
