@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,9 +93,9 @@ func signedRequest(t *testing.T, msg []byte) *protocol.Request {
 	return req
 }
 
-func nodeStats(f *Fleet) []agents.Stats {
+func nodeStats(nodes []*daemon.Node) []agents.Stats {
 	var out []agents.Stats
-	for _, n := range f.Nodes {
+	for _, n := range nodes {
 		out = append(out, n.Stats())
 	}
 	return out
@@ -102,11 +103,11 @@ func nodeStats(f *Fleet) []agents.Stats {
 
 // waitReceived polls until node i has received and dealt with more[i]
 // more messages than in before.
-func waitReceived(t *testing.T, f *Fleet, before []agents.Stats, more []uint64) []agents.Stats {
+func waitReceived(t *testing.T, nodes []*daemon.Node, before []agents.Stats, more []uint64) []agents.Stats {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		now := nodeStats(f)
+		now := nodeStats(nodes)
 		done := true
 		for i := range more {
 			// settled: every message received has had its outcome counted
@@ -124,9 +125,9 @@ func waitReceived(t *testing.T, f *Fleet, before []agents.Stats, more []uint64) 
 }
 
 // auditedRequests counts the audit records of node for request id.
-func auditedRequests(t *testing.T, f *Fleet, node, id string) int {
+func auditedRequests(t *testing.T, dir, node, id string) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.Dir, "audit-"+node+".log"))
+	b, err := os.ReadFile(filepath.Join(dir, "audit-"+node+".log"))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestE2EDirectedRequestCannotBeRetargeted(t *testing.T) {
 	}
 
 	attacker := connectWith(t, filepath.Join(f.Dir, "guest.conf"), false)
-	before := nodeStats(f)
+	before := nodeStats(f.Nodes)
 	ctx := context.Background()
 	for _, d := range []connector.Destination{
 		{Kind: connector.Broadcast, Collective: "mcollective", Agent: "rpcutil"},
@@ -193,7 +194,7 @@ func TestE2EDirectedRequestCannotBeRetargeted(t *testing.T) {
 	if err := attacker.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := waitReceived(t, f, before, []uint64{2, 2, 2, 1})
+	after := waitReceived(t, f.Nodes, before, []uint64{2, 2, 2, 1})
 	for i, n := range nodes {
 		if after[i].Passed != before[i].Passed {
 			t.Errorf("%s accepted a re-published copy (passed %d → %d)", n, before[i].Passed, after[i].Passed)
@@ -208,7 +209,7 @@ func TestE2EDirectedRequestCannotBeRetargeted(t *testing.T) {
 		if i == 0 {
 			want = 1
 		}
-		if got := auditedRequests(t, f, n, req.ID); got != want {
+		if got := auditedRequests(t, f.Dir, n, req.ID); got != want {
 			t.Errorf("%s has %d audit records of request %s, want %d", n, got, req.ID, want)
 		}
 	}
@@ -247,7 +248,7 @@ func TestE2EBatchRequestCannotBeRetargeted(t *testing.T) {
 	}
 
 	attacker := connectWith(t, filepath.Join(f.Dir, "guest.conf"), false)
-	before := nodeStats(f)
+	before := nodeStats(f.Nodes)
 	ctx := context.Background()
 	for _, n := range nodes[2:] {
 		if err := attacker.Publish(ctx, connector.Destination{Kind: connector.Directed, Collective: "mcollective", Identity: n}, msg); err != nil {
@@ -257,14 +258,14 @@ func TestE2EBatchRequestCannotBeRetargeted(t *testing.T) {
 	if err := attacker.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := waitReceived(t, f, before, []uint64{0, 0, 1, 1})
+	after := waitReceived(t, f.Nodes, before, []uint64{0, 0, 1, 1})
 	for i, n := range nodes[2:] {
 		i += 2
 		if after[i].Passed != before[i].Passed || after[i].Filtered != before[i].Filtered+1 {
 			t.Errorf("%s: passed %d → %d, filtered %d → %d: batch 1's request must be filtered out", n,
 				before[i].Passed, after[i].Passed, before[i].Filtered, after[i].Filtered)
 		}
-		if got := auditedRequests(t, f, n, req.ID); got != 0 {
+		if got := auditedRequests(t, f.Dir, n, req.ID); got != 0 {
 			t.Errorf("%s has %d audit records of batch 1's request", n, got)
 		}
 	}
@@ -324,8 +325,100 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 		t.Fatalf("tutti-aaa signed %v for request ids %v: want one call per chunk, each naming its node", named, sum.RequestIDs)
 	}
 	for i, n := range nodes {
-		if got := auditedRequests(t, a.Fleet, n, sum.RequestIDs[i]); got != 1 {
+		if got := auditedRequests(t, a.Dir, n, sum.RequestIDs[i]); got != 1 {
 			t.Errorf("%s: %d audit records of its chunk's request", n, got)
 		}
+	}
+}
+
+// recordingConn passes everything to the real connector and keeps the
+// directed messages published through it: the bytes on the wire, as a
+// node or the broker sees them.
+type recordingConn struct {
+	connector.Connector
+	mu       sync.Mutex
+	directed map[string][]byte
+}
+
+func (r *recordingConn) Publish(ctx context.Context, d connector.Destination, data []byte) error {
+	if d.Kind == connector.Directed {
+		r.mu.Lock()
+		r.directed[d.Identity] = slices.Clone(data)
+		r.mu.Unlock()
+	}
+	return r.Connector.Publish(ctx, d, data)
+}
+
+// The binding is in the signed request, so it holds on ActiveMQ too: a
+// directed request to node1 published again on the agent's topic and on
+// the nodes queue for node2 and node3 runs nowhere but on node1, once.
+func TestE2ESTOMPDirectedRequestCannotBeRetargeted(t *testing.T) {
+	b := amq.Broker(t)
+	conf, _, nodes := startSTOMPNodes(t, b, 3, "")
+	pingAll(t, conf, 3, 20*time.Second)
+	names := []string{"node1.stomp.example.net", "node2.stomp.example.net", "node3.stomp.example.net"}
+	ctx := context.Background()
+	cfg, _, err := config.LoadClient(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signerFactory(ctx, cfg, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingConn{Connector: connectWith(t, conf, false), directed: map[string][]byte{}}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	cl, err := client.New(client.Options{Connector: rec, Signer: signer, Verifier: p, Identity: cfg.Identity,
+		RequireSignedReplies: true, Log: logrus.NewEntry(l)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := cl.Do(ctx, client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"),
+		Targets: names[:1], Expect: 1, Timeout: 10 * time.Second}, nil)
+	if err != nil || sum.Replies != 1 || sum.Failed != 0 {
+		t.Fatalf("directed ping over ActiveMQ: %+v %v", sum, err)
+	}
+	msg := rec.directed[names[0]]
+	if req := signedRequest(t, msg); !slices.Equal(req.Filter.Identity, names[:1]) {
+		t.Fatalf("signed request names %v", req.Filter.Identity)
+	}
+
+	attacker := connectWith(t, filepath.Join(filepath.Dir(conf), "guest.conf"), false)
+	before := nodeStats(nodes)
+	for _, d := range []connector.Destination{
+		{Kind: connector.Broadcast, Collective: "mcollective", Agent: "rpcutil"},
+		{Kind: connector.Directed, Collective: "mcollective", Identity: names[0]},
+		{Kind: connector.Directed, Collective: "mcollective", Identity: names[1]},
+		{Kind: connector.Directed, Collective: "mcollective", Identity: names[2]},
+	} {
+		if err := attacker.Publish(ctx, d, msg); err != nil {
+			t.Fatalf("re-publish to %+v: %v", d, err)
+		}
+	}
+	if err := attacker.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := waitReceived(t, nodes, before, []uint64{2, 2, 2})
+	for i, n := range names {
+		if after[i].Passed != before[i].Passed {
+			t.Errorf("%s accepted a re-published copy", n)
+		}
+		want := 0
+		if i == 0 {
+			want = 1
+		} else if after[i].Filtered-before[i].Filtered != 1 {
+			t.Errorf("%s filtered out %d copies, want 1 (the second is a replay)", n, after[i].Filtered-before[i].Filtered)
+		}
+		if got := auditedRequests(t, filepath.Dir(conf), n, sum.RequestID); got != want {
+			t.Errorf("%s has %d audit records of request %s, want %d", n, got, sum.RequestID, want)
+		}
+	}
+	if got := after[0].Replayed - before[0].Replayed; got != 2 {
+		t.Errorf("node1 refused %d copies as replays, want 2", got)
 	}
 }

@@ -37,6 +37,15 @@ func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string,
 // startSTOMPFleetPolicy is startSTOMPFleet with extra rpcutil policy lines.
 func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *logBuffer) {
 	t.Helper()
+	clientConf, nodeLog, _ = startSTOMPNodes(t, b, n, extraPolicy)
+	return clientConf, nodeLog
+}
+
+// startSTOMPNodes is startSTOMPFleetPolicy that also returns the nodes
+// (node<i>.stomp.example.net, their configs and audit logs beside
+// clientConf).
+func startSTOMPNodes(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *logBuffer, nodes []*daemon.Node) {
+	t.Helper()
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
 	if err := writeFile(filepath.Join(pki, x509.CAFile), string(b.PKI.CA.CertPEM), 0o644); err != nil {
@@ -87,6 +96,7 @@ func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy s
 			t.Fatalf("start %s: %v", name, err)
 		}
 		t.Cleanup(func() { node.Shutdown(context.Background()) })
+		nodes = append(nodes, node)
 	}
 	issue("stomp.mcollective")
 	issue("guest.mcollective")
@@ -97,7 +107,7 @@ func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy s
 	if err := writeFile(filepath.Join(dir, "guest.conf"), common("guest.mcollective", amqtest.ClientUser, b.ClientPassword), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return clientConf, nodeLog
+	return clientConf, nodeLog, nodes
 }
 
 // pingAll pings until every node answered (nodes subscribe
