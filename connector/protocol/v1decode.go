@@ -521,8 +521,8 @@ func (d *requestDoc) finish() (*Request, error) {
 		return nil, Errorf(KindMalformed, "request has no envelope")
 	}
 	switch {
-	case len(d.id) != 32:
-		return nil, Errorf(KindMalformed, "request id %q is not 32 characters", d.id)
+	case !ValidRequestID(d.id):
+		return nil, Errorf(KindMalformed, "request id %q is not 32 lower-case hex characters (callerid %q)", d.id, d.caller)
 	case d.caller == "":
 		return nil, Errorf(KindMalformed, "request %s has no callerid", d.id)
 	case d.collective == "":
@@ -545,6 +545,21 @@ func (d *requestDoc) finish() (*Request, error) {
 		ID: d.id, SenderID: d.sender, CallerID: d.caller, Collective: d.collective,
 		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, Message: d.message,
 	}, nil
+}
+
+// ValidRequestID reports whether id is what Choria and tutti send: 32
+// lower-case hex characters (a UUID without dashes). Anything else is
+// refused, so an id is safe in file names, subjects and logs.
+func ValidRequestID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ---------------------------------------------------------------- payloads
