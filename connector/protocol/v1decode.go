@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 )
 
 // Decoders of the v1 layers. Each layer is read into a small document
@@ -127,6 +128,9 @@ func (d *transportDoc) unmarshal(msg []byte) error {
 			Federation json.RawMessage `json:"federation"`
 		} `json:"headers"`
 	}
+	if err := duplicateKey("transport", msg); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(msg, &w); err != nil {
 		return Wrap(KindMalformed, err, "transport is not valid JSON")
 	}
@@ -234,6 +238,9 @@ func (d *secureRequestDoc) unmarshal(data []byte) error {
 		Message   *string `json:"message"`
 		Signature *string `json:"signature"`
 		PubCert   *string `json:"pubcert"`
+	}
+	if err := duplicateKey("secure request", data); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "secure request is not valid JSON")
@@ -436,6 +443,7 @@ func (s *scanner) filter() (f Filter, ok bool) {
 			f.Compound = [][]CompoundEntry{}
 			ok = s.array(func() bool { return false })
 		default:
+			f.Unknown = append(f.Unknown, string(k))
 			return s.ignore(k, filterFields)
 		}
 		return ok
@@ -484,6 +492,9 @@ func (d *requestDoc) unmarshal(data []byte) error {
 			Time       *int64  `json:"time"`
 			Filter     *Filter `json:"filter"`
 		} `json:"envelope"`
+	}
+	if err := duplicateKey("request", data); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "request is not valid JSON")
@@ -539,8 +550,9 @@ func (d *requestDoc) finish() (*Request, error) {
 		return nil, Errorf(KindTTL, "request %s has ttl %d, the minimum is %d", d.id, d.ttl, MinTTL)
 	}
 	if err := d.filter.validate(); err != nil {
-		return nil, Wrap(KindMalformed, err, "request %s has an invalid filter", d.id)
+		return nil, Wrap(KindMalformed, err, "request %s (callerid %q) has an invalid filter", d.id, d.caller)
 	}
+	slices.Sort(d.filter.Unknown) // document order on the fast path, map order on the other
 	return &Request{
 		ID: d.id, SenderID: d.sender, CallerID: d.caller, Collective: d.collective,
 		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, Message: d.message,
@@ -575,6 +587,9 @@ func decodeRPCRequest(payload []byte, fast bool) (*RPCRequest, error) {
 	var r RPCRequest
 	if !fast || !r.scan(payload) {
 		r = RPCRequest{}
+		if err := duplicateKey("request payload", payload); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(payload, &r); err != nil {
 			return nil, Wrap(KindMalformed, err, "request payload is not valid RPC JSON")
 		}
