@@ -158,6 +158,8 @@ type forge struct {
 	// replyTo is the transport's reply-to; empty means the caller's own
 	// reply subject
 	replyTo string
+	// edit, when set, changes the encoded request before it is signed
+	edit func([]byte) []byte
 }
 
 func newForge(t *testing.T, f *Fleet, user string) *forge {
@@ -178,6 +180,9 @@ func (fg *forge) bytes() []byte {
 	raw, err := protocol.EncodeRequest(&fg.req)
 	if err != nil {
 		fg.t.Fatal(err)
+	}
+	if fg.edit != nil {
+		raw = fg.edit(raw)
 	}
 	sig, err := fg.signer.Sign(raw)
 	if err != nil {
