@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -231,15 +232,32 @@ func (n *Node) refuse(req *protocol.Request, err error) Outcome {
 
 // validReplyTo implements plugin.tutti.strict_reply_to (PROTOCOL.md
 // §11.2): replyTo is <collective>.reply.<hex md5 or sha256 of
-// callerID>.<something>.
+// callerID>.<something>. It compares the hex in place, without building
+// the expected prefixes (it runs on every request).
 func validReplyTo(replyTo, collective, callerID string) bool {
-	md := md5.Sum([]byte(callerID))
-	sh := sha256.Sum256([]byte(callerID))
-	for _, h := range []string{hex.EncodeToString(md[:]), hex.EncodeToString(sh[:])} {
-		prefix := collective + ".reply." + h + "."
-		if len(replyTo) > len(prefix) && strings.HasPrefix(replyTo, prefix) {
-			return true
-		}
+	rest, ok := strings.CutPrefix(replyTo, collective)
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, ".reply."); !ok {
+		return false
+	}
+	dot := strings.IndexByte(rest, '.')
+	if dot < 0 || dot == len(rest)-1 {
+		return false
+	}
+	var got [sha256.Size]byte
+	n, err := hex.Decode(got[:], []byte(rest[:dot]))
+	if err != nil || strings.ToLower(rest[:dot]) != rest[:dot] {
+		return false
+	}
+	switch n {
+	case md5.Size:
+		sum := md5.Sum([]byte(callerID))
+		return subtle.ConstantTimeCompare(got[:n], sum[:]) == 1
+	case sha256.Size:
+		sum := sha256.Sum256([]byte(callerID))
+		return subtle.ConstantTimeCompare(got[:n], sum[:]) == 1
 	}
 	return false
 }
