@@ -1,6 +1,11 @@
 package server
 
 import (
+	"encoding/json"
+	"os"
+
+	"github.com/tuttifleet/tutti/connector"
+
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,5 +40,45 @@ func TestValidReplyTo(t *testing.T) {
 		if got := validReplyTo(c.replyTo, "mcollective", caller); got != c.ok {
 			t.Errorf("%q: %v, want %v", c.replyTo, got, c.ok)
 		}
+	}
+}
+
+// Real Choria client requests (the wire captures) pass the strict
+// reply-to check and the arrival-subject check.
+func TestWireCapturesPassStrictChecks(t *testing.T) {
+	f, err := os.ReadFile("../connector/protocol/testdata/wire.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(f)), "\n") {
+		var m struct{ Data, Subject string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.SplitN(m.Subject, ".", 4)
+		var from connector.Destination
+		switch {
+		case len(parts) == 4 && parts[1] == "broadcast" && parts[2] == "agent":
+			from = connector.Destination{Kind: connector.Broadcast, Collective: parts[0], Agent: parts[3]}
+		case len(parts) >= 3 && parts[1] == "node":
+			from = connector.Destination{Kind: connector.Directed, Collective: parts[0], Identity: strings.SplitN(m.Subject, ".", 3)[2]}
+		default:
+			continue // a reply
+		}
+		tr, _, req, err := decodeLayers([]byte(m.Data), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Subject, err)
+		}
+		if !validReplyTo(tr.ReplyTo, req.Collective, req.CallerID) {
+			t.Errorf("%s: reply-to %q of %s fails strict_reply_to", m.Subject, tr.ReplyTo, req.CallerID)
+		}
+		if err := checkArrival(from, from.Identity, req); err != nil {
+			t.Errorf("%s: %v", m.Subject, err)
+		}
+		n++
+	}
+	if n < 4 {
+		t.Fatalf("only %d requests in the captures", n)
 	}
 }
