@@ -1,16 +1,15 @@
 package server
 
 import (
-	"encoding/json"
-	"os"
-
-	"github.com/tuttifleet/tutti/connector"
-
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/tuttifleet/tutti/connector"
 )
 
 func TestValidReplyTo(t *testing.T) {
