@@ -176,7 +176,7 @@ func readSecurity(r *reader, certname string) Security {
 		ECCCurves:             r.list("plugin.security.ecc_curves", nil),
 		MaxTTL:                r.duration("plugin.tutti.max_ttl", defaultMaxTTL),
 		ReplayCache:           r.bool("plugin.tutti.replay_cache", true),
-		StrictReplyTo:         r.bool("plugin.tutti.strict_reply_to", false),
+		StrictReplyTo:         r.bool("plugin.tutti.strict_reply_to", true),
 		RequireSignedReplies:  r.bool("plugin.tutti.require_signed_replies", false),
 	}
 	if s.MaxTTL <= 0 {

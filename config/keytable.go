@@ -137,7 +137,7 @@ func tuttiSecurityKeys() []KeyInfo {
 	return section("tutti security",
 		k("plugin.tutti.max_ttl", KindDuration, secs(defaultMaxTTL), "largest request ttl a node accepts, seconds"),
 		k("plugin.tutti.replay_cache", KindBool, "true", "keep the request replay cache"),
-		k("plugin.tutti.strict_reply_to", KindBool, "false", "reply only to <collective>.reply.<hash of callerid>.… subjects"),
+		k("plugin.tutti.strict_reply_to", KindBool, "true", "reply only to <collective>.reply.<md5 or sha256 of the signed callerid>.… subjects; 0 replies wherever a request says"),
 		k("plugin.tutti.require_signed_replies", KindBool, "false", "client: refuse replies without a node signature"),
 		k("plugin.tutti.security.crl", KindPath, "", "PEM CRL checked for callers and intermediates"),
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),

@@ -41,7 +41,7 @@ func TestServerDefaults(t *testing.T) {
 		{"privileged", s.Security.Privileged, []string{`\.privileged.mcollective$`, `\.privileged.choria$`}},
 		{"max ttl", s.Security.MaxTTL, time.Hour},
 		{"replay cache", s.Security.ReplayCache, true},
-		{"strict reply-to", s.Security.StrictReplyTo, false},
+		{"strict reply-to", s.Security.StrictReplyTo, true},
 		{"use srv", s.NATS.UseSRV, true},
 		{"authz", s.Authorization.Enabled, true},
 		{"authz provider", s.Authorization.Provider, "action_policy"},

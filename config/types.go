@@ -87,7 +87,7 @@ type Security struct {
 	MaxTTL time.Duration
 	// ReplayCache: plugin.tutti.replay_cache (default true).
 	ReplayCache bool
-	// StrictReplyTo: plugin.tutti.strict_reply_to (default false).
+	// StrictReplyTo: plugin.tutti.strict_reply_to (default true).
 	StrictReplyTo bool
 	// RequireSignedReplies: plugin.tutti.require_signed_replies (client).
 	RequireSignedReplies bool

@@ -85,5 +85,15 @@ type Connector interface {
 	Close() error
 }
 
+// ReplyCanonicalizer is implemented by connectors on which more than one
+// spelling of a reply-to reaches the same reply inbox (STOMP: "x" and
+// "/queue/x" are the same queue). CanonicalReplyTo returns the spelling
+// NewReplyTo makes, so that a node enforcing strict_reply_to compares
+// the address the reply will really be published to. A connector whose
+// reply-to is the broker address itself (NATS) does not implement it.
+type ReplyCanonicalizer interface {
+	CanonicalReplyTo(replyTo string) string
+}
+
 // ErrClosed is returned by operations on a closed connector.
 var ErrClosed = errors.New("connector closed")

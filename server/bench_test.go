@@ -28,9 +28,18 @@ func (nopConn) Publish(context.Context, connector.Destination, []byte) error { r
 func (nopConn) Subscribe(connector.Destination, connector.Handler) (connector.Subscription, error) {
 	return nil, nil
 }
-func (nopConn) NewReplyTo(c, id, r string) string { return c + ".reply.x." + r }
+func (nopConn) NewReplyTo(c, id, r string) string { return connector.ReplyTo(c, id, r) }
 func (nopConn) Flush(context.Context) error       { return nil }
 func (nopConn) Close() error                      { return nil }
+
+// rpcutilSubject is the broadcast subject of rpcutil, where the rig's
+// requests arrive.
+var rpcutilSubject = agentSubject("rpcutil")
+
+// agentSubject is the broadcast subject of agent in mcollective.
+func agentSubject(agent string) connector.Destination {
+	return connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: agent}
+}
 
 type rig struct {
 	node   *server.Node
@@ -83,14 +92,14 @@ func (r *rig) request(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	sec, _ := protocol.EncodeSecureRequest(&protocol.SecureRequest{Message: raw, Signature: sig, PubCert: r.client.CertificatePEM()})
-	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: "mcollective.reply.x." + req.ID, Sender: "rip"})
+	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: connector.ReplyTo("mcollective", req.CallerID, req.ID), Sender: "rip"})
 	return tr
 }
 
 func TestPipelineRepliesSigned(t *testing.T) {
 	for _, kt := range []x509.KeyType{x509.KeyRSA, x509.KeyECDSA, x509.KeyEd25519} {
 		r := newRig(t, kt, nil, nil)
-		out := r.node.Process(context.Background(), r.request(t))
+		out := r.node.Process(context.Background(), rpcutilSubject, r.request(t))
 		if out.Reply == nil {
 			t.Fatalf("%s: %v", kt, out.Dropped)
 		}
@@ -172,7 +181,7 @@ func benchPipeline(b *testing.B, r *rig) {
 		}
 		msg := msgs[len(msgs)-1]
 		msgs = msgs[:len(msgs)-1]
-		if out := r.node.Process(ctx, msg); out.Reply == nil {
+		if out := r.node.Process(ctx, rpcutilSubject, msg); out.Reply == nil {
 			b.Fatal(out.Dropped)
 		}
 	}

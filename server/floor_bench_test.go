@@ -27,7 +27,7 @@ func BenchmarkSignatureFloor(b *testing.B) {
 				b.Fatal(err)
 			}
 			// a real reply, for its size
-			out := r.node.Process(context.Background(), r.request(b))
+			out := r.node.Process(context.Background(), rpcutilSubject, r.request(b))
 			if out.Reply == nil {
 				b.Fatal(out.Dropped)
 			}

@@ -39,7 +39,8 @@ func (c *recConn) Flush(context.Context) error {
 func (c *recConn) Subscribe(d connector.Destination, h connector.Handler) (connector.Subscription, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.subs[d.Agent] = h
+	// the connector sets the subscription's destination on each message
+	c.subs[d.Agent] = func(m connector.Message) { m.Destination = d; h(m) }
 	return nopSub{}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/actionpolicy"
 	"github.com/tuttifleet/tutti/aaa/audit"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
@@ -51,7 +52,7 @@ func TestAgentRefusalMetrics(t *testing.T) {
 
 	send := func(agent, payload string) {
 		t.Helper()
-		out := r.node.Process(context.Background(), r.rawRequest(t, agent, payload))
+		out := r.node.Process(context.Background(), agentSubject(agent), r.rawRequest(t, agent, payload))
 		if out.Reply == nil && out.Dropped == nil {
 			t.Fatalf("%s %s: neither replied nor dropped", agent, payload)
 		}
@@ -119,6 +120,6 @@ func (r *rig) rawRequest(tb testing.TB, agent, payload string) []byte {
 		tb.Fatal(err)
 	}
 	sec, _ := protocol.EncodeSecureRequest(&protocol.SecureRequest{Message: raw, Signature: sig, PubCert: r.client.CertificatePEM()})
-	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: "mcollective.reply.x." + req.ID, Sender: "rip"})
+	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: connector.ReplyTo("mcollective", req.CallerID, req.ID), Sender: "rip"})
 	return tr
 }

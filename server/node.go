@@ -47,8 +47,10 @@ type Settings struct {
 	Collectives    []string
 	MaxTTL         time.Duration // 0 = no bound beyond the protocol's
 	MaxMessageSize int
-	StrictReplyTo  bool
-	AuditRequired  bool
+	// AnyReplyTo turns strict_reply_to off: the node then replies to
+	// whatever reply-to a request names. The zero value is strict.
+	AnyReplyTo    bool
+	AuditRequired bool
 	// SoftShutdown is how long in-flight requests may run at shutdown.
 	SoftShutdown time.Duration
 }
@@ -165,7 +167,7 @@ func New(o Options) (*Node, error) {
 
 func (n *Node) applySettings(s Settings) {
 	rc := &runtimeConfig{
-		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: s.StrictReplyTo,
+		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: !s.AnyReplyTo,
 		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
 		softShutdown: s.SoftShutdown,
 	}
@@ -238,13 +240,13 @@ func (n *Node) handle(m connector.Message) {
 	n.inflight.Add(1)
 	go func() {
 		defer n.inflight.Done()
-		n.HandleMessage(context.Background(), m.Data)
+		n.HandleMessage(context.Background(), m)
 	}()
 }
 
 // HandleMessage processes one message and publishes the reply.
-func (n *Node) HandleMessage(ctx context.Context, data []byte) {
-	out := n.Process(ctx, data)
+func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
+	out := n.Process(ctx, m.Destination, m.Data)
 	if out.Reply == nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,8 +19,10 @@ import (
 	"github.com/tuttifleet/tutti/aaa/actionpolicy"
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/server/filter"
 )
 
@@ -47,11 +50,13 @@ type incoming struct {
 }
 
 // Process runs the request pipeline of PROTOCOL.md §7 over one transport
-// message and returns the reply to publish (or why there is none). It
-// is safe for concurrent use; Handle calls it for every message.
-func (n *Node) Process(ctx context.Context, msg []byte) Outcome {
+// message that arrived on from (the subscription's destination: the
+// broadcast subject of an agent or the node's own directed subject) and
+// returns the reply to publish (or why there is none). It is safe for
+// concurrent use; Handle calls it for every message.
+func (n *Node) Process(ctx context.Context, from connector.Destination, msg []byte) Outcome {
 	n.stats.total.Add(1)
-	in, out, ok := n.admit(msg)
+	in, out, ok := n.admit(from, msg)
 	if !ok {
 		return out
 	}
@@ -68,28 +73,19 @@ func (n *Node) Process(ctx context.Context, msg []byte) Outcome {
 	return Outcome{ReplyTo: in.transport.ReplyTo, Reply: reply, Request: in.req}
 }
 
-// admit runs steps 1–10: everything before an agent is chosen.
-func (n *Node) admit(msg []byte) (*incoming, Outcome, bool) {
+// admit runs steps 1–10: everything before an agent is chosen. The
+// checks that need no signature (the collective, the arrival subject,
+// the reply-to) come before verification, and the replay cache is
+// written only after it, so an unsigned or mis-addressed copy can
+// neither cost a signature check nor use up a caller's request id.
+func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome, bool) {
 	cfg := n.cfg.Load()
-	tr, err := protocol.DecodeTransport(msg, cfg.maxMessageSize)
+	tr, sr, req, err := decodeLayers(msg, cfg.maxMessageSize)
 	if err != nil {
-		return nil, n.refuse(nil, err), false
+		return nil, n.refuse(req, err), false
 	}
-	sr, err := protocol.DecodeSecureRequest(tr.Data)
-	if err != nil {
-		return nil, n.refuse(nil, err), false
-	}
-	req, err := protocol.DecodeRequest(sr.Message)
-	if err != nil {
-		return nil, n.refuse(nil, err), false
-	}
-	if !cfg.collectives[req.Collective] {
-		return nil, n.refuse(req, protocol.Errorf(protocol.KindCollective,
-			"request %s is for collective %q, this node is a member of %s", req.ID, req.Collective, strings.Join(cfg.collectiveList, ","))), false
-	}
-	if cfg.maxTTL > 0 && time.Duration(req.TTL)*time.Second > cfg.maxTTL {
-		return nil, n.refuse(req, protocol.Errorf(protocol.KindTTL,
-			"request %s has ttl %ds, more than the maximum of %s", req.ID, req.TTL, cfg.maxTTL)), false
+	if err := n.checkAddress(cfg, from, tr, req); err != nil {
+		return nil, n.refuse(req, err), false
 	}
 	if sr.Insecure {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindSignature,
@@ -107,28 +103,115 @@ func (n *Node) admit(msg []byte) (*incoming, Outcome, bool) {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindTTL,
 			"Message %s created at %d is too old, TTL is %d", req.ID, req.Time, req.TTL)), false
 	}
-	if n.replay != nil && n.replay.Seen(sha256.Sum256(sr.Message), created.Add(ttl+time.Second), now) {
+	// keyed on the verified caller and the request id, not on the signed
+	// bytes: a request re-signed with a new time is the same request
+	if n.replay != nil && n.replay.Seen(replay.RequestKey(caller.CallerID, req.ID), created.Add(ttl+time.Second), now) {
 		n.stats.replayed.Add(1)
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindReplay,
 			"request %s from %s was already processed (replay)", req.ID, req.CallerID)), false
-	}
-	if cfg.strictReplyTo && !validReplyTo(tr.ReplyTo, req.Collective, req.CallerID) {
-		return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed,
-			"request %s reply-to %q is not the caller's reply subject (strict_reply_to)", req.ID, tr.ReplyTo)), false
 	}
 	n.stats.validated.Add(1)
 	if _, known := n.agent(req.Agent); !known && req.Agent != "discovery" {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)), false
 	}
-	res, err := filter.Match(&req.Filter, n.view)
-	if err != nil || !res.Match {
-		n.stats.filtered.Add(1)
-		if n.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-			n.log.WithFields(logrus.Fields{"request": req.ID, "caller": req.CallerID, "why": res.Reason}).WithError(err).Debug("request filtered out")
-		}
+	if !n.selected(req) {
 		return nil, Outcome{Filtered: true, Request: req}, false
 	}
 	return &incoming{transport: tr, secure: sr, req: req, caller: caller}, Outcome{}, true
+}
+
+// decodeLayers decodes the three request layers; req is set when the
+// request layer decoded, for the log.
+func decodeLayers(msg []byte, maxSize int) (*protocol.Transport, *protocol.SecureRequest, *protocol.Request, error) {
+	tr, err := protocol.DecodeTransport(msg, maxSize)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sr, err := protocol.DecodeSecureRequest(tr.Data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	req, err := protocol.DecodeRequest(sr.Message)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return tr, sr, req, nil
+}
+
+// checkAddress applies the checks on where a request came from and where
+// its reply goes: the collective is one of the node's, the envelope
+// matches the subject it arrived on (PROTOCOL.md §11), the ttl is within
+// max_ttl, and with strict_reply_to the reply-to is the caller's own
+// reply subject.
+func (n *Node) checkAddress(cfg *runtimeConfig, from connector.Destination, tr *protocol.Transport, req *protocol.Request) error {
+	if !cfg.collectives[req.Collective] {
+		return protocol.Errorf(protocol.KindCollective,
+			"request %s is for collective %q, this node is a member of %s", req.ID, req.Collective, strings.Join(cfg.collectiveList, ","))
+	}
+	if err := checkArrival(from, n.identity, req); err != nil {
+		return err
+	}
+	if cfg.maxTTL > 0 && time.Duration(req.TTL)*time.Second > cfg.maxTTL {
+		return protocol.Errorf(protocol.KindTTL,
+			"request %s has ttl %ds, more than the maximum of %s", req.ID, req.TTL, cfg.maxTTL)
+	}
+	if cfg.strictReplyTo {
+		replyTo := tr.ReplyTo
+		if c, ok := n.conn.(connector.ReplyCanonicalizer); ok {
+			replyTo = c.CanonicalReplyTo(replyTo)
+		}
+		if !validReplyTo(replyTo, req.Collective, req.CallerID) {
+			return protocol.Errorf(protocol.KindReplyTo,
+				"request %s reply-to %q is not the reply subject of caller %s (strict_reply_to)", req.ID, tr.ReplyTo, req.CallerID)
+		}
+	}
+	return nil
+}
+
+// checkArrival refuses a request whose envelope does not match the
+// destination it arrived on: on an agent's broadcast (or service)
+// subject the envelope must name that agent and collective; on the
+// node's own directed subject any agent of that collective.
+func checkArrival(from connector.Destination, identity string, req *protocol.Request) error {
+	switch from.Kind {
+	case connector.Broadcast, connector.Service:
+		if req.Agent != from.Agent || req.Collective != from.Collective {
+			return protocol.Errorf(protocol.KindSubject,
+				"request %s for agent %q in collective %q arrived on the %s subject of agent %q in collective %q",
+				req.ID, req.Agent, req.Collective, from.Kind, from.Agent, from.Collective)
+		}
+	case connector.Directed:
+		if from.Identity != identity || req.Collective != from.Collective {
+			return protocol.Errorf(protocol.KindSubject,
+				"request %s for collective %q arrived on the directed subject of %q in collective %q",
+				req.ID, req.Collective, from.Identity, from.Collective)
+		}
+	default:
+		return protocol.Errorf(protocol.KindSubject, "request %s arrived on a %s destination, not a request subject", req.ID, from.Kind)
+	}
+	return nil
+}
+
+// selected matches the node against the request's filter. A filter the
+// node does not understand (an unknown selector, an unknown compound
+// function, an invalid expression) selects no node and is logged at
+// warning level with the caller, like a refusal.
+func (n *Node) selected(req *protocol.Request) bool {
+	res, err := filter.Match(&req.Filter, n.view)
+	if err == nil && res.Match {
+		return true
+	}
+	n.stats.filtered.Add(1)
+	if err != nil {
+		n.metrics.refused(protocol.KindFilter)
+		n.log.WithFields(logrus.Fields{"reason": string(protocol.KindFilter), "request": req.ID, "caller": req.CallerID,
+			"sender": req.SenderID, "agent": req.Agent}).Warnf("request refused: filter not understood, no node matches it: %v", err)
+		return false
+	}
+	if n.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		n.log.WithFields(logrus.Fields{"request": req.ID, "caller": req.CallerID, "why": res.Reason}).Debug("request filtered out")
+	}
+	return false
 }
 
 // refuse logs and counts a dropped request.
@@ -147,14 +230,34 @@ func (n *Node) refuse(req *protocol.Request, err error) Outcome {
 	return Outcome{Dropped: err, Request: req}
 }
 
-// validReplyTo implements plugin.tutti.strict_reply_to (PROTOCOL.md §11.2).
+// validReplyTo implements plugin.tutti.strict_reply_to (PROTOCOL.md
+// §11.2): replyTo is <collective>.reply.<hex md5 or sha256 of
+// callerID>.<something>. It compares the hex in place, without building
+// the expected prefixes (it runs on every request).
 func validReplyTo(replyTo, collective, callerID string) bool {
-	md := md5.Sum([]byte(callerID))
-	sh := sha256.Sum256([]byte(callerID))
-	for _, h := range []string{hex.EncodeToString(md[:]), hex.EncodeToString(sh[:])} {
-		if strings.HasPrefix(replyTo, collective+".reply."+h+".") {
-			return true
-		}
+	rest, ok := strings.CutPrefix(replyTo, collective)
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, ".reply."); !ok {
+		return false
+	}
+	dot := strings.IndexByte(rest, '.')
+	if dot < 0 || dot == len(rest)-1 {
+		return false
+	}
+	var got [sha256.Size]byte
+	n, err := hex.Decode(got[:], []byte(rest[:dot]))
+	if err != nil || strings.ToLower(rest[:dot]) != rest[:dot] {
+		return false
+	}
+	switch n {
+	case md5.Size:
+		sum := md5.Sum([]byte(callerID))
+		return subtle.ConstantTimeCompare(got[:n], sum[:]) == 1
+	case sha256.Size:
+		sum := sha256.Sum256([]byte(callerID))
+		return subtle.ConstantTimeCompare(got[:n], sum[:]) == 1
 	}
 	return false
 }

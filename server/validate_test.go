@@ -72,7 +72,7 @@ func TestNodeValidatesOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := n.Process(context.Background(), r.rawRequest(t, "counted", payload))
+		out := n.Process(context.Background(), agentSubject("counted"), r.rawRequest(t, "counted", payload))
 		if out.Reply == nil {
 			t.Fatalf("no reply: %v", out.Dropped)
 		}

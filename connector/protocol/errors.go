@@ -20,6 +20,9 @@ const (
 	KindReplay          Kind = "replay"           // seen before within its ttl
 	KindCollective      Kind = "collective"       // not a member of the collective
 	KindAgent           Kind = "agent"            // agent unknown, or payload/envelope agent mismatch
+	KindSubject         Kind = "subject"          // envelope agent or collective does not match the arrival subject
+	KindReplyTo         Kind = "reply_to"         // reply-to is not the caller's reply subject (strict_reply_to)
+	KindFilter          Kind = "filter"           // a filter the node does not understand (selects no node)
 )
 
 // Error is a refusal with a kind and a human reason.
@@ -57,6 +60,9 @@ var (
 	ErrReplay          = &Error{Kind: KindReplay}
 	ErrCollective      = &Error{Kind: KindCollective}
 	ErrAgent           = &Error{Kind: KindAgent}
+	ErrSubject         = &Error{Kind: KindSubject}
+	ErrReplyTo         = &Error{Kind: KindReplyTo}
+	ErrFilter          = &Error{Kind: KindFilter}
 )
 
 // Errorf builds an *Error of kind k.

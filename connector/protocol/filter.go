@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // MarshalJSON writes every list, empty ones as [] (never null): Choria's
@@ -52,6 +53,16 @@ func (f *Filter) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("filter has no compound list")
 	}
 	*f = Filter{Fact: *w.Fact, CFClass: *w.CFClass, Agent: w.Agent, Identity: *w.Identity, Compound: *w.Compound}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return err
+	}
+	for k := range keys {
+		if !slices.Contains(filterFields, k) {
+			f.Unknown = append(f.Unknown, k)
+		}
+	}
+	slices.Sort(f.Unknown)
 	return nil
 }
 

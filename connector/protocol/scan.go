@@ -11,7 +11,8 @@ import (
 // It is a fast path only. Every method reports false for anything it is
 // not certain encoding/json would decode to the same value: a syntax
 // error, a key that matches a field only case-insensitively (encoding/json
-// folds case), a repeated key (encoding/json merges or overwrites), null,
+// folds case), a repeated key at any depth (refused on the encoding/json
+// path, see dupkey.go), null,
 // invalid UTF-8 (encoding/json replaces it with U+FFFD), a \u escape of a
 // surrogate, a number that is not a plain integer, nesting deeper than
 // maxDepth. The caller then decodes the document again with encoding/json,
@@ -55,7 +56,8 @@ func (s *scanner) atEnd() bool {
 }
 
 // object scans an object, calling member with each key; member must
-// consume the value. Keys with escapes are not handled.
+// consume the value. Keys with escapes, keys that are not ASCII and
+// repeated keys (in any case) are not handled: see dupkey.go.
 func (s *scanner) object(member func(key []byte) bool) bool {
 	if !s.eat('{') {
 		return false
@@ -63,9 +65,10 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 	if s.eat('}') {
 		return true
 	}
+	var keys keySet
 	for {
 		key, esc, ok := s.rawString()
-		if !ok || esc || !s.eat(':') || !member(key) {
+		if !ok || esc || !keys.add(key) || !s.eat(':') || !member(key) {
 			return false
 		}
 		switch s.next() {

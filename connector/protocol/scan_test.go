@@ -45,6 +45,13 @@ func checkSame(t *testing.T, data []byte) {
 	rb, err := decodeRPCReply(data, true)
 	rb2, err2 := decodeRPCReply(data, false)
 	sameResult(t, "rpc reply", data, rb, err, rb2, err2)
+	// the oracle for duplicate keys: whatever a decoder accepted has no
+	// key twice in any object, by encoding/json's tokenizer
+	if tr != nil || sr != nil || rq != nil || sp != nil || rp != nil || rr != nil || rb != nil {
+		if err := duplicateKey("document", data); err != nil {
+			t.Fatalf("accepted a document with a duplicate key: %v\n%q", err, data)
+		}
+	}
 }
 
 // innerLayers returns the nested documents of a transport message.
@@ -160,6 +167,11 @@ func quirks() []string {
 		`{"protocol":"choria:transport:1","data":"e30\/","headers":{"federation":{"a":1}}}`,
 		`{"protocol":"choria:transport:1","data":"e30=","headers":{"federation":null}}`,
 		`[]`, ``, `{}`, `{"protocol":"choria:transport:1"`,
+		`{"agent":"a","action":"b","data":{"x":1,"X":2}}`,
+		`{"agent":"a","action":"b","data":{"x":[{"y":1}],"z":{"y":1,"y":1}}}`,
+		`{"protocol":"choria:transport:1","data":"e30=","headers":{"reply-to":"a","Reply-To":"b"}}`,
+		`{"protocol":"choria:request:1","message":"m","envelope":{` + env + `"callerid":"choria=b",` + filter + `}}`,
+		`{"protocol":"choria:request:1","message":"m","envelope":{` + env + `"filter":{"fact":[],"cf_class":[],"identity":[],"compound":[],"new":[]}}}`,
 	}
 }
 

@@ -68,6 +68,10 @@ type Filter struct {
 	Agent    []string          `json:"agent"`
 	Identity []string          `json:"identity"`
 	Compound [][]CompoundEntry `json:"compound"`
+	// Unknown lists the keys of the filter object that are none of the
+	// above, as received. A filter with selectors a node does not
+	// understand selects no node (fail closed); they are never encoded.
+	Unknown []string `json:"-"`
 }
 
 // FactFilter is one fact comparison.
@@ -90,7 +94,7 @@ type CompoundEntry struct {
 // Empty reports whether the filter has no entries at all.
 func (f *Filter) Empty() bool {
 	return len(f.Fact) == 0 && len(f.CFClass) == 0 && len(f.Agent) == 0 &&
-		len(f.Identity) == 0 && len(f.Compound) == 0
+		len(f.Identity) == 0 && len(f.Compound) == 0 && len(f.Unknown) == 0
 }
 
 // SecureReply is choria:secure:reply:1, with tutti's signature extension.

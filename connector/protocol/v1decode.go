@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 )
 
 // Decoders of the v1 layers. Each layer is read into a small document
@@ -127,6 +128,9 @@ func (d *transportDoc) unmarshal(msg []byte) error {
 			Federation json.RawMessage `json:"federation"`
 		} `json:"headers"`
 	}
+	if err := duplicateKey("transport", msg); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(msg, &w); err != nil {
 		return Wrap(KindMalformed, err, "transport is not valid JSON")
 	}
@@ -234,6 +238,9 @@ func (d *secureRequestDoc) unmarshal(data []byte) error {
 		Message   *string `json:"message"`
 		Signature *string `json:"signature"`
 		PubCert   *string `json:"pubcert"`
+	}
+	if err := duplicateKey("secure request", data); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "secure request is not valid JSON")
@@ -436,6 +443,7 @@ func (s *scanner) filter() (f Filter, ok bool) {
 			f.Compound = [][]CompoundEntry{}
 			ok = s.array(func() bool { return false })
 		default:
+			f.Unknown = append(f.Unknown, string(k))
 			return s.ignore(k, filterFields)
 		}
 		return ok
@@ -485,6 +493,9 @@ func (d *requestDoc) unmarshal(data []byte) error {
 			Filter     *Filter `json:"filter"`
 		} `json:"envelope"`
 	}
+	if err := duplicateKey("request", data); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "request is not valid JSON")
 	}
@@ -521,8 +532,8 @@ func (d *requestDoc) finish() (*Request, error) {
 		return nil, Errorf(KindMalformed, "request has no envelope")
 	}
 	switch {
-	case len(d.id) != 32:
-		return nil, Errorf(KindMalformed, "request id %q is not 32 characters", d.id)
+	case !ValidRequestID(d.id):
+		return nil, Errorf(KindMalformed, "request id %q is not 32 lower-case hex characters (callerid %q)", d.id, d.caller)
 	case d.caller == "":
 		return nil, Errorf(KindMalformed, "request %s has no callerid", d.id)
 	case d.collective == "":
@@ -539,12 +550,28 @@ func (d *requestDoc) finish() (*Request, error) {
 		return nil, Errorf(KindTTL, "request %s has ttl %d, the minimum is %d", d.id, d.ttl, MinTTL)
 	}
 	if err := d.filter.validate(); err != nil {
-		return nil, Wrap(KindMalformed, err, "request %s has an invalid filter", d.id)
+		return nil, Wrap(KindMalformed, err, "request %s (callerid %q) has an invalid filter", d.id, d.caller)
 	}
+	slices.Sort(d.filter.Unknown) // document order on the fast path, map order on the other
 	return &Request{
 		ID: d.id, SenderID: d.sender, CallerID: d.caller, Collective: d.collective,
 		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, Message: d.message,
 	}, nil
+}
+
+// ValidRequestID reports whether id is what Choria and tutti send: 32
+// lower-case hex characters (a UUID without dashes). Anything else is
+// refused, so an id is safe in file names, subjects and logs.
+func ValidRequestID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ---------------------------------------------------------------- payloads
@@ -560,6 +587,9 @@ func decodeRPCRequest(payload []byte, fast bool) (*RPCRequest, error) {
 	var r RPCRequest
 	if !fast || !r.scan(payload) {
 		r = RPCRequest{}
+		if err := duplicateKey("request payload", payload); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(payload, &r); err != nil {
 			return nil, Wrap(KindMalformed, err, "request payload is not valid RPC JSON")
 		}

@@ -79,6 +79,9 @@ func (d *secureReplyDoc) unmarshal(data []byte) error {
 		Signature string  `json:"signature"`
 		PubCert   string  `json:"pubcert"`
 	}
+	if err := duplicateKey("secure reply", data); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "secure reply is not valid JSON")
 	}
@@ -219,6 +222,9 @@ func (d *replyDoc) unmarshal(data []byte) error {
 			Time      int64  `json:"time"`
 		} `json:"envelope"`
 	}
+	if err := duplicateKey("reply", data); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return Wrap(KindMalformed, err, "reply is not valid JSON")
 	}
@@ -263,6 +269,9 @@ func decodeRPCReply(msg []byte, fast bool) (*RPCReply, error) {
 	var r RPCReply
 	if !fast || !r.scan(msg) {
 		r = RPCReply{}
+		if err := duplicateKey("reply body", msg); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(msg, &r); err != nil {
 			return nil, Wrap(KindMalformed, err, "reply body is not valid RPC JSON")
 		}

@@ -92,3 +92,25 @@ func FuzzMap(f *testing.F) {
 		}
 	})
 }
+
+// A reply-to with and without /queue/ names the same queue, so the
+// strict_reply_to check compares it without the prefix.
+func TestCanonicalReplyTo(t *testing.T) {
+	c := &Conn{}
+	for in, want := range map[string]string{
+		"/queue/mcollective.reply.abc.1": "mcollective.reply.abc.1",
+		"mcollective.reply.abc.1":        "mcollective.reply.abc.1",
+		"/topic/mcollective.reply.abc.1": "/topic/mcollective.reply.abc.1",
+	} {
+		if got := c.CanonicalReplyTo(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+		if in != want {
+			a, errA := Map(connector.Destination{Kind: connector.Reply, ReplyTo: in})
+			b, errB := Map(connector.Destination{Kind: connector.Reply, ReplyTo: want})
+			if errA == nil && (errB != nil || a != b) {
+				t.Errorf("%q and %q map to different queues: %v %v", in, want, a, b)
+			}
+		}
+	}
+}

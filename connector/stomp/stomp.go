@@ -441,6 +441,15 @@ func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
 	return connector.ReplyTo(collective, callerID, requestID)
 }
 
+// CanonicalReplyTo strips the "/queue/" an MCollective-style reply-to
+// starts with: Map publishes "x" and "/queue/x" to the same queue, so
+// strict_reply_to compares the queue name without it.
+func (c *Conn) CanonicalReplyTo(replyTo string) string {
+	return strings.TrimPrefix(replyTo, "/queue/")
+}
+
+var _ connector.ReplyCanonicalizer = (*Conn)(nil)
+
 // Close disconnects; pending messages are not delivered. It is safe to
 // call more than once.
 func (c *Conn) Close() error {

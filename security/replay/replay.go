@@ -1,11 +1,14 @@
 // Package replay remembers the requests a node has accepted so the same
-// signed bytes cannot run twice within their validity (PROTOCOL.md §9.3,
-// W3).
+// request cannot run twice within its validity (PROTOCOL.md §9.3, W3).
 //
-// Keys are SHA-256 of the signed bytes; each is kept until the time the
-// request stops being acceptable anyway (time + ttl + 1 s), so the cache
-// only needs to cover the TTL window. Memory is bounded by a maximum
-// entry count.
+// A node keys a request by RequestKey: SHA-256 of the verified caller id
+// and the request id. The same id from the same caller is refused again
+// even when it was re-signed with a new time (which changes the signed
+// bytes but not the request); the signed bytes themselves are not kept,
+// because the same bytes carry the same caller and id and so hit the same
+// key. Each key is kept until the time the request stops being acceptable
+// anyway (time + ttl + 1 s), so the cache only needs to cover the TTL
+// window. Memory is bounded by a maximum entry count.
 //
 // The AAA service uses the same cache for login bodies and signing
 // request ids: StringKey turns such a string into a key, and Remove
@@ -32,7 +35,9 @@ import (
 
 // DefaultMax is the entry limit used when New is given 0: about 1 000
 // requests a second for the default max_ttl of an hour, or 17 000 a
-// second for 60 s TTLs. An entry costs about 100 bytes.
+// second for 60 s TTLs. An entry costs about 140 bytes (measured at the
+// limit: the map slot, its share of the map's spare capacity and the heap
+// entry), so the default limit holds about 150 MB at most.
 const DefaultMax = 1 << 20
 
 // maxShards caps the shard count; minShardSize keeps shards large
@@ -112,6 +117,19 @@ func (c *Cache) Remove(key [32]byte) {
 	s.mu.Lock()
 	delete(s.expires, key)
 	s.mu.Unlock()
+}
+
+// RequestKey is the key of a request: SHA-256 of callerID, a zero byte
+// and requestID. callerID must be the one the signature was verified for
+// (the key is only inserted after verification), so nobody can make a
+// caller's request id look used; the zero byte keeps the pair
+// unambiguous (neither part contains one: both are checked on decode).
+func RequestKey(callerID, requestID string) [32]byte {
+	var buf [192]byte
+	b := append(buf[:0], callerID...)
+	b = append(b, 0)
+	b = append(b, requestID...)
+	return sha256.Sum256(b)
 }
 
 // StringKey is the key of a string (a login signature, a request id):

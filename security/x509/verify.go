@@ -301,10 +301,12 @@ func (p *Provider) newEntry(leaf *stdx509.Certificate, chain []*stdx509.Certific
 	}
 	for _, n := range names {
 		e.bound[n] = matchAny(p.rules.allow, n)
-		if matchAny(p.rules.privileged, n) {
-			e.privileged = true
-		}
 	}
+	// Privileged only by the subject's CN, the name the certificate is
+	// issued to: a DNS SAN that looks privileged (x.privileged.mcollective
+	// on mallory's certificate) gives nothing, or any certificate a CA
+	// issued with an extra SAN could assert every caller id.
+	e.privileged = e.cn != "" && matchAny(p.rules.privileged, e.cn)
 	for _, m := range leaf.EmailAddresses {
 		n := "email:" + m
 		e.bound[n] = matchAny(p.rules.allow, n)

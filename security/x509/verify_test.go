@@ -37,6 +37,7 @@ type reqCerts struct {
 	mallory                             *Issued // alice.mcollective from another CA
 	expired, future, weak, revoked      *Issued
 	bobExample, signer, privBySAN, mail *Issued
+	sanPriv                             *Issued // mallory.mcollective with SAN x.privileged.mcollective
 	noSAN, serverOnly, noEKU, viaInter  *Issued
 	crlPath                             string
 	chainPEM, tampered                  []byte
@@ -55,6 +56,7 @@ func newReqCerts(t *testing.T) *reqCerts {
 	c.bobExample = mustIssue(t, ca, "bob.example", IssueOptions{})
 	c.signer = mustIssue(t, ca, "aaasvc.privileged.mcollective", IssueOptions{})
 	c.privBySAN = mustIssue(t, ca, "aaasvc.example", IssueOptions{SANs: []string{"aaasvc.privileged.choria"}})
+	c.sanPriv = mustIssue(t, ca, "mallory.mcollective", IssueOptions{SANs: []string{"x.privileged.mcollective"}})
 	c.mail = mustIssue(t, ca, "carol.mcollective", IssueOptions{SANs: []string{"carol@example.net"}})
 	c.revoked = mustIssue(t, ca, "alice.mcollective", IssueOptions{})
 	c.crlPath = writeCRL(t, t.TempDir(), ca, c.revoked.Cert)
@@ -121,7 +123,13 @@ func TestVerifyRequest(t *testing.T) {
 		{name: "custom allow list", signer: c.bobExample, callerID: "choria=bob.example",
 			cfg: Config{CertnameAllow: []string{`/\.example$/`}}},
 		{name: "privileged asserts another caller", signer: c.signer, callerID: "up=bob", wantPriv: true},
-		{name: "privileged by DNS SAN", signer: c.privBySAN, callerID: "choria=bob.mcollective", wantPriv: true},
+		{name: "a privileged-looking DNS SAN is not privileged", signer: c.privBySAN, callerID: "choria=bob.mcollective",
+			wantKind: protocol.KindCaller, wantReason: "certificate is valid for aaasvc.example, aaasvc.privileged.choria, not bob.mcollective"},
+		{name: "mallory with a privileged SAN asserts another caller", signer: c.sanPriv, callerID: "choria=bob.mcollective",
+			wantKind: protocol.KindCaller, wantReason: "not bob.mcollective"},
+		{name: "mallory with a privileged SAN asserts the SAN", signer: c.sanPriv, callerID: "up=x.privileged.mcollective",
+			wantPriv: false},
+		{name: "mallory with a privileged SAN is herself", signer: c.sanPriv, callerID: "choria=mallory.mcollective"},
 		{name: "privileged kind allowed", signer: c.signer, callerID: "up=bob", wantPriv: true,
 			cfg: Config{PrivilegedCallerKinds: []string{"up"}}},
 		{name: "privileged kind restricted", signer: c.signer, callerID: "choria=alice.mcollective",

@@ -154,7 +154,7 @@ func newAuditor(cfg *config.Server, log *logrus.Entry) (audit.Auditor, error) {
 func settings(cfg *config.Server) server.Settings {
 	return server.Settings{
 		Identity: cfg.Identity, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL,
-		MaxMessageSize: cfg.MaxMessageSize, StrictReplyTo: cfg.Security.StrictReplyTo,
+		MaxMessageSize: cfg.MaxMessageSize, AnyReplyTo: !cfg.Security.StrictReplyTo,
 		AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
 	}
 }

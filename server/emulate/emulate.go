@@ -362,7 +362,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 	n, err := server.New(server.Options{
 		Settings: server.Settings{
 			Identity: name, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL, MaxMessageSize: cfg.MaxMessageSize,
-			StrictReplyTo: cfg.Security.StrictReplyTo, AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
+			AnyReplyTo: !cfg.Security.StrictReplyTo, AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
 		},
 		Connector: conn, Signer: p, Verifier: p,
 		Facts:      &nodeFacts{index: i + 1, identity: name, base: sh.base, classes: sh.classes[(i+1)%Groups]},

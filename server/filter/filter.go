@@ -2,6 +2,9 @@
 // (PROTOCOL.md §13.2, Choria semantics):
 //
 //   - all filter types present must match; an empty filter matches every node;
+//   - a key of the filter object that is none of the types below selects
+//     no node (fail closed: a selector this node does not understand
+//     could have been meant to exclude it);
 //   - identity: any entry matches (OR), exact or /regex/;
 //   - agent: every entry (AND), exact or /regex/ against each loaded agent;
 //   - cf_class: every entry (AND), exact entries lower-cased then compared
@@ -16,6 +19,7 @@
 package filter
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -43,6 +47,10 @@ type Result struct {
 	Match  bool
 	Reason string
 }
+
+// ErrUnknownSelector is wrapped by the error of a filter that has a key
+// (a selector) this node does not know: such a filter selects no node.
+var ErrUnknownSelector = errors.New("unknown filter selector")
 
 // DefaultCacheSize is the number of compound expressions the package-level
 // Match keeps parsed.
@@ -81,6 +89,10 @@ func Match(f *protocol.Filter, n Node) (Result, error) { return defaultMatcher.M
 func (m *Matcher) Match(f *protocol.Filter, n Node) (Result, error) {
 	if f == nil {
 		return Result{Match: true}, nil
+	}
+	if len(f.Unknown) > 0 {
+		return fail("filter has selectors this node does not understand: ", strings.Join(f.Unknown, ", ")),
+			fmt.Errorf("%w: %s", ErrUnknownSelector, strings.Join(f.Unknown, ", "))
 	}
 	if r, err := matchIdentity(f.Identity, n); !r.Match || err != nil {
 		return r, err

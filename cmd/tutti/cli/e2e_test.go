@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
@@ -154,6 +155,11 @@ type forge struct {
 	t      *testing.T
 	signer *x509.Provider
 	req    protocol.Request
+	// replyTo is the transport's reply-to; empty means the caller's own
+	// reply subject
+	replyTo string
+	// edit, when set, changes the encoded request before it is signed
+	edit func([]byte) []byte
 }
 
 func newForge(t *testing.T, f *Fleet, user string) *forge {
@@ -175,6 +181,9 @@ func (fg *forge) bytes() []byte {
 	if err != nil {
 		fg.t.Fatal(err)
 	}
+	if fg.edit != nil {
+		raw = fg.edit(raw)
+	}
 	sig, err := fg.signer.Sign(raw)
 	if err != nil {
 		fg.t.Fatal(err)
@@ -183,11 +192,18 @@ func (fg *forge) bytes() []byte {
 	if err != nil {
 		fg.t.Fatal(err)
 	}
-	tr, err := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: "mcollective.reply.x." + fg.req.ID, Sender: fg.req.SenderID})
+	tr, err := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: fg.replyToOrOwn(), Sender: fg.req.SenderID})
 	if err != nil {
 		fg.t.Fatal(err)
 	}
 	return tr
+}
+
+func (fg *forge) replyToOrOwn() string {
+	if fg.replyTo != "" {
+		return fg.replyTo
+	}
+	return connector.ReplyTo(fg.req.Collective, fg.req.CallerID, fg.req.ID)
 }
 
 func issueTo(t *testing.T, f *Fleet, name string, opts x509.IssueOptions) {
@@ -214,9 +230,11 @@ func TestE2ERefusals(t *testing.T) {
 	issueTo(t, f, "expired.mcollective", x509.IssueOptions{NotBefore: time.Now().Add(-48 * time.Hour), Validity: 24 * time.Hour})
 	issueTo(t, f, "future.mcollective", x509.IssueOptions{NotBefore: time.Now().Add(24 * time.Hour)})
 	issueTo(t, f, "bob.example.org", x509.IssueOptions{})
+	issueTo(t, f, "other.mcollective", x509.IssueOptions{})
 
+	direct := connector.Destination{Kind: connector.Directed, Collective: "mcollective", Identity: node.Identity()}
 	good := newForge(t, f, "demo.mcollective")
-	if out := node.Process(ctx, good.bytes()); out.Reply == nil {
+	if out := node.Process(ctx, rpcutilSubject, good.bytes()); out.Reply == nil {
 		t.Fatalf("baseline request refused: %v", out.Dropped)
 	}
 	rogueCA, _ := x509.NewCA("rogue", x509.KeyECDSA, time.Hour)
@@ -230,25 +248,26 @@ func TestE2ERefusals(t *testing.T) {
 		name string
 		msg  func() []byte
 		kind *protocol.Error
+		on   *connector.Destination // rpcutilSubject when nil
 	}{
-		{"malformed json", func() []byte { return []byte("{nope") }, protocol.ErrMalformed},
-		{"bad base64", func() []byte { return []byte(`{"protocol":"choria:transport:1","data":"%%%","headers":{}}`) }, protocol.ErrMalformed},
-		{"unknown protocol", func() []byte { return []byte(`{"protocol":"choria:transport:7","data":"eA==","headers":{}}`) }, protocol.ErrUnknownProtocol},
-		{"oversize", func() []byte { return append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 5<<20)...) }, protocol.ErrTooLarge},
-		{"untrusted CA", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.signer = rogueP; return fg.bytes() }, protocol.ErrCertificate},
-		{"expired certificate", func() []byte { return newForge(t, f, "expired.mcollective").bytes() }, protocol.ErrCertificate},
-		{"not yet valid certificate", func() []byte { return newForge(t, f, "future.mcollective").bytes() }, protocol.ErrCertificate},
+		{"malformed json", func() []byte { return []byte("{nope") }, protocol.ErrMalformed, nil},
+		{"bad base64", func() []byte { return []byte(`{"protocol":"choria:transport:1","data":"%%%","headers":{}}`) }, protocol.ErrMalformed, nil},
+		{"unknown protocol", func() []byte { return []byte(`{"protocol":"choria:transport:7","data":"eA==","headers":{}}`) }, protocol.ErrUnknownProtocol, nil},
+		{"oversize", func() []byte { return append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 5<<20)...) }, protocol.ErrTooLarge, nil},
+		{"untrusted CA", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.signer = rogueP; return fg.bytes() }, protocol.ErrCertificate, nil},
+		{"expired certificate", func() []byte { return newForge(t, f, "expired.mcollective").bytes() }, protocol.ErrCertificate, nil},
+		{"not yet valid certificate", func() []byte { return newForge(t, f, "future.mcollective").bytes() }, protocol.ErrCertificate, nil},
 		{"callerid not the certificate", func() []byte {
 			fg := newForge(t, f, "demo.mcollective")
 			fg.req.CallerID = "choria=guest.mcollective"
 			return fg.bytes()
-		}, protocol.ErrCaller},
+		}, protocol.ErrCaller, nil},
 		{"callerid with trailing junk", func() []byte {
 			fg := newForge(t, f, "demo.mcollective")
 			fg.req.CallerID = "choria=demo.mcollective/x"
 			return fg.bytes()
-		}, protocol.ErrCaller},
-		{"not on the allow list", func() []byte { return newForge(t, f, "bob.example.org").bytes() }, protocol.ErrCaller},
+		}, protocol.ErrCaller, nil},
+		{"not on the allow list", func() []byte { return newForge(t, f, "bob.example.org").bytes() }, protocol.ErrCaller, nil},
 		{"signature mismatch", func() []byte {
 			fg := newForge(t, f, "demo.mcollective")
 			msg := fg.bytes()
@@ -258,22 +277,44 @@ func TestE2ERefusals(t *testing.T) {
 			tr.Data, _ = protocol.EncodeSecureRequest(sr)
 			out, _ := protocol.EncodeTransport(tr)
 			return out
-		}, protocol.ErrSignature},
-		{"too old", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Time -= 61; return fg.bytes() }, protocol.ErrTTL},
-		{"future", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Time += 61; return fg.bytes() }, protocol.ErrTTL},
-		{"ttl above max", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.TTL = 86400; return fg.bytes() }, protocol.ErrTTL},
-		{"other collective", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Collective = "prod"; return fg.bytes() }, protocol.ErrCollective},
+		}, protocol.ErrSignature, nil},
+		{"too old", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Time -= 61; return fg.bytes() }, protocol.ErrTTL, nil},
+		{"future", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Time += 61; return fg.bytes() }, protocol.ErrTTL, nil},
+		{"ttl above max", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.TTL = 86400; return fg.bytes() }, protocol.ErrTTL, nil},
+		{"other collective", func() []byte { fg := newForge(t, f, "demo.mcollective"); fg.req.Collective = "prod"; return fg.bytes() }, protocol.ErrCollective, nil},
 		{"unknown agent", func() []byte {
 			fg := newForge(t, f, "demo.mcollective")
 			fg.req.Agent = "nosuch"
 			fg.req.Filter.Agent = nil
 			return fg.bytes()
-		}, protocol.ErrAgent},
+		}, protocol.ErrAgent, &direct},
+		{"envelope agent is not the subject's agent", func() []byte {
+			fg := newForge(t, f, "demo.mcollective")
+			fg.req.Message, _ = protocol.EncodeRPCRequest("rpcutil", "ping", nil)
+			return fg.bytes()
+		}, protocol.ErrSubject, &connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: "service"}},
+		{"envelope collective is not the directed subject's", func() []byte {
+			return newForge(t, f, "demo.mcollective").bytes()
+		}, protocol.ErrSubject, &connector.Destination{Kind: connector.Directed, Collective: "other", Identity: node.Identity()}},
+		{"reply-to of another caller", func() []byte {
+			fg := newForge(t, f, "demo.mcollective")
+			fg.replyTo = connector.ReplyTo("mcollective", "choria=bob.mcollective", fg.req.ID)
+			return fg.bytes()
+		}, protocol.ErrReplyTo, nil},
+		{"reply-to without the caller's hash", func() []byte {
+			fg := newForge(t, f, "demo.mcollective")
+			fg.replyTo = "mcollective.reply.x." + fg.req.ID
+			return fg.bytes()
+		}, protocol.ErrReplyTo, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := node.Stats().Passed
-			out := node.Process(ctx, c.msg())
+			on := rpcutilSubject
+			if c.on != nil {
+				on = *c.on
+			}
+			out := node.Process(ctx, on, c.msg())
 			if out.Reply != nil {
 				t.Fatal("refused request got a reply")
 			}
@@ -288,19 +329,39 @@ func TestE2ERefusals(t *testing.T) {
 
 	t.Run("replay", func(t *testing.T) {
 		msg := newForge(t, f, "demo.mcollective").bytes()
-		if out := node.Process(ctx, msg); out.Reply == nil {
+		if out := node.Process(ctx, rpcutilSubject, msg); out.Reply == nil {
 			t.Fatalf("first copy refused: %v", out.Dropped)
 		}
-		out := node.Process(ctx, msg)
+		out := node.Process(ctx, rpcutilSubject, msg)
 		if out.Reply != nil || !errors.Is(out.Dropped, protocol.ErrReplay) {
 			t.Fatalf("replay not refused: %v", out.Dropped)
+		}
+	})
+	t.Run("replay re-signed with a new time", func(t *testing.T) {
+		fg := newForge(t, f, "demo.mcollective")
+		if out := node.Process(ctx, rpcutilSubject, fg.bytes()); out.Reply == nil {
+			t.Fatalf("first copy refused: %v", out.Dropped)
+		}
+		before := node.Stats().Replayed
+		fg.req.Time--
+		out := node.Process(ctx, rpcutilSubject, fg.bytes())
+		if out.Reply != nil || !errors.Is(out.Dropped, protocol.ErrReplay) {
+			t.Fatalf("same request id re-signed with a new time not refused: %v", out.Dropped)
+		}
+		if node.Stats().Replayed != before+1 {
+			t.Fatal("replay not counted")
+		}
+		other := newForge(t, f, "other.mcollective")
+		other.req.ID = fg.req.ID
+		if out := node.Process(ctx, rpcutilSubject, other.bytes()); out.Reply == nil {
+			t.Fatalf("the same id from another caller is another request, refused: %v", out.Dropped)
 		}
 	})
 	t.Run("time within ttl accepted", func(t *testing.T) {
 		for _, d := range []int64{-50, 50} {
 			fg := newForge(t, f, "demo.mcollective")
 			fg.req.Time += d
-			if out := node.Process(ctx, fg.bytes()); out.Reply == nil {
+			if out := node.Process(ctx, rpcutilSubject, fg.bytes()); out.Reply == nil {
 				t.Fatalf("time %+d refused: %v", d, out.Dropped)
 			}
 		}
@@ -308,7 +369,7 @@ func TestE2ERefusals(t *testing.T) {
 	t.Run("envelope and payload agents differ", func(t *testing.T) {
 		fg := newForge(t, f, "demo.mcollective")
 		fg.req.Message, _ = protocol.EncodeRPCRequest("other", "ping", nil)
-		out := node.Process(ctx, fg.bytes())
+		out := node.Process(ctx, rpcutilSubject, fg.bytes())
 		rep := decodeRPCOutcome(t, out)
 		if rep.StatusCode != protocol.Aborted {
 			t.Fatalf("agent mismatch: %+v", rep)
@@ -318,6 +379,9 @@ func TestE2ERefusals(t *testing.T) {
 		t.Fatalf("every refusal must be logged with its reason; got %d lines", len(lines))
 	}
 }
+
+// rpcutilSubject is the broadcast subject of rpcutil in mcollective.
+var rpcutilSubject = connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: "rpcutil"}
 
 func decodeRPCOutcome(t *testing.T, out server.Outcome) *protocol.RPCReply {
 	t.Helper()
