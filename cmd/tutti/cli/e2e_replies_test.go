@@ -81,7 +81,10 @@ func newReplyForger(t *testing.T, f *Fleet, node string, signed bool) *replyForg
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // answer publishes the forged replies to one request.
 func (fg *replyForger) answer(m connector.Message) {
