@@ -100,6 +100,8 @@ func (s *BatchSummary) add(sum *Summary) {
 	s.Replies += sum.Replies
 	s.Failed += sum.Failed
 	s.Unsigned += sum.Unsigned
+	s.Refused = append(s.Refused, sum.Refused...)
+	s.UnsignedFrom = append(s.UnsignedFrom, sum.UnsignedFrom...)
 	s.Duplicates += sum.Duplicates
 	s.Missing = append(s.Missing, sum.Missing...)
 	s.Unexpected = append(s.Unexpected, sum.Unexpected...)

@@ -35,8 +35,12 @@ type Options struct {
 	Collective string
 	// TTL of requests (default 60s).
 	TTL time.Duration
-	// RequireSignedReplies refuses replies without a node signature.
-	RequireSignedReplies bool
+	// AcceptUnsignedReplies accepts replies that carry no node
+	// signature, as State Unsigned: Choria servers never sign theirs.
+	// Off (the zero value, and the default of
+	// plugin.tutti.require_signed_replies) an unsigned reply is refused
+	// like any other that does not verify (State Failed, ReasonUnsigned).
+	AcceptUnsignedReplies bool
 	// DirectedChunk is the most identities one signed directed request
 	// names (0: DefaultDirectedChunk).
 	DirectedChunk int
@@ -102,10 +106,12 @@ type VerifyState int
 const (
 	// Verified: signed by the certificate of the node named in the reply.
 	Verified VerifyState = iota
-	// Unsigned: a Choria node's reply (hash only); accepted unless
-	// signed replies are required.
+	// Unsigned: a reply with a hash but no signature, as Choria servers
+	// send; accepted only with Options.AcceptUnsignedReplies.
 	Unsigned
-	// Failed: the reply did not verify; Err says why.
+	// Failed: the reply was refused: it did not verify, or it is
+	// unsigned and signed replies are required. Reason and Err say why;
+	// Sender is only what the reply claims.
 	Failed
 )
 
@@ -148,7 +154,9 @@ type Result struct {
 	// RPC is the decoded body for RPC replies.
 	RPC   *protocol.RPCReply
 	State VerifyState
-	Err   error
+	// Reason is why a Failed reply was refused; empty otherwise.
+	Reason Reason
+	Err    error
 }
 
 // Summary is the outcome of one request.
@@ -163,8 +171,14 @@ type Summary struct {
 	Published  time.Time
 	Elapsed    time.Duration
 	// Replies counts replies handed to the callback, Failed those that
-	// did not verify (also handed on, with State Failed).
+	// were refused (also handed on, with State Failed), Unsigned those
+	// accepted without a signature.
 	Replies, Failed, Unsigned int
+	// Refused are the refused replies in arrival order (Failed of them):
+	// none of them is a node that answered.
+	Refused []Result
+	// UnsignedFrom are the senders of the replies accepted unsigned.
+	UnsignedFrom []string
 	// Duplicates are extra replies from a node that had already replied.
 	Duplicates int
 	// Unexpected are replies from nodes not in Targets (directed mode).
@@ -319,12 +333,13 @@ func (c *Client) publish(ctx context.Context, req Request, collective string, ms
 }
 
 // Discover returns the identities of the nodes matching filter, ending
-// idleGap after the last reply or at timeout.
+// idleGap after the last reply or at timeout. Only replies that were
+// accepted name a node; the summary lists the refused ones.
 func (c *Client) Discover(ctx context.Context, filter protocol.Filter, collective string, timeout, idleGap time.Duration) ([]string, *Summary, error) {
 	var nodes []string
 	sum, err := c.Do(ctx, Request{Discovery: true, Filter: filter, Collective: collective, Timeout: timeout, IdleGap: idleGap},
 		func(r Result) {
-			if r.State != Failed && string(r.Body) == "pong" {
+			if r.State != Failed && string(r.Body) == "pong" { // never a refused reply's claimed sender
 				nodes = append(nodes, r.Sender)
 			}
 		})

@@ -6,8 +6,56 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
+
+// Reason says in a few words why a reply was refused: summaries count
+// refused replies by it, and it is stable for scripts (--json).
+type Reason string
+
+// Why a reply is refused.
+const (
+	// ReasonUnsigned: no signature while signed replies are required.
+	ReasonUnsigned Reason = "unsigned"
+	// ReasonSignature: the signature or the hash does not match.
+	ReasonSignature Reason = "bad signature"
+	// ReasonCertificate: the certificate does not chain to the CA, is
+	// expired, revoked or not for this use.
+	ReasonCertificate Reason = "untrusted certificate"
+	// ReasonName: the certificate is not the one of the node the reply
+	// says it is from.
+	ReasonName Reason = "certificate name mismatch"
+	// ReasonSender: the transport header names another sender than the
+	// signed reply.
+	ReasonSender Reason = "sender mismatch"
+	// ReasonMalformed: a verified reply whose body is not an RPC reply.
+	ReasonMalformed Reason = "malformed"
+	// ReasonUnverifiable: any other verification failure.
+	ReasonUnverifiable Reason = "unverifiable"
+)
+
+// reasonOf maps a verification error to its Reason by the error's kind.
+func reasonOf(err error) Reason {
+	switch protocol.KindOf(err) {
+	case protocol.KindSignature:
+		return ReasonSignature
+	case protocol.KindCertificate:
+		return ReasonCertificate
+	case protocol.KindCaller:
+		return ReasonName
+	case protocol.KindMalformed:
+		return ReasonMalformed
+	}
+	return ReasonUnverifiable
+}
+
+// refuse marks res as refused for reason.
+func refuse(res Result, reason Reason, err error) (Result, bool) {
+	res.State, res.Reason, res.Err = Failed, reason, err
+	return res, true
+}
 
 // wait hands results to onReply until the timeout, the idle gap after the
 // last reply, or the expected count ends it.
@@ -49,8 +97,11 @@ func (col *collector) wait(ctx context.Context, sum *Summary, timeout, idleGap t
 			switch r.State {
 			case Failed:
 				sum.Failed++
+				sum.Refused = append(sum.Refused, r)
+				col.c.logRefused(col.ids.first, r)
 			case Unsigned:
 				sum.Unsigned++
+				sum.UnsignedFrom = append(sum.UnsignedFrom, r.Sender)
 			}
 			sum.Replies++
 			if onReply != nil {
@@ -81,10 +132,20 @@ func (col *collector) finish(sum *Summary, seen, unexpected map[string]bool) {
 	sort.Strings(sum.Unexpected)
 }
 
-// verify decodes one reply and checks it (PROTOCOL.md §6.3, §10, W6, W10).
-// ok=false means the message is not a reply to this request at all
-// (undecodable or an id not among ids): it is logged and skipped. A
-// reply to this request that fails a check is returned with State Failed.
+// logRefused logs one refused reply: the sender it claims, the reason
+// and the error, which names the certificate when there was one.
+func (c *Client) logRefused(requestID string, r Result) {
+	c.o.Log.WithFields(logrus.Fields{"request": requestID, "sender": r.Sender, "reason": string(r.Reason)}).
+		WithError(r.Err).Warn("reply refused")
+}
+
+// verify decodes one reply and checks it: the hash, the request id, the
+// transport sender against the signed one, and the node's signature and
+// certificate. ok=false means the message is not a reply to this request
+// at all (undecodable or an id not among this request's ids): it is logged and
+// skipped. A reply to this request that fails a check, or carries no
+// signature while signed replies are required, is returned refused
+// (State Failed, with its Reason).
 func (c *Client) verify(ids requestIDs, data []byte) (Result, bool) {
 	tr, err := protocol.DecodeTransport(data, 0)
 	if err != nil {
@@ -94,7 +155,7 @@ func (c *Client) verify(ids requestIDs, data []byte) (Result, bool) {
 	sec, err := protocol.DecodeSecureReply(tr.Data)
 	if err != nil {
 		if protocol.KindOf(err) == protocol.KindSignature {
-			return Result{Sender: tr.Sender, State: Failed, Err: err}, true
+			return refuse(Result{Sender: tr.Sender}, ReasonSignature, err)
 		}
 		c.o.Log.WithError(err).Warn("undecodable reply ignored")
 		return Result{}, false
@@ -110,27 +171,24 @@ func (c *Client) verify(ids requestIDs, data []byte) (Result, bool) {
 	}
 	res := Result{Sender: rep.SenderID, Body: []byte(rep.Message)}
 	if tr.Sender != "" && tr.Sender != rep.SenderID {
-		res.State, res.Err = Failed, fmt.Errorf("transport sender %q differs from the reply's senderid %q", tr.Sender, rep.SenderID)
-		return res, true
+		return refuse(res, ReasonSender, fmt.Errorf("transport sender %q differs from the reply's senderid %q", tr.Sender, rep.SenderID))
 	}
 	switch {
 	case len(sec.Signature) > 0:
 		if err := c.o.Verifier.VerifyReply(sec.Message, sec.Signature, sec.PubCert, rep.SenderID); err != nil {
-			res.State, res.Err = Failed, err
-			return res, true
+			return refuse(res, reasonOf(err), err)
 		}
 		res.State = Verified
-	case c.o.RequireSignedReplies:
-		res.State, res.Err = Failed, protocol.Errorf(protocol.KindSignature, "reply from %s is not signed and signed replies are required", rep.SenderID)
-		return res, true
+	case !c.o.AcceptUnsignedReplies:
+		return refuse(res, ReasonUnsigned, protocol.Errorf(protocol.KindSignature,
+			"reply from %s is not signed, and signed replies are required (plugin.tutti.require_signed_replies)", rep.SenderID))
 	default:
 		res.State = Unsigned
 	}
 	if rep.Message != "pong" {
 		rpc, err := protocol.DecodeRPCReply(res.Body)
 		if err != nil {
-			res.State, res.Err = Failed, err
-			return res, true
+			return refuse(res, ReasonMalformed, err)
 		}
 		res.RPC = rpc
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,35 +65,56 @@ func (r *replyRig) reply(tb testing.TB, sender, transportSender string, sign boo
 
 func TestVerifyReplies(t *testing.T) {
 	r := newReplyRig(t, x509.KeyECDSA)
+	other := newReplyRig(t, x509.KeyECDSA) // another CA
+	other.id = r.id
+	foreign := other.reply(t, "node1.example.net", "node1.example.net", true, false)
 	cases := []struct {
-		name  string
-		msg   []byte
-		state VerifyState
+		name   string
+		msg    []byte
+		state  VerifyState
+		reason Reason
+		// acceptUnsigned is the state with AcceptUnsignedReplies.
+		acceptUnsigned VerifyState
 	}{
-		{"signed by its node", r.reply(t, "node1.example.net", "node1.example.net", true, false), Verified},
-		{"unsigned (Choria node)", r.reply(t, "node1.example.net", "node1.example.net", false, false), Unsigned},
-		{"signed by another node's key", r.reply(t, "node2.example.net", "node2.example.net", true, false), Failed},
-		{"tampered message", r.reply(t, "node1.example.net", "node1.example.net", true, true), Failed},
-		{"forged transport sender (W10)", r.reply(t, "node1.example.net", "node9.example.net", true, false), Failed},
+		{"signed by its node", r.reply(t, "node1.example.net", "node1.example.net", true, false), Verified, "", Verified},
+		{"unsigned (Choria node)", r.reply(t, "node1.example.net", "node1.example.net", false, false), Failed, ReasonUnsigned, Unsigned},
+		{"unsigned without transport sender", r.reply(t, "node1.example.net", "", false, false), Failed, ReasonUnsigned, Unsigned},
+		{"signed by another node's key", r.reply(t, "node2.example.net", "node2.example.net", true, false), Failed, ReasonName, Failed},
+		{"tampered message", r.reply(t, "node1.example.net", "node1.example.net", true, true), Failed, ReasonSignature, Failed},
+		{"certificate from another CA", foreign, Failed, ReasonCertificate, Failed},
+		{"forged transport sender (W10)", r.reply(t, "node1.example.net", "node9.example.net", true, false), Failed, ReasonSender, Failed},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res, ok := r.c.verify(requestIDs{first: r.id}, c.msg)
-			if !ok {
-				t.Fatal("reply dropped instead of reported")
-			}
-			if res.State != c.state {
-				t.Fatalf("state %s (%v), want %s", res.State, res.Err, c.state)
-			}
-			if c.state == Failed && res.Err == nil {
-				t.Fatal("failed reply has no reason")
-			}
-		})
+	for _, accept := range []bool{false, true} {
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("%s/accept_unsigned=%v", c.name, accept), func(t *testing.T) {
+				r.c.o.AcceptUnsignedReplies = accept
+				res, ok := r.c.verify(requestIDs{first: r.id}, c.msg)
+				if !ok {
+					t.Fatal("reply dropped instead of reported")
+				}
+				want, reason := c.state, c.reason
+				if accept {
+					want = c.acceptUnsigned
+					if want != Failed {
+						reason = ""
+					}
+				}
+				if res.State != want || res.Reason != reason {
+					t.Fatalf("state %s reason %q (%v), want %s %q", res.State, res.Reason, res.Err, want, reason)
+				}
+				if want == Failed && res.Err == nil {
+					t.Fatal("refused reply has no error")
+				}
+				if res.Sender != "node1.example.net" && res.Sender != "node2.example.net" && res.Sender != "node9.example.net" {
+					t.Fatalf("refused reply does not carry its claimed sender: %q", res.Sender)
+				}
+			})
+		}
 	}
-	r.c.o.RequireSignedReplies = true
+	r.c.o.AcceptUnsignedReplies = false
 	res, _ := r.c.verify(requestIDs{first: r.id}, r.reply(t, "node1.example.net", "", false, false))
-	if res.State != Failed || !errors.Is(res.Err, protocol.ErrSignature) {
-		t.Fatalf("unsigned reply must fail when signed replies are required: %v", res.Err)
+	if !errors.Is(res.Err, protocol.ErrSignature) || !strings.Contains(res.Err.Error(), "plugin.tutti.require_signed_replies") {
+		t.Fatalf("the unsigned refusal must be a signature error naming the setting: %v", res.Err)
 	}
 	if _, ok := r.c.verify(requestIDs{first: protocol.NewRequestID()}, r.reply(t, "node1.example.net", "", true, false)); ok {
 		t.Fatal("reply to another request must be skipped")

@@ -177,7 +177,8 @@ func readSecurity(r *reader, certname string) Security {
 		MaxTTL:                r.duration("plugin.tutti.max_ttl", defaultMaxTTL),
 		ReplayCache:           r.bool("plugin.tutti.replay_cache", true),
 		StrictReplyTo:         r.bool("plugin.tutti.strict_reply_to", true),
-		RequireSignedReplies:  r.bool("plugin.tutti.require_signed_replies", false),
+		RequireSignedReplies:  r.bool("plugin.tutti.require_signed_replies", true),
+		ChoriaServers:         r.bool("plugin.tutti.choria_servers", false),
 	}
 	if s.MaxTTL <= 0 {
 		r.invalid("plugin.tutti.max_ttl", "must be positive")

@@ -137,6 +137,7 @@ func ClientFrom(f *File) (*Client, error) {
 			r.warn("plugin.security.client_anon_tls", "the broker connection is not verified")
 		}
 	}
+	warnReplySigning(r, c.Security)
 	warnRole(r, "client")
 	if err := r.err(); err != nil {
 		return nil, err
@@ -226,6 +227,19 @@ func BrokerFrom(f *File) (*Broker, error) {
 }
 
 // warnRole warns about broker-only keys in node and client configs.
+// warnReplySigning says what the client's reply rules mean for a fleet
+// with Choria servers, which never sign their replies.
+func warnReplySigning(r *reader, s Security) {
+	const key = "plugin.tutti.require_signed_replies"
+	switch {
+	case !s.RequireSignedReplies:
+		r.warn(key, "unsigned replies are accepted (marked unsigned): anyone who can publish to your reply subjects can answer for a node")
+	case s.ChoriaServers && !r.has(key):
+		r.warn("plugin.tutti.choria_servers", "Choria servers never sign their replies, and "+key+
+			" is on by default: their replies will be refused; set "+key+" = false to accept them (marked unsigned)")
+	}
+}
+
 func warnRole(r *reader, role string) {
 	for _, key := range r.f.Keys() {
 		if ki, ok := Lookup(key); ok && ki.Status == BrokerOnly {

@@ -101,6 +101,43 @@ func TestClientDefaults(t *testing.T) {
 		c.DiscoveryMethod != "mc" || c.RequestSigner.URL != "" || c.AnonTLS {
 		t.Errorf("client defaults wrong: %+v", c)
 	}
+	if !c.Security.RequireSignedReplies || c.Security.ChoriaServers {
+		t.Errorf("signed replies must be required and choria_servers off by default: %+v", c.Security)
+	}
+}
+
+// The reply and signing rules for fleets with Choria servers, and what
+// the client warns about them.
+func TestClientChoriaServers(t *testing.T) {
+	clearEnv(t)
+	cases := []struct {
+		text              string
+		require, choria   bool
+		warnKey, warnText string
+	}{
+		{"plugin.tutti.choria_servers = 1\n", true, true, "plugin.tutti.choria_servers", "their replies will be refused"},
+		{"plugin.tutti.choria_servers = 1\nplugin.tutti.require_signed_replies = 0\n", false, true,
+			"plugin.tutti.require_signed_replies", "unsigned replies are accepted"},
+		{"plugin.tutti.require_signed_replies = false\n", false, false, "plugin.tutti.require_signed_replies", "can answer for a node"},
+		{"plugin.tutti.choria_servers = 1\nplugin.tutti.require_signed_replies = 1\n", true, true, "", ""},
+	}
+	for _, c := range cases {
+		f := mustParse(t, "identity = me\n"+c.text)
+		cl, err := ClientFrom(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl.Security.RequireSignedReplies != c.require || cl.Security.ChoriaServers != c.choria {
+			t.Errorf("%q: %+v", c.text, cl.Security)
+		}
+		if c.warnKey == "" {
+			if len(f.Warnings()) != 0 {
+				t.Errorf("%q: unexpected warnings %v", c.text, f.Warnings())
+			}
+		} else if !hasWarning(f, c.warnKey, c.warnText) {
+			t.Errorf("%q: no warning %s %q: %v", c.text, c.warnKey, c.warnText, f.Warnings())
+		}
+	}
 }
 
 func TestBrokerDefaults(t *testing.T) {

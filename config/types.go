@@ -89,8 +89,13 @@ type Security struct {
 	ReplayCache bool
 	// StrictReplyTo: plugin.tutti.strict_reply_to (default true).
 	StrictReplyTo bool
-	// RequireSignedReplies: plugin.tutti.require_signed_replies (client).
+	// RequireSignedReplies: plugin.tutti.require_signed_replies (client,
+	// default true).
 	RequireSignedReplies bool
+	// ChoriaServers: plugin.tutti.choria_servers (client, default false):
+	// the fleet has Choria servers, which can verify RSA request
+	// signatures only, so the client refuses to sign with another key.
+	ChoriaServers bool
 }
 
 // Logging is logfile / loglevel / plugin.tutti.log_format.

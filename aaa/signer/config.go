@@ -101,6 +101,10 @@ type Config struct {
 	// tutti: serve plain HTTP. For tests and TLS-terminating proxies on
 	// localhost only; tutti-aaa's --insecure-http flag sets it too.
 	InsecureHTTP bool `yaml:"insecure_http"`
+	// tutti: the fleet has Choria servers, which verify only RSA request
+	// signatures (and crash on others): refuse to start, or to sign,
+	// with a privileged certificate whose key is not RSA. Default false.
+	ChoriaServers bool `yaml:"choria_servers"`
 	// tutti: failed-login limits.
 	LoginLimits struct {
 		UserBurst int      `yaml:"user_burst"`
@@ -134,7 +138,7 @@ var knownKeys = []string{
 	"port", "monitor_port", "site", "tls_certificate", "tls_key", "tls_ca", "basicjwt_signer",
 	"userlist_authenticator", "logfile_auditor", "jetstream_auditor", "listen_address",
 	"read_timeout", "write_timeout", "idle_timeout", "max_ttl", "privileged_certificate",
-	"privileged_key", "privileged_ca", "insecure_http", "login_rate_limit",
+	"privileged_key", "privileged_ca", "insecure_http", "login_rate_limit", "choria_servers",
 }
 
 // LoadConfig reads path. Unknown top-level keys (other aaasvc plugins)

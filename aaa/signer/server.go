@@ -178,9 +178,24 @@ func (s *Service) loadProvider() error {
 	if err != nil {
 		return fmt.Errorf("privileged certificate: %w", err)
 	}
+	if err := s.checkChoriaKey(); err != nil {
+		return err
+	}
 	if !isPrivilegedName(s.provider.Name()) {
 		s.log.Warnf("Signing certificate %q does not match the default privileged patterns (%s); nodes will refuse the callerids it asserts unless their plugin.choria.security.privileged_users matches it",
 			s.provider.Name(), strings.Join(x509.DefaultPrivileged, ", "))
+	}
+	return nil
+}
+
+// checkChoriaKey refuses a privileged key that Choria servers cannot
+// verify when choria_servers is set.
+func (s *Service) checkChoriaKey() error {
+	if !s.cfg.ChoriaServers {
+		return nil
+	}
+	if err := s.provider.RequireRSA(); err != nil {
+		return fmt.Errorf("%w: choria_servers is set (the fleet has Choria servers), refusing to sign: %w", ErrConfig, err)
 	}
 	return nil
 }
@@ -199,7 +214,7 @@ func (s *Service) setupSigner(now func() time.Time) error {
 		auditor = s.auditor
 	}
 	s.signer, err = NewSigner(SignerConfig{
-		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL),
+		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL), ChoriaServers: s.cfg.ChoriaServers,
 		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: auditor, Site: s.cfg.Site, Now: now,
 		Log:          s.log.WithField("component", "signer"),
 		OnAuditError: func(error) { s.metrics.AuditErrors.Inc() },
@@ -359,7 +374,7 @@ func (s *Service) closeAuditors() {
 func (s *Service) Reload() error {
 	var errs []error
 	if s.provider != nil {
-		errs = append(errs, s.provider.Reload())
+		errs = append(errs, s.provider.Reload(), s.checkChoriaKey())
 	}
 	if s.tlsCert.Load() != nil {
 		errs = append(errs, s.loadTLS())

@@ -94,7 +94,14 @@ type SignerConfig struct {
 	Log         *logrus.Entry
 	// OnAuditError is called when the auditor fails (metrics).
 	OnAuditError func(error)
+	// ChoriaServers refuses to sign unless Privileged's key is RSA
+	// (choria_servers): Choria servers crash on other keys. Privileged
+	// must then be able to tell (an *x509.Provider can).
+	ChoriaServers bool
 }
+
+// rsaChecker tells whether a signer's key is RSA (*x509.Provider).
+type rsaChecker interface{ RequireRSA() error }
 
 // Signer decides signing requests and signs the allowed ones.
 type Signer struct {
@@ -139,6 +146,9 @@ func (s *Signer) verifyToken(tok string, now time.Time) (*login.Claims, error) {
 func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Tokens == nil || cfg.Privileged == nil {
 		return nil, errors.New("signer: a token verifier and a privileged signer are required")
+	}
+	if _, ok := cfg.Privileged.(rsaChecker); cfg.ChoriaServers && !ok {
+		return nil, errors.New("signer: choria_servers needs a privileged signer that can tell its key type")
 	}
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = DefaultMaxTTL
@@ -289,6 +299,13 @@ func (s *Signer) sign(d *decision) ([]byte, *Denial) {
 	if err != nil {
 		s.seen.Remove(replay.StringKey(d.req.ID))
 		return nil, deny(CodeInternal, err, "re-encode request")
+	}
+	if s.cfg.ChoriaServers {
+		// checked on every request: a reload may have rotated the key
+		if err := s.cfg.Privileged.(rsaChecker).RequireRSA(); err != nil {
+			s.seen.Remove(replay.StringKey(d.req.ID))
+			return nil, deny(CodeInternal, err, "choria_servers is set and the privileged key cannot be verified by Choria servers")
+		}
 	}
 	sig, err := s.cfg.Privileged.Sign(msg)
 	if err != nil {

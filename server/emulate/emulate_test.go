@@ -84,7 +84,7 @@ func newTestClient(t *testing.T, ca *x509.CA, url, user string) *client.Client {
 	}
 	t.Cleanup(func() { conn.Close() })
 	cl, err := client.New(client.Options{Connector: conn, Signer: &client.LocalSigner{Signer: p, Caller: "choria=" + user},
-		Verifier: p, Identity: user, RequireSignedReplies: true, Log: brokertest.Logger("client")})
+		Verifier: p, Identity: user, Log: brokertest.Logger("client")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,13 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/client"
 )
 
 func newDiscoverCmd(g *globals) *cobra.Command {
@@ -19,7 +23,9 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 		Short:   "List the nodes matching the filters",
 		Long: "discover broadcasts a discovery request with the filters and prints the name of each node that\n" +
 			"answers, sorted, one per line. It ends " + discoveryIdleGap.String() + " after the last reply or at --discovery-timeout.\n" +
-			"With --nodes or exact -I names it prints those nodes without asking the network.",
+			"With --nodes or exact -I names it prints those nodes without asking the network.\n" +
+			"A reply that is unsigned (while signed replies are required) or does not verify names no node:\n" +
+			"it is reported on stderr and the exit status is 3.",
 		Example: "  tutti discover -C role::web -F 'os.family=debian'\n" +
 			"  tutti find -S 'role=db or with(\"apache\")' --json",
 		Args: usageArgs(cobra.NoArgs),
@@ -29,6 +35,7 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 				return exitWith(ExitUsage, err)
 			}
 			var nodes []string
+			var sum *client.Summary
 			if !sel.discovers() {
 				nodes, _, err = sel.nodes(cmd.Context(), g, nil, f)
 			} else {
@@ -37,7 +44,7 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 					return cerr
 				}
 				defer s.Close()
-				nodes, _, err = sel.nodes(cmd.Context(), g, s, f)
+				nodes, sum, err = sel.nodes(cmd.Context(), g, s, f)
 			}
 			if err != nil {
 				return err
@@ -52,14 +59,33 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(g.stdout, n)
 				}
 			}
-			if len(nodes) == 0 {
-				return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched"))
-			}
-			return nil
+			return discoverExit(g.stderr, nodes, sum)
 		},
 	}
 	sel.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list")
 	registerFlagCompletions(cmd)
 	return cmd
+}
+
+// discoverExit reports what the discovery refused or accepted unsigned on
+// stderr (stdout holds node names only) and picks the exit status.
+func discoverExit(stderr io.Writer, nodes []string, sum *client.Summary) error {
+	var refused []refusedReply
+	if sum != nil {
+		refused = refusedFrom(sum, "")
+		if len(sum.UnsignedFrom) > 0 {
+			fmt.Fprintf(stderr, "tutti: %s: %s\n", unsignedNote(len(sum.UnsignedFrom)), strings.Join(slices.Sorted(slices.Values(sum.UnsignedFrom)), ", "))
+		}
+	}
+	if len(refused) > 0 {
+		for _, r := range refused {
+			fmt.Fprintln(stderr, "tutti: "+refusedLine(r))
+		}
+		return exitWith(ExitRefused, fmt.Errorf("%s; not listed", refusedSummary(refused)))
+	}
+	if len(nodes) == 0 {
+		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched"))
+	}
+	return nil
 }

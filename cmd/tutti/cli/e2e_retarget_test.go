@@ -293,7 +293,7 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	cl, err := client.New(client.Options{Connector: connectWith(t, a.conf, false), Signer: signer, Verifier: p,
-		Identity: cfg.Identity, DirectedChunk: 1, RequireSignedReplies: true, Log: logrus.NewEntry(l)})
+		Identity: cfg.Identity, DirectedChunk: 1, Log: logrus.NewEntry(l)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestE2ESTOMPDirectedRequestCannotBeRetargeted(t *testing.T) {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	cl, err := client.New(client.Options{Connector: rec, Signer: signer, Verifier: p, Identity: cfg.Identity,
-		RequireSignedReplies: true, Log: logrus.NewEntry(l)})
+		Log: logrus.NewEntry(l)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,36 +62,37 @@ func (s *selectFlags) discovers() bool {
 	return s.nodesFile == "" && !identityOnly
 }
 
-// nodes returns the nodes to address and whether a discovery round found
-// them. Without discovery they come from --nodes (narrowed by -I) or
-// from exact -I names; otherwise a broadcast discovery with filter
-// collects the nodes that answer, ending discoveryIdleGap after the last
-// reply or at --discovery-timeout.
-func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filter protocol.Filter) ([]string, bool, error) {
+// nodes returns the nodes to address and, when a discovery round found
+// them, its summary (with the replies it refused: they name no node).
+// Without discovery they come from --nodes (narrowed by -I) or from
+// exact -I names; otherwise a broadcast discovery with filter collects
+// the nodes that answer, ending discoveryIdleGap after the last reply or
+// at --discovery-timeout.
+func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filter protocol.Filter) ([]string, *client.Summary, error) {
 	if s.nodesFile != "" {
 		list, err := client.ReadNodesFile(s.nodesFile, g.stdin)
 		if err != nil {
-			return nil, false, exitWith(ExitUsage, err)
+			return nil, nil, exitWith(ExitUsage, err)
 		}
 		if list, err = client.SelectIdentities(list, s.filter.o.Identity); err != nil {
-			return nil, false, exitWith(ExitUsage, err)
+			return nil, nil, exitWith(ExitUsage, err)
 		}
-		return list, false, nil
+		return list, nil, nil
 	}
 	if names, ok := s.filter.o.IdentityOnly(); ok {
-		return names, false, nil
+		return names, nil, nil
 	}
 	if sess == nil {
-		return nil, false, fmt.Errorf("discovery needs a broker connection")
+		return nil, nil, fmt.Errorf("discovery needs a broker connection")
 	}
 	if s.discoveryTimeout <= 0 {
-		return nil, false, exitWith(ExitUsage, fmt.Errorf("--discovery-timeout must be positive"))
+		return nil, nil, exitWith(ExitUsage, fmt.Errorf("--discovery-timeout must be positive"))
 	}
-	found, _, err := sess.client.Discover(ctx, filter, s.target, s.discoveryTimeout, discoveryIdleGap)
+	found, sum, err := sess.client.Discover(ctx, filter, s.target, s.discoveryTimeout, discoveryIdleGap)
 	if err != nil {
-		return nil, true, exitWith(ExitFailed, fmt.Errorf("discovery: %w", err))
+		return nil, nil, exitWith(ExitFailed, fmt.Errorf("discovery: %w", err))
 	}
-	return found, true, nil
+	return found, sum, nil
 }
 
 // usageArgs makes an argument count error a usage error (exit 64).

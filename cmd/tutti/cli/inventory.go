@@ -28,7 +28,8 @@ func newInventoryCmd(g *globals) *cobra.Command {
 		Use:   "inventory NODE",
 		Short: "Show one node's facts, classes, agents and statistics",
 		Long: "inventory sends rpcutil#inventory and rpcutil#daemon_stats to NODE as directed requests\n" +
-			"(no discovery) and prints the answers. Both replies must be signed by NODE's certificate.",
+			"(no discovery) and prints the answers. Both replies must be signed by NODE's certificate;\n" +
+			"any refused reply (unsigned while signed replies are required, or not verifying) exits 3.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInventory(cmd, g, o, args[0]) },
 	}
@@ -57,24 +58,30 @@ func runInventory(cmd *cobra.Command, g *globals, o *inventoryOpts, node string)
 	}
 	defer s.Close()
 	inv := &nodeInventory{Identity: node}
+	var refused []refusedReply
 	ask := func(action string, into any) error {
-		// Only a reply from node that verifies counts; anything else is
-		// reported when no such reply came.
+		// Only a reply from node that verifies (or is accepted unsigned)
+		// counts; refused replies are reported, anything else when no
+		// such reply came.
 		var res, bad *client.Result
 		_, err := s.client.Do(cmd.Context(), client.Request{Agent: "rpcutil", Action: action, Collective: o.target,
 			Filter: protocol.NewFilter("rpcutil"), Targets: []string{node}, Expect: 1, Timeout: o.timeout},
 			func(r client.Result) {
-				if r.Sender == node && r.State != client.Failed {
+				switch {
+				case r.State == client.Failed:
+					refused = append(refused, toRefused(r, ""))
+					fmt.Fprintln(g.stderr, "tutti: "+refusedLine(refused[len(refused)-1]))
+				case r.Sender == node:
 					res = &r
-				} else if bad == nil {
+				case bad == nil:
 					bad = &r
 				}
 			})
 		switch {
 		case err != nil:
 			return exitWith(ExitFailed, err)
-		case res == nil && bad != nil && bad.State == client.Failed:
-			return exitWith(ExitFailed, fmt.Errorf("reply from %s failed verification: %s", bad.Sender, errString(bad.Err)))
+		case res == nil && len(refused) > 0:
+			return exitWith(ExitRefused, fmt.Errorf("no reply from %s was accepted for rpcutil#%s: %s", node, action, refusedSummary(refused)))
 		case res == nil && bad != nil:
 			return exitWith(ExitFailed, fmt.Errorf("%s answered instead of %s", bad.Sender, node))
 		case res == nil:
@@ -85,7 +92,8 @@ func runInventory(cmd *cobra.Command, g *globals, o *inventoryOpts, node string)
 			return exitWith(ExitFailed, fmt.Errorf("rpcutil#%s on %s: %s: %s", action, node, res.RPC.StatusCode, res.RPC.StatusMsg))
 		}
 		if res.State == client.Unsigned {
-			fmt.Fprintf(g.stderr, "tutti: warning: the rpcutil#%s reply from %s is unsigned (a Choria node)\n", action, node)
+			fmt.Fprintf(g.stderr, "tutti: warning: the rpcutil#%s reply from %s was accepted unsigned "+
+				"(plugin.tutti.require_signed_replies = false): nothing proves it comes from %s\n", action, node, node)
 		}
 		if err := json.Unmarshal(res.RPC.Data, into); err != nil {
 			return exitWith(ExitFailed, fmt.Errorf("rpcutil#%s reply from %s: %w", action, node, err))
@@ -102,9 +110,15 @@ func runInventory(cmd *cobra.Command, g *globals, o *inventoryOpts, node string)
 	if o.json {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(inv)
+		if err := enc.Encode(inv); err != nil {
+			return exitWith(ExitFailed, err)
+		}
+	} else {
+		printInventory(g.stdout, inv)
 	}
-	printInventory(g.stdout, inv)
+	if len(refused) > 0 {
+		return exitWith(ExitRefused, fmt.Errorf("%s", refusedSummary(refused)))
+	}
 	return nil
 }
 

@@ -36,18 +36,15 @@ type rpcResult struct {
 
 // failed reports whether the reply counts as a failure.
 func (r *rpcResult) failed() bool {
-	return r.StatusCode != protocol.OK || r.Verification == client.Failed
+	return r.StatusCode != protocol.OK
 }
 
-const failedVerificationPrefix = "reply failed verification: "
-
+// toRPCResult converts an accepted reply (verified, or unsigned when
+// those are accepted); refused replies go to toRefused.
 func toRPCResult(r client.Result, action string) rpcResult {
 	res := rpcResult{Sender: r.Sender, Action: action, Verification: r.State, RTTms: float64(r.RTT.Microseconds()) / 1000,
 		TimeUTC: r.Received.UTC().Format(time.RFC3339), Data: json.RawMessage("{}")}
-	switch {
-	case r.State == client.Failed:
-		res.StatusCode, res.StatusMsg = protocol.UnknownError, failedVerificationPrefix+errString(r.Err)
-	case r.RPC != nil:
+	if r.RPC != nil {
 		res.StatusCode, res.StatusMsg = r.RPC.StatusCode, r.RPC.StatusMsg
 		if len(r.RPC.Data) > 0 {
 			res.Data = r.RPC.Data
@@ -101,7 +98,8 @@ type limitNote struct {
 // rpcOutput prints the replies of one rpc request and counts them for the
 // exit code. Human output and --json keep the replies and print at the
 // end, failures first; --jsonl writes each reply as it arrives and keeps
-// none, so its memory does not grow with the fleet.
+// none, so its memory does not grow with the fleet. Refused replies (and
+// those refused by the discovery before) are kept apart in every mode.
 type rpcOutput struct {
 	w             io.Writer
 	mode          outputMode
@@ -111,6 +109,7 @@ type rpcOutput struct {
 	limit         *limitNote
 	bar           *progress
 	results       []rpcResult
+	refused       []refusedReply
 	ok, failed    int
 	enc           *json.Encoder
 	err           error
@@ -120,8 +119,22 @@ func newRPCOutput(w io.Writer, mode outputMode, agent, action string, nodes int)
 	return &rpcOutput{w: w, mode: mode, agent: agent, action: action, nodes: nodes, enc: json.NewEncoder(w)}
 }
 
+// addRefused takes refused replies; --jsonl writes them at once.
+func (o *rpcOutput) addRefused(list []refusedReply) {
+	for _, rr := range list {
+		o.refused = append(o.refused, rr)
+		if o.mode == jsonlOutput && o.err == nil {
+			o.err = o.enc.Encode(refusedJSONLine{"refused", rr})
+		}
+	}
+}
+
 // reply takes one reply; client.Do calls it from one goroutine.
 func (o *rpcOutput) reply(r client.Result) {
+	if r.State == client.Failed {
+		o.addRefused([]refusedReply{toRefused(r, "")})
+		return
+	}
 	res := toRPCResult(r, o.action)
 	if res.failed() {
 		o.failed++
@@ -141,17 +154,20 @@ func (o *rpcOutput) reply(r client.Result) {
 	}
 }
 
-// rpcStats are the totals of --json and --jsonl.
+// rpcStats are the totals of --json and --jsonl. Replies, OK and Failed
+// count nodes that answered; Refused the refused replies (by reason in
+// RefusedReasons), which are none of those.
 type rpcStats struct {
-	Nodes              int        `json:"nodes"`
-	Replies            int        `json:"replies"`
-	OK                 int        `json:"ok"`
-	Failed             int        `json:"failed"`
-	NoReply            int        `json:"no_reply"`
-	FailedVerification int        `json:"failed_verification"`
-	Unsigned           int        `json:"unsigned"`
-	ElapsedMS          int64      `json:"elapsed_ms"`
-	Limit              *limitNote `json:"limit,omitempty"`
+	Nodes          int            `json:"nodes"`
+	Replies        int            `json:"replies"`
+	OK             int            `json:"ok"`
+	Failed         int            `json:"failed"`
+	NoReply        int            `json:"no_reply"`
+	Refused        int            `json:"refused"`
+	RefusedReasons map[string]int `json:"refused_reasons,omitempty"`
+	Unsigned       int            `json:"unsigned"`
+	ElapsedMS      int64          `json:"elapsed_ms"`
+	Limit          *limitNote     `json:"limit,omitempty"`
 }
 
 // rpcSummaryLine is the last line of --jsonl.
@@ -170,7 +186,8 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 		return o.err
 	}
 	stats := rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, NoReply: len(sum.Missing),
-		FailedVerification: sum.Failed, Unsigned: sum.Unsigned, ElapsedMS: sum.Elapsed.Milliseconds(), Limit: o.limit}
+		Refused: len(o.refused), RefusedReasons: refusedReasons(o.refused), Unsigned: sum.Unsigned,
+		ElapsedMS: sum.Elapsed.Milliseconds(), Limit: o.limit}
 	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
 	switch o.mode {
 	case jsonlOutput:
@@ -184,7 +201,7 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 		enc := json.NewEncoder(o.w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"request_id": sum.RequestID, "request_ids": ids, "replies": replies,
-			"no_reply": missing, "not_sent": notSent, "stats": stats})
+			"refused": nonNilSlice(o.refused), "no_reply": missing, "not_sent": notSent, "stats": stats})
 	}
 	sortResults(o.results)
 	return o.printHuman(sum)
@@ -205,10 +222,7 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	}
 	for _, r := range o.results {
 		status := "OK"
-		switch {
-		case r.Verification == client.Failed:
-			status = "Failed verification: " + strings.TrimPrefix(r.StatusMsg, failedVerificationPrefix)
-		case r.failed():
+		if r.failed() {
 			status = r.StatusCode.String() + ": " + r.StatusMsg
 		}
 		if r.Verification == client.Unsigned {
@@ -238,9 +252,10 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	}
 	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %d OK, %d failed, %d no reply\n", o.agent, o.action,
 		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), o.ok, o.failed, len(sum.Missing))
-	if sum.Failed > 0 {
-		fmt.Fprintf(&b, "Replies that failed verification: %d\n", sum.Failed)
+	if sum.Unsigned > 0 {
+		b.WriteString(unsignedNote(sum.Unsigned) + "\n")
 	}
+	printRefused(&b, o.refused, "  ")
 	if len(sum.Missing) > 0 {
 		fmt.Fprintf(&b, "No reply from: %s\n", strings.Join(sum.Missing, ", "))
 	}
@@ -255,10 +270,13 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	return err
 }
 
-// exit is the exit code (docs/cli.md): 2 when no node replied, 1 when a
-// reply failed or a node did not reply or was not sent the request.
+// exit is the exit code (docs/cli.md): 3 when a reply was refused, 2
+// when no node replied, 1 when a reply failed or a node did not reply or
+// was not sent the request.
 func (o *rpcOutput) exit(sum *client.BatchSummary) error {
 	switch {
+	case len(o.refused) > 0:
+		return exitWith(ExitRefused, nil)
 	case o.ok+o.failed == 0:
 		return exitWith(ExitNoReplies, nil)
 	case o.failed > 0 || len(sum.Missing) > 0 || len(sum.NotSent) > 0:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,8 @@ type outputCase struct {
 	sum     client.BatchSummary
 	limit   *limitNote
 	nodes   int
+	// discovery are replies the discovery before the request refused.
+	discovery []refusedReply
 }
 
 func outputCases() []outputCase {
@@ -62,7 +65,9 @@ func outputCases() []outputCase {
 	unsigned := fakeReply("choria1.example.net", 9*ms, protocol.OK, "OK", `{"status":"running"}`)
 	unsigned.State = client.Unsigned
 	forged := client.Result{Sender: "web9.example.net", Received: goldenTime, RTT: 3 * ms, State: client.Failed,
-		Err: errors.New("certificate names node7.example.net, not web9.example.net")}
+		Reason: client.ReasonName, Err: errors.New(`reply from "web9.example.net" is signed by a certificate valid for node7.example.net`)}
+	unsignedRefused := client.Result{Sender: "ghost.example.net", Received: goldenTime, RTT: 2 * ms, State: client.Failed,
+		Reason: client.ReasonUnsigned, Err: errors.New("reply from ghost.example.net is not signed, and signed replies are required (plugin.tutti.require_signed_replies)")}
 	sum := func(missing, notSent []string, ids ...string) client.BatchSummary {
 		s := client.BatchSummary{RequestIDs: ids, NotSent: notSent}
 		s.RequestID, s.Missing, s.Elapsed = ids[0], missing, 1234567*time.Microsecond
@@ -87,6 +92,16 @@ func outputCases() []outputCase {
 				fakeReply("web2.example.net", 12*ms, protocol.OK, "OK", `{"status":"stopped"}`),
 			}},
 		{name: "no_replies", nodes: 2, sum: sum([]string{"web1.example.net", "web2.example.net"}, nil, "a1b2c3")},
+		{name: "refused", nodes: 2, sum: withCounts(sum(nil, nil, "a1b2c3"), 1, 0), replies: []client.Result{
+			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
+			unsignedRefused,
+			fakeReply("web2.example.net", 10*ms, protocol.OK, "OK", `{"status":"running"}`),
+		}, discovery: []refusedReply{toRefused(client.Result{Sender: "web3.example.net", RTT: ms, State: client.Failed,
+			Reason: client.ReasonSignature, Err: errors.New(`reply signature by "web3.example.net" is invalid`)}, "discovery")}},
+		{name: "unsigned_accepted", nodes: 2, sum: withCounts(sum(nil, nil, "a1b2c3"), 0, 1), replies: []client.Result{
+			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
+			unsigned,
+		}},
 	}
 }
 
@@ -100,6 +115,7 @@ func renderOutput(t *testing.T, c outputCase, mode outputMode) (string, int) {
 	var b bytes.Buffer
 	o := newRPCOutput(&b, mode, "service", "status", c.nodes)
 	o.limit = c.limit
+	o.addRefused(c.discovery)
 	for _, r := range c.replies {
 		o.reply(r)
 	}
@@ -116,7 +132,8 @@ func renderOutput(t *testing.T, c outputCase, mode outputMode) (string, int) {
 }
 
 func TestRPCOutputGolden(t *testing.T) {
-	wantExit := map[string]int{"all_ok": ExitOK, "failures_first": ExitFailed, "batched_interrupted_limited": ExitFailed, "no_replies": ExitNoReplies}
+	wantExit := map[string]int{"all_ok": ExitOK, "failures_first": ExitRefused, "batched_interrupted_limited": ExitFailed,
+		"no_replies": ExitNoReplies, "refused": ExitRefused, "unsigned_accepted": ExitOK}
 	for _, c := range outputCases() {
 		t.Run(c.name, func(t *testing.T) {
 			for mode, ext := range map[outputMode]string{humanOutput: "txt", jsonOutput: "json", jsonlOutput: "jsonl"} {
@@ -146,8 +163,8 @@ func TestRPCOutputAggregatesHook(t *testing.T) {
 	c := outputCases()[1]
 	out, _ := renderOutput(t, c, humanOutput)
 	golden(t, "rpc_aggregates.txt", out)
-	if len(seen) != len(c.replies) || seen[0] != "app1.example.net" {
-		t.Fatalf("the hook saw %v, want every reply in printed order", seen)
+	if len(seen) != len(c.replies)-1 || seen[0] != "app1.example.net" || slices.Contains(seen, "web9.example.net") {
+		t.Fatalf("the hook saw %v, want every accepted reply in printed order and no refused one", seen)
 	}
 	if out, _ := renderOutput(t, c, jsonOutput); strings.Contains(out, "summary:") {
 		t.Fatal("aggregates leaked into --json")

@@ -30,7 +30,8 @@ func newPingCmd(g *globals) *cobra.Command {
 		Short: "Find the nodes that answer, with their round-trip times",
 		Long: "ping broadcasts a discovery ping and prints one line per node that answered, then a summary.\n" +
 			"It ends as soon as replies stop arriving (--idle-gap after the last one), at --expect replies,\n" +
-			"or at --timeout, whichever comes first.",
+			"or at --timeout, whichever comes first. A reply that is unsigned (while signed replies are\n" +
+			"required) or does not verify is refused: shown as such, never listed as a node, exit 3.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPing(cmd, g, o) },
 	}
@@ -44,17 +45,24 @@ func newPingCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// pingReply is a node that answered: its reply verified, or was accepted
+// unsigned.
 type pingReply struct {
 	Sender string             `json:"sender"`
 	RTTms  float64            `json:"rtt_ms"`
 	State  client.VerifyState `json:"verification"`
-	Error  string             `json:"error,omitempty"`
 }
 
 // pingLine is a --jsonl reply line.
 type pingLine struct {
 	Type string `json:"type"`
 	pingReply
+}
+
+// refusedJSONLine is a --jsonl line for a refused reply.
+type refusedJSONLine struct {
+	Type string `json:"type"` // "refused"
+	refusedReply
 }
 
 func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
@@ -74,16 +82,27 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	}
 	defer s.Close()
 	var replies []pingReply
+	var refused []refusedReply
 	out := g.stdout
 	mode := o.out.mode()
 	enc := json.NewEncoder(out)
 	var werr error
 	sum, err := s.client.Do(cmd.Context(), client.Request{Discovery: true, Filter: filter, Collective: o.target,
 		Timeout: o.req.timeout, TTL: o.req.ttl, IdleGap: o.idle, Expect: o.expect}, func(r client.Result) {
-		pr := pingReply{Sender: r.Sender, RTTms: float64(r.RTT.Microseconds()) / 1000, State: r.State}
-		if r.Err != nil {
-			pr.Error = r.Err.Error()
+		if r.State == client.Failed {
+			rr := toRefused(r, "")
+			refused = append(refused, rr)
+			switch mode {
+			case humanOutput:
+				fmt.Fprintln(out, refusedLine(rr))
+			case jsonlOutput:
+				if werr == nil {
+					werr = enc.Encode(refusedJSONLine{"refused", rr})
+				}
+			}
+			return
 		}
+		pr := pingReply{Sender: r.Sender, RTTms: float64(r.RTT.Microseconds()) / 1000, State: r.State}
 		replies = append(replies, pr)
 		switch mode {
 		case humanOutput:
@@ -100,30 +119,36 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	switch mode {
 	case jsonOutput:
 		enc.SetIndent("", "  ")
-		werr = enc.Encode(map[string]any{"request_id": sum.RequestID, "replies": replies, "summary": pingSummary(replies, sum)})
+		werr = enc.Encode(map[string]any{"request_id": sum.RequestID, "replies": nonNilSlice(replies),
+			"refused": nonNilSlice(refused), "summary": pingSummary(replies, refused, sum)})
 	case jsonlOutput:
 		if werr == nil {
-			werr = enc.Encode(map[string]any{"type": "summary", "request_id": sum.RequestID, "summary": pingSummary(replies, sum)})
+			werr = enc.Encode(map[string]any{"type": "summary", "request_id": sum.RequestID, "summary": pingSummary(replies, refused, sum)})
 		}
 	default:
-		printPingSummary(out, replies, sum)
+		printPingSummary(out, replies, refused, sum)
 	}
 	if werr != nil {
 		return exitWith(ExitFailed, werr)
 	}
 	switch {
+	case len(refused) > 0:
+		return exitWith(ExitRefused, nil)
 	case len(replies) == 0:
 		return exitWith(ExitNoReplies, nil)
-	case sum.Failed > 0:
-		return exitWith(ExitFailed, nil)
 	}
 	return nil
 }
 
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 func printPingLine(w io.Writer, r pingReply) {
 	switch r.State {
-	case client.Failed:
-		fmt.Fprintf(w, "%-40s REFUSED: %s\n", r.Sender, r.Error)
 	case client.Unsigned:
 		fmt.Fprintf(w, "%-40s time=%.1f ms (unsigned reply)\n", r.Sender, r.RTTms)
 	default:
@@ -131,15 +156,19 @@ func printPingLine(w io.Writer, r pingReply) {
 	}
 }
 
-func pingSummary(replies []pingReply, sum *client.Summary) map[string]any {
-	var rtts []float64
+// pingSummary is the summary of --json and --jsonl: replies counts the
+// nodes that answered, refused the replies refused (by reason in
+// refused_reasons), unsigned the answers accepted without a signature.
+func pingSummary(replies []pingReply, refused []refusedReply, sum *client.Summary) map[string]any {
+	rtts := make([]float64, 0, len(replies))
 	for _, r := range replies {
-		if r.State != client.Failed {
-			rtts = append(rtts, r.RTTms)
-		}
+		rtts = append(rtts, r.RTTms)
 	}
 	sort.Float64s(rtts)
-	m := map[string]any{"replies": len(rtts), "failed": sum.Failed, "unsigned": sum.Unsigned, "elapsed_ms": sum.Elapsed.Milliseconds()}
+	m := map[string]any{"replies": len(rtts), "refused": len(refused), "unsigned": sum.Unsigned, "elapsed_ms": sum.Elapsed.Milliseconds()}
+	if len(refused) > 0 {
+		m["refused_reasons"] = refusedReasons(refused)
+	}
 	if len(rtts) > 0 {
 		var total float64
 		for _, v := range rtts {
@@ -152,20 +181,20 @@ func pingSummary(replies []pingReply, sum *client.Summary) map[string]any {
 	return m
 }
 
-func printPingSummary(w io.Writer, replies []pingReply, sum *client.Summary) {
-	m := pingSummary(replies, sum)
+func printPingSummary(w io.Writer, replies []pingReply, refused []refusedReply, sum *client.Summary) {
+	m := pingSummary(replies, refused, sum)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "---- ping statistics ----")
 	if m["replies"].(int) == 0 {
 		fmt.Fprintf(w, "No replies received in %s\n", sum.Elapsed.Round(time.Millisecond))
-		return
-	}
-	fmt.Fprintf(w, "%d replies max: %.1f ms min: %.1f ms avg: %.1f ms", m["replies"], m["max_ms"], m["min_ms"], m["avg_ms"])
-	if sum.Failed > 0 {
-		fmt.Fprintf(w, " failed verification: %d", sum.Failed)
+	} else {
+		fmt.Fprintf(w, "%d replies max: %.1f ms min: %.1f ms avg: %.1f ms (in %s)\n", m["replies"], m["max_ms"], m["min_ms"], m["avg_ms"],
+			sum.Elapsed.Round(time.Millisecond))
 	}
 	if sum.Unsigned > 0 {
-		fmt.Fprintf(w, " unsigned: %d", sum.Unsigned)
+		fmt.Fprintln(w, unsignedNote(sum.Unsigned))
 	}
-	fmt.Fprintf(w, " (in %s)\n", sum.Elapsed.Round(time.Millisecond))
+	if len(refused) > 0 {
+		fmt.Fprintln(w, refusedSummary(refused)+refusedNote)
+	}
 }

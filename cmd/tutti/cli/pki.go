@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,9 @@ func newPKICmd(g *globals) *cobra.Command {
 		Use:   "issue NAME",
 		Short: "Issue a certificate NAME.pem and key NAME.key (0600) from the CA in --dir",
 		Long: "issue makes a certificate for NAME, valid for TLS server and client use and for signing requests.\n" +
-			"Users are named <user>.mcollective, privileged signers <name>.privileged.mcollective.",
+			"Users are named <user>.mcollective, privileged signers <name>.privileged.mcollective.\n" +
+			"Choria servers verify only RSA request signatures: in a fleet that has them, issue caller\n" +
+			"certificates with --key-type rsa (issue says so when it makes one with another key).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			kt, err := x509.ParseKeyType(keyType)
@@ -51,6 +54,11 @@ func newPKICmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "issued %s: %s %s\n", args[0], cert, key)
+			if kt != x509.KeyRSA && x509.IsCallerName(args[0]) {
+				fmt.Fprintf(g.stdout, "note: %s is a caller certificate with an %s key: tutti nodes verify it, Choria servers cannot\n"+
+					"(they crash on requests signed with it). For a fleet with Choria servers, issue it with --key-type rsa\n"+
+					"and set plugin.tutti.choria_servers = true (choria_servers: true for tutti-aaa).\n", args[0], strings.ToUpper(string(kt)))
+			}
 			return nil
 		},
 	}

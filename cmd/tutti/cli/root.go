@@ -21,7 +21,11 @@ const (
 	ExitOK        = 0 // every targeted node replied OK
 	ExitFailed    = 1 // an error, or some replies failed (status ≠ 0 or verification)
 	ExitNoReplies = 2 // no node replied / nothing discovered
-	ExitUsage     = 64
+	// ExitRefused: a reply was refused — unsigned while signed replies
+	// are required, or it did not verify. Something answered that could
+	// not prove it is a node; it wins over 1 and 2.
+	ExitRefused = 3
+	ExitUsage   = 64
 )
 
 // exitError carries an exit code through cobra.

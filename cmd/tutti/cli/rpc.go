@@ -40,7 +40,9 @@ func newRPCCmd(g *globals) *cobra.Command {
 		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
 			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
 			"(in batches with --batch, to a random subset with --limit) and prints one line per reply,\n" +
-			"failures first, then a summary naming nodes that did not reply.",
+			"failures first, then a summary naming nodes that did not reply. A reply, to the discovery or\n" +
+			"the request, that is unsigned (while signed replies are required) or does not verify is refused:\n" +
+			"listed apart with the sender it claims and why, never counted as a node, exit 3.",
 		Example: "  tutti rpc rpcutil ping -F role=web\n" +
 			"  tutti rpc rpcutil get_fact fact=os.family -S 'role=web and not country=uk' --json\n" +
 			"  tutti rpc service restart service=nginx --nodes web.txt --batch 5 --batch-sleep 10s\n" +
@@ -138,17 +140,25 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 		return err
 	}
 	defer s.Close()
-	nodes, _, err := o.sel.nodes(cmd.Context(), g, s, filter)
+	nodes, dsum, err := o.sel.nodes(cmd.Context(), g, s, filter)
 	if err != nil {
 		return err
 	}
+	refused := refusedFrom(dsum, "discovery")
 	if len(nodes) == 0 {
+		if len(refused) > 0 {
+			for _, r := range refused {
+				fmt.Fprintln(g.stderr, "tutti: "+refusedLine(r))
+			}
+			return exitWith(ExitRefused, fmt.Errorf("no request sent: no node answered the discovery, and %s", refusedSummary(refused)))
+		}
 		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
 	}
 	targets, note := o.rollout.apply(limit, nodes)
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
 	out.limit = note
 	out.ddl = agentDDL // for aggregates; nil without a DDL
+	out.addRefused(refused)
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)
 	}

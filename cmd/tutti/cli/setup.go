@@ -42,6 +42,11 @@ var signerFactory = func(ctx context.Context, cfg *config.Client, p *x509.Provid
 	if cfg.RequestSigner.Force {
 		return nil, fmt.Errorf("plugin.choria.security.request_signer.force is set but no signer url is configured")
 	}
+	if cfg.Security.ChoriaServers {
+		if err := p.RequireRSA(); err != nil {
+			return nil, fmt.Errorf("plugin.tutti.choria_servers is on (the fleet has Choria servers), refusing to sign: %w", err)
+		}
+	}
 	return &client.LocalSigner{Signer: p, Caller: kind + "=" + p.Name()}, nil
 }
 
@@ -77,7 +82,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	}
 	cl, err := client.New(client.Options{
 		Connector: conn, Signer: signer, Verifier: p, Identity: cfg.Identity, Collective: cfg.MainCollective,
-		TTL: cfg.TTL, RequireSignedReplies: cfg.Security.RequireSignedReplies, Log: log,
+		TTL: cfg.TTL, AcceptUnsignedReplies: !cfg.Security.RequireSignedReplies, Log: log,
 	})
 	if err != nil {
 		conn.Close()
