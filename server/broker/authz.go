@@ -309,5 +309,5 @@ func validToken(tok string) bool {
 	if tok == "" || tok == "*" || tok == ">" {
 		return false
 	}
-	return !strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '*' || r == '>' })
+	return !strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '*' || r == '>' || r == '.' })
 }
