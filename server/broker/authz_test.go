@@ -284,8 +284,8 @@ func TestPrivilegedCertificate(t *testing.T) {
 	inbox := x509.InboxPrefix(name)
 	for subj, want := range map[string]bool{
 		"mcollective.reply." + replyHash("up=bob") + ".1": true,
-		"prod.reply.>":                                  true,
-		inbox + ".abc.*":                                true,
+		"prod.reply.>":   true,
+		inbox + ".abc.*": true,
 		x509.InboxPrefix("other.privileged.mcollective") + ".>": false,
 		"_INBOX.>":                            false,
 		"mcollective.broadcast.agent.rpcutil": false,

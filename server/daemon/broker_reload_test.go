@@ -67,7 +67,7 @@ func brokerClientAs(t *testing.T, pki, url, name string, opts ...nats.Option) (*
 	pool := stdx509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	nc, err := nats.Connect(url, append([]nats.Option{nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: pool}),
-		nats.Timeout(5*time.Second), nats.NoReconnect()}, opts...)...)
+		nats.Timeout(5 * time.Second), nats.NoReconnect()}, opts...)...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}

@@ -138,16 +138,16 @@ func newBrokerCollector(b *broker.Broker) *brokerCollector {
 		refused: prometheus.NewDesc("tutti_broker_connections_refused_total",
 			"Client connections refused by the broker's authorization, by reason.", []string{"reason"}, nil),
 		descs: map[string]*prometheus.Desc{
-		"connections":       d("connections", "Client connections now."),
-		"total_connections": d("connections_total", "Client connections accepted since start."),
-		"routes":            d("routes", "Cluster routes now."),
-		"subscriptions":     d("subscriptions", "Subscriptions now."),
-		"in_msgs":           d("in_messages_total", "Messages received from clients and routes."),
-		"out_msgs":          d("out_messages_total", "Messages delivered."),
-		"in_bytes":          d("in_bytes_total", "Bytes received."),
-		"out_bytes":         d("out_bytes_total", "Bytes delivered."),
-		"slow_consumers":    d("slow_consumers_total", "Clients disconnected for not reading fast enough."),
-	}}
+			"connections":       d("connections", "Client connections now."),
+			"total_connections": d("connections_total", "Client connections accepted since start."),
+			"routes":            d("routes", "Cluster routes now."),
+			"subscriptions":     d("subscriptions", "Subscriptions now."),
+			"in_msgs":           d("in_messages_total", "Messages received from clients and routes."),
+			"out_msgs":          d("out_messages_total", "Messages delivered."),
+			"in_bytes":          d("in_bytes_total", "Bytes received."),
+			"out_bytes":         d("out_bytes_total", "Bytes delivered."),
+			"slow_consumers":    d("slow_consumers_total", "Clients disconnected for not reading fast enough."),
+		}}
 }
 
 // Describe implements prometheus.Collector.
