@@ -427,6 +427,15 @@ func TestNodeCertificatesRefuseUnknown(t *testing.T) {
 	if _, err := e.raw(t, "mallory.evil.org"); !errors.Is(err, natsgo.ErrAuthorization) {
 		t.Fatalf("unknown certificate: connect = %v, want an authorization violation", err)
 	}
+	// The connector gives up at once (retrying cannot help) and says why.
+	start := time.Now()
+	_, err := connect(t, e.b.ClientURL(), e.pki.ClientTLS(t, "mallory.evil.org"))
+	if !errors.Is(err, natsgo.ErrAuthorization) || !strings.Contains(err.Error(), "the broker refused certificate mallory.evil.org") {
+		t.Errorf("connector Connect = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("connector retried a refused certificate for %v", d)
+	}
 	brokertest.Eventually(t, 5*time.Second, func() error {
 		for _, en := range e.hook.AllEntries() {
 			if en.Message == "broker connection refused" && en.Data["certificate"] == "mallory.evil.org" && en.Level == logrus.WarnLevel {
