@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/aaa/signer"
+	"github.com/tuttifleet/tutti/aaa/signer/signertest"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
@@ -357,6 +358,39 @@ func TestJetStreamOnlyAdmin(t *testing.T) {
 	}
 	if info.State.Msgs != 1 {
 		t.Errorf("audit stream holds %d records, want 1", info.State.Msgs)
+	}
+}
+
+// TestSignerAuditsToTheBroker: tutti-aaa's jetstream auditor, wired as
+// the service wires it (tls:// server, its privileged certificate, the
+// inbox prefix of that certificate), gets its records acknowledged.
+func TestSignerAuditsToTheBroker(t *testing.T) {
+	e := startAuthz(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, err := jetstream.New(e.mustRaw(t, "admin.ops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := admin.CreateStream(ctx, jetstream.StreamConfig{Name: "AAA_AUDIT", Subjects: []string{"tutti.aaa.audit.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := signertest.Start(t, signertest.Options{CA: e.pki.CA, Configure: func(c *signer.Config) {
+		c.Auditors = []string{"logfile", "jetstream"}
+		c.JetStreamAuditor.Servers = strings.Replace(e.b.ClientURL(), "nats://", "tls://", 1)
+		c.JetStreamAuditor.Topic = "tutti.aaa.audit.test"
+	}})
+	tok, seed := env.Login(t, "bob")
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60), seed); code != "" {
+		t.Fatal(code)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
 	}
 }
 
