@@ -376,7 +376,8 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := signertest.Start(t, signertest.Options{CA: e.pki.CA, Configure: func(c *signer.Config) {
+	slog, shook := logtest.NewNullLogger()
+	env := signertest.Start(t, signertest.Options{CA: e.pki.CA, Log: slog.WithField("component", "aaa"), Configure: func(c *signer.Config) {
 		c.Auditors = []string{"logfile", "jetstream"}
 		c.JetStreamAuditor.Servers = strings.Replace(e.b.ClientURL(), "nats://", "tls://", 1)
 		c.JetStreamAuditor.Topic = "tutti.aaa.audit.test"
@@ -391,6 +392,13 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 	}
 	if info.State.Msgs != 1 {
 		t.Fatalf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
+	}
+	// The record is stored even when the acknowledgement cannot reach
+	// the signer; the signer then logs an audit failure.
+	for _, en := range shook.AllEntries() {
+		if en.Level <= logrus.ErrorLevel {
+			t.Errorf("signer: %s: %v", en.Message, en.Data[logrus.ErrorKey])
+		}
 	}
 }
 
