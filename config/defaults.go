@@ -33,6 +33,7 @@ const (
 	defaultAuditProvider    = "choria"
 	defaultClassesFile      = "/opt/puppetlabs/puppet/cache/state/classes.txt"
 	defaultStatsAddress     = "127.0.0.1"
+	defaultAuditSubject     = "tutti.aaa.audit.>"
 	defaultStatusInterval   = 30 * time.Second
 	defaultNATSPort         = 4222
 	defaultBrokerListen     = "::"

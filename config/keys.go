@@ -107,17 +107,54 @@ func KnownKeys() []KeyInfo {
 	return out
 }
 
+// namedFamilies are the table keys with a named segment such as
+// <collective> (any one segment), split into segments.
+var namedFamilies = func() [][]string {
+	var out [][]string
+	for _, ki := range knownKeys {
+		if strings.Contains(strings.ReplaceAll(ki.Key, "<n>", ""), "<") {
+			out = append(out, strings.Split(ki.Key, "."))
+		}
+	}
+	return out
+}()
+
 // Lookup returns the table entry of key (a concrete key such as
-// plugin.activemq.pool.2.host or an alias).
+// plugin.activemq.pool.2.host or plugin.tutti.broker.collective.dev.clients,
+// or an alias).
 func Lookup(key string) (KeyInfo, bool) {
 	if c, ok := aliases[key]; ok {
 		key = c
 	}
 	i, ok := keyIndex[patternOf(key)]
 	if !ok {
+		i, ok = keyIndex[familyOf(key)]
+	}
+	if !ok {
 		return KeyInfo{}, false
 	}
 	return knownKeys[i], true
+}
+
+// familyOf is the named-segment family key matches, or "".
+func familyOf(key string) string {
+	segs := strings.Split(key, ".")
+	for _, f := range namedFamilies {
+		if len(f) == len(segs) && familyMatch(f, segs) {
+			return strings.Join(f, ".")
+		}
+	}
+	return ""
+}
+
+func familyMatch(family, segs []string) bool {
+	for i, s := range family {
+		named := strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") && s != "<n>"
+		if segs[i] == "" || !named && s != segs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // patternOf replaces every all-digit dotted segment with "<n>".

@@ -255,6 +255,7 @@ func requestKeys() []KeyInfo {
 
 func brokerKeys() []KeyInfo {
 	p := "plugin.choria.network."
+	b := "plugin.tutti.broker."
 	used := func(ki KeyInfo) KeyInfo { return ki.with(BrokerOnly) }
 	na := func(key string, kind Kind, desc string) KeyInfo {
 		return k(p+key, kind, "", desc+"; not implemented by tutti's broker").with(Unsupported)
@@ -267,6 +268,12 @@ func brokerKeys() []KeyInfo {
 		used(k(p+"peers", KindList, "", "cluster peers, nats://host:port")),
 		used(k(p+"monitor_port", KindPort, "0", "monitoring port (else plugin.choria.stats_port)")),
 		used(k(p+"stream.store", KindPath, "", "JetStream directory; empty = off")),
+		used(k(p+"client_signer_cert", KindList, "", "login token (JWT) verification keys: PEM certificates or public keys, or ed25519 hex; a client presenting a valid token may read that caller's replies")),
+		used(k(b+"collective.<collective>.clients", KindList, "every client", "regexes of client and privileged certificates that may publish requests into <collective>")),
+		used(k(b+"node_certificates", KindList, "every other certificate", "regexes of node certificates; when set, a certificate matching no role is refused")),
+		used(k(b+"shared_node_certificates", KindList, "", "regexes of node certificates that may subscribe to every node's directed subject (tuttid emulate --shared-conn)")),
+		used(k(b+"admin_certificates", KindList, "", "regexes of certificates allowed everything, JetStream management and $SYS included")),
+		used(k(b+"audit_subjects", KindList, "tutti.aaa.audit.>", "subjects privileged certificates may publish audit records to")),
 		na("peer_user", KindString, "cluster user"),
 		na("peer_password", KindString, "cluster password"),
 		na("leafnode_port", KindPort, "leafnode port"),
@@ -279,7 +286,6 @@ func brokerKeys() []KeyInfo {
 		na("client_hosts", KindList, "allowed client networks"),
 		na("client_anon_tls", KindBool, "unverified client TLS"),
 		na("client_tls_force_required", KindBool, "force client TLS"),
-		na("client_signer_cert", KindList, "AAA JWT signer public keys"),
 		na("deny_server_connections", KindBool, "deny server connections"),
 		na("tls_timeout", KindInt, "TLS handshake timeout"),
 		na("write_deadline", KindDuration, "write deadline"),

@@ -212,6 +212,7 @@ func BrokerFrom(f *File) (*Broker, error) {
 	if b.ClientPort == 0 {
 		r.invalid(p+"client_port", "must not be 0")
 	}
+	b.Authorization = readBrokerAuthorization(r)
 	for _, peer := range r.list(p+"peers", nil) {
 		u, err := NormalizeNATSURL(peer)
 		if err != nil {
@@ -224,6 +225,38 @@ func BrokerFrom(f *File) (*Broker, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// readBrokerAuthorization reads plugin.tutti.broker.* and the login
+// token keys.
+func readBrokerAuthorization(r *reader) BrokerAuthorization {
+	const p = "plugin.tutti.broker."
+	a := BrokerAuthorization{
+		NodeCertificates:       r.regexList(p+"node_certificates", nil),
+		SharedNodeCertificates: r.regexList(p+"shared_node_certificates", nil),
+		AdminCertificates:      r.regexList(p+"admin_certificates", nil),
+		AuditSubjects:          r.list(p+"audit_subjects", []string{defaultAuditSubject}),
+	}
+	for _, f := range r.list("plugin.choria.network.client_signer_cert", nil) {
+		a.ClientSignerCerts = append(a.ClientSignerCerts, resolvePath(r.f.Dir, f))
+	}
+	for _, key := range r.f.Keys() {
+		c, ok := strings.CutPrefix(key, p+"collective.")
+		if !ok {
+			continue
+		}
+		if c, ok = strings.CutSuffix(c, ".clients"); !ok || c == "" || strings.Contains(c, ".") {
+			continue
+		}
+		if a.CollectiveClients == nil {
+			a.CollectiveClients = map[string][]string{}
+		}
+		a.CollectiveClients[c] = r.regexList(key, nil)
+		if len(a.CollectiveClients[c]) == 0 {
+			r.invalid(key, "is empty: list the certificate patterns allowed in %q", clip(c))
+		}
+	}
+	return a
 }
 
 // warnRole warns about broker-only keys in node and client configs.

@@ -214,4 +214,28 @@ type Broker struct {
 	MetricsAddress string
 	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
 	StreamStore string
+	// Authorization is who may publish and subscribe where; with
+	// Common.Security.Privileged and CertnameAllow (the privileged and
+	// client certificate patterns).
+	Authorization BrokerAuthorization
+}
+
+// BrokerAuthorization is the embedded broker's per-certificate
+// permissions (plugin.tutti.broker.*; docs/security.md).
+type BrokerAuthorization struct {
+	// ClientSignerCerts: plugin.choria.network.client_signer_cert, the
+	// keys login tokens are verified with (empty: tokens ignored).
+	ClientSignerCerts []string
+	// CollectiveClients: plugin.tutti.broker.collective.dev.clients and
+	// the like, one key per collective.
+	CollectiveClients map[string][]string
+	// NodeCertificates: plugin.tutti.broker.node_certificates (nil:
+	// every other certificate is a node).
+	NodeCertificates []string
+	// SharedNodeCertificates: plugin.tutti.broker.shared_node_certificates.
+	SharedNodeCertificates []string
+	// AdminCertificates: plugin.tutti.broker.admin_certificates.
+	AdminCertificates []string
+	// AuditSubjects: plugin.tutti.broker.audit_subjects.
+	AuditSubjects []string
 }

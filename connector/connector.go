@@ -97,3 +97,8 @@ type ReplyCanonicalizer interface {
 
 // ErrClosed is returned by operations on a closed connector.
 var ErrClosed = errors.New("connector closed")
+
+// ErrDenied is wrapped by a refusal of the broker: a publish or subscribe
+// its permissions do not allow this connection's certificate. Connectors
+// that learn of it asynchronously (NATS) return it from the next Flush.
+var ErrDenied = errors.New("permission denied by the broker")

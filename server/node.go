@@ -226,7 +226,14 @@ func (n *Node) Start() error {
 func (n *Node) confirmSubscriptions() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.conn.Flush(ctx); err != nil {
+	err := n.conn.Flush(ctx)
+	switch {
+	case errors.Is(err, connector.ErrDenied):
+		// The broker's permissions refused a subscription (a node
+		// certificate may read only its own directed subject): those
+		// requests will never reach this node.
+		n.log.WithError(err).Error("the broker refused a subscription")
+	case err != nil:
 		n.log.WithError(err).Warn("the broker did not confirm the subscriptions yet; they are sent again on reconnect")
 	}
 }

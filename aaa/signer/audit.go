@@ -235,6 +235,12 @@ type JetStreamConfig struct {
 	Timeout time.Duration
 	// Name is the NATS connection name.
 	Name string
+	// InboxPrefix is the connection's inbox prefix (nats.go
+	// CustomInboxPrefix), where JetStream's acknowledgements arrive. A
+	// tutti broker lets a privileged certificate subscribe only under its
+	// own, x509.InboxPrefix(certificate name); empty means nats.go's
+	// _INBOX.
+	InboxPrefix string
 }
 
 // JetStreamAuditor publishes each record to a JetStream subject and waits
@@ -257,6 +263,9 @@ func NewJetStreamAuditor(cfg JetStreamConfig) (*JetStreamAuditor, error) {
 	opts := []nats.Option{nats.Name(cfg.Name), nats.MaxReconnects(-1)}
 	if cfg.TLS != nil {
 		opts = append(opts, nats.Secure(cfg.TLS))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	nc, err := nats.Connect(strings.ReplaceAll(cfg.Servers, " ", ""), opts...)
 	if err != nil {

@@ -128,6 +128,7 @@ func (s *Service) setupAuditors() error {
 			// privileged certificate, issued by the fleet CA.
 			if s.provider != nil && strings.Contains(js.Servers, "tls://") {
 				js.TLS, err = s.provider.ClientTLS("")
+				js.InboxPrefix = x509.InboxPrefix(s.provider.Name())
 			}
 			if err == nil {
 				a, err = NewJetStreamAuditor(js)

@@ -31,6 +31,14 @@ func newHarness(t *testing.T) *harness {
 	pki := brokertest.NewPKI(t, "tutti test CA")
 	h := &harness{pki: pki, rogue: brokertest.NewPKI(t, "rogue CA")}
 	h.cfg = brokertest.Config(t, pki, "broker")
+	// The broker authorizes by certificate (server/broker): the suite's
+	// names get the roles they act in. client1 publishes requests; alice
+	// and bob read replies of up=… callers, as a signer's clients do
+	// (privileged); "nodes" carries several node identities on one
+	// connection; every other name is a node.
+	h.cfg.Authorization = broker.Authorization{
+		Clients: []string{`^client1$`}, Privileged: []string{`^(alice|bob)$`}, SharedNodes: []string{`^nodes$`},
+	}
 	h.broker = brokertest.Start(t, h.cfg)
 	h.url = h.broker.ClientURL()
 	return h

@@ -166,7 +166,7 @@ func TestPublishTooLarge(t *testing.T) {
 	b := brokertest.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := nats.Connect(ctx, nats.Config{Servers: []string{b.ClientURL()}, TLS: pki.ClientTLS(t, "c"), Log: brokertest.Logger("nats")})
+	c, err := nats.Connect(ctx, nats.Config{Servers: []string{b.ClientURL()}, TLS: pki.ClientTLS(t, "c.mcollective"), Log: brokertest.Logger("nats")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestSlowConsumerIsLogged(t *testing.T) {
 	if err := node.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	client := h.Connect(t, "client")
+	client := h.Connect(t, "client1")
 	for range 20 {
 		if err := client.Publish(ctx, dest, []byte("x")); err != nil {
 			t.Fatal(err)

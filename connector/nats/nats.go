@@ -12,6 +12,7 @@ package nats
 import (
 	"context"
 	"crypto/tls"
+	stdx509 "crypto/x509"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,6 +52,14 @@ type Config struct {
 	// User and Password, or Credentials (a NATS .creds file), are optional
 	// broker credentials on top of the certificate.
 	User, Password, Credentials string
+	// Token is a login token (tutti-aaa's JWT) presented to the broker in
+	// CONNECT: a tutti broker that can verify it lets this connection
+	// read the replies of the token's caller too (docs/security.md).
+	Token string
+	// Certificate names the client certificate in errors ("permission
+	// denied to subscribe to … as <Certificate>"); default: the name of
+	// TLS.Certificates[0], else Name.
+	Certificate string
 	// Name is the connection name the broker shows (the identity).
 	Name string
 	// Log receives connection events. Required.
@@ -68,9 +77,10 @@ type Config struct {
 
 // Conn is a NATS connection. It is safe for concurrent use.
 type Conn struct {
-	nc  *natsgo.Conn
-	cfg Config
-	log *logrus.Entry
+	nc     *natsgo.Conn
+	cfg    Config
+	log    *logrus.Entry
+	denied denials
 
 	closeOnce sync.Once
 }
@@ -97,6 +107,10 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 			return c, nil
 		}
 		err = d.explain(err)
+		if errors.Is(err, natsgo.ErrAuthorization) {
+			// Retrying cannot help until the broker's configuration changes.
+			return nil, fmt.Errorf("connect to %s: the broker refused certificate %s (its log names the reason): %w", servers, cfg.Certificate, err)
+		}
 		c.log.WithError(err).WithFields(logrus.Fields{"servers": servers, "attempt": attempt}).
 			Warn("cannot connect to the broker; retrying")
 		t := time.NewTimer(backoff(attempt))
@@ -144,7 +158,29 @@ func prepare(cfg *Config) error {
 	if cfg.PendingBytes <= 0 {
 		cfg.PendingBytes = DefaultPendingBytes
 	}
+	if cfg.Certificate == "" {
+		cfg.Certificate = certificateName(cfg.TLS, cfg.Name)
+	}
 	return nil
+}
+
+// certificateName is the name of the first client certificate in c
+// (CN, else first DNS SAN), or def.
+func certificateName(c *tls.Config, def string) string {
+	if len(c.Certificates) == 0 || len(c.Certificates[0].Certificate) == 0 {
+		return def
+	}
+	leaf := c.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = stdx509.ParseCertificate(c.Certificates[0].Certificate[0]); err != nil {
+			return def
+		}
+	}
+	if leaf.Subject.CommonName != "" || len(leaf.DNSNames) == 0 {
+		return leaf.Subject.CommonName
+	}
+	return leaf.DNSNames[0]
 }
 
 func (c *Conn) options(d *dialer) []natsgo.Option {
@@ -171,6 +207,9 @@ func (c *Conn) options(d *dialer) []natsgo.Option {
 	}
 	if c.cfg.Credentials != "" {
 		opts = append(opts, natsgo.UserCredentials(c.cfg.Credentials))
+	}
+	if c.cfg.Token != "" {
+		opts = append(opts, natsgo.Token(c.cfg.Token))
 	}
 	return opts
 }
@@ -201,6 +240,10 @@ func (c *Conn) onReconnectErr(_ *natsgo.Conn, err error) {
 }
 
 func (c *Conn) onAsyncError(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
+	if c.denied.note(err, c.cfg.Certificate) {
+		c.log.WithError(deniedError(err, c.cfg.Certificate)).Error("the broker refused an operation")
+		return
+	}
 	l := c.log.WithError(err)
 	if sub != nil {
 		l = l.WithField("subject", sub.Subject)
@@ -270,6 +313,11 @@ func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
 
 // Flush waits until the broker has received everything published so far.
 // Without a deadline on ctx it waits at most DefaultFlushTimeout.
+//
+// It also returns the subscribes and publishes the broker refused since
+// the last Flush (errors wrapping connector.ErrDenied and naming the
+// subject and certificate, see DeniedError): the broker processes them in
+// order, so one refused before the flush is known when it returns.
 func (c *Conn) Flush(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -279,7 +327,11 @@ func (c *Conn) Flush(ctx context.Context) error {
 	if err := c.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("flush: %w", c.mapErr(err))
 	}
-	return nil
+	// nats.go sets LastError before it handles the PONG that ends the
+	// flush; its error handler, which also notes violations, may run
+	// later.
+	c.denied.note(c.nc.LastError(), c.cfg.Certificate)
+	return c.denied.take()
 }
 
 // Close closes the connection; pending messages are not drained. It is

@@ -261,6 +261,10 @@ const MaxIdleConnsPerHost = 32
 // CallerID is the token's callerid claim: requests must carry it.
 func (s *Signer) CallerID() string { return s.callerID }
 
+// Token is the login token. The CLI also presents it to a tutti broker,
+// which then lets the connection read this caller's replies.
+func (s *Signer) Token() string { return s.token }
+
 // HasProof reports whether requests carry a proof-of-possession signature
 // (a seed was found); without it they are bearer requests.
 func (s *Signer) HasProof() bool { return s.seed != nil }

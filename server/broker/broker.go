@@ -4,9 +4,17 @@
 // The broker always requires mutual TLS: clients and cluster peers must
 // present a certificate signed by a CA the broker trusts, and the broker
 // refuses any configuration that would weaken that (no TLS, no client CAs,
-// InsecureSkipVerify). Like go-choria's broker it has no per-subject
-// permissions: any verified certificate may publish and subscribe anywhere;
-// request authorization happens on the nodes (PROTOCOL.md §11.4).
+// InsecureSkipVerify).
+//
+// Unlike go-choria's broker in its default (x509) mode, which lets any
+// verified certificate publish and subscribe anywhere, it also authorizes
+// every client connection by its verified certificate (Authorization):
+// the certificate's name gives it a role (admin, privileged, client or
+// node) and the role a set of NATS permissions that nats-server compiles
+// for the connection and enforces per subscription and publish. A refused
+// publish or subscribe is logged with the certificate, role and subject
+// and counted (Denials). Cluster routes are authenticated by their TLS
+// certificates only.
 package broker
 
 import (
@@ -82,6 +90,9 @@ type Config struct {
 	JetStreamDir string
 	// MaxPayload caps a message in bytes (default 4 MiB).
 	MaxPayload int32
+	// Authorization maps verified certificates to permissions; the zero
+	// value applies the defaults (see Authorization).
+	Authorization Authorization
 	// Log receives nats-server's log lines. Required.
 	Log *logrus.Entry
 }
@@ -89,10 +100,12 @@ type Config struct {
 // Broker is one embedded nats-server. A Broker starts once; to restart,
 // Shutdown it and create a new one with the same Config.
 type Broker struct {
-	srv  *server.Server
-	cfg  Config
-	log  *logger
-	once sync.Once
+	srv     *server.Server
+	cfg     Config
+	log     *logger
+	policy  *policy
+	denials *Denials
+	once    sync.Once
 }
 
 // New validates cfg and prepares a broker. It does not listen yet.
@@ -104,15 +117,38 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol, err := cfg.Authorization.compile()
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, policy: pol, denials: newDenials()}
+	authLog := cfg.Log.WithField("source", "authorization")
+	opts.CustomClientAuthentication = &authenticator{p: pol, log: authLog, stats: b.denials}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("create broker: %w", err)
 	}
-	lg := newLogger(cfg.Log)
+	b.srv = srv
+	b.log = newLogger(cfg.Log)
+	b.log.violation = func(v violation) { b.denied(authLog, v) }
 	level := cfg.Log.Logger.GetLevel()
-	srv.SetLoggerV2(lg, level >= logrus.DebugLevel, level >= logrus.TraceLevel, false)
-	return &Broker{srv: srv, cfg: cfg, log: lg}, nil
+	srv.SetLoggerV2(b.log, level >= logrus.DebugLevel, level >= logrus.TraceLevel, false)
+	return b, nil
 }
+
+// denied logs and counts a refused publish or subscribe.
+func (b *Broker) denied(l *logrus.Entry, v violation) {
+	role, err := b.policy.role(v.certificate)
+	if err != nil {
+		role = "unknown"
+	}
+	b.denials.deny(DenialKey{Operation: v.operation, Role: role})
+	l.WithFields(logrus.Fields{"certificate": v.certificate, "role": role, "operation": v.operation, "subject": v.subject}).
+		Warn("permission denied")
+}
+
+// Denials are the publishes, subscribes and connections refused so far.
+func (b *Broker) Denials() *Denials { return b.denials }
 
 // buildOptions turns cfg into nats-server options, applying defaults and
 // refusing anything that would weaken mutual TLS.

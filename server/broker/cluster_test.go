@@ -70,7 +70,7 @@ func TestThreeBrokerCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := connect(t, c.ClientURL(), pki.ClientTLS(t, "client1"))
+	client, err := connect(t, c.ClientURL(), pki.ClientTLS(t, "client1.mcollective"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestThreeBrokerCluster(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	replyTo := client.NewReplyTo("mcollective", "up=bob", "req1")
+	replyTo := client.NewReplyTo("mcollective", "choria=client1.mcollective", "req1")
 	var mu sync.Mutex
 	var replies []string
 	if _, err := client.Subscribe(connector.Destination{Kind: connector.Reply, ReplyTo: replyTo}, func(m connector.Message) {

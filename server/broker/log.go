@@ -15,6 +15,9 @@ import (
 // hands the error to Start, so the embedding process decides what to do.
 type logger struct {
 	log *logrus.Entry
+	// violation, when set, receives nats-server's permission violations
+	// instead of its own log line.
+	violation func(violation)
 
 	mu    sync.Mutex
 	first error         // first fatal error
@@ -31,8 +34,19 @@ func (l *logger) Noticef(format string, v ...any) { l.log.Infof(format, v...) }
 // Warnf logs at warning level.
 func (l *logger) Warnf(format string, v ...any) { l.log.Warnf(format, v...) }
 
-// Errorf logs at error level.
-func (l *logger) Errorf(format string, v ...any) { l.log.Errorf(format, v...) }
+// Errorf logs at error level. A permission violation (nats-server logs
+// it at error level, naming only the connection) goes to l.violation,
+// which logs it with the certificate, role and subject and counts it.
+func (l *logger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if l.violation != nil {
+		if pv, ok := parseViolation(msg); ok {
+			l.violation(pv)
+			return
+		}
+	}
+	l.log.Error(msg)
+}
 
 // Debugf logs at debug level.
 func (l *logger) Debugf(format string, v ...any) { l.log.Debugf(format, v...) }

@@ -52,10 +52,14 @@ func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entr
 	if err != nil {
 		return nil, fmt.Errorf("broker certificate: %w", err)
 	}
+	authz, err := brokerAuthorization(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("broker authorization: %w", err)
+	}
 	b, err := broker.New(broker.Config{
 		ListenAddress: cfg.ListenAddress, ClientPort: cfg.ClientPort, TLS: tlsc, PeerPort: cfg.PeerPort,
 		Peers: cfg.Peers, ServerName: cfg.Identity, MonitorPort: cfg.MonitorPort, JetStreamDir: cfg.StreamStore,
-		MaxPayload: int32(cfg.MaxMessageSize), Log: log.WithField("component", "broker"),
+		MaxPayload: int32(cfg.MaxMessageSize), Authorization: authz, Log: log.WithField("component", "broker"),
 	})
 	if err != nil {
 		return nil, err
@@ -109,6 +113,9 @@ func (b *Broker) keepRestartOnly(cfg *config.Broker) {
 	warn("metrics listener", cfg.MetricsPort != old.MetricsPort || cfg.MetricsAddress != old.MetricsAddress)
 	warn("stream store", cfg.StreamStore != old.StreamStore)
 	warn("message size", cfg.MaxMessageSize != old.MaxMessageSize)
+	warn("broker permissions (plugin.tutti.broker.*, client_signer_cert, privileged_users, certname_whitelist)",
+		!reflect.DeepEqual(cfg.Authorization, old.Authorization) || !slices.Equal(cfg.Security.Privileged, old.Security.Privileged) ||
+			!slices.Equal(cfg.Security.CertnameAllow, old.Security.CertnameAllow))
 	logging := cfg.Logging
 	*cfg = *old
 	cfg.Logging = logging
@@ -139,7 +146,7 @@ func RunBroker(ctx context.Context, path string) error {
 	var reloads *daemonMetrics
 	if cfg.MetricsPort != 0 {
 		reg := newProcessRegistry("broker")
-		reg.MustRegister(newBrokerCollector(b.Server()))
+		reg.MustRegister(newBrokerCollector(b.Broker))
 		reloads = newReloadMetrics(reg)
 		ms, err := ServeMetrics(net.JoinHostPort(cfg.MetricsAddress, strconv.Itoa(cfg.MetricsPort)), reg, log.WithField("component", "metrics"))
 		if err != nil {

@@ -46,10 +46,17 @@ func writeTestCRL(t *testing.T, pki string, certs ...*stdx509.Certificate) {
 	write(t, filepath.Join(pki, "crl.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})))
 }
 
-// brokerClient connects to url as tester.mcollective with real TLS.
+// brokerClient connects to url as admin.ops (which may use any subject,
+// adminCertificate) with real TLS.
 func brokerClient(t *testing.T, pki, url string) (*nats.Conn, error) {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "tester.mcollective.pem"), filepath.Join(pki, "tester.mcollective.key"))
+	return brokerClientAs(t, pki, url, "admin.ops")
+}
+
+// brokerClientAs connects to url presenting name's certificate.
+func brokerClientAs(t *testing.T, pki, url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, name+".pem"), filepath.Join(pki, name+".key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +66,8 @@ func brokerClient(t *testing.T, pki, url string) (*nats.Conn, error) {
 	}
 	pool := stdx509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	nc, err := nats.Connect(url, nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: pool}),
-		nats.Timeout(5*time.Second), nats.NoReconnect())
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Secure(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, RootCAs: pool}),
+		nats.Timeout(5 * time.Second), nats.NoReconnect()}, opts...)...)
 	if err == nil {
 		t.Cleanup(nc.Close)
 	}
@@ -119,7 +126,7 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 	confText := "identity = broker.example.net\nlogfile = " + logPath + "\n" + security("broker.example.net") +
 		"plugin.tutti.security.crl = pki/crl.pem\n" +
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port) +
-		fmt.Sprintf("plugin.tutti.metrics_port = %d\n", mport)
+		fmt.Sprintf("plugin.tutti.metrics_port = %d\n", mport) + adminCertificate
 	write(t, conf, confText)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -203,7 +210,7 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 	// a CRL revoking the client's certificate: new connections with it
 	// are refused, the ones up stay
 	write(t, filepath.Join(pki, "broker.example.net.key"), string(rotated.KeyPEM))
-	testerPEM, err := os.ReadFile(filepath.Join(pki, "tester.mcollective.pem"))
+	testerPEM, err := os.ReadFile(filepath.Join(pki, "admin.ops.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,13 +232,31 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 		t.Fatalf("log line for an invalid file: %q", l)
 	}
 
+	// a node certificate reading another node's requests: refused,
+	// logged with certificate, role and subject, and counted
+	node, err := brokerClientAs(t, pki, url, nodeName, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.SubscribeSync("mcollective.node.other.example.net"); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if l := grep(brokerLog(), "permission denied"); !strings.Contains(l, nodeName) || !strings.Contains(l, `"role":"node"`) ||
+		!strings.Contains(l, "mcollective.node.other.example.net") {
+		t.Errorf("permission denied log line %q lacks certificate, role or subject", l)
+	}
+
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", mport, daemon.MetricsPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`tutti_daemon_reloads_total{result="ok"} 2`, `tutti_daemon_reloads_total{result="error"} 2`} {
+	for _, want := range []string{`tutti_daemon_reloads_total{result="ok"} 2`, `tutti_daemon_reloads_total{result="error"} 2`,
+		`tutti_broker_permission_denied_total{operation="subscribe",role="node"} 1`} {
 		if !hasLine(string(m), want) {
 			t.Errorf("metrics lack %q:\n%s", want, grep(string(m), "reloads"))
 		}
@@ -245,7 +270,7 @@ func startClusterBroker(t *testing.T, dir, name string, port, peerPort int, peer
 	conf := filepath.Join(dir, name+".conf")
 	write(t, conf, "identity = "+name+"\nlogfile = discard\n"+security("broker.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
-		fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n", peerPort, peers))
+		fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n", peerPort, peers)+adminCertificate)
 	cfg, _, err := config.LoadBroker(conf)
 	if err != nil {
 		t.Fatal(err)

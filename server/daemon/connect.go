@@ -20,6 +20,14 @@ import (
 // Connect opens the configured middleware connection: NATS (default) or
 // STOMP to ActiveMQ (connector = activemq or stomp).
 func Connect(ctx context.Context, c *config.Common, p *x509.Provider, log *logrus.Entry) (connector.Connector, error) {
+	return ConnectWithToken(ctx, c, p, "", log)
+}
+
+// ConnectWithToken is Connect presenting a login token to a NATS broker
+// (a client whose requests tutti-aaa signs): a tutti broker configured
+// to verify it lets the connection read the token caller's replies.
+// STOMP connections ignore it.
+func ConnectWithToken(ctx context.Context, c *config.Common, p *x509.Provider, token string, log *logrus.Entry) (connector.Connector, error) {
 	switch c.Connector {
 	case "", "nats":
 	case "activemq", "stomp":
@@ -37,7 +45,7 @@ func Connect(ctx context.Context, c *config.Common, p *x509.Provider, log *logru
 	}
 	return natsconn.Connect(ctx, natsconn.Config{
 		Servers: hosts, TLS: tlsc, User: c.NATS.User, Password: c.NATS.Pass, Credentials: c.NATS.Credentials,
-		Name: c.Identity, Log: log.WithField("component", "nats"),
+		Token: token, Certificate: p.Name(), Name: c.Identity, Log: log.WithField("component", "nats"),
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/server"
+	"github.com/tuttifleet/tutti/server/broker"
 )
 
 // MetricsPath is where Prometheus scrapes; HealthPath answers 200 "ok".
@@ -117,27 +118,36 @@ func newReloadMetrics(reg prometheus.Registerer) *daemonMetrics {
 	return m
 }
 
-// brokerCollector exports the embedded broker's counters from Varz.
+// brokerCollector exports the embedded broker's counters from Varz and
+// its authorization refusals.
 type brokerCollector struct {
-	srv   *natsserver.Server
-	descs map[string]*prometheus.Desc
+	srv     *natsserver.Server
+	denials *broker.Denials
+	descs   map[string]*prometheus.Desc
+	denied  *prometheus.Desc
+	refused *prometheus.Desc
 }
 
-func newBrokerCollector(srv *natsserver.Server) *brokerCollector {
+func newBrokerCollector(b *broker.Broker) *brokerCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName("tutti", "broker", name), help, nil, nil)
 	}
-	return &brokerCollector{srv: srv, descs: map[string]*prometheus.Desc{
-		"connections":       d("connections", "Client connections now."),
-		"total_connections": d("connections_total", "Client connections accepted since start."),
-		"routes":            d("routes", "Cluster routes now."),
-		"subscriptions":     d("subscriptions", "Subscriptions now."),
-		"in_msgs":           d("in_messages_total", "Messages received from clients and routes."),
-		"out_msgs":          d("out_messages_total", "Messages delivered."),
-		"in_bytes":          d("in_bytes_total", "Bytes received."),
-		"out_bytes":         d("out_bytes_total", "Bytes delivered."),
-		"slow_consumers":    d("slow_consumers_total", "Clients disconnected for not reading fast enough."),
-	}}
+	return &brokerCollector{srv: b.Server(), denials: b.Denials(),
+		denied: prometheus.NewDesc("tutti_broker_permission_denied_total",
+			"Publishes and subscribes the broker refused, by operation and the certificate's role.", []string{"operation", "role"}, nil),
+		refused: prometheus.NewDesc("tutti_broker_connections_refused_total",
+			"Client connections refused by the broker's authorization, by reason.", []string{"reason"}, nil),
+		descs: map[string]*prometheus.Desc{
+			"connections":       d("connections", "Client connections now."),
+			"total_connections": d("connections_total", "Client connections accepted since start."),
+			"routes":            d("routes", "Cluster routes now."),
+			"subscriptions":     d("subscriptions", "Subscriptions now."),
+			"in_msgs":           d("in_messages_total", "Messages received from clients and routes."),
+			"out_msgs":          d("out_messages_total", "Messages delivered."),
+			"in_bytes":          d("in_bytes_total", "Bytes received."),
+			"out_bytes":         d("out_bytes_total", "Bytes delivered."),
+			"slow_consumers":    d("slow_consumers_total", "Clients disconnected for not reading fast enough."),
+		}}
 }
 
 // Describe implements prometheus.Collector.
@@ -145,6 +155,8 @@ func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs {
 		ch <- d
 	}
+	ch <- c.denied
+	ch <- c.refused
 }
 
 // Collect implements prometheus.Collector.
@@ -164,6 +176,12 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	cnt("in_bytes", float64(v.InBytes))
 	cnt("out_bytes", float64(v.OutBytes))
 	cnt("slow_consumers", float64(v.SlowConsumers))
+	for k, n := range c.denials.Denied() {
+		ch <- prometheus.MustNewConstMetric(c.denied, prometheus.CounterValue, float64(n), k.Operation, string(k.Role))
+	}
+	for reason, n := range c.denials.Refused() {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
+	}
 }
 
 var _ prometheus.Collector = (*brokerCollector)(nil)

@@ -108,7 +108,8 @@ func startBroker(t *testing.T, dir string) {
 	port := freePort(t)
 	conf := filepath.Join(dir, "broker.conf")
 	write(t, conf, "identity = broker.example.net\nlogfile = discard\n"+security("broker.example.net")+
-		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port))
+		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
+		adminCertificate)
 	cfg, _, err := config.LoadBroker(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func newPKI(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range [][]string{{"broker.example.net", "localhost", "127.0.0.1"}, {nodeName}, {"tester.mcollective"}} {
+	for _, n := range [][]string{{"broker.example.net", "localhost", "127.0.0.1"}, {nodeName}, {"tester.mcollective"}, {"admin.ops"}} {
 		is, err := ca.Issue(n[0], x509.IssueOptions{SANs: n[1:]})
 		if err != nil {
 			t.Fatal(err)
@@ -170,10 +171,16 @@ func startFleet(t *testing.T, sd *systemdtest.NotifySocket, extra string) *fleet
 	return f
 }
 
-func (f *fleet) connectClient(t *testing.T) {
+// adminCertificate makes admin.ops the test brokers' admin: tests that
+// watch subjects no client or node may read (registrations, arbitrary
+// subjects across a cluster) connect with it.
+const adminCertificate = "plugin.tutti.broker.admin_certificates = ^admin\\.ops$\n"
+
+// connectAs connects to the fleet's broker with certificate name.
+func (f *fleet) connectAs(t *testing.T, name string) (connector.Connector, *x509.Provider) {
 	t.Helper()
-	p, err := x509.New(x509.Config{CertFile: filepath.Join(f.dir, "pki", "tester.mcollective.pem"),
-		KeyFile: filepath.Join(f.dir, "pki", "tester.mcollective.key"), CAFile: filepath.Join(f.dir, "pki", "ca.pem")})
+	p, err := x509.New(x509.Config{CertFile: filepath.Join(f.dir, "pki", name+".pem"),
+		KeyFile: filepath.Join(f.dir, "pki", name+".key"), CAFile: filepath.Join(f.dir, "pki", "ca.pem")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +193,16 @@ func (f *fleet) connectClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn, p
+}
+
+func (f *fleet) connectClient(t *testing.T) {
+	t.Helper()
+	conn, p := f.connectAs(t, "tester.mcollective")
+	l := logrus.New()
+	l.SetOutput(io.Discard)
 	f.conn, f.clientP = conn, p
+	var err error
 	f.client, err = client.New(client.Options{Connector: conn, Signer: &client.LocalSigner{Signer: p, Caller: "choria=tester.mcollective"},
 		Verifier: p, Identity: "tester", Log: logrus.NewEntry(l)})
 	if err != nil {
@@ -385,7 +401,10 @@ func TestRegistrationOnTheBroker(t *testing.T) {
 	var mu sync.Mutex
 	var got []*server.Registration
 	var errs []error
-	sub, err := f.conn.Subscribe(connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: server.RegistrationAgent},
+	// Registrations are for the fleet's inventory, not for clients: the
+	// broker lets only an admin certificate read them.
+	admin, _ := f.connectAs(t, "admin.ops")
+	sub, err := admin.Subscribe(connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: server.RegistrationAgent},
 		func(m connector.Message) {
 			reg, err := server.VerifyRegistration(m.Data, f.clientP, time.Now())
 			mu.Lock()

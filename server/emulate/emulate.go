@@ -393,7 +393,7 @@ func connect(ctx context.Context, o Options, p *x509.Provider, name string, log 
 	}
 	return natsconn.Connect(ctx, natsconn.Config{
 		Servers: hosts, TLS: tlsc, User: o.Config.NATS.User, Password: o.Config.NATS.Pass,
-		Credentials: o.Config.NATS.Credentials, Name: name, Log: log,
+		Credentials: o.Config.NATS.Credentials, Name: name, Certificate: p.Name(), Log: log,
 	})
 }
 

@@ -39,7 +39,11 @@ func newTestEnv(t *testing.T, extra string) *testEnv {
 	pool := stdx509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	bp := &brokertest.PKI{CA: ca, Pool: pool}
-	b := brokertest.Start(t, brokertest.Config(t, bp, "broker.test"))
+	bc := brokertest.Config(t, bp, "broker.test")
+	// SharedConn carries every node on the first node's certificate,
+	// which the broker must let subscribe to every node's subject.
+	bc.Authorization.SharedNodes = []string{`^node-0*1$`}
+	b := brokertest.Start(t, bc)
 	policies := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(policies, 0o755); err != nil {
 		t.Fatal(err)
@@ -265,6 +269,20 @@ func TestE2EDeniedCallerAndSharedAuditFile(t *testing.T) {
 	}
 	if c := strings.Count(string(b), `"decision":"deny"`); c != n {
 		t.Errorf("%d deny records, want %d", c, n)
+	}
+	// Directed requests reach the nodes on the shared connection.
+	var got []string
+	_, err = e.client.Do(context.Background(), client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"),
+		Targets: []string{"node-00003", "node-00004"}, Expect: 2, Timeout: 10 * time.Second}, func(r client.Result) {
+		if r.State == client.Verified && r.RPC != nil && r.RPC.StatusCode == protocol.OK {
+			got = append(got, r.Sender)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Sort(got); !slices.Equal(got, []string{"node-00003", "node-00004"}) {
+		t.Errorf("directed ping over the shared connection answered by %v", got)
 	}
 }
 

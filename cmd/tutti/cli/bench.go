@@ -292,7 +292,10 @@ func setupBench(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	e.brokerConf, e.serverConf, e.clientConf = filepath.Join(dir, "broker.conf"), filepath.Join(dir, "server.conf"), filepath.Join(dir, "client.conf")
 	files := []struct{ path, body string }{
 		{e.brokerConf, "identity = broker.bench\nlogfile = stderr\nloglevel = warn\n" + sec("broker.bench") +
-			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)},
+			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port) +
+			// --shared-conn: the emulator carries every node on the first
+			// node's connection and certificate.
+			"plugin.tutti.broker.shared_node_certificates = ^emu-0*1$\n"},
 		{filepath.Join(policies, "rpcutil.policy"), "policy default deny\nallow\tchoria=bench.mcollective\t*\t*\t*\n"},
 		{e.serverConf, "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts +
 			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +

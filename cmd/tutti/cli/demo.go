@@ -140,9 +140,15 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 		return fmt.Sprintf("plugin.security.provider = file\nplugin.security.file.certificate = pki/%[1]s.pem\n"+
 			"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
 	}
+	// The login service's token key: the broker verifies the tokens
+	// alice presents with its public half (demo_aaa.go).
+	if err := writeLoginKey(filepath.Join(dir, "aaa")); err != nil {
+		return nil, err
+	}
 	brokerConf := filepath.Join(dir, "broker.conf")
 	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+sec("broker.demo.example.net")+
-		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port), 0o644); err != nil {
+		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
+		"plugin.choria.network.client_signer_cert = aaa/jwt.pub\n", 0o644); err != nil {
 		return nil, err
 	}
 	bcfg, _, err := config.LoadBroker(brokerConf)

@@ -21,6 +21,28 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
+// writeLoginKey writes the demo login service's ed25519 token key to
+// dir/jwt.seed and its public half to dir/jwt.pub (the broker's
+// plugin.choria.network.client_signer_cert).
+func writeLoginKey(dir string) error {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "jwt.pub"), hex.EncodeToString(pub), 0o644); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "jwt.seed"), hex.EncodeToString(key.Seed()), 0o600)
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
 // demoAAA runs tutti-aaa next to the demo fleet, logs alice in and sends
 // requests it signs: the nodes see caller up=alice, allow her ping and
 // deny her inventory. It returns how many steps misbehaved.
@@ -40,11 +62,10 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 	if err != nil {
 		return 0, err
 	}
-	pub, jwtKey, err := ed25519.GenerateKey(rand.Reader)
+	password, err := randomHex(8)
 	if err != nil {
 		return 0, err
 	}
-	password := hex.EncodeToString(jwtKey[:8])
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		return 0, err
@@ -55,7 +76,7 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 	}
 	files := map[string][]byte{
 		"server.pem": srv.CertPEM, "server.key": srv.KeyPEM, "privileged.pem": priv.CertPEM, "privileged.key": priv.KeyPEM,
-		"jwt.pub": []byte(hex.EncodeToString(pub)), "jwt.seed": []byte(hex.EncodeToString(jwtKey.Seed())), "users.yaml": users,
+		"users.yaml": users,
 	}
 	for name, b := range files {
 		if err := writeFile(filepath.Join(dir, name), string(b), 0o600); err != nil {

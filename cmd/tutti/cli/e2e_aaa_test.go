@@ -33,9 +33,15 @@ func startAAAFleet(t *testing.T) *aaaFleet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// tutti-aaa issues tokens with the fleet's login key, which the
+	// fleet's broker verifies (plugin.choria.network.client_signer_cert):
+	// a client presenting its token may read its caller's replies.
 	env := signertest.Start(t, signertest.Options{CA: ca, Users: []login.User{
 		{Username: "bob", ACLs: []string{"rpcutil.*"}},
 		{Username: "carol", ACLs: []string{"puppet.status"}},
+	}, Configure: func(c *signer.Config) {
+		c.BasicJWT.SigningCertificate = filepath.Join(f.Dir, "aaa", "jwt.pub")
+		c.Userlist.SigningKey = filepath.Join(f.Dir, "aaa", "jwt.seed")
 	}})
 	// The nodes' policy: bob (as the signer asserts him) may ping, nothing
 	// more, although his token allows all of rpcutil.

@@ -424,3 +424,27 @@ func TestE2EUntrustedSignatureRefusedOverBroker(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestE2EBrokerRefusalNamesSubjectAndCertificate: a node's certificate
+// used as a client may not read replies; the command fails saying which
+// subject and certificate the broker refused.
+func TestE2EBrokerRefusalNamesSubjectAndCertificate(t *testing.T) {
+	f := startFleet(t, 1)
+	demo, err := os.ReadFile(filepath.Join(f.Dir, "demo.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(f.Dir, "node-as-client.conf")
+	body := strings.NewReplacer("identity = demo.mcollective", "identity = node1.demo.example.net",
+		"pki/demo.mcollective.", "pki/node1.demo.example.net.").Replace(string(demo))
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "ping", "--config", conf, "--timeout", "1s")
+	if code == ExitOK {
+		t.Fatalf("ping with a node certificate succeeded: %s", out)
+	}
+	if !strings.Contains(stderr, "permission denied to subscribe to mcollective.reply.") || !strings.Contains(stderr, " as node1.demo.example.net") {
+		t.Fatalf("exit %d, stderr does not name the refused subject and certificate:\n%s", code, stderr)
+	}
+}

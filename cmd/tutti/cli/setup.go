@@ -50,6 +50,16 @@ var signerFactory = func(ctx context.Context, cfg *config.Client, p *x509.Provid
 	return &client.LocalSigner{Signer: p, Caller: kind + "=" + p.Name()}, nil
 }
 
+// brokerToken is the login token a remote signer holds, presented to the
+// broker so that it lets this connection read the replies to the token's
+// caller (docs/security.md, "Broker permissions"); "" for local signing.
+func brokerToken(s security.RequestSigner) string {
+	if t, ok := s.(interface{ Token() string }); ok {
+		return t.Token()
+	}
+	return ""
+}
+
 // connect loads the client config and connects to the broker.
 func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	cfg, file, err := config.LoadClient(g.config)
@@ -76,7 +86,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, &cfg.Common, p, log)
+	conn, err := daemon.ConnectWithToken(ctx, &cfg.Common, p, brokerToken(signer), log)
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", err))
 	}
