@@ -292,7 +292,14 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 	}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	cl, err := client.New(client.Options{Connector: connectWith(t, a.conf, false), Signer: signer, Verifier: p,
+	// The broker grants bob's reply subject (up=bob) for the login token
+	// the CLI presents, as `tutti rpc` does.
+	conn, err := daemon.ConnectWithToken(ctx, &cfg.Common, p, brokerToken(signer), logrus.NewEntry(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	cl, err := client.New(client.Options{Connector: conn, Signer: signer, Verifier: p,
 		Identity: cfg.Identity, DirectedChunk: 1, Log: logrus.NewEntry(l)})
 	if err != nil {
 		t.Fatal(err)
