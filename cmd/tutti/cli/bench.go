@@ -32,11 +32,6 @@ import (
 	"github.com/tuttifleet/tutti/server/procstat"
 )
 
-func init() {
-	addVerb(newBenchCmd)
-	addVerb(newBenchWorkerCmd)
-}
-
 // benchWorkerEnv marks the broker and emulator processes tutti bench
 // starts (tests re-execute their own binary with it).
 const benchWorkerEnv = "TUTTI_BENCH_WORKER"
