@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"context"
@@ -43,10 +43,10 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// demoAAA runs tutti-aaa next to the demo fleet, logs alice in and sends
+// centralAAA runs tutti-aaa next to the demo fleet, logs alice in and sends
 // requests it signs: the nodes see caller up=alice, allow her ping and
 // deny her inventory. It returns how many steps misbehaved.
-func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)) (int, error) {
+func centralAAA(ctx context.Context, fleet *Fleet, tutti Main, out io.Writer, step func(string)) (int, error) {
 	dir := filepath.Join(fleet.Dir, "aaa")
 	pki := filepath.Join(fleet.Dir, "pki")
 	step("Central AAA: tutti-aaa (login + signer) with a privileged certificate from the fleet's CA")
@@ -143,7 +143,7 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 	fails := 0
 	run := func(title, stdin string, args ...string) int {
 		step(title + "\n    $ tutti " + strings.Join(args, " "))
-		return Main(args, strings.NewReader(stdin), out, out)
+		return tutti(args, strings.NewReader(stdin), out, out)
 	}
 	if run("alice logs in (password on stdin) and gets a short-lived token", password+"\n", "login", "--config", conf, "--user", "alice", "--password-stdin") != 0 {
 		return fails + 1, nil

@@ -1,4 +1,8 @@
-package cli
+// Package demo is `tutti demo` (README command 1): a throwaway fleet —
+// a PKI, the embedded broker and nodes in this process, tutti-aaa — and
+// the tutti commands that show it at work. The end-to-end tests of the
+// CLI run on its fleet too.
+package demo
 
 import (
 	"bytes"
@@ -13,7 +17,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
@@ -22,30 +25,13 @@ import (
 	"github.com/tuttifleet/tutti/server/daemon"
 )
 
-func newDemoCmd(g *globals) *cobra.Command {
-	var nodes int
-	var keep bool
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run a throwaway fleet on the embedded broker and show tutti at work",
-		Long: "demo creates a temporary PKI, starts the embedded NATS broker (TLS, mutual auth) and a few nodes\n" +
-			"in this process, runs ping and rpc against them, shows an ActionPolicy denial and a request signed\n" +
-			"by an untrusted certificate being refused, then cleans up.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), g, nodes, keep) },
-	}
-	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory")
-	return cmd
-}
-
 // Fleet is a running demo fleet: a broker and nodes in this process,
 // configured through real files in Dir. Tests use it too.
 type Fleet struct {
 	Dir          string
 	ClientConfig string
 	Nodes        []*daemon.Node
-	NodeLog      *logBuffer
+	NodeLog      *LogBuffer
 	stop         []func()
 }
 
@@ -57,20 +43,20 @@ func (f *Fleet) Close() {
 	f.stop = nil
 }
 
-// logBuffer collects node log lines.
-type logBuffer struct {
+// LogBuffer collects node log lines.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
 // Lines returns the collected lines containing substr.
-func (l *logBuffer) Lines(substr string) []string {
+func (l *LogBuffer) Lines(substr string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
@@ -100,7 +86,7 @@ func writeFile(path, content string, mode os.FileMode) error {
 
 // StartFleet builds a fleet of n nodes in dir.
 func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
-	f := &Fleet{Dir: dir, NodeLog: &logBuffer{}}
+	f := &Fleet{Dir: dir, NodeLog: &LogBuffer{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -141,7 +127,7 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 			"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
 	}
 	// The login service's token key: the broker verifies the tokens
-	// alice presents with its public half (demo_aaa.go).
+	// alice presents with its public half (aaa.go).
 	if err := writeLoginKey(filepath.Join(dir, "aaa")); err != nil {
 		return nil, err
 	}
@@ -212,20 +198,44 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 	return f, nil
 }
 
-func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
-	if n < 1 || n > 100 {
-		return exitWith(ExitUsage, fmt.Errorf("--nodes must be between 1 and 100"))
+// Main runs one tutti command line and returns its exit code (the CLI's
+// Main): each step of the demo is a real command.
+type Main func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// Options are the flags of `tutti demo` and where it runs its commands.
+type Options struct {
+	Nodes int
+	Keep  bool // keep the temporary directory
+	Tutti Main
+	Stdin io.Reader
+	Out   io.Writer // the commands' output and errors, and the steps
+}
+
+// Validate checks the options before anything starts.
+func (o *Options) Validate() error {
+	if o.Nodes < 1 || o.Nodes > 100 {
+		return fmt.Errorf("--nodes must be between 1 and 100")
 	}
+	return nil
+}
+
+// Run builds a fleet of o.Nodes nodes, runs the demo's steps on it and
+// cleans up; it fails when a step did not behave as it shows.
+func Run(ctx context.Context, o *Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	n := o.Nodes
 	dir, err := os.MkdirTemp("", "tutti-demo-")
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Fprintf(g.stdout, "keeping %s\n", dir)
+	if o.Keep {
+		fmt.Fprintf(o.Out, "keeping %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	out := g.stdout
+	out := o.Out
 	step := func(s string) { fmt.Fprintf(out, "\n==> %s\n", s) }
 	step(fmt.Sprintf("Creating a PKI, the embedded broker (TLS, mutual auth) and %d nodes in %s", n, dir))
 	fleet, err := StartFleet(ctx, dir, n)
@@ -235,7 +245,7 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 	defer fleet.Close()
 	run := func(title string, args ...string) int {
 		step(title + "\n    $ tutti " + strings.Join(args, " "))
-		return Main(args, g.stdin, out, out)
+		return o.Tutti(args, o.Stdin, out, out)
 	}
 	conf := func(user string) string { return filepath.Join(dir, user+".conf") }
 	fails := 0
@@ -252,7 +262,7 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 		fails++
 	}
 	step("A request signed by a certificate from an untrusted CA is refused by every node")
-	refused, err := demoRogue(ctx, fleet, conf("demo"))
+	refused, err := Rogue(ctx, fleet, conf("demo"))
 	if err != nil {
 		return err
 	}
@@ -267,21 +277,21 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 	if refused.Replies != 0 {
 		fails++
 	}
-	aaaFails, err := demoAAA(ctx, fleet, out, step)
+	aaaFails, err := centralAAA(ctx, fleet, o.Tutti, out, step)
 	if err != nil {
 		return err
 	}
 	fails += aaaFails
 	step("Done; cleaning up")
 	if fails > 0 {
-		return exitWith(ExitFailed, fmt.Errorf("%d demo steps did not behave as expected", fails))
+		return fmt.Errorf("%d demo steps did not behave as expected", fails)
 	}
 	return nil
 }
 
-// demoRogue signs a request with a certificate from another CA and sends
-// it over an authorised broker connection: nodes must refuse it.
-func demoRogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summary, error) {
+// Rogue signs a request with a certificate from another CA and sends it
+// over an authorised broker connection: nodes must refuse it.
+func Rogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summary, error) {
 	rogueCA, err := x509.NewCA("rogue CA", x509.KeyECDSA, time.Hour)
 	if err != nil {
 		return nil, err
