@@ -97,27 +97,26 @@ type rpcOutput struct {
 	mode          outputMode
 	agent, action string
 	ddl           *ddl.DDL // the agent's DDL when the client has it
+	nodes         int
+	limit         *limitNote
+	bar           *progress
+	results       []rpcResult
+	refused       []refusedReply
+	ok, failed    int
+	enc           *json.Encoder
+	err           error
+
 	// aggregates computes the lines printed between the replies and the
 	// totals of the human output — DDL aggregates such as counts of
-	// service states (ddlAggregates unless a test says otherwise). It
-	// gets every accepted reply (failures included, in printed order)
-	// and returns whole lines without newlines; nil or empty prints
-	// nothing. It is not called for --json or --jsonl (--jsonl keeps no
-	// replies).
+	// service states; nil means ddlAggregates. It gets every accepted
+	// reply (failures included, in printed order) and returns whole
+	// lines without newlines; nil or empty prints nothing. It is not
+	// called for --json or --jsonl (--jsonl keeps no replies).
 	aggregates func(d *ddl.DDL, agent, action string, replies []rpcResult) []string
-	nodes      int
-	limit      *limitNote
-	bar        *progress
-	results    []rpcResult
-	refused    []refusedReply
-	ok, failed int
-	enc        *json.Encoder
-	err        error
 }
 
 func newRPCOutput(w io.Writer, mode outputMode, agent, action string, nodes int) *rpcOutput {
-	return &rpcOutput{w: w, mode: mode, agent: agent, action: action, nodes: nodes, aggregates: ddlAggregates,
-		enc: json.NewEncoder(w)}
+	return &rpcOutput{w: w, mode: mode, agent: agent, action: action, nodes: nodes, enc: json.NewEncoder(w)}
 }
 
 // addRefused takes refused replies; --jsonl writes them at once.
@@ -240,12 +239,14 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
-	if o.aggregates != nil {
-		if lines := o.aggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
-			b.WriteString("\n")
-			for _, l := range lines {
-				b.WriteString(l + "\n")
-			}
+	aggregates := o.aggregates
+	if aggregates == nil {
+		aggregates = ddlAggregates
+	}
+	if lines := aggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
+		b.WriteString("\n")
+		for _, l := range lines {
+			b.WriteString(l + "\n")
 		}
 	}
 	if len(o.results) > 0 {
