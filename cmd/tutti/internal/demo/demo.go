@@ -93,38 +93,12 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 			f.Close()
 		}
 	}()
-	pki := filepath.Join(dir, "pki")
-	ca, err := x509.InitDir(pki, x509.KeyECDSA)
-	if err != nil {
+	if err := issuePKI(filepath.Join(dir, "pki"), n); err != nil {
 		return nil, err
-	}
-	issue := func(name string, sans ...string) error {
-		is, err := ca.Issue(name, x509.IssueOptions{SANs: sans})
-		if err != nil {
-			return err
-		}
-		_, _, err = is.WriteFiles(pki)
-		return err
-	}
-	names := []string{"demo.mcollective", "guest.mcollective"}
-	for i := 1; i <= n; i++ {
-		names = append(names, fmt.Sprintf("node%d.demo.example.net", i))
-	}
-	if err := issue("broker.demo.example.net", "localhost", "127.0.0.1"); err != nil {
-		return nil, err
-	}
-	for _, name := range names {
-		if err := issue(name); err != nil {
-			return nil, err
-		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
-	}
-	sec := func(name string) string {
-		return fmt.Sprintf("plugin.security.provider = file\nplugin.security.file.certificate = pki/%[1]s.pem\n"+
-			"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
 	}
 	// The login service's token key: the broker verifies the tokens
 	// alice presents with its public half (aaa.go).
@@ -132,7 +106,7 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 		return nil, err
 	}
 	brokerConf := filepath.Join(dir, "broker.conf")
-	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+sec("broker.demo.example.net")+
+	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+securityConf("broker.demo.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
 		"plugin.choria.network.client_signer_cert = aaa/jwt.pub\n", 0o644); err != nil {
 		return nil, err
@@ -153,49 +127,95 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		return nil, err
 	}
-	roles := []string{"web", "web", "db"}
-	countries := []string{"uk", "de", "uk", "fr"}
 	for i := 1; i <= n; i++ {
-		name := fmt.Sprintf("node%d.demo.example.net", i)
-		factsFile := filepath.Join(dir, name+".facts.yaml")
-		facts := fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\nsite:\n  country: %s\n", roles[(i-1)%3], i, countries[(i-1)%4])
-		if err := writeFile(factsFile, facts, 0o644); err != nil {
+		if err := f.startNode(ctx, i, hosts); err != nil {
 			return nil, err
 		}
-		classes := filepath.Join(dir, name+".classes.txt")
-		if err := writeFile(classes, "base\nrole::"+roles[(i-1)%3]+"\n", 0o644); err != nil {
-			return nil, err
-		}
-		conf := filepath.Join(dir, name+".conf")
-		body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + sec(name) + hosts +
-			"plugin.yaml = " + factsFile + "\nclassesfile = " + classes + "\n" +
-			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n" +
-			"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-" + name + ".log\n"
-		if err := writeFile(conf, body, 0o644); err != nil {
-			return nil, err
-		}
-		cfg, file, err := config.LoadServer(conf)
-		if err != nil {
-			return nil, err
-		}
-		nl := logrus.New()
-		nl.SetOutput(f.NodeLog)
-		nl.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
-		node, err := daemon.BuildNode(ctx, cfg, file, logrus.NewEntry(nl).WithField("node", name))
-		if err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
-		f.Nodes = append(f.Nodes, node)
-		f.stop = append(f.stop, func() { node.Shutdown(context.Background()) })
 	}
 	for _, user := range []string{"demo", "guest"} {
-		if err := writeFile(filepath.Join(dir, user+".conf"), "identity = "+user+".mcollective\n"+sec(user+".mcollective")+hosts, 0o644); err != nil {
+		if err := writeFile(filepath.Join(dir, user+".conf"), "identity = "+user+".mcollective\n"+securityConf(user+".mcollective")+hosts, 0o644); err != nil {
 			return nil, err
 		}
 	}
 	f.ClientConfig = filepath.Join(dir, "demo.conf")
 	ok = true
 	return f, nil
+}
+
+// issuePKI creates the fleet's CA in pki and issues the certificates of
+// the broker, the users demo and guest and n nodes.
+func issuePKI(pki string, n int) error {
+	ca, err := x509.InitDir(pki, x509.KeyECDSA)
+	if err != nil {
+		return err
+	}
+	issue := func(name string, sans ...string) error {
+		is, err := ca.Issue(name, x509.IssueOptions{SANs: sans})
+		if err != nil {
+			return err
+		}
+		_, _, err = is.WriteFiles(pki)
+		return err
+	}
+	names := []string{"demo.mcollective", "guest.mcollective"}
+	for i := 1; i <= n; i++ {
+		names = append(names, fmt.Sprintf("node%d.demo.example.net", i))
+	}
+	if err := issue("broker.demo.example.net", "localhost", "127.0.0.1"); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := issue(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// securityConf is the security section of a config file in the fleet's
+// directory for the certificate name.
+func securityConf(name string) string {
+	return fmt.Sprintf("plugin.security.provider = file\nplugin.security.file.certificate = pki/%[1]s.pem\n"+
+		"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
+}
+
+// startNode writes the facts, classes and config of node i and starts
+// it in this process.
+func (f *Fleet) startNode(ctx context.Context, i int, hosts string) error {
+	roles := []string{"web", "web", "db"}
+	countries := []string{"uk", "de", "uk", "fr"}
+	name := fmt.Sprintf("node%d.demo.example.net", i)
+	factsFile := filepath.Join(f.Dir, name+".facts.yaml")
+	facts := fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\nsite:\n  country: %s\n", roles[(i-1)%3], i, countries[(i-1)%4])
+	if err := writeFile(factsFile, facts, 0o644); err != nil {
+		return err
+	}
+	classes := filepath.Join(f.Dir, name+".classes.txt")
+	if err := writeFile(classes, "base\nrole::"+roles[(i-1)%3]+"\n", 0o644); err != nil {
+		return err
+	}
+	conf := filepath.Join(f.Dir, name+".conf")
+	body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + securityConf(name) + hosts +
+		"plugin.yaml = " + factsFile + "\nclassesfile = " + classes + "\n" +
+		"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n" +
+		"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-" + name + ".log\n"
+	if err := writeFile(conf, body, 0o644); err != nil {
+		return err
+	}
+	cfg, file, err := config.LoadServer(conf)
+	if err != nil {
+		return err
+	}
+	nl := logrus.New()
+	nl.SetOutput(f.NodeLog)
+	nl.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+	node, err := daemon.BuildNode(ctx, cfg, file, logrus.NewEntry(nl).WithField("node", name))
+	if err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	f.Nodes = append(f.Nodes, node)
+	f.stop = append(f.stop, func() { node.Shutdown(context.Background()) })
+	return nil
 }
 
 // Main runs one tutti command line and returns its exit code (the CLI's
