@@ -150,7 +150,7 @@ func missingInput(act *ddl.Action, given map[string]json.RawMessage) string {
 // ddlAggregates computes the DDL aggregates of a built-in agent's action
 // over the successful replies, one line each ("Service Status:
 // running=3 stopped=1"), for the human output of rpc (it fits the
-// output's rpcAggregates hook).
+// output's aggregates hook).
 func ddlAggregates(d *ddl.DDL, agent, action string, replies []rpcResult) []string {
 	if d == nil {
 		var ok bool
@@ -180,6 +180,3 @@ func ddlAggregates(d *ddl.DDL, agent, action string, replies []rpcResult) []stri
 	}
 	return lines
 }
-
-// Human output prints the DDL's aggregates after the replies.
-func init() { rpcAggregates = ddlAggregates }

@@ -286,7 +286,7 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := signerFactory(ctx, cfg, p)
+	signer, err := newSigner(cfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestE2ESTOMPDirectedRequestCannotBeRetargeted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := signerFactory(ctx, cfg, p)
+	signer, err := newSigner(cfg, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// The 4-node fleet of StartFleet:
+// The 4-node fleet of demo.StartFleet:
 //
 //	node  role  node_number  site.country  classes
 //	1     web   1            uk            base role::web

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/cmd/tutti/internal/demo"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/connector/stomp/amqtest"
@@ -29,13 +30,13 @@ func TestMain(m *testing.M) { os.Exit(amq.Main(m)) }
 // activemq, STOMP+SSL with client certificates, the node and client
 // logins of the broker's authorization map) and returns the client
 // config file.
-func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string, nodeLog *logBuffer) {
+func startSTOMPFleet(t testing.TB, b *amqtest.Broker, n int) (clientConf string, nodeLog *demo.LogBuffer) {
 	t.Helper()
 	return startSTOMPFleetPolicy(t, b, n, "")
 }
 
 // startSTOMPFleetPolicy is startSTOMPFleet with extra rpcutil policy lines.
-func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *logBuffer) {
+func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *demo.LogBuffer) {
 	t.Helper()
 	clientConf, nodeLog, _ = startSTOMPNodes(t, b, n, extraPolicy)
 	return clientConf, nodeLog
@@ -44,7 +45,7 @@ func startSTOMPFleetPolicy(t testing.TB, b *amqtest.Broker, n int, extraPolicy s
 // startSTOMPNodes is startSTOMPFleetPolicy that also returns the nodes
 // (node<i>.stomp.example.net, their configs and audit logs beside
 // clientConf).
-func startSTOMPNodes(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *logBuffer, nodes []*daemon.Node) {
+func startSTOMPNodes(t testing.TB, b *amqtest.Broker, n int, extraPolicy string) (clientConf string, nodeLog *demo.LogBuffer, nodes []*daemon.Node) {
 	t.Helper()
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
@@ -72,7 +73,7 @@ func startSTOMPNodes(t testing.TB, b *amqtest.Broker, n int, extraPolicy string)
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nodeLog = &logBuffer{}
+	nodeLog = &demo.LogBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := 1; i <= n; i++ {
@@ -234,7 +235,7 @@ func BenchmarkE2EPing(b *testing.B) {
 	amqb := amq.Broker(b)
 	for _, n := range []int{1, 100} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		fleet, err := StartFleet(ctx, b.TempDir(), n)
+		fleet, err := demo.StartFleet(ctx, b.TempDir(), n)
 		cancel()
 		if err != nil {
 			b.Fatal(err)

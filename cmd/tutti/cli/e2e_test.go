@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/cmd/tutti/internal/demo"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
@@ -22,7 +23,7 @@ func startFleet(t *testing.T, n int) *Fleet {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := StartFleet(ctx, t.TempDir(), n)
+	f, err := demo.StartFleet(ctx, t.TempDir(), n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func decodeRPCOutcome(t *testing.T, out server.Outcome) *protocol.RPCReply {
 
 func TestE2EUntrustedSignatureRefusedOverBroker(t *testing.T) {
 	f := startFleet(t, 2)
-	sum, err := demoRogue(context.Background(), f, filepath.Join(f.Dir, "demo.conf"))
+	sum, err := demo.Rogue(context.Background(), f, filepath.Join(f.Dir, "demo.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}

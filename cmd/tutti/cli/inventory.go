@@ -14,8 +14,6 @@ import (
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
-func init() { addVerb(newInventoryCmd) }
-
 type inventoryOpts struct {
 	timeout time.Duration
 	json    bool

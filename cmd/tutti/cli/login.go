@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/security"
 	"github.com/tuttifleet/tutti/security/remote"
-	"github.com/tuttifleet/tutti/security/x509"
 )
 
 // defaultTokenFile is where tutti login writes the token when client.conf
@@ -138,21 +135,4 @@ func runExternalLogin(cmd *cobra.Command, path string, g *globals) error {
 		return exitWith(ExitFailed, fmt.Errorf("%s: %w", path, err))
 	}
 	return nil
-}
-
-// remoteSignerFactory wraps a signer factory: with a request signer URL
-// in client.conf, requests are signed by tutti-aaa (security/remote);
-// otherwise next decides (the local certificate).
-func remoteSignerFactory(next func(context.Context, *config.Client, *x509.Provider) (security.RequestSigner, error)) func(context.Context, *config.Client, *x509.Provider) (security.RequestSigner, error) {
-	return func(ctx context.Context, cfg *config.Client, p *x509.Provider) (security.RequestSigner, error) {
-		rs := cfg.RequestSigner
-		switch {
-		case rs.Service:
-			return nil, errors.New("plugin.choria.security.request_signer.service (signing over Choria RPC) is not supported yet; use .url")
-		case rs.URL == "":
-			return next(ctx, cfg, p)
-		}
-		return remote.New(remote.Config{URL: rs.URL, TokenFile: rs.TokenFile, TokenEnv: rs.TokenEnv,
-			SeedFile: rs.SeedFile, CA: rs.CA, Insecure: rs.Insecure})
-	}
 }

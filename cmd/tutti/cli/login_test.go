@@ -56,8 +56,7 @@ func TestLoginVerb(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory := remoteSignerFactory(signerFactory)
-	rs, err := factory(context.Background(), cfg, nil)
+	rs, err := newSigner(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,6 @@ import (
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
-// rpcAggregates, when set, computes the lines printed between the replies
-// and the totals of the human output of `tutti rpc` — DDL aggregates such
-// as counts of service states. It gets every reply (failures included,
-// in printed order) and returns whole lines without newlines; nil or
-// empty prints nothing. The DDL code sets it from an init function. It is
-// not called for --json or --jsonl (--jsonl keeps no replies).
-var rpcAggregates func(d *ddl.DDL, agent, action string, replies []rpcResult) []string
-
 // rpcResult is one node's reply as printed.
 type rpcResult struct {
 	Sender       string              `json:"sender"`
@@ -113,6 +105,14 @@ type rpcOutput struct {
 	ok, failed    int
 	enc           *json.Encoder
 	err           error
+
+	// aggregates computes the lines printed between the replies and the
+	// totals of the human output — DDL aggregates such as counts of
+	// service states; nil means ddlAggregates. It gets every accepted
+	// reply (failures included, in printed order) and returns whole
+	// lines without newlines; nil or empty prints nothing. It is not
+	// called for --json or --jsonl (--jsonl keeps no replies).
+	aggregates func(d *ddl.DDL, agent, action string, replies []rpcResult) []string
 }
 
 func newRPCOutput(w io.Writer, mode outputMode, agent, action string, nodes int) *rpcOutput {
@@ -239,12 +239,14 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
-	if rpcAggregates != nil {
-		if lines := rpcAggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
-			b.WriteString("\n")
-			for _, l := range lines {
-				b.WriteString(l + "\n")
-			}
+	aggregates := o.aggregates
+	if aggregates == nil {
+		aggregates = ddlAggregates
+	}
+	if lines := aggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
+		b.WriteString("\n")
+		for _, l := range lines {
+			b.WriteString(l + "\n")
 		}
 	}
 	if len(o.results) > 0 {

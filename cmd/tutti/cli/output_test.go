@@ -58,6 +58,8 @@ type outputCase struct {
 	nodes   int
 	// discovery are replies the discovery before the request refused.
 	discovery []refusedReply
+	// aggregates, when set, replaces the DDL's aggregates.
+	aggregates func(d *ddl.DDL, agent, action string, replies []rpcResult) []string
 }
 
 func outputCases() []outputCase {
@@ -115,6 +117,9 @@ func renderOutput(t *testing.T, c outputCase, mode outputMode) (string, int) {
 	var b bytes.Buffer
 	o := newRPCOutput(&b, mode, "service", "status", c.nodes)
 	o.limit = c.limit
+	if c.aggregates != nil {
+		o.aggregates = c.aggregates
+	}
 	o.addRefused(c.discovery)
 	for _, r := range c.replies {
 		o.reply(r)
@@ -148,9 +153,9 @@ func TestRPCOutputGolden(t *testing.T) {
 }
 
 func TestRPCOutputAggregatesHook(t *testing.T) {
-	defer func(f func(*ddl.DDL, string, string, []rpcResult) []string) { rpcAggregates = f }(rpcAggregates)
 	var seen []string
-	rpcAggregates = func(_ *ddl.DDL, agent, action string, rs []rpcResult) []string {
+	c := outputCases()[1]
+	c.aggregates = func(_ *ddl.DDL, agent, action string, rs []rpcResult) []string {
 		counts := map[string]int{}
 		for _, r := range rs {
 			seen = append(seen, r.Sender)
@@ -160,7 +165,6 @@ func TestRPCOutputAggregatesHook(t *testing.T) {
 		}
 		return []string{agent + "#" + action + " summary:", fmt.Sprintf("   running: %d", counts["running"])}
 	}
-	c := outputCases()[1]
 	out, _ := renderOutput(t, c, humanOutput)
 	golden(t, "rpc_aggregates.txt", out)
 	if len(seen) != len(c.replies)-1 || seen[0] != "app1.example.net" || slices.Contains(seen, "web9.example.net") {

@@ -11,8 +11,6 @@ import (
 	"github.com/tuttifleet/tutti/agents/ddl"
 )
 
-func init() { addVerb(newPluginCmd) }
-
 func newPluginCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",

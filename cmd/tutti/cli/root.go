@@ -68,25 +68,13 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, err) })
 	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
-	for _, c := range []*cobra.Command{
-		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g), newLoginCmd(g),
-	} {
-		root.AddCommand(c)
-	}
-	for _, mk := range verbs {
-		root.AddCommand(mk(g))
-	}
+	// Every verb, each built in its own file.
+	root.AddCommand(
+		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newInventoryCmd(g), newServiceCmd(g),
+		newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
+	)
 	return root
 }
-
-// verbs are further commands; a verb's file adds itself in init with
-// addVerb, so verbs can be added without touching this file.
-var verbs []func(*globals) *cobra.Command
-
-func addVerb(mk func(*globals) *cobra.Command) { verbs = append(verbs, mk) }
-
-// Requests are signed through tutti-aaa when a signer url is configured.
-func init() { signerFactory = remoteSignerFactory(signerFactory) }
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -8,8 +8,6 @@ import (
 	"github.com/tuttifleet/tutti/agents/service"
 )
 
-func init() { addVerb(newServiceCmd) }
-
 // newServiceCmd is `tutti service ACTION NAME`: a shortcut for
 // `tutti rpc service ACTION service=NAME` with every flag of rpc.
 func newServiceCmd(g *globals) *cobra.Command {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/security/remote"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
 )
@@ -32,20 +34,28 @@ func (s *session) Close() {
 	}
 }
 
-// signerFactory lets other verbs (login, the remote signer) replace
-// how requests get signed.
-var signerFactory = func(ctx context.Context, cfg *config.Client, p *x509.Provider) (security.RequestSigner, error) {
-	kind := cfg.CallerKind
-	if kind == "" {
-		kind = "choria"
-	}
-	if cfg.RequestSigner.Force {
+// newSigner decides how requests get signed: by tutti-aaa when
+// client.conf names a request signer URL (security/remote), otherwise
+// with the local certificate.
+func newSigner(cfg *config.Client, p *x509.Provider) (security.RequestSigner, error) {
+	rs := cfg.RequestSigner
+	switch {
+	case rs.Service:
+		return nil, errors.New("plugin.choria.security.request_signer.service (signing over Choria RPC) is not supported yet; use .url")
+	case rs.URL != "":
+		return remote.New(remote.Config{URL: rs.URL, TokenFile: rs.TokenFile, TokenEnv: rs.TokenEnv,
+			SeedFile: rs.SeedFile, CA: rs.CA, Insecure: rs.Insecure})
+	case rs.Force:
 		return nil, fmt.Errorf("plugin.choria.security.request_signer.force is set but no signer url is configured")
 	}
 	if cfg.Security.ChoriaServers {
 		if err := p.RequireRSA(); err != nil {
 			return nil, fmt.Errorf("plugin.tutti.choria_servers is on (the fleet has Choria servers), refusing to sign: %w", err)
 		}
+	}
+	kind := cfg.CallerKind
+	if kind == "" {
+		kind = "choria"
 	}
 	return &client.LocalSigner{Signer: p, Caller: kind + "=" + p.Name()}, nil
 }
@@ -80,7 +90,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", err))
 	}
-	signer, err := signerFactory(cmd.Context(), cfg, p)
+	signer, err := newSigner(cfg, p)
 	if err != nil {
 		return nil, exitWith(ExitFailed, err)
 	}

@@ -1,4 +1,8 @@
-package cli
+// Package demo is `tutti demo` (README command 1): a throwaway fleet —
+// a PKI, the embedded broker and nodes in this process, tutti-aaa — and
+// the tutti commands that show it at work. The end-to-end tests of the
+// CLI run on its fleet too.
+package demo
 
 import (
 	"bytes"
@@ -13,7 +17,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
@@ -22,30 +25,13 @@ import (
 	"github.com/tuttifleet/tutti/server/daemon"
 )
 
-func newDemoCmd(g *globals) *cobra.Command {
-	var nodes int
-	var keep bool
-	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run a throwaway fleet on the embedded broker and show tutti at work",
-		Long: "demo creates a temporary PKI, starts the embedded NATS broker (TLS, mutual auth) and a few nodes\n" +
-			"in this process, runs ping and rpc against them, shows an ActionPolicy denial and a request signed\n" +
-			"by an untrusted certificate being refused, then cleans up.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), g, nodes, keep) },
-	}
-	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory")
-	return cmd
-}
-
 // Fleet is a running demo fleet: a broker and nodes in this process,
 // configured through real files in Dir. Tests use it too.
 type Fleet struct {
 	Dir          string
 	ClientConfig string
 	Nodes        []*daemon.Node
-	NodeLog      *logBuffer
+	NodeLog      *LogBuffer
 	stop         []func()
 }
 
@@ -57,20 +43,20 @@ func (f *Fleet) Close() {
 	f.stop = nil
 }
 
-// logBuffer collects node log lines.
-type logBuffer struct {
+// LogBuffer collects node log lines.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
 // Lines returns the collected lines containing substr.
-func (l *logBuffer) Lines(substr string) []string {
+func (l *LogBuffer) Lines(substr string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
@@ -100,53 +86,27 @@ func writeFile(path, content string, mode os.FileMode) error {
 
 // StartFleet builds a fleet of n nodes in dir.
 func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
-	f := &Fleet{Dir: dir, NodeLog: &logBuffer{}}
+	f := &Fleet{Dir: dir, NodeLog: &LogBuffer{}}
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
 		}
 	}()
-	pki := filepath.Join(dir, "pki")
-	ca, err := x509.InitDir(pki, x509.KeyECDSA)
-	if err != nil {
+	if err := issuePKI(filepath.Join(dir, "pki"), n); err != nil {
 		return nil, err
-	}
-	issue := func(name string, sans ...string) error {
-		is, err := ca.Issue(name, x509.IssueOptions{SANs: sans})
-		if err != nil {
-			return err
-		}
-		_, _, err = is.WriteFiles(pki)
-		return err
-	}
-	names := []string{"demo.mcollective", "guest.mcollective"}
-	for i := 1; i <= n; i++ {
-		names = append(names, fmt.Sprintf("node%d.demo.example.net", i))
-	}
-	if err := issue("broker.demo.example.net", "localhost", "127.0.0.1"); err != nil {
-		return nil, err
-	}
-	for _, name := range names {
-		if err := issue(name); err != nil {
-			return nil, err
-		}
 	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	sec := func(name string) string {
-		return fmt.Sprintf("plugin.security.provider = file\nplugin.security.file.certificate = pki/%[1]s.pem\n"+
-			"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
-	}
 	// The login service's token key: the broker verifies the tokens
-	// alice presents with its public half (demo_aaa.go).
+	// alice presents with its public half (aaa.go).
 	if err := writeLoginKey(filepath.Join(dir, "aaa")); err != nil {
 		return nil, err
 	}
 	brokerConf := filepath.Join(dir, "broker.conf")
-	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+sec("broker.demo.example.net")+
+	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+securityConf("broker.demo.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
 		"plugin.choria.network.client_signer_cert = aaa/jwt.pub\n", 0o644); err != nil {
 		return nil, err
@@ -167,43 +127,13 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		return nil, err
 	}
-	roles := []string{"web", "web", "db"}
-	countries := []string{"uk", "de", "uk", "fr"}
 	for i := 1; i <= n; i++ {
-		name := fmt.Sprintf("node%d.demo.example.net", i)
-		factsFile := filepath.Join(dir, name+".facts.yaml")
-		facts := fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\nsite:\n  country: %s\n", roles[(i-1)%3], i, countries[(i-1)%4])
-		if err := writeFile(factsFile, facts, 0o644); err != nil {
+		if err := f.startNode(ctx, i, hosts); err != nil {
 			return nil, err
 		}
-		classes := filepath.Join(dir, name+".classes.txt")
-		if err := writeFile(classes, "base\nrole::"+roles[(i-1)%3]+"\n", 0o644); err != nil {
-			return nil, err
-		}
-		conf := filepath.Join(dir, name+".conf")
-		body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + sec(name) + hosts +
-			"plugin.yaml = " + factsFile + "\nclassesfile = " + classes + "\n" +
-			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n" +
-			"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-" + name + ".log\n"
-		if err := writeFile(conf, body, 0o644); err != nil {
-			return nil, err
-		}
-		cfg, file, err := config.LoadServer(conf)
-		if err != nil {
-			return nil, err
-		}
-		nl := logrus.New()
-		nl.SetOutput(f.NodeLog)
-		nl.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
-		node, err := daemon.BuildNode(ctx, cfg, file, logrus.NewEntry(nl).WithField("node", name))
-		if err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
-		f.Nodes = append(f.Nodes, node)
-		f.stop = append(f.stop, func() { node.Shutdown(context.Background()) })
 	}
 	for _, user := range []string{"demo", "guest"} {
-		if err := writeFile(filepath.Join(dir, user+".conf"), "identity = "+user+".mcollective\n"+sec(user+".mcollective")+hosts, 0o644); err != nil {
+		if err := writeFile(filepath.Join(dir, user+".conf"), "identity = "+user+".mcollective\n"+securityConf(user+".mcollective")+hosts, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -212,20 +142,120 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 	return f, nil
 }
 
-func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
-	if n < 1 || n > 100 {
-		return exitWith(ExitUsage, fmt.Errorf("--nodes must be between 1 and 100"))
+// issuePKI creates the fleet's CA in pki and issues the certificates of
+// the broker, the users demo and guest and n nodes.
+func issuePKI(pki string, n int) error {
+	ca, err := x509.InitDir(pki, x509.KeyECDSA)
+	if err != nil {
+		return err
 	}
+	issue := func(name string, sans ...string) error {
+		is, err := ca.Issue(name, x509.IssueOptions{SANs: sans})
+		if err != nil {
+			return err
+		}
+		_, _, err = is.WriteFiles(pki)
+		return err
+	}
+	names := []string{"demo.mcollective", "guest.mcollective"}
+	for i := 1; i <= n; i++ {
+		names = append(names, fmt.Sprintf("node%d.demo.example.net", i))
+	}
+	if err := issue("broker.demo.example.net", "localhost", "127.0.0.1"); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := issue(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// securityConf is the security section of a config file in the fleet's
+// directory for the certificate name.
+func securityConf(name string) string {
+	return fmt.Sprintf("plugin.security.provider = file\nplugin.security.file.certificate = pki/%[1]s.pem\n"+
+		"plugin.security.file.key = pki/%[1]s.key\nplugin.security.file.ca = pki/ca.pem\n", name)
+}
+
+// startNode writes the facts, classes and config of node i and starts
+// it in this process.
+func (f *Fleet) startNode(ctx context.Context, i int, hosts string) error {
+	roles := []string{"web", "web", "db"}
+	countries := []string{"uk", "de", "uk", "fr"}
+	name := fmt.Sprintf("node%d.demo.example.net", i)
+	factsFile := filepath.Join(f.Dir, name+".facts.yaml")
+	facts := fmt.Sprintf("role: %s\nnode_number: %d\nos:\n  family: linux\nsite:\n  country: %s\n", roles[(i-1)%3], i, countries[(i-1)%4])
+	if err := writeFile(factsFile, facts, 0o644); err != nil {
+		return err
+	}
+	classes := filepath.Join(f.Dir, name+".classes.txt")
+	if err := writeFile(classes, "base\nrole::"+roles[(i-1)%3]+"\n", 0o644); err != nil {
+		return err
+	}
+	conf := filepath.Join(f.Dir, name+".conf")
+	body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + securityConf(name) + hosts +
+		"plugin.yaml = " + factsFile + "\nclassesfile = " + classes + "\n" +
+		"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n" +
+		"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-" + name + ".log\n"
+	if err := writeFile(conf, body, 0o644); err != nil {
+		return err
+	}
+	cfg, file, err := config.LoadServer(conf)
+	if err != nil {
+		return err
+	}
+	nl := logrus.New()
+	nl.SetOutput(f.NodeLog)
+	nl.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+	node, err := daemon.BuildNode(ctx, cfg, file, logrus.NewEntry(nl).WithField("node", name))
+	if err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	f.Nodes = append(f.Nodes, node)
+	f.stop = append(f.stop, func() { node.Shutdown(context.Background()) })
+	return nil
+}
+
+// Main runs one tutti command line and returns its exit code (the CLI's
+// Main): each step of the demo is a real command.
+type Main func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// Options are the flags of `tutti demo` and where it runs its commands.
+type Options struct {
+	Nodes int
+	Keep  bool // keep the temporary directory
+	Tutti Main
+	Stdin io.Reader
+	Out   io.Writer // the commands' output and errors, and the steps
+}
+
+// Validate checks the options before anything starts.
+func (o *Options) Validate() error {
+	if o.Nodes < 1 || o.Nodes > 100 {
+		return fmt.Errorf("--nodes must be between 1 and 100")
+	}
+	return nil
+}
+
+// Run builds a fleet of o.Nodes nodes, runs the demo's steps on it and
+// cleans up; it fails when a step did not behave as it shows.
+func Run(ctx context.Context, o *Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	n := o.Nodes
 	dir, err := os.MkdirTemp("", "tutti-demo-")
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Fprintf(g.stdout, "keeping %s\n", dir)
+	if o.Keep {
+		fmt.Fprintf(o.Out, "keeping %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	out := g.stdout
+	out := o.Out
 	step := func(s string) { fmt.Fprintf(out, "\n==> %s\n", s) }
 	step(fmt.Sprintf("Creating a PKI, the embedded broker (TLS, mutual auth) and %d nodes in %s", n, dir))
 	fleet, err := StartFleet(ctx, dir, n)
@@ -235,7 +265,7 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 	defer fleet.Close()
 	run := func(title string, args ...string) int {
 		step(title + "\n    $ tutti " + strings.Join(args, " "))
-		return Main(args, g.stdin, out, out)
+		return o.Tutti(args, o.Stdin, out, out)
 	}
 	conf := func(user string) string { return filepath.Join(dir, user+".conf") }
 	fails := 0
@@ -252,7 +282,7 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 		fails++
 	}
 	step("A request signed by a certificate from an untrusted CA is refused by every node")
-	refused, err := demoRogue(ctx, fleet, conf("demo"))
+	refused, err := Rogue(ctx, fleet, conf("demo"))
 	if err != nil {
 		return err
 	}
@@ -267,21 +297,21 @@ func runDemo(ctx context.Context, g *globals, n int, keep bool) error {
 	if refused.Replies != 0 {
 		fails++
 	}
-	aaaFails, err := demoAAA(ctx, fleet, out, step)
+	aaaFails, err := centralAAA(ctx, fleet, o.Tutti, out, step)
 	if err != nil {
 		return err
 	}
 	fails += aaaFails
 	step("Done; cleaning up")
 	if fails > 0 {
-		return exitWith(ExitFailed, fmt.Errorf("%d demo steps did not behave as expected", fails))
+		return fmt.Errorf("%d demo steps did not behave as expected", fails)
 	}
 	return nil
 }
 
-// demoRogue signs a request with a certificate from another CA and sends
-// it over an authorised broker connection: nodes must refuse it.
-func demoRogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summary, error) {
+// Rogue signs a request with a certificate from another CA and sends it
+// over an authorised broker connection: nodes must refuse it.
+func Rogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summary, error) {
 	rogueCA, err := x509.NewCA("rogue CA", x509.KeyECDSA, time.Hour)
 	if err != nil {
 		return nil, err

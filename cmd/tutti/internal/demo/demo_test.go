@@ -1,16 +1,21 @@
-package cli
+package demo_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/tuttifleet/tutti/cmd/tutti/cli"
 )
 
 // TestDemo runs README command 1 (`tutti demo`) and checks that every step
 // behaved: it exits 0 only when each step did what it shows.
 func TestDemo(t *testing.T) {
-	code, out, stderr := runCLI(t, "demo", "--nodes", "2")
-	if code != ExitOK {
-		t.Fatalf("demo exit %d:\n%s\n%s", code, out, stderr)
+	var outb, stderr bytes.Buffer
+	code := cli.Main([]string{"demo", "--nodes", "2"}, strings.NewReader(""), &outb, &stderr)
+	out := outb.String()
+	if code != cli.ExitOK {
+		t.Fatalf("demo exit %d:\n%s\n%s", code, out, stderr.String())
 	}
 	for _, want := range []string{
 		"2 replies",                             // ping

@@ -1,4 +1,4 @@
-package cli
+package demo
 
 import (
 	"context"
@@ -43,36 +43,35 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// demoAAA runs tutti-aaa next to the demo fleet, logs alice in and sends
-// requests it signs: the nodes see caller up=alice, allow her ping and
-// deny her inventory. It returns how many steps misbehaved.
-func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)) (int, error) {
+// aaaConfig issues tutti-aaa's certificates from the fleet's CA, writes
+// them and a user list with alice and a fresh password to the fleet's
+// aaa directory, and returns the service's config and alice's password.
+func aaaConfig(fleet *Fleet) (*signer.Config, string, error) {
 	dir := filepath.Join(fleet.Dir, "aaa")
 	pki := filepath.Join(fleet.Dir, "pki")
-	step("Central AAA: tutti-aaa (login + signer) with a privileged certificate from the fleet's CA")
 	ca, err := x509.LoadCADir(pki)
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	srv, err := ca.Issue("localhost", x509.IssueOptions{SANs: []string{"127.0.0.1"}})
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	priv, err := ca.Issue("aaa.privileged.mcollective", x509.IssueOptions{})
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	password, err := randomHex(8)
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	users, err := yaml.Marshal([]login.User{{Username: "alice", Password: string(hash), ACLs: []string{"rpcutil.*"}}})
 	if err != nil {
-		return 0, err
+		return nil, "", err
 	}
 	files := map[string][]byte{
 		"server.pem": srv.CertPEM, "server.key": srv.KeyPEM, "privileged.pem": priv.CertPEM, "privileged.key": priv.KeyPEM,
@@ -80,7 +79,7 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 	}
 	for name, b := range files {
 		if err := writeFile(filepath.Join(dir, name), string(b), 0o600); err != nil {
-			return 0, err
+			return nil, "", err
 		}
 	}
 	path := func(name string) string { return filepath.Join(dir, name) }
@@ -93,6 +92,18 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 		Userlist:     signer.UserlistConfig{SigningKey: path("jwt.seed"), UsersFile: path("users.yaml")},
 	}
 	cfg.LogfileAuditor.Logfile = path("signer-audit.jsonl")
+	return cfg, password, nil
+}
+
+// centralAAA runs tutti-aaa next to the demo fleet, logs alice in and sends
+// requests it signs: the nodes see caller up=alice, allow her ping and
+// deny her inventory. It returns how many steps misbehaved.
+func centralAAA(ctx context.Context, fleet *Fleet, tutti Main, out io.Writer, step func(string)) (int, error) {
+	step("Central AAA: tutti-aaa (login + signer) with a privileged certificate from the fleet's CA")
+	cfg, password, err := aaaConfig(fleet)
+	if err != nil {
+		return 0, err
+	}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	svc, err := signer.New(cfg, signer.Options{Log: logrus.NewEntry(l)})
@@ -135,15 +146,15 @@ func demoAAA(ctx context.Context, fleet *Fleet, out io.Writer, step func(string)
 	if err := writeFile(conf, string(guest)+
 		"plugin.login.aaasvc.login.url = "+svc.URL()+signer.LoginPath+"\n"+
 		"plugin.choria.security.request_signer.url = "+svc.URL()+signer.SignPath+"\n"+
-		"plugin.choria.security.request_signer.token_file = "+path("alice.token")+"\n"+
+		"plugin.choria.security.request_signer.token_file = "+filepath.Join(fleet.Dir, "aaa", "alice.token")+"\n"+
 		"plugin.choria.security.request_signer.force = true\n"+
-		"plugin.tutti.request_signer.ca = "+filepath.Join(pki, x509.CAFile)+"\n", 0o600); err != nil {
+		"plugin.tutti.request_signer.ca = "+filepath.Join(fleet.Dir, "pki", x509.CAFile)+"\n", 0o600); err != nil {
 		return 0, err
 	}
 	fails := 0
 	run := func(title, stdin string, args ...string) int {
 		step(title + "\n    $ tutti " + strings.Join(args, " "))
-		return Main(args, strings.NewReader(stdin), out, out)
+		return tutti(args, strings.NewReader(stdin), out, out)
 	}
 	if run("alice logs in (password on stdin) and gets a short-lived token", password+"\n", "login", "--config", conf, "--user", "alice", "--password-stdin") != 0 {
 		return fails + 1, nil

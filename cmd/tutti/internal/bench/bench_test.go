@@ -1,21 +1,33 @@
-package cli
+package bench_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tuttifleet/tutti/cmd/tutti/cli"
+	"github.com/tuttifleet/tutti/cmd/tutti/internal/bench"
 )
 
 // init lets tutti bench run this test binary as its broker and
 // emulator children, as the real binary runs itself. It is an init, not
 // part of TestMain, so a child never reaches the tests' setup.
 func init() {
-	if os.Getenv(benchWorkerEnv) == "1" {
-		os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	if os.Getenv(bench.WorkerEnv) == "1" {
+		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+}
+
+// runCLI runs tutti with args, as a user would.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := cli.Main(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
 }
 
 func TestBenchSmallFleet(t *testing.T) {
@@ -26,7 +38,7 @@ func TestBenchSmallFleet(t *testing.T) {
 	out, plot := filepath.Join(dir, "bench.json"), filepath.Join(dir, "bench.svg")
 	code, stdout, stderr := runCLI(t, "bench", "--nodes", "3,5", "--runs", "2", "--workdir", filepath.Join(dir, "work"),
 		"--out", out, "--plot", plot, "--audit", "discard")
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{"ping min/med/max", "node CPU/req", "\n      5 "} {
@@ -38,7 +50,7 @@ func TestBenchSmallFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep BenchReport
+	var rep bench.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +65,7 @@ func TestBenchSmallFleet(t *testing.T) {
 		if r.Nodes != n || r.StartSeconds <= 0 || r.WarmupSeconds <= 0 || r.RSSIdlePerNode == 0 || r.RSSAfterPerNode == 0 {
 			t.Errorf("result %d: %+v", n, r)
 		}
-		for name, s := range map[string]BenchSeries{"ping": r.Ping, "rpc": r.RPC} {
+		for name, s := range map[string]bench.Series{"ping": r.Ping, "rpc": r.RPC} {
 			if len(s.Seconds) != 2 || s.Replies != 2*n || s.Failed != 0 || s.Missing != 0 {
 				t.Errorf("%d nodes %s: %+v", n, name, s)
 			}
@@ -78,12 +90,12 @@ func TestBenchSmallFleet(t *testing.T) {
 	// --from prints and plots saved results without measuring.
 	plot2 := filepath.Join(dir, "again.svg")
 	code, stdout, _ = runCLI(t, "bench", "--from", out, "--plot", plot2)
-	if again, _ := os.ReadFile(plot2); code != ExitOK || !strings.Contains(stdout, "\n      5 ") || string(again) != string(svg) {
+	if again, _ := os.ReadFile(plot2); code != cli.ExitOK || !strings.Contains(stdout, "\n      5 ") || string(again) != string(svg) {
 		t.Errorf("--from: exit %d, same plot %v\n%s", code, string(again) == string(svg), stdout)
 	}
 	// The second run reuses the workdir: node certificates come from the cache.
 	code, stdout, stderr = runCLI(t, "bench", "--nodes", "5", "--runs", "1", "--workdir", filepath.Join(dir, "work"), "--out", out)
-	if code != ExitOK {
+	if code != cli.ExitOK {
 		t.Fatalf("rerun: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
@@ -92,16 +104,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nodes", "0"}, {"--runs", "0"}, {"--key", "rsa"}, {"--audit", "syslog"},
 	} {
-		if code, _, _ := runCLI(t, append([]string{"bench"}, args...)...); code != ExitUsage {
-			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
-		}
-	}
-}
-
-func TestNiceCeil(t *testing.T) {
-	for in, want := range map[float64]float64{0: 1, 0.0004: 0.001, 0.27: 0.3, 1.2: 1.5, 2: 2, 3.1: 4, 5.4: 6, 7: 8, 12: 15, 90: 100} {
-		if got := niceCeil(in); got != want {
-			t.Errorf("niceCeil(%v) = %v, want %v", in, got, want)
+		if code, _, _ := runCLI(t, append([]string{"bench"}, args...)...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, cli.ExitUsage)
 		}
 	}
 }

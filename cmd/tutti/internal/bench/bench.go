@@ -1,4 +1,8 @@
-package cli
+// Package bench is the harness of `tutti bench`: it starts the embedded
+// broker and an emulated fleet as child processes, measures requests
+// with full security, reads CPU and memory per process from /proc and
+// reports the figures as text, JSON and an SVG plot (docs/benchmark.md).
+package bench
 
 import (
 	"bufio"
@@ -8,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/template"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
@@ -32,65 +35,39 @@ import (
 	"github.com/tuttifleet/tutti/server/procstat"
 )
 
-func init() {
-	addVerb(newBenchCmd)
-	addVerb(newBenchWorkerCmd)
+// WorkerEnv marks the broker and emulator processes Run starts (tests
+// re-execute their own binary with it), and WorkerVerb is the verb they
+// run: `tutti bench-worker broker|emulate` runs them in the real binary.
+const (
+	WorkerEnv  = "TUTTI_BENCH_WORKER"
+	WorkerVerb = "bench-worker"
+)
+
+// Options are the flags of `tutti bench`.
+type Options struct {
+	Nodes      []int
+	Runs       int
+	Key        string
+	Out, Plot  string
+	Workdir    string
+	Audit      string
+	Timeout    time.Duration
+	SharedConn bool
+	From       string
 }
 
-// benchWorkerEnv marks the broker and emulator processes tutti bench
-// starts (tests re-execute their own binary with it).
-const benchWorkerEnv = "TUTTI_BENCH_WORKER"
-
-type benchOpts struct {
-	nodes      []int
-	runs       int
-	key        string
-	out, plot  string
-	workdir    string
-	audit      string
-	timeout    time.Duration
-	sharedConn bool
-	from       string
+// Report is what `tutti bench --out` writes.
+type Report struct {
+	Date    string   `json:"date"`
+	Machine Machine  `json:"machine"`
+	Key     string   `json:"key_type"`
+	Audit   string   `json:"audit"`
+	Runs    int      `json:"runs"`
+	Results []Result `json:"results"`
 }
 
-func newBenchCmd(g *globals) *cobra.Command {
-	o := &benchOpts{}
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure a fleet: time to all replies, CPU per request on nodes, client and broker, RSS per node",
-		Long: "bench starts the embedded broker (TLS, mutual auth) and an emulated fleet (tuttid emulate) as child\n" +
-			"processes, then runs `ping` and `rpc rpcutil ping` --runs times per fleet size with full security:\n" +
-			"signed requests, signed replies, every reply verified by the client. CPU is read per process from\n" +
-			"/proc, so nodes, client and broker are measured separately. See docs/benchmark.md.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd.Context(), g, o) },
-	}
-	fl := cmd.Flags()
-	fl.IntSliceVar(&o.nodes, "nodes", []int{100, 1000, 5000, 10000}, "fleet sizes")
-	fl.IntVar(&o.runs, "runs", 5, "measured requests of each kind per fleet size")
-	fl.StringVar(&o.key, "key", "ecdsa", "key type of the CA, broker, client and nodes: ecdsa or ed25519")
-	fl.StringVar(&o.out, "out", "", "write the results as JSON to this file")
-	fl.StringVar(&o.plot, "plot", "", "write an SVG plot of time to all replies against fleet size to this file")
-	fl.StringVar(&o.workdir, "workdir", "", "keep the PKI, configs, logs and issued node certificates here (default: a temporary directory, removed)")
-	fl.StringVar(&o.audit, "audit", "file", `node audit: "file" (one audit log in the workdir) or "discard" (records encoded, then dropped)`)
-	fl.DurationVar(&o.timeout, "timeout", time.Minute, "longest wait for all replies to one request")
-	fl.BoolVar(&o.sharedConn, "shared-conn", false, "emulated nodes share one broker connection")
-	fl.StringVar(&o.from, "from", "", "measure nothing: print and plot the results of an earlier --out file")
-	return cmd
-}
-
-// BenchReport is what `tutti bench --out` writes.
-type BenchReport struct {
-	Date    string        `json:"date"`
-	Machine BenchMachine  `json:"machine"`
-	Key     string        `json:"key_type"`
-	Audit   string        `json:"audit"`
-	Runs    int           `json:"runs"`
-	Results []BenchResult `json:"results"`
-}
-
-// BenchMachine describes where the figures were taken.
-type BenchMachine struct {
+// Machine describes where the figures were taken.
+type Machine struct {
 	CPUs      int     `json:"cpus"`
 	Model     string  `json:"cpu_model"`
 	MemGiB    float64 `json:"mem_gib"`
@@ -98,8 +75,8 @@ type BenchMachine struct {
 	OS        string  `json:"os"`
 }
 
-// BenchResult is one fleet size.
-type BenchResult struct {
+// Result is one fleet size.
+type Result struct {
 	Nodes        int     `json:"nodes"`
 	StartSeconds float64 `json:"start_seconds"`
 	CertsSeconds float64 `json:"certs_seconds"`
@@ -110,10 +87,10 @@ type BenchResult struct {
 	// builds the comb table for the client's key (security/p256). The
 	// measured runs then see nodes in their steady state: nodes that
 	// have served this caller before.
-	WarmupSeconds       float64     `json:"warmup_seconds"`
-	SecondWarmupSeconds float64     `json:"second_warmup_seconds"`
-	Ping                BenchSeries `json:"ping"`
-	RPC                 BenchSeries `json:"rpc"`
+	WarmupSeconds       float64 `json:"warmup_seconds"`
+	SecondWarmupSeconds float64 `json:"second_warmup_seconds"`
+	Ping                Series  `json:"ping"`
+	RPC                 Series  `json:"rpc"`
 	// RSS per node: after startup (idle, garbage returned to the OS),
 	// right after the last request (with the garbage and goroutine
 	// stacks of the bursts), and settled again after that.
@@ -122,8 +99,8 @@ type BenchResult struct {
 	RSSSettledPerNode float64 `json:"rss_settled_per_node_bytes"`
 }
 
-// BenchSeries is one kind of request repeated Runs times.
-type BenchSeries struct {
+// Series is one kind of request repeated Runs times.
+type Series struct {
 	// Seconds is the time from publishing to the last reply, per run.
 	Seconds []float64 `json:"seconds"`
 	Min     float64   `json:"min_seconds"`
@@ -146,28 +123,47 @@ type BenchSeries struct {
 	CPUBoundSeconds float64 `json:"cpu_bound_seconds"`
 }
 
-func runBench(ctx context.Context, g *globals, o *benchOpts) error {
-	if o.from != "" {
-		return replayBench(g, o)
+// Validate checks the options before anything starts; with From set
+// nothing is measured and only From matters.
+func (o *Options) Validate() error {
+	if o.From != "" {
+		return nil
 	}
-	if o.runs < 1 || len(o.nodes) == 0 || slices.ContainsFunc(o.nodes, func(n int) bool { return n < 1 }) {
-		return exitWith(ExitUsage, errors.New("--runs and every --nodes value must be at least 1"))
+	if o.Runs < 1 || len(o.Nodes) == 0 || slices.ContainsFunc(o.Nodes, func(n int) bool { return n < 1 }) {
+		return errors.New("--runs and every --nodes value must be at least 1")
 	}
-	if o.audit != "file" && o.audit != emulate.AuditDiscard {
-		return exitWith(ExitUsage, fmt.Errorf("--audit %q: want file or discard", o.audit))
+	if o.Audit != "file" && o.Audit != emulate.AuditDiscard {
+		return fmt.Errorf("--audit %q: want file or discard", o.Audit)
 	}
-	kt, err := x509.ParseKeyType(o.key)
-	if err != nil || kt == x509.KeyRSA {
-		return exitWith(ExitUsage, fmt.Errorf("--key %q: want ecdsa or ed25519", o.key))
+	if kt, err := x509.ParseKeyType(o.Key); err != nil || kt == x509.KeyRSA {
+		return fmt.Errorf("--key %q: want ecdsa or ed25519", o.Key)
 	}
-	dir := o.workdir
+	return nil
+}
+
+// Run measures the fleet sizes of o (or replays o.From), prints the
+// table on stdout and progress on stderr, and writes the --out and
+// --plot files. It fails when o does not validate, when a fleet does not
+// come up, or when some reply failed verification or never came.
+func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.From != "" {
+		return replay(stdout, o)
+	}
+	kt, err := x509.ParseKeyType(o.Key)
+	if err != nil {
+		return err
+	}
+	dir := o.Workdir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "tutti-bench-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := setupBench(dir, kt, o.audit)
+	env, err := setup(dir, kt, o.Audit)
 	if err != nil {
 		return err
 	}
@@ -176,61 +172,61 @@ func runBench(ctx context.Context, g *globals, o *benchOpts) error {
 		return err
 	}
 	defer broker.stop()
-	cl, conn, err := benchClient(ctx, env.clientConf)
+	cl, conn, err := newClient(ctx, env.clientConf)
 	if err != nil {
 		return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
 	}
 	defer conn.Close()
-	rep := &BenchReport{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.audit, Runs: o.runs}
-	for _, n := range o.nodes {
-		fmt.Fprintf(g.stderr, "bench: %d nodes…\n", n)
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs}
+	for _, n := range o.Nodes {
+		fmt.Fprintf(stderr, "bench: %d nodes…\n", n)
 		r, err := benchSize(ctx, o, env, broker, cl, n)
 		if err != nil {
-			return exitWith(ExitFailed, fmt.Errorf("%d nodes: %w", n, err))
+			return fmt.Errorf("%d nodes: %w", n, err)
 		}
 		rep.Results = append(rep.Results, *r)
 	}
-	if err := reportBench(g, o, rep); err != nil {
+	if err := report(stdout, o, rep); err != nil {
 		return err
 	}
 	for _, r := range rep.Results {
 		if r.Ping.Failed+r.Ping.Missing+r.RPC.Failed+r.RPC.Missing > 0 {
-			return exitWith(ExitFailed, fmt.Errorf("%d nodes: some replies failed verification or never came", r.Nodes))
+			return fmt.Errorf("%d nodes: some replies failed verification or never came", r.Nodes)
 		}
 	}
 	return nil
 }
 
-// replayBench prints and plots an earlier --out file.
-func replayBench(g *globals, o *benchOpts) error {
-	b, err := os.ReadFile(o.from)
+// replay prints and plots an earlier --out file.
+func replay(stdout io.Writer, o *Options) error {
+	b, err := os.ReadFile(o.From)
 	if err != nil {
 		return err
 	}
-	var rep BenchReport
+	var rep Report
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return fmt.Errorf("%s: %w", o.from, err)
+		return fmt.Errorf("%s: %w", o.From, err)
 	}
 	if len(rep.Results) == 0 {
-		return fmt.Errorf("%s holds no results", o.from)
+		return fmt.Errorf("%s holds no results", o.From)
 	}
-	return reportBench(g, o, &rep)
+	return report(stdout, o, &rep)
 }
 
-// reportBench prints rep and writes the --out and --plot files.
-func reportBench(g *globals, o *benchOpts, rep *BenchReport) error {
-	printBench(g.stdout, rep)
-	if o.out != "" && o.out != o.from {
+// report prints rep and writes the --out and --plot files.
+func report(stdout io.Writer, o *Options, rep *Report) error {
+	printBench(stdout, rep)
+	if o.Out != "" && o.Out != o.From {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(o.Out, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	if o.plot != "" {
-		return writePlot(o.plot, rep)
+	if o.Plot != "" {
+		return writePlot(o.Plot, rep)
 	}
 	return nil
 }
@@ -243,9 +239,9 @@ type benchEnv struct {
 	keyType                            x509.KeyType
 }
 
-// setupBench creates (or reuses) the PKI and writes the configuration
+// setup creates (or reuses) the PKI and writes the configuration
 // of the broker, the nodes and the client.
-func setupBench(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
+func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt}
 	ca, err := x509.LoadCADir(e.pki)
 	if err != nil {
@@ -310,9 +306,9 @@ func setupBench(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	return e, nil
 }
 
-// benchClient connects the measuring client, as `tutti` would from
+// newClient connects the measuring client, as `tutti` would from
 // client.conf, requiring a verified signature on every reply.
-func benchClient(ctx context.Context, conf string) (*client.Client, connector.Connector, error) {
+func newClient(ctx context.Context, conf string) (*client.Client, connector.Connector, error) {
 	cfg, _, err := config.LoadClient(conf)
 	if err != nil {
 		return nil, nil, err
@@ -339,9 +335,9 @@ func benchClient(ctx context.Context, conf string) (*client.Client, connector.Co
 }
 
 // benchSize starts an emulated fleet of n nodes and measures it.
-func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker, cl *client.Client, n int) (*BenchResult, error) {
+func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, cl *client.Client, n int) (*Result, error) {
 	args := []string{"--config", env.serverConf, "--pki", env.pki, "--count", strconv.Itoa(n), "--key", string(env.keyType), "--audit", env.audit}
-	if o.sharedConn {
+	if o.SharedConn {
 		args = append(args, "--shared-conn")
 	}
 	emu, err := startWorker(ctx, env.dir, "emulate", args...)
@@ -353,10 +349,10 @@ func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker,
 	if err := emu.readReport(ctx, 10*time.Minute, &er); err != nil {
 		return nil, err
 	}
-	r := &BenchResult{Nodes: n, StartSeconds: er.StartSeconds, CertsSeconds: er.CertsSeconds, SharedConn: er.SharedConn,
+	r := &Result{Nodes: n, StartSeconds: er.StartSeconds, CertsSeconds: er.CertsSeconds, SharedConn: er.SharedConn,
 		RSSIdlePerNode: er.RSSPerNode}
-	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.timeout}
-	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.timeout}
+	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout}
+	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout}
 	for _, into := range []*float64{&r.WarmupSeconds, &r.SecondWarmupSeconds} {
 		warm, err := cl.Do(ctx, ping, nil)
 		if err != nil {
@@ -364,15 +360,15 @@ func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker,
 		}
 		if warm.Replies-warm.Failed < n {
 			return nil, fmt.Errorf("warm-up ping: %d of %d nodes replied (%d failed verification) in %s; see %s",
-				warm.Replies-warm.Failed, n, warm.Failed, o.timeout, emu.logPath)
+				warm.Replies-warm.Failed, n, warm.Failed, o.Timeout, emu.logPath)
 		}
 		*into = warm.Elapsed.Seconds()
 	}
 	for _, s := range []struct {
 		req    client.Request
-		series *BenchSeries
+		series *Series
 	}{{ping, &r.Ping}, {rpc, &r.RPC}} {
-		if err := measure(ctx, cl, s.req, o.runs, n, emu.pid(), broker.pid(), s.series); err != nil {
+		if err := measure(ctx, cl, s.req, o.Runs, n, emu.pid(), broker.pid(), s.series); err != nil {
 			return nil, err
 		}
 	}
@@ -395,7 +391,7 @@ func benchSize(ctx context.Context, o *benchOpts, env *benchEnv, broker *worker,
 const settle = 150 * time.Millisecond
 
 // measure sends req runs times and fills s.
-func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n, nodePID, brokerPID int, s *BenchSeries) error {
+func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n, nodePID, brokerPID int, s *Series) error {
 	var nodeCPU, brokerCPU, clientCPU time.Duration
 	for range runs {
 		time.Sleep(settle)
@@ -481,8 +477,8 @@ func startWorker(ctx context.Context, dir, kind string, args ...string) (*worker
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, append([]string{"bench-worker", kind}, args...)...)
-	cmd.Env = append(os.Environ(), benchWorkerEnv+"=1")
+	cmd := exec.Command(self, append([]string{WorkerVerb, kind}, args...)...)
+	cmd.Env = append(os.Environ(), WorkerEnv+"=1")
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // never outlive the bench
 	stdout, err := cmd.StdoutPipe()
@@ -563,46 +559,8 @@ func tail(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// newBenchWorkerCmd is the hidden `tutti bench-worker broker|emulate`
-// that tutti bench runs as its child processes.
-func newBenchWorkerCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "bench-worker", Hidden: true, Short: "child processes of tutti bench"}
-	var conf string
-	brokerCmd := &cobra.Command{
-		Use: "broker", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return daemon.RunBroker(cmd.Context(), conf) },
-	}
-	brokerCmd.Flags().StringVar(&conf, "config", "", "broker.conf")
-	var (
-		rc  emulate.RunConfig
-		key string
-	)
-	emuCmd := &cobra.Command{
-		Use: "emulate", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			kt, err := x509.ParseKeyType(key)
-			if err != nil {
-				return err
-			}
-			rc.KeyType, rc.ConfigPath, rc.LogLevel = kt, conf, "warn"
-			rc.Ready = func(r emulate.Report) error { return json.NewEncoder(g.stdout).Encode(r) }
-			rc.Settled = func(m emulate.Memory) { _ = json.NewEncoder(g.stdout).Encode(m) }
-			return emulate.Run(cmd.Context(), rc)
-		},
-	}
-	fl := emuCmd.Flags()
-	fl.StringVar(&conf, "config", "", "server.conf")
-	fl.IntVar(&rc.Count, "count", 1, "nodes")
-	fl.StringVar(&rc.PKIDir, "pki", "", "PKI directory")
-	fl.StringVar(&key, "key", "ecdsa", "key type")
-	fl.StringVar(&rc.Audit, "audit", "", "audit destination")
-	fl.BoolVar(&rc.SharedConn, "shared-conn", false, "one connection")
-	cmd.AddCommand(brokerCmd, emuCmd)
-	return cmd
-}
-
-func machine() BenchMachine {
-	m := BenchMachine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -620,7 +578,7 @@ func machine() BenchMachine {
 	return m
 }
 
-func printBench(w io.Writer, r *BenchReport) {
+func printBench(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
 		r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
 	fmt.Fprintf(w, "%7s %7s %22s %22s %14s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
@@ -638,155 +596,20 @@ func printBench(w io.Writer, r *BenchReport) {
 	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+broker per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
 }
 
-// The plot: time to all replies (median, min–max whiskers) against
-// fleet size, with the issue's targets, as a self-contained SVG.
-const (
-	plotW, plotH               = 640.0, 400.0
-	plotL, plotR, plotT, plotB = 64.0, 620.0, 40.0, 352.0 // the plot area
-)
-
-// benchTargets are the issue's targets: all replies to a ping from this
-// many nodes within this many seconds.
-var benchTargets = []struct {
-	nodes   int
-	seconds float64
-}{{1000, 0.3}, {10000, 2}}
-
-type plotPoint struct{ X, Y, YMin, YMax float64 }
-
-type plotSeries struct {
-	Name, Color string
-	Dash        string // stroke-dasharray; "" for a solid line
-	Whiskers    bool
-	Points      []plotPoint
-	Line        string
-	LegendY     float64
+// freePort is a port on the loopback interface nothing listens on now,
+// for the broker.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-type plotMark struct {
-	X, Y   float64
-	Label  string
-	Anchor string // text-anchor of the label: start or end
-	DX     float64
-}
-
-type plotData struct {
-	W, H, L, R, T, B float64
-	Title            string
-	XTicks, YTicks   []plotMark
-	Series           []plotSeries
-	Targets          []plotMark
-}
-
-var plotTmpl = template.Must(template.New("plot").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" font-family="sans-serif" font-size="12">
-<rect width="{{.W}}" height="{{.H}}" fill="white"/>
-<text x="{{.L}}" y="22" font-size="14">{{.Title}}</text>
-{{- range .XTicks}}
-<line x1="{{.X}}" y1="{{$.B}}" x2="{{.X}}" y2="{{$.T}}" stroke="#ddd"/><text x="{{.X}}" y="{{$.B}}" dy="16" text-anchor="middle">{{.Label}}</text>
-{{- end}}
-{{- range .YTicks}}
-<line x1="{{$.L}}" y1="{{.Y}}" x2="{{$.R}}" y2="{{.Y}}" stroke="#ddd"/><text x="{{$.L}}" y="{{.Y}}" dx="-6" dy="4" text-anchor="end">{{.Label}}</text>
-{{- end}}
-<line x1="{{.L}}" y1="{{.B}}" x2="{{.R}}" y2="{{.B}}" stroke="black"/>
-<line x1="{{.L}}" y1="{{.T}}" x2="{{.L}}" y2="{{.B}}" stroke="black"/>
-<text x="{{.R}}" y="{{.B}}" dy="36" text-anchor="end">nodes</text>
-<text x="16" y="{{.T}}" transform="rotate(-90 16 {{.T}})" text-anchor="end">seconds to all replies</text>
-{{- range .Targets}}
-<path d="M{{.X}} {{.Y}} m-5 -5 l10 10 m0 -10 l-10 10" stroke="#c00" stroke-width="2"/><text x="{{.X}}" y="{{.Y}}" dx="{{.DX}}" dy="-6" text-anchor="{{.Anchor}}" fill="#c00">{{.Label}}</text>
-{{- end}}
-{{- range .Series}}{{$c := .Color}}
-<polyline points="{{.Line}}" fill="none" stroke="{{$c}}" stroke-width="2"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/>
-{{- if .Whiskers}}{{range .Points}}
-<line x1="{{.X}}" y1="{{.YMin}}" x2="{{.X}}" y2="{{.YMax}}" stroke="{{$c}}" stroke-width="1.5"/><circle cx="{{.X}}" cy="{{.Y}}" r="3.5" fill="{{$c}}"/>
-{{- end}}{{end}}
-<path d="M{{$.L}} {{.LegendY}} m8 0 h18" stroke="{{$c}}" stroke-width="3"{{if .Dash}} stroke-dasharray="{{.Dash}}"{{end}}/><text x="{{$.L}}" y="{{.LegendY}}" dx="30" dy="4">{{.Name}}</text>
-{{- end}}
-</svg>
-`))
-
-// writePlot renders rep as an SVG file.
-func writePlot(path string, rep *BenchReport) error {
-	var out strings.Builder
-	if err := plotTmpl.Execute(&out, plotLayout(rep)); err != nil {
+func writeFile(path, content string, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, []byte(out.String()), 0o644)
+	return os.WriteFile(path, []byte(content), mode)
 }
-
-func plotLayout(rep *BenchReport) plotData {
-	d := plotData{W: plotW, H: plotH, L: plotL, R: plotR, T: plotT, B: plotB,
-		Title: fmt.Sprintf("tutti: time to all verified replies (%d CPUs, %s keys, %d runs)", rep.Machine.CPUs, rep.Key, rep.Runs)}
-	maxN, maxY := 1, 0.0
-	for _, r := range rep.Results {
-		maxN = max(maxN, r.Nodes)
-		maxY = max(maxY, r.Ping.Max, r.RPC.Max)
-	}
-	for _, t := range benchTargets {
-		if t.nodes <= maxN {
-			maxY = max(maxY, t.seconds)
-		}
-	}
-	yTop := niceCeil(maxY)
-	x := func(n int) float64 { return round1(plotL + (plotR-plotL)*float64(n)/float64(maxN)) }
-	y := func(s float64) float64 { return round1(plotB - (plotB-plotT)*s/yTop) }
-	for _, r := range rep.Results {
-		d.XTicks = append(d.XTicks, plotMark{X: x(r.Nodes), Label: strconv.Itoa(r.Nodes)})
-	}
-	for i := 0; i <= 5; i++ {
-		v := yTop * float64(i) / 5
-		d.YTicks = append(d.YTicks, plotMark{Y: y(v), Label: strconv.FormatFloat(v, 'g', 3, 64)})
-	}
-	for _, t := range benchTargets {
-		if t.nodes <= maxN {
-			m := plotMark{X: x(t.nodes), Y: y(t.seconds), Label: fmt.Sprintf("target %gs", t.seconds), Anchor: "start", DX: 8}
-			if m.X > plotR-80 {
-				m.Anchor, m.DX = "end", -8
-			}
-			d.Targets = append(d.Targets, m)
-		}
-	}
-	for k, s := range []struct {
-		name, color, dash string
-		whiskers          bool
-		get               func(BenchResult) (median, lo, hi float64)
-	}{
-		{"ping (median, min–max)", "#1f6fb4", "", true, func(r BenchResult) (float64, float64, float64) { return r.Ping.Median, r.Ping.Min, r.Ping.Max }},
-		{"rpc rpcutil ping (median, min–max)", "#e07b00", "", true, func(r BenchResult) (float64, float64, float64) { return r.RPC.Median, r.RPC.Min, r.RPC.Max }},
-		{"ping: CPU of nodes+client+broker / CPUs", "#777", "6 4", false, func(r BenchResult) (float64, float64, float64) {
-			return r.Ping.CPUBoundSeconds, r.Ping.CPUBoundSeconds, r.Ping.CPUBoundSeconds
-		}},
-	} {
-		ps := plotSeries{Name: s.name, Color: s.color, Dash: s.dash, Whiskers: s.whiskers, LegendY: plotT + 12 + 18*float64(k)}
-		var line []string
-		for _, r := range rep.Results {
-			med, lo, hi := s.get(r)
-			p := plotPoint{X: x(r.Nodes), Y: y(med), YMin: y(lo), YMax: y(hi)}
-			ps.Points = append(ps.Points, p)
-			line = append(line, fmt.Sprintf("%g,%g", p.X, p.Y))
-		}
-		ps.Line = strings.Join(line, " ")
-		d.Series = append(d.Series, ps)
-	}
-	return d
-}
-
-// niceCeil rounds v up to a round number: 1, 1.5, 2, 2.5, 3, 4, 5, 6
-// or 8 times a power of ten.
-func niceCeil(v float64) float64 {
-	if v <= 0 {
-		return 1
-	}
-	p := 1e-3
-	for p*10 <= v {
-		p *= 10
-	}
-	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
-		if m*p >= v {
-			r, _ := strconv.ParseFloat(strconv.FormatFloat(m*p, 'g', 6, 64), 64) // 0.30000000000000004 → 0.3
-			return r
-		}
-	}
-	return 10 * p
-}
-
-func round1(v float64) float64 { return float64(int(v*10+0.5)) / 10 }
