@@ -1,6 +1,6 @@
 // Package audit is tutti's one audit stack, used by the node (one record
-// per authorization decision, before the action runs; AAA.md §4) and by
-// tutti-aaa (one record per signing decision).
+// per authorization decision, before the action runs; docs/operations.md)
+// and by tutti-aaa (one record per signing decision; docs/central-aaa.md).
 //
 // An Auditor takes an Entry: anything that encodes itself as one JSON
 // object. Record is the node's: Choria's audit record (eight fields,

@@ -16,7 +16,7 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// AuditRecord is one signing decision (AAA.md §4.4), written by the
+// AuditRecord is one signing decision (docs/central-aaa.md), written by the
 // audit package's auditors (tutti-aaa's "logfile" and "jetstream"). The
 // first six fields are aaasvc's; the rest are tutti's. Its JSON is a
 // wire contract: record_test.go holds it byte for byte.
