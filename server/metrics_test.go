@@ -31,8 +31,8 @@ func (denyStatus) Authorize(r actionpolicy.Request) actionpolicy.Decision {
 // failingAuditor cannot write; rejects is the action it fails for.
 type failingAuditor struct{ action string }
 
-func (a failingAuditor) Audit(r *audit.Record) error {
-	if r.Action == a.action {
+func (a failingAuditor) Audit(_ context.Context, e audit.Entry) error {
+	if e.(*audit.Record).Action == a.action {
 		return errors.New("disk full")
 	}
 	return nil

@@ -285,7 +285,7 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 	noReply := processResultsFalse(rpc.Data)
 	if rpc.Agent != req.Agent {
 		n.metrics.agentRefused(req.Agent, refusedAgentMismatch)
-		n.audit(in, rpc, false, fmt.Sprintf("payload agent %q does not match envelope agent %q", rpc.Agent, req.Agent), "")
+		n.audit(ctx, in, rpc, false, fmt.Sprintf("payload agent %q does not match envelope agent %q", rpc.Agent, req.Agent), "")
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
 	}
 	if !hasAction(agent, rpc.Action) {
@@ -304,7 +304,7 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		run = v.RunValidated
 	}
 	allowed, reason, policy := n.authorize(in, rpc)
-	if err := n.audit(in, rpc, allowed, reason, policy); err != nil && n.cfg.Load().auditRequired {
+	if err := n.audit(ctx, in, rpc, allowed, reason, policy); err != nil && n.cfg.Load().auditRequired {
 		n.metrics.agentRefused(req.Agent, refusedAudit)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted,
 			StatusMsg: "Request could not be audited and auditing is required on this node"})
@@ -394,7 +394,7 @@ func (n *Node) authorize(in *incoming, rpc *protocol.RPCRequest) (allowed bool, 
 }
 
 // audit writes one record per authorization decision (AAA.md §4, W13).
-func (n *Node) audit(in *incoming, rpc *protocol.RPCRequest, allowed bool, reason, policy string) error {
+func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest, allowed bool, reason, policy string) error {
 	a := n.auditor.Load()
 	if a == nil || *a == nil {
 		return nil
@@ -411,7 +411,7 @@ func (n *Node) audit(in *incoming, rpc *protocol.RPCRequest, allowed bool, reaso
 	if in.caller != nil && in.caller.Privileged {
 		rec.Signer = in.caller.CertName
 	}
-	if err := (*a).Audit(rec); err != nil {
+	if err := (*a).Audit(ctx, rec); err != nil {
 		n.log.WithError(err).WithField("request", in.req.ID).Error("AUDIT WRITE FAILED")
 		n.metrics.auditError()
 		return err

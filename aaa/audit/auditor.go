@@ -1,14 +1,39 @@
 package audit
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
-// Auditor records authorization decisions. Implementations are safe for
-// concurrent use.
+// Entry is one audit record as an Auditor sees it: something that
+// encodes itself as one JSON object. The node's Record and tutti-aaa's
+// signing record (aaa/signer.AuditRecord) are the two; their JSON shapes
+// are wire contracts and stay with their types.
+type Entry interface {
+	// AppendAudit appends the record as exactly one JSON object, without
+	// a newline, and returns the extended buffer. It must not keep b.
+	AppendAudit(b []byte) ([]byte, error)
+	// AuditID names the record in errors and logs (its request id).
+	AuditID() string
+}
+
+// Auditor records audit entries. Implementations are safe for
+// concurrent use and do not keep the entry after Audit returns.
+//
+// Audit returns only once the record is stored as far as the
+// implementation goes (handed to the kernel, acknowledged by the
+// stream), or with an error: a record is never dropped silently. The
+// caller decides what an error means: the node refuses the action when
+// plugin.tutti.audit.required is set and logs it otherwise; tutti-aaa
+// logs and counts it.
+//
+// A spool for outages of a remote auditor is a decorator: an Auditor
+// that wraps another, keeps the entries whose error matches
+// ErrUnavailable and replays them later.
 type Auditor interface {
-	// Audit writes one record. An error means the record may not be
-	// stored; the caller decides whether to refuse the request
-	// (plugin.tutti.audit.required).
-	Audit(r *Record) error
+	// Audit writes one record. ctx bounds waiting for a remote
+	// acknowledgement; a local file ignores it.
+	Audit(ctx context.Context, e Entry) error
 	// Reopen reopens the output (SIGHUP, log rotation).
 	Reopen() error
 	// Close releases the output; later Audit calls fail with ErrClosed.
@@ -18,14 +43,21 @@ type Auditor interface {
 // ErrClosed is returned by Audit and Reopen after Close.
 var ErrClosed = errors.New("audit: auditor is closed")
 
+// ErrUnavailable is matched (errors.Is) by an Audit error that says the
+// destination could not be reached or did not acknowledge in time: the
+// record was encoded but may not be stored, and the same record may be
+// stored when sent again later. An error that does not match it (an
+// encoding failure, a closed auditor) will not go away by retrying.
+var ErrUnavailable = errors.New("audit: destination unavailable")
+
 // Discard returns an Auditor that drops every record (auditing off).
 func Discard() Auditor { return discard{} }
 
 type discard struct{}
 
-func (discard) Audit(*Record) error { return nil }
-func (discard) Reopen() error       { return nil }
-func (discard) Close() error        { return nil }
+func (discard) Audit(context.Context, Entry) error { return nil }
+func (discard) Reopen() error                      { return nil }
+func (discard) Close() error                       { return nil }
 
 // Multi returns an Auditor that writes each record to every auditor in
 // order, even when an earlier one fails, and joins their errors. Nil
@@ -42,10 +74,10 @@ func Multi(a ...Auditor) Auditor {
 
 type multi []Auditor
 
-func (m multi) Audit(r *Record) error {
+func (m multi) Audit(ctx context.Context, e Entry) error {
 	var errs []error
 	for _, a := range m {
-		if err := a.Audit(r); err != nil {
+		if err := a.Audit(ctx, e); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -76,4 +108,6 @@ var (
 	_ Auditor = discard{}
 	_ Auditor = multi(nil)
 	_ Auditor = (*File)(nil)
+	_ Auditor = (*JetStream)(nil)
+	_ Entry   = (*Record)(nil)
 )

@@ -1,17 +1,37 @@
-// Package audit writes the node's audit log: one JSON record per
-// authorization decision, allowed or denied, before the action runs
-// (AAA.md §4).
+// Package audit is tutti's one audit stack, used by the node (one record
+// per authorization decision, before the action runs; docs/operations.md)
+// and by tutti-aaa (one record per signing decision; docs/central-aaa.md).
 //
-// Record is Choria's audit record (eight fields, order and types kept so
-// existing log shippers keep working) plus tutti's decision fields. Its
-// AppendJSON is a hand-written encoder that reuses the caller's buffer.
+// An Auditor takes an Entry: anything that encodes itself as one JSON
+// object. Record is the node's: Choria's audit record (eight fields,
+// order and types kept so existing log shippers keep working) plus
+// tutti's decision fields, written by a hand-written encoder that reuses
+// the caller's buffer. tutti-aaa's record (aaa/signer.AuditRecord) is
+// aaasvc's shape. Both shapes are wire contracts held by golden tests.
 //
-// File appends records to a file that stays open. Each record is one
-// complete line handed to the kernel in a single write(2) on an O_APPEND
-// descriptor, so concurrent writers, including other processes, never
-// interleave or tear lines. Reopen (SIGHUP, logrotate postrotate) reopens
-// the path; a file renamed or removed underneath is also noticed on its
-// own, checked at most once per second. Write errors are returned, so the
-// caller can refuse the request when plugin.tutti.audit.required is set,
-// and logged at Error level.
+// File appends records to a file that stays open, created with the
+// configured mode (0600 by default, whatever the umask) and group. Each
+// record is a complete line, and lines reach the kernel whole, in
+// write(2) calls on an O_APPEND descriptor, so concurrent writers,
+// including other processes, never interleave or tear lines. While one
+// caller writes, the records of the others collect and go in the next
+// write, and every Audit returns only once the write holding its own
+// line is done, with that write's error (there is no fsync: a machine
+// crash can lose what the kernel had not flushed, a process crash
+// cannot). Reopen (SIGHUP, logrotate postrotate) reopens the path; a
+// file renamed or removed underneath is also noticed on its own, checked
+// at most once per second, and a failed write reopens the path before
+// the next one. Write errors are returned, and logged at Error level.
+//
+// JetStream publishes each record to a subject captured by a stream and
+// waits for the stream's acknowledgement, over a connection with its own
+// inbox prefix (a tutti broker lets a privileged certificate receive
+// acknowledgements only under its own).
+//
+// Multi sends each record to several auditors. No auditor drops a
+// record silently: the caller gets the error and decides (the node
+// logs it and refuses the action when plugin.tutti.audit.required is
+// set; tutti-aaa logs and counts it). A spool for JetStream outages fits
+// as an Auditor wrapping another one, keeping what fails with
+// ErrUnavailable.
 package audit

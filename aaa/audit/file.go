@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ import (
 // renamed or removed underneath.
 const rotateCheckInterval = time.Second
 
-// maxKeptBuffer bounds the encode buffer kept between records.
+// maxKeptBuffer bounds the encode buffer of a batch kept for reuse.
 const maxKeptBuffer = 64 << 10
 
 // FileConfig is the audit log file (config.Audit).
@@ -28,7 +29,8 @@ type FileConfig struct {
 	Group string      // plugin.rpcaudit.logfile.group: name or numeric gid; "" leaves the group alone
 }
 
-// File is an Auditor appending JSON lines to a file kept open.
+// File is an Auditor appending JSON lines to a file kept open: the
+// node's audit log and tutti-aaa's logfile auditor.
 type File struct {
 	path string
 	mode os.FileMode
@@ -37,12 +39,15 @@ type File struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
+	cond      sync.Cond // signalled when a batch is written
 	f         *os.File
 	fi        os.FileInfo // of f, to notice rotation
 	lastCheck time.Time
 	broken    bool // the last write failed: reopen before the next one
 	closed    bool
-	buf       []byte
+	cur       *batch   // records not yet handed to write(2); nil: none
+	writing   bool     // one caller writes a batch without mu
+	free      []*batch // written batches, for reuse
 }
 
 // NewFile opens (creating it if needed) the audit log. A file it creates
@@ -59,7 +64,9 @@ func NewFile(cfg FileConfig, log *logrus.Entry) (*File, error) {
 		l.SetOutput(io.Discard)
 		log = logrus.NewEntry(l)
 	}
-	a := &File{path: cfg.Path, mode: cfg.Mode.Perm(), gid: -1, log: log.WithField("file", cfg.Path), now: time.Now}
+	a := &File{path: cfg.Path, mode: cfg.Mode.Perm(), gid: -1, log: log.WithField("file", cfg.Path), now: time.Now,
+		free: make([]*batch, 0, 2)}
+	a.cond.L = &a.mu
 	if a.mode == 0 {
 		a.mode = 0o600
 	}
@@ -131,33 +138,109 @@ func (a *File) open() (*os.File, os.FileInfo, error) {
 	return f, fi, nil
 }
 
-// Audit appends r as one line with a single write. A zero r.Timestamp is
-// written as the current time; r is not modified.
-func (a *File) Audit(r *Record) error {
-	now := a.now()
-	ts := r.Timestamp
-	if ts.IsZero() {
-		ts = now
-	}
+// Audit appends e as one line and returns once that line has been
+// handed to the kernel. ctx is not used: a record that has been queued
+// is written.
+//
+// Writes are grouped: while one caller writes, the records of the others
+// collect in the next batch, which one of them hands to the kernel in
+// one write(2). Each Audit still returns only after the write that holds
+// its own line, and with that write's error.
+func (a *File) Audit(_ context.Context, e Entry) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return ErrClosed
 	}
-	if a.broken || now.Sub(a.lastCheck) >= rotateCheckInterval {
-		a.checkRotated(now)
+	if a.cur == nil {
+		a.cur = a.batchLocked()
 	}
-	a.buf = append(r.appendJSON(a.buf[:0], ts), '\n')
-	_, err := a.f.Write(a.buf)
-	if cap(a.buf) > maxKeptBuffer {
-		a.buf = nil
+	b := a.cur
+	start := len(b.buf)
+	buf, err := e.AppendAudit(b.buf)
+	if err != nil {
+		b.buf = buf[:start]
+		return fmt.Errorf("audit: encode record %s: %w", e.AuditID(), err)
+	}
+	b.buf = append(buf, '\n')
+	b.waiters++
+	for !b.done {
+		if a.writing {
+			a.cond.Wait()
+			continue
+		}
+		// No one is writing, so b is still a.cur: write it.
+		a.writeLocked()
+	}
+	err = b.err
+	if b.waiters--; b.waiters == 0 {
+		a.recycleLocked(b)
 	}
 	if err != nil {
-		a.broken = true
-		a.log.WithError(err).WithField("request_id", r.RequestID).Error("Cannot write the audit record")
-		return fmt.Errorf("audit: write record %s: %w", r.RequestID, err)
+		return fmt.Errorf("audit: write record %s: %w", e.AuditID(), err)
 	}
 	return nil
+}
+
+// batch is records written together.
+type batch struct {
+	buf     []byte
+	waiters int // Audit calls waiting for this batch
+	done    bool
+	err     error
+}
+
+// batchLocked returns an empty batch, reusing a written one.
+func (a *File) batchLocked() *batch {
+	if n := len(a.free); n > 0 {
+		b := a.free[n-1]
+		a.free = a.free[:n-1]
+		return b
+	}
+	return &batch{}
+}
+
+// recycleLocked keeps b, once every waiter has seen its result, for a
+// later batch.
+func (a *File) recycleLocked(b *batch) {
+	if cap(b.buf) > maxKeptBuffer || len(a.free) == cap(a.free) {
+		return
+	}
+	b.buf, b.done, b.err = b.buf[:0], false, nil
+	a.free = append(a.free, b)
+}
+
+// writeLocked writes a.cur with mu released, then wakes its waiters.
+// Called with mu held, a.cur set and nobody writing. A write error marks
+// the file broken: the next batch reopens the path first.
+func (a *File) writeLocked() {
+	if now := a.now(); a.broken || now.Sub(a.lastCheck) >= rotateCheckInterval {
+		a.checkRotated(now)
+	}
+	b, f := a.cur, a.f
+	a.cur, a.writing = nil, true
+	a.mu.Unlock()
+	_, err := f.Write(b.buf)
+	a.mu.Lock()
+	a.writing = false
+	b.done, b.err = true, err
+	if err != nil {
+		a.broken = true
+		a.log.WithError(err).WithField("records", b.waiters).Error("Cannot write the audit records")
+	}
+	a.cond.Broadcast()
+}
+
+// waitIdleLocked waits until no write is in progress and every queued
+// record is written. Called with mu held.
+func (a *File) waitIdleLocked() {
+	for a.writing || a.cur != nil {
+		if a.writing {
+			a.cond.Wait()
+			continue
+		}
+		a.writeLocked()
+	}
 }
 
 // checkRotated reopens the path when the open file is no longer the one
@@ -185,6 +268,7 @@ func (a *File) Reopen() error {
 	if a.closed {
 		return ErrClosed
 	}
+	a.waitIdleLocked()
 	return a.reopenLocked()
 }
 
@@ -201,13 +285,15 @@ func (a *File) reopenLocked() error {
 	return nil
 }
 
-// Close closes the file. It is idempotent.
+// Close writes the records queued, then closes the file. It is
+// idempotent.
 func (a *File) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return nil
 	}
+	a.waitIdleLocked()
 	a.closed = true
 	if err := a.f.Close(); err != nil {
 		return fmt.Errorf("audit: close %s: %w", a.path, err)

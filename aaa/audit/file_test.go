@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -159,7 +162,7 @@ func TestFileConcurrent(t *testing.T) {
 				} else {
 					r.Data = small
 				}
-				if err := files[g%2].Audit(r); err != nil {
+				if err := files[g%2].Audit(context.Background(), r); err != nil {
 					t.Error(err)
 					return
 				}
@@ -189,7 +192,7 @@ func TestFileRotation(t *testing.T) {
 
 	step := func(id string) {
 		t.Helper()
-		if err := a.Audit(rec(id)); err != nil {
+		if err := a.Audit(context.Background(), rec(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +248,7 @@ func TestFileWriteErrors(t *testing.T) {
 			t.Skipf("cannot open /dev/full: %v", err)
 		}
 		defer a.Close()
-		if err := a.Audit(rec("x")); !errors.Is(err, syscall.ENOSPC) {
+		if err := a.Audit(context.Background(), rec("x")); !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("Audit = %v, want ENOSPC", err)
 		}
 	})
@@ -253,10 +256,10 @@ func TestFileWriteErrors(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "audit.log")
 		a := newTestFile(t, FileConfig{Path: path})
 		a.f.Close() // simulate a descriptor that can no longer be written
-		if err := a.Audit(rec("lost")); err == nil {
+		if err := a.Audit(context.Background(), rec("lost")); err == nil {
 			t.Fatal("write to a closed descriptor succeeded")
 		}
-		if err := a.Audit(rec("kept")); err != nil {
+		if err := a.Audit(context.Background(), rec("kept")); err != nil {
 			t.Fatalf("no recovery: %v", err)
 		}
 		if lines := readLines(t, path); len(lines) != 1 || lines[0]["request_id"] != "kept" {
@@ -271,7 +274,7 @@ func TestFileWriteErrors(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		if err := a.Audit(rec("x")); !errors.Is(err, ErrClosed) {
+		if err := a.Audit(context.Background(), rec("x")); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Audit after Close = %v", err)
 		}
 		if err := a.Reopen(); !errors.Is(err, ErrClosed) {
@@ -291,7 +294,7 @@ func TestFileWriteErrors(t *testing.T) {
 		if err := a.Reopen(); err == nil {
 			t.Fatal("Reopen with the directory gone succeeded")
 		}
-		if err := a.Audit(rec("still")); err != nil {
+		if err := a.Audit(context.Background(), rec("still")); err != nil {
 			t.Fatalf("old file not kept: %v", err)
 		}
 		if lines := readLines(t, filepath.Join(dir+".old", "audit.log")); len(lines) != 1 {
@@ -302,15 +305,18 @@ func TestFileWriteErrors(t *testing.T) {
 
 type failing struct{ calls int }
 
-func (f *failing) Audit(*Record) error { f.calls++; return errors.New("central audit down") }
-func (f *failing) Reopen() error       { return nil }
-func (f *failing) Close() error        { return nil }
+func (f *failing) Audit(context.Context, Entry) error {
+	f.calls++
+	return errors.New("central audit down")
+}
+func (f *failing) Reopen() error { return nil }
+func (f *failing) Close() error  { return nil }
 
 func TestMulti(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.log")
 	bad := &failing{}
 	m := Multi(bad, nil, newTestFile(t, FileConfig{Path: path}), Discard())
-	err := m.Audit(rec("m"))
+	err := m.Audit(context.Background(), rec("m"))
 	if err == nil || err.Error() != "central audit down" {
 		t.Fatalf("Audit = %v", err)
 	}
@@ -333,7 +339,7 @@ func BenchmarkFileAudit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := a.Audit(r); err != nil {
+		if err := a.Audit(context.Background(), r); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -346,5 +352,116 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = r.AppendJSON(buf[:0])
+	}
+}
+
+// Concurrent records are grouped into fewer writes, yet every Audit
+// returns only once its own line is in the file, and Close loses none.
+func TestFileWritesBeforeReturning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a, err := NewFile(FileConfig{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				if err := a.Audit(context.Background(), rec(id)); err != nil {
+					t.Error(err)
+					return
+				}
+				data, err := os.ReadFile(path)
+				if err != nil || !bytes.Contains(data, []byte(`"request_id":"`+id+`"`)) {
+					t.Errorf("record %s not in the file after Audit returned (%v)", id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[any]bool{}
+	for _, l := range readLines(t, path) {
+		seen[l["request_id"]] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct records, want %d", len(seen), workers*each)
+	}
+}
+
+// A failed write is reported to every caller whose record was in it.
+func TestFileWriteErrorReachesEveryCaller(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a := newTestFile(t, FileConfig{Path: path})
+	ro, err := os.Open(path) // a read-only descriptor: writes fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	_ = a.f.Close()
+	a.f = ro
+	a.lastCheck = time.Now().Add(time.Hour) // no rotation check repairs it
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for range 4 {
+		wg.Go(func() {
+			if err := a.Audit(context.Background(), rec("x")); err != nil {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	// The first batch fails; the file is then reopened, so later
+	// batches may succeed, but the first caller's record was refused.
+	if failed == 0 {
+		t.Fatal("a failed write was not reported")
+	}
+	if lines := readLines(t, path); len(lines) != 4-failed {
+		t.Fatalf("%d lines in the file, %d callers told of success", len(lines), 4-failed)
+	}
+}
+
+// An entry that cannot be encoded fails its own Audit only.
+type badEntry struct{}
+
+func (badEntry) AppendAudit(b []byte) ([]byte, error) {
+	return append(b, `{"half":`...), errors.New("cannot encode")
+}
+func (badEntry) AuditID() string { return "bad" }
+
+func TestFileEncodeError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a := newTestFile(t, FileConfig{Path: path})
+	if err := a.Audit(context.Background(), badEntry{}); err == nil || !strings.Contains(err.Error(), "encode record bad") {
+		t.Fatalf("Audit = %v", err)
+	}
+	if err := a.Audit(context.Background(), rec("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if lines := readLines(t, path); len(lines) != 1 || lines[0]["request_id"] != "ok" {
+		t.Fatalf("lines %v", lines)
+	}
+}
+
+// A record without a timestamp is written with the time of the write.
+func TestFileStampsZeroTimestamp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	a := newTestFile(t, FileConfig{Path: path})
+	before := time.Now().Add(-time.Second)
+	if err := a.Audit(context.Background(), rec("t")); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := time.Parse(TimeLayout, readLines(t, path)[0]["timestamp"].(string))
+	if err != nil || ts.Before(before) || ts.After(time.Now().Add(time.Second)) {
+		t.Fatalf("timestamp %v (%v), want about now", ts, err)
 	}
 }

@@ -13,10 +13,10 @@ import (
 // microseconds and a numeric offset without colon ("+0000").
 const TimeLayout = "2006-01-02T15:04:05.000000-0700"
 
-// Record is one audit record (AAA.md §4.1 and §4.2). The JSON field order
+// Record is one node audit record (docs/operations.md). The JSON field order
 // is the order of the fields below.
 type Record struct {
-	Timestamp   time.Time       // time of the audit; File uses the current time when zero
+	Timestamp   time.Time       // time of the audit; AppendAudit uses the current time when zero
 	RequestID   string          // envelope requestid
 	RequestTime int64           // envelope time (Unix seconds)
 	Caller      string          // envelope callerid
@@ -49,6 +49,19 @@ const (
 // JSON on one line; multi-line JSON is compacted, and bytes that are not
 // JSON are written as a JSON string so the line stays parseable.
 func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, r.Timestamp) }
+
+// AppendAudit implements Entry: AppendJSON, with a zero Timestamp
+// written as the current time (r is not modified).
+func (r *Record) AppendAudit(b []byte) ([]byte, error) {
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	return r.appendJSON(b, ts), nil
+}
+
+// AuditID implements Entry.
+func (r *Record) AuditID() string { return r.RequestID }
 
 func (r *Record) appendJSON(b []byte, ts time.Time) []byte {
 	b = append(b, `{"timestamp":"`...)

@@ -2,7 +2,10 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +27,14 @@ func TestRecordGolden(t *testing.T) {
 		want string
 	}{
 		{
-			name: "AAA.md §4.1 observed line",
+			name: "Choria's line, as a Choria server writes it",
 			rec: Record{Timestamp: mustTime(t, "2026-11-22T14:31:25.695823+0000"), RequestID: "694373eb775142e9ad9865d67c5e8e2d",
 				RequestTime: 1795357885, Caller: "choria=anchor.mcollective", Sender: "anchor.mcollective", Agent: "rpcutil", Action: "ping",
 				Data: json.RawMessage(`{}`)},
 			want: `{"timestamp":"2026-11-22T14:31:25.695823+0000","request_id":"694373eb775142e9ad9865d67c5e8e2d","request_time":1795357885,"caller":"choria=anchor.mcollective","sender":"anchor.mcollective","agent":"rpcutil","action":"ping","data":{}}`,
 		},
 		{
-			name: "AAA.md §4.2 record with tutti fields",
+			name: "record with tutti's decision fields",
 			rec: Record{Timestamp: mustTime(t, "2026-11-22T14:31:27.100412+0000"), RequestID: "5b0e4d7a9c3f4e21b8a7c6d5e4f3a2b1",
 				RequestTime: 1795357887, Caller: "up=bob", Sender: "laptop.example.net", Agent: "rpcutil", Action: "get_config_item",
 				Data: json.RawMessage(`{"item":"loglevel"}`), Decision: Deny, Reason: "Denying based on default policy in rpcutil.policy",
@@ -44,8 +47,15 @@ func TestRecordGolden(t *testing.T) {
 			want: `{"timestamp":"2026-01-02T01:04:05.000006+0000","request_id":"","request_time":0,"caller":"","sender":"","agent":"","action":"","data":{},"decision":"allow","reason":"","identity":"","collective":"","policy":"","signer":""}`,
 		},
 	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	f := newTestFile(t, FileConfig{Path: path})
+	var file string
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if err := f.Audit(context.Background(), &tt.rec); err != nil {
+				t.Fatal(err)
+			}
+			file += tt.want + "\n"
 			prefix := []byte("kept:")
 			got := tt.rec.AppendJSON(prefix)
 			if !bytes.HasPrefix(got, []byte("kept:")) {
@@ -55,6 +65,10 @@ func TestRecordGolden(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", s, tt.want)
 			}
 		})
+	}
+	// the file holds exactly these lines
+	if data, err := os.ReadFile(path); err != nil || string(data) != file {
+		t.Fatalf("file holds\n%s\nwant\n%s (%v)", data, file, err)
 	}
 }
 

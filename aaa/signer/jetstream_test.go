@@ -3,13 +3,17 @@ package signer_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/signer"
 	"github.com/tuttifleet/tutti/aaa/signer/signertest"
 )
@@ -84,5 +88,36 @@ func TestJetStreamAudit(t *testing.T) {
 	fileRecs := env.AuditRecords(t)
 	if len(fileRecs) != 2 || fileRecs[0].RequestID != recs[0].RequestID {
 		t.Errorf("file and stream disagree: %+v", fileRecs)
+	}
+}
+
+// When the stream cannot take the record, the decision stands as
+// aaasvc's does (the request is still signed), the failure is logged at
+// Error level with the request id, and the file auditor still has it.
+func TestJetStreamAuditFailureIsReported(t *testing.T) {
+	url := startJetStream(t) // no stream captures the topic: no acknowledgement
+	slog, hook := logtest.NewNullLogger()
+	env := signertest.Start(t, signertest.Options{Log: slog.WithField("component", "aaa"), Configure: func(c *signer.Config) {
+		c.Auditors = []string{"logfile", "jetstream"}
+		c.JetStreamAuditor.Servers = url
+		c.JetStreamAuditor.Topic = "tutti.aaa.audit.nostream"
+	}})
+	tok, seed := env.Login(t, "bob")
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60), seed); code != "" {
+		t.Fatalf("signing refused: %s", code)
+	}
+	recs := env.AuditRecords(t)
+	if len(recs) != 1 {
+		t.Fatalf("file auditor holds %d records, want 1", len(recs))
+	}
+	var logged bool
+	for _, en := range hook.AllEntries() {
+		err, _ := en.Data[logrus.ErrorKey].(error)
+		if en.Level == logrus.ErrorLevel && en.Data["request_id"] == recs[0].RequestID && errors.Is(err, audit.ErrUnavailable) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Fatalf("the failed JetStream audit was not logged: %v", hook.AllEntries())
 	}
 }

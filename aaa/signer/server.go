@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/security/x509"
 )
@@ -45,7 +46,7 @@ type Service struct {
 	users    *login.Users
 	signer   *Signer // nil: signing disabled
 	provider *x509.Provider
-	auditor  MultiAuditor
+	auditor  audit.Auditor // every configured auditor; nil: none
 	tlsCert  atomic.Pointer[tls.Certificate]
 
 	ready    chan struct{}
@@ -113,33 +114,48 @@ func (s *Service) loadTLS() error {
 }
 
 func (s *Service) setupAuditors() error {
+	var list []audit.Auditor
+	fail := func(name string, err error) error {
+		_ = audit.Multi(list...).Close()
+		return fmt.Errorf("auditor %s: %w", name, err)
+	}
 	for _, name := range s.cfg.Auditors {
-		var a Auditor
+		var a audit.Auditor
 		var err error
 		switch name {
 		case "logfile":
-			a, err = NewFileAuditor(s.cfg.LogfileAuditor.Logfile)
+			a, err = audit.NewFile(audit.FileConfig{Path: s.cfg.LogfileAuditor.Logfile}, s.log.WithField("component", "audit"))
 		case "jetstream":
-			js := JetStreamConfig{
-				Servers: s.cfg.JetStreamAuditor.Servers, Subject: s.cfg.JetStreamAuditor.Topic,
-				Name: "tutti-aaa " + s.cfg.Site,
-			}
-			// tls:// brokers (tutti's always are) get mTLS with the
-			// privileged certificate, issued by the fleet CA.
-			if s.provider != nil && strings.Contains(js.Servers, "tls://") {
-				js.TLS, err = s.provider.ClientTLS("")
-				js.InboxPrefix = x509.InboxPrefix(s.provider.Name())
-			}
-			if err == nil {
-				a, err = NewJetStreamAuditor(js)
-			}
+			a, err = s.newJetStreamAuditor()
 		}
 		if err != nil {
-			return fmt.Errorf("auditor %s: %w", name, err)
+			return fail(name, err)
 		}
-		s.auditor = append(s.auditor, a)
+		list = append(list, a)
+	}
+	if len(list) > 0 {
+		s.auditor = audit.Multi(list...)
 	}
 	return nil
+}
+
+// newJetStreamAuditor connects the jetstream auditor. tls:// brokers
+// (tutti's always are) get mTLS with the privileged certificate, issued
+// by the fleet CA, and that certificate's private inbox prefix: the
+// broker lets it receive acknowledgements nowhere else.
+func (s *Service) newJetStreamAuditor() (audit.Auditor, error) {
+	js := audit.JetStreamConfig{
+		Servers: s.cfg.JetStreamAuditor.Servers, Subject: s.cfg.JetStreamAuditor.Topic,
+		Name: "tutti-aaa " + s.cfg.Site,
+	}
+	if s.provider != nil && strings.Contains(js.Servers, "tls://") {
+		var err error
+		if js.TLS, err = s.provider.ClientTLS(""); err != nil {
+			return nil, err
+		}
+		js.InboxPrefix = x509.InboxPrefix(s.provider.Name())
+	}
+	return audit.NewJetStream(js)
 }
 
 func (s *Service) setupLogin(now func() time.Time) error {
@@ -210,13 +226,9 @@ func (s *Service) setupSigner(now func() time.Time) error {
 	if err != nil {
 		return err
 	}
-	var auditor Auditor
-	if len(s.auditor) > 0 {
-		auditor = s.auditor
-	}
 	s.signer, err = NewSigner(SignerConfig{
 		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL), ChoriaServers: s.cfg.ChoriaServers,
-		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: auditor, Site: s.cfg.Site, Now: now,
+		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: s.auditor, Site: s.cfg.Site, Now: now,
 		Log:          s.log.WithField("component", "signer"),
 		OnAuditError: func(error) { s.metrics.AuditErrors.Inc() },
 	})
@@ -364,6 +376,9 @@ func (s *Service) closeAuditors() {
 		return
 	}
 	s.closed = true
+	if s.auditor == nil {
+		return
+	}
 	if err := s.auditor.Close(); err != nil {
 		s.log.WithError(err).Warn("Closing auditors")
 	}
@@ -383,7 +398,9 @@ func (s *Service) Reload() error {
 	if s.users != nil {
 		errs = append(errs, s.users.Reload())
 	}
-	errs = append(errs, s.auditor.Reopen())
+	if s.auditor != nil {
+		errs = append(errs, s.auditor.Reopen())
+	}
 	err := errors.Join(errs...)
 	if err != nil {
 		s.log.WithError(err).Error("Reload incomplete")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security"
@@ -88,7 +89,7 @@ type SignerConfig struct {
 	// AllowBearer accepts requests without proof of possession
 	// (allow_bearer_tokens; legacy Ruby clients). Off by default.
 	AllowBearer bool
-	Auditor     Auditor // nil: no audit
+	Auditor     audit.Auditor // nil: no audit
 	Site        string
 	Now         func() time.Time
 	Log         *logrus.Entry

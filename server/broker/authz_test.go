@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/aaa/signer"
 	"github.com/tuttifleet/tutti/aaa/signer/signertest"
@@ -322,7 +323,7 @@ func TestJetStreamOnlyAdmin(t *testing.T) {
 	}
 
 	priv := "aaa.privileged.mcollective"
-	aud, err := signer.NewJetStreamAuditor(signer.JetStreamConfig{Servers: e.b.ClientURL(), Subject: "tutti.aaa.audit.test",
+	aud, err := audit.NewJetStream(audit.JetStreamConfig{Servers: e.b.ClientURL(), Subject: "tutti.aaa.audit.test",
 		TLS: e.pki.ClientTLS(t, priv), InboxPrefix: x509.InboxPrefix(priv), Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

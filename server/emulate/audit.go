@@ -1,6 +1,7 @@
 package emulate
 
 import (
+	"context"
 	"sync"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
@@ -17,11 +18,12 @@ type encodeDiscard struct{}
 
 var auditBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (encodeDiscard) Audit(r *audit.Record) error {
+func (encodeDiscard) Audit(_ context.Context, e audit.Entry) error {
 	bp := auditBufs.Get().(*[]byte)
-	*bp = r.AppendJSON((*bp)[:0])
+	b, err := e.AppendAudit((*bp)[:0])
+	*bp = b
 	auditBufs.Put(bp)
-	return nil
+	return err
 }
 
 func (encodeDiscard) Reopen() error { return nil }

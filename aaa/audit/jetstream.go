@@ -1,0 +1,114 @@
+package audit
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultJetStreamTimeout bounds one publish when JetStreamConfig.Timeout
+// is not set.
+const DefaultJetStreamTimeout = 2 * time.Second
+
+// JetStreamConfig is where the JetStream auditor publishes.
+type JetStreamConfig struct {
+	// Servers is a comma list of NATS URLs.
+	Servers string
+	// Subject receives the records; a stream must capture it (a publish
+	// is acknowledged by JetStream, so records are stored, not just sent).
+	Subject string
+	// TLS, when set, is used for the connection (mTLS to a tutti broker).
+	TLS *tls.Config
+	// Timeout bounds one publish; default DefaultJetStreamTimeout.
+	Timeout time.Duration
+	// Name is the NATS connection name.
+	Name string
+	// InboxPrefix is the connection's inbox prefix (nats.go
+	// CustomInboxPrefix), where JetStream's acknowledgements arrive. A
+	// tutti broker lets a privileged certificate subscribe only under its
+	// own, x509.InboxPrefix(certificate name), so without it no
+	// acknowledgement arrives and every record fails; empty means
+	// nats.go's _INBOX.
+	InboxPrefix string
+}
+
+// JetStream is an Auditor publishing each record to a JetStream subject
+// and waiting for the stream's acknowledgement.
+type JetStream struct {
+	cfg JetStreamConfig
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// NewJetStream connects to cfg.Servers. nats.go reconnects on its own;
+// publishes fail with ErrUnavailable while it is disconnected.
+func NewJetStream(cfg JetStreamConfig) (*JetStream, error) {
+	if cfg.Servers == "" || cfg.Subject == "" {
+		return nil, errors.New("jetstream auditor: servers and subject are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultJetStreamTimeout
+	}
+	opts := []nats.Option{nats.Name(cfg.Name), nats.MaxReconnects(-1)}
+	if cfg.TLS != nil {
+		opts = append(opts, nats.Secure(cfg.TLS))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
+	nc, err := nats.Connect(strings.ReplaceAll(cfg.Servers, " ", ""), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream auditor: connect to %s: %w", cfg.Servers, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream auditor: %w", err)
+	}
+	return &JetStream{cfg: cfg, nc: nc, js: js}, nil
+}
+
+// Audit encodes e and publishes it, waiting at most cfg.Timeout (and
+// ctx) for the acknowledgement. A failed publish matches ErrUnavailable.
+func (a *JetStream) Audit(ctx context.Context, e Entry) error {
+	if a.nc.IsClosed() || a.nc.IsDraining() {
+		return ErrClosed
+	}
+	data, err := e.AppendAudit(nil)
+	if err != nil {
+		return fmt.Errorf("jetstream audit: encode record %s: %w", e.AuditID(), err)
+	}
+	if err := a.publish(ctx, data); err != nil {
+		return fmt.Errorf("jetstream audit: record %s: %w", e.AuditID(), err)
+	}
+	return nil
+}
+
+// publish sends one encoded record and waits for its acknowledgement.
+// It is the step a spool replays through.
+func (a *JetStream) publish(ctx context.Context, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	defer cancel()
+	if _, err := a.js.Publish(ctx, a.cfg.Subject, data); err != nil {
+		return fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, err)
+	}
+	return nil
+}
+
+// Reopen implements Auditor; the connection needs nothing.
+func (a *JetStream) Reopen() error { return nil }
+
+// Close drains and closes the connection.
+func (a *JetStream) Close() error {
+	if err := a.nc.Drain(); err != nil {
+		a.nc.Close()
+		return fmt.Errorf("jetstream audit: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package signer
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tuttifleet/tutti/aaa/audit"
+)
+
+// The signer's audit record is aaasvc's JetStream shape: collectors
+// parse it, so its bytes are a contract. Each record is written by the
+// file auditor as exactly these bytes and a newline.
+func TestAuditRecordGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  AuditRecord
+		want string
+	}{
+		{
+			name: "allowed, aaasvc fields only",
+			rec: AuditRecord{Protocol: AuditProtocol, CallerID: "up=bob", Action: DecisionAllow, Site: "london", Time: 1795357885,
+				Request: json.RawMessage(`{"protocol":"choria:request:1","agent":"rpcutil"}`), RequestID: "694373eb775142e9ad9865d67c5e8e2d"},
+			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"up=bob","action":"allow","site":"london","time":1795357885,"request":{"protocol":"choria:request:1","agent":"rpcutil"},"request_id":"694373eb775142e9ad9865d67c5e8e2d"}`,
+		},
+		{
+			name: "denied with tutti fields, HTML characters escaped, request compacted",
+			rec: AuditRecord{Protocol: AuditProtocol, CallerID: "up=bob", Action: DecisionDeny, Site: "london", Time: 1795357887,
+				Request: json.RawMessage("{\n \"callerid\": \"<up=eve&>\"\n}"), RequestID: "5b0e",
+				Reason: `request callerid "up=eve" is not the token's "up=bob"`, ErrorCode: CodeCallerMismatch, RequestedCallerID: "up=eve"},
+			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"up=bob","action":"deny","site":"london","time":1795357887,"request":{"callerid":"\u003cup=eve\u0026\u003e"},"request_id":"5b0e","reason":"request callerid \"up=eve\" is not the token's \"up=bob\"","error_code":"caller_mismatch","requested_callerid":"up=eve"}`,
+		},
+		{
+			name: "bearer, no request",
+			rec:  AuditRecord{Protocol: AuditProtocol, Action: DecisionAllow, Reason: "bearer"},
+			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"","action":"allow","site":"","time":0,"request":null,"request_id":"","reason":"bearer"}`,
+		},
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	f, err := audit.NewFile(audit.FileConfig{Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.rec.AppendAudit([]byte("kept:"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "kept:"+tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, "kept:"+tt.want)
+			}
+			if err := f.Audit(context.Background(), &tt.rec); err != nil {
+				t.Fatal(err)
+			}
+			file += tt.want + "\n"
+		})
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != file {
+		t.Fatalf("file holds\n%s\nwant\n%s", data, file)
+	}
+	if _, err := (&AuditRecord{Request: json.RawMessage(`{`)}).AppendAudit(nil); err == nil {
+		t.Fatal("a record with invalid request JSON was encoded")
+	}
+}
