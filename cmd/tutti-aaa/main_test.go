@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 )
 
 func TestHashPassword(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 )
 
 // slowStarted receives a value whenever slow#sleep starts running.
