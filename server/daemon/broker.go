@@ -40,7 +40,7 @@ func StartBroker(ctx context.Context, cfg *config.Broker, log *logrus.Entry) (*b
 // StartBrokerDaemon starts the embedded broker described by cfg and keeps
 // what Reload needs.
 func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entry) (*Broker, error) {
-	p, err := x509.New(SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, fmt.Errorf("broker security: %w", err)
 	}
@@ -107,7 +107,7 @@ func (b *Broker) keepRestartOnly(cfg *config.Broker) {
 	warn("listen address or ports", cfg.ListenAddress != old.ListenAddress || cfg.ClientPort != old.ClientPort ||
 		cfg.PeerPort != old.PeerPort || cfg.MonitorPort != old.MonitorPort)
 	warn("cluster peers", !slices.Equal(cfg.Peers, old.Peers))
-	warn("security provider settings (certificate, key, CA, CRL paths)", !reflect.DeepEqual(SecurityConfig(cfg.Security), SecurityConfig(old.Security)))
+	warn("security provider settings (certificate, key, CA, CRL paths)", !reflect.DeepEqual(x509.ConfigFrom(cfg.Security), x509.ConfigFrom(old.Security)))
 	warn("metrics listener", cfg.MetricsPort != old.MetricsPort || cfg.MetricsAddress != old.MetricsAddress)
 	warn("stream store", cfg.StreamStore != old.StreamStore)
 	warn("message size", cfg.MaxMessageSize != old.MaxMessageSize)

@@ -17,20 +17,12 @@ import (
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
 )
-
-// SecurityConfig maps the config section onto the x509 provider's.
-func SecurityConfig(s config.Security) x509.Config {
-	return x509.Config{
-		CertFile: s.CertFile, KeyFile: s.KeyFile, CAFile: s.CAFile, CRLFile: s.CRLFile,
-		CertnameAllow: s.CertnameAllow, Privileged: s.Privileged, PrivilegedCallerKinds: s.PrivilegedCallerKinds,
-		AllowLegacyCerts: s.AllowLegacyCerts,
-	}
-}
 
 // Node is a running node with everything it was built from.
 type Node struct {
@@ -54,7 +46,7 @@ type Node struct {
 
 // BuildNode creates and starts a node from its configuration.
 func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *logrus.Entry) (*Node, error) {
-	p, err := x509.New(SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
@@ -85,7 +77,7 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)
 	}
-	if d.Conn, err = Connect(ctx, &cfg.Common, p, log); err != nil {
+	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, log); err != nil {
 		d.close()
 		return nil, err
 	}

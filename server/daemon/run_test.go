@@ -21,6 +21,7 @@ import (
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
@@ -188,7 +189,7 @@ func (f *fleet) connectAs(t *testing.T, name string) (connector.Connector, *x509
 	l.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, &config.Common{Identity: "tester", NATS: config.NATS{Hosts: []string{f.brokerHosts()}}}, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&config.Common{Identity: "tester", NATS: config.NATS{Hosts: []string{f.brokerHosts()}}}), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}
