@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -444,6 +443,3 @@ func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
 	}
 	return protocol.EncodeTransport(&protocol.Transport{Data: sec, Sender: n.identity})
 }
-
-// errShuttingDown is returned for requests that arrive during shutdown.
-var errShuttingDown = errors.New("node is shutting down")
