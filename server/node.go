@@ -23,9 +23,6 @@ import (
 	"github.com/tuttifleet/tutti/security/replay"
 )
 
-// Version is the tutti version, set at build time.
-var Version = "0.1.0-dev"
-
 // FactStore is where a node's facts and classes come from
 // (server/facts.Store, or a static set in the emulator).
 type FactStore interface {

@@ -27,6 +27,7 @@ import (
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // slowStarted receives a value whenever slow#sleep starts running.
@@ -281,7 +282,7 @@ func TestNodeUnderSystemdMetricsAndWatchdog(t *testing.T) {
 		`tutti_connector_reconnects_total 0`,
 		`tutti_node_replies_total 1`,
 		`tutti_node_action_seconds_count{agent="rpcutil"} 1`,
-		`tutti_build_info{component="node",version="` + server.Version + `"} 1`,
+		`tutti_build_info{component="node",version="` + version.Version + `"} 1`,
 	} {
 		if !hasLine(m, want) {
 			t.Errorf("metrics lack %q", want)
