@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/server/version"
 )
 
@@ -71,8 +72,8 @@ func (v *view) AgentMetadata() []agents.Metadata {
 	for _, name := range set.names {
 		if a, ok := set.byName[name]; ok {
 			out = append(out, a.Metadata())
-		} else if name == "discovery" {
-			out = append(out, agents.Metadata{Name: "discovery", Description: "Discovery agent", Author: "tutti",
+		} else if name == protocol.DiscoveryAgent {
+			out = append(out, agents.Metadata{Name: protocol.DiscoveryAgent, Description: "Discovery agent", Author: "tutti",
 				License: "Apache-2.0", Version: version.Version, Timeout: 2 * time.Second})
 		}
 	}
