@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server/version.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
 
@@ -63,7 +63,7 @@ PKG_ARCH    ?= $(shell $(GO) env GOARCH)
 
 packages: ## Build .deb and .rpm packages of the three binaries into ./bin (nfpm, pinned in go.mod)
 	@mkdir -p $(BIN)/pkg
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '-s -w -X github.com/tuttifleet/tutti/server.Version=$(PKG_VERSION) -X main.version=$(PKG_VERSION)' -o $(BIN)/pkg/ ./cmd/...
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '-s -w -X github.com/tuttifleet/tutti/server/version.Version=$(PKG_VERSION)' -o $(BIN)/pkg/ ./cmd/...
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager deb --target $(BIN)/
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager rpm --target $(BIN)/
 

@@ -287,7 +287,7 @@ func (c *Client) sign(ctx context.Context, req Request, filter protocol.Filter, 
 	agent := req.Agent
 	msg := protocol.DiscoveryPayload
 	if req.Discovery {
-		agent = "discovery"
+		agent = protocol.DiscoveryAgent
 	} else {
 		var err error
 		if msg, err = protocol.EncodeRPCRequest(req.Agent, req.Action, req.Data); err != nil {
@@ -315,7 +315,7 @@ func (c *Client) publish(ctx context.Context, req Request, collective string, ms
 	if len(req.Targets) == 0 {
 		agent := req.Agent
 		if req.Discovery {
-			agent = "discovery"
+			agent = protocol.DiscoveryAgent
 		}
 		if err := c.o.Connector.Publish(ctx, connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent}, msgs[0].transport); err != nil {
 			return err

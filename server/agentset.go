@@ -10,13 +10,14 @@ import (
 
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 // agentSet is the node's agents, an immutable snapshot: SetExtraAgents
 // swaps it whole, so a request sees either the old set or the new one.
 type agentSet struct {
 	byName map[string]agents.Agent
-	names  []string // sorted, with "discovery"
+	names  []string // sorted, with protocol.DiscoveryAgent
 }
 
 func newAgentSet(builtin, extra map[string]agents.Agent) (*agentSet, error) {
@@ -25,7 +26,7 @@ func newAgentSet(builtin, extra map[string]agents.Agent) (*agentSet, error) {
 		s.byName[name] = a
 	}
 	for name, a := range extra {
-		if _, dup := s.byName[name]; dup || name == "discovery" {
+		if _, dup := s.byName[name]; dup || name == protocol.DiscoveryAgent {
 			return nil, fmt.Errorf("agent %s is defined twice", name)
 		}
 		s.byName[name] = a
@@ -33,7 +34,7 @@ func newAgentSet(builtin, extra map[string]agents.Agent) (*agentSet, error) {
 	for name := range s.byName {
 		s.names = append(s.names, name)
 	}
-	s.names = append(s.names, "discovery")
+	s.names = append(s.names, protocol.DiscoveryAgent)
 	sort.Strings(s.names)
 	return s, nil
 }
@@ -94,12 +95,12 @@ func (n *Node) SetExtraAgents(extra map[string]agents.Agent) error {
 	prev := n.agentSet.Load()
 	var added, removed []string
 	for _, name := range next.names {
-		if _, ok := prev.byName[name]; !ok && name != "discovery" {
+		if _, ok := prev.byName[name]; !ok && name != protocol.DiscoveryAgent {
 			added = append(added, name)
 		}
 	}
 	for _, name := range prev.names {
-		if _, ok := next.byName[name]; !ok && name != "discovery" {
+		if _, ok := next.byName[name]; !ok && name != protocol.DiscoveryAgent {
 			removed = append(removed, name)
 		}
 	}

@@ -23,9 +23,6 @@ import (
 	"github.com/tuttifleet/tutti/security/replay"
 )
 
-// Version is the tutti version, set at build time.
-var Version = "0.1.0-dev"
-
 // FactStore is where a node's facts and classes come from
 // (server/facts.Store, or a static set in the emulator).
 type FactStore interface {
@@ -120,7 +117,15 @@ type Node struct {
 	inflight  sync.WaitGroup
 	closing   atomic.Bool
 	stopOnce  sync.Once
+	// requests is the context every request runs under; Shutdown
+	// cancels it (cancelRequests) when the requests outlast the grace.
+	requests       context.Context
+	cancelRequests context.CancelFunc
 }
+
+// cancelGrace is how long Shutdown still waits for requests once it has
+// cancelled them.
+const cancelGrace = time.Second
 
 // New builds a node and its agents. It does not connect anything yet.
 func New(o Options) (*Node, error) {
@@ -142,6 +147,7 @@ func New(o Options) (*Node, error) {
 		replay: o.Replay, log: o.Log.WithField("component", "node"), now: o.Now, started: o.Now(),
 		builtin: map[string]agents.Agent{}, agentSubs: map[string][]connector.Subscription{}, opts: o, metrics: NewMetrics(nil),
 	}
+	n.requests, n.cancelRequests = context.WithCancel(context.Background())
 	n.view = &view{n: n}
 	n.applySettings(o.Settings)
 	n.SetAuthorizer(o.Authorizer)
@@ -247,11 +253,13 @@ func (n *Node) handle(m connector.Message) {
 	n.inflight.Add(1)
 	go func() {
 		defer n.inflight.Done()
-		n.HandleMessage(context.Background(), m)
+		n.HandleMessage(n.requests, m)
 	}()
 }
 
-// HandleMessage processes one message and publishes the reply.
+// HandleMessage processes one message and publishes the reply. The
+// action runs under ctx; the reply is published even when ctx was
+// cancelled (an action cut short by shutdown still answers).
 func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
 	out := n.Process(ctx, m.Destination, m.Data)
 	if out.Reply == nil {
@@ -261,7 +269,7 @@ func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
 		n.log.WithField("request", out.Request.ID).Warn("request has no reply-to; reply dropped")
 		return
 	}
-	if err := n.conn.Publish(ctx, connector.Destination{Kind: connector.Reply, ReplyTo: out.ReplyTo}, out.Reply); err != nil {
+	if err := n.conn.Publish(context.WithoutCancel(ctx), connector.Destination{Kind: connector.Reply, ReplyTo: out.ReplyTo}, out.Reply); err != nil {
 		n.log.WithError(err).WithField("request", out.Request.ID).Error("publish reply failed")
 		return
 	}
@@ -269,9 +277,12 @@ func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
 }
 
 // Shutdown stops taking requests and waits up to the soft shutdown
-// timeout (or ctx) for in-flight requests. It is idempotent.
+// timeout (or until ctx ends) for in-flight requests. Requests still
+// running then have their context cancelled and get cancelGrace more to
+// return, within ctx. It is idempotent.
 func (n *Node) Shutdown(ctx context.Context) {
 	n.stopOnce.Do(func() {
+		defer n.cancelRequests()
 		n.closing.Store(true)
 		n.mu.Lock()
 		unsubscribe(n.subs)
@@ -292,8 +303,17 @@ func (n *Node) Shutdown(ctx context.Context) {
 		defer t.Stop()
 		select {
 		case <-done:
+			return
 		case <-t.C:
-			n.log.Warn("shutdown: in-flight requests still running after the soft shutdown timeout")
+			n.log.Warn("shutdown: in-flight requests still running after the soft shutdown timeout; cancelling them")
+		case <-ctx.Done():
+		}
+		n.cancelRequests()
+		grace := time.NewTimer(cancelGrace)
+		defer grace.Stop()
+		select {
+		case <-done:
+		case <-grace.C:
 		case <-ctx.Done():
 		}
 	})

@@ -8,7 +8,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -111,7 +110,7 @@ func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome
 			"request %s from %s was already processed (replay)", req.ID, req.CallerID)), false
 	}
 	n.stats.validated.Add(1)
-	if _, known := n.agent(req.Agent); !known && req.Agent != "discovery" {
+	if _, known := n.agent(req.Agent); !known && req.Agent != protocol.DiscoveryAgent {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)), false
 	}
 	if !n.selected(req) {
@@ -266,7 +265,7 @@ func validReplyTo(replyTo, collective, callerID string) bool {
 // no reply is to be sent).
 func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 	req := in.req
-	if req.Agent == "discovery" {
+	if req.Agent == protocol.DiscoveryAgent {
 		if !strings.Contains(string(req.PayloadBytes()), "ping") {
 			n.metrics.agentRefused(req.Agent, refusedPayload)
 			return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed, "discovery request %s is not a ping", req.ID)).Dropped
@@ -444,6 +443,3 @@ func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
 	}
 	return protocol.EncodeTransport(&protocol.Transport{Data: sec, Sender: n.identity})
 }
-
-// errShuttingDown is returned for requests that arrive during shutdown.
-var errShuttingDown = errors.New("node is shutting down")

@@ -13,6 +13,7 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // RegistrationAgent is the agent name registration messages are addressed
@@ -64,7 +65,7 @@ func (n *Node) registration() (*Registration, error) {
 	sum := sha256.Sum256(facts)
 	s := n.Stats()
 	return &Registration{
-		Identity: n.identity, Version: Version, Agents: n.agentNames(), Collectives: n.cfg.Load().collectiveList,
+		Identity: n.identity, Version: version.Version, Agents: n.agentNames(), Collectives: n.cfg.Load().collectiveList,
 		FactsSHA256: hex.EncodeToString(sum[:]), Classes: len(n.facts.Classes()), StartTime: n.started.Unix(),
 		Time: n.now().Unix(),
 		Stats: map[string]uint64{

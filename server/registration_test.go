@@ -18,6 +18,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // captureConn records what the node publishes.
@@ -105,7 +106,7 @@ func TestRegistrationIsSignedAndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if reg.Identity != "node1.example.net" || reg.Version != server.Version || reg.Classes != 2 {
+	if reg.Identity != "node1.example.net" || reg.Version != version.Version || reg.Classes != 2 {
 		t.Errorf("registration %+v", reg)
 	}
 	if len(reg.Agents) == 0 || reg.Agents[len(reg.Agents)-1] != "rpcutil" || len(reg.Collectives) != 2 {

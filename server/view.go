@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // view is the node as filters, policies and agents see it. It
@@ -22,7 +24,7 @@ func (v *view) HasClass(name string) bool    { return v.n.facts.HasClass(name) }
 func (v *view) Agents() []string             { return v.n.agentNames() }
 func (v *view) Collectives() []string        { return v.n.cfg.Load().collectiveList }
 func (v *view) Stats() agents.Stats          { return v.n.stats.snapshot() }
-func (v *view) Version() string              { return Version }
+func (v *view) Version() string              { return version.Version }
 func (v *view) ConfigFile() string           { return v.n.opts.ConfigFile }
 func (v *view) StartTime() time.Time         { return v.n.started }
 func (v *view) MatchClass(re *regexp.Regexp) bool {
@@ -70,9 +72,9 @@ func (v *view) AgentMetadata() []agents.Metadata {
 	for _, name := range set.names {
 		if a, ok := set.byName[name]; ok {
 			out = append(out, a.Metadata())
-		} else if name == "discovery" {
-			out = append(out, agents.Metadata{Name: "discovery", Description: "Discovery agent", Author: "tutti",
-				License: "Apache-2.0", Version: Version, Timeout: 2 * time.Second})
+		} else if name == protocol.DiscoveryAgent {
+			out = append(out, agents.Metadata{Name: protocol.DiscoveryAgent, Description: "Discovery agent", Author: "tutti",
+				License: "Apache-2.0", Version: version.Version, Timeout: 2 * time.Second})
 		}
 	}
 	return out

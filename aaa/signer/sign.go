@@ -202,7 +202,7 @@ func (s *Signer) Sign(ctx context.Context, sr *SignRequest) ([]byte, error) {
 // check runs every check; it returns nil when the request may be signed.
 func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 	req := d.req
-	if req.Agent == "discovery" {
+	if req.Agent == protocol.DiscoveryAgent {
 		if req.Message != protocol.DiscoveryPayload {
 			return deny(CodeMalformed, nil, "discovery payload must be %q", protocol.DiscoveryPayload)
 		}
@@ -227,7 +227,7 @@ func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 	if d.payloadAgent != "" && d.payloadAgent != req.Agent {
 		return deny(CodeAgentMismatch, nil, "payload agent %q differs from envelope agent %q", d.payloadAgent, req.Agent)
 	}
-	if req.Agent != "discovery" {
+	if req.Agent != protocol.DiscoveryAgent {
 		if err := AllowedAction(claims.Agents, req.Agent, d.action); err != nil {
 			return deny(CodeNotAllowed, err, "%s#%s is not allowed for %s", req.Agent, d.action, claims.CallerID)
 		}

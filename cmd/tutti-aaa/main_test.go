@@ -19,7 +19,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 func TestHashPassword(t *testing.T) {
@@ -37,7 +38,7 @@ func TestHashPassword(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	if code := execute(context.Background(), []string{"--version"}, nil, &out, &out); code != 0 || !strings.Contains(out.String(), version) {
+	if code := execute(context.Background(), []string{"--version"}, nil, &out, &out); code != 0 || !strings.Contains(out.String(), version.Version) {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // newRootCmd assembles the verbs; one file per verb holds its flags.
@@ -13,7 +15,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "tutti-aaa",
 		Short:         "Central login and request signing for tutti and Choria fleets",
-		Version:       version,
+		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/aaa/signer"
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/server/daemon"
+	"github.com/tuttifleet/tutti/server/supervise"
 )
 
 func newRunCmd() *cobra.Command {
@@ -57,45 +54,27 @@ func runService(cmd *cobra.Command, configFile string, insecureHTTP bool) error 
 		return err
 	}
 	signer.ApplyGCDefault()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sup := supervise.New(log)
+	defer sup.Close()
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	go superviseService(ctx, svc, hup, daemon.NewNotifier(log))
+	go superviseService(ctx, svc, sup)
 	return svc.Run(ctx)
 }
 
 // superviseService tells systemd when the service listens (READY=1),
-// reloads on SIGHUP (RELOADING=1, then READY=1) and sends watchdog
-// keep-alives from the same loop, so a reload that hangs stops them and
-// systemd restarts the service.
-func superviseService(ctx context.Context, svc *signer.Service, hup <-chan os.Signal, sd *daemon.Notifier) {
+// then runs the supervise loop: reload on SIGHUP, watchdog keep-alives,
+// STOPPING=1 at the end.
+func superviseService(ctx context.Context, svc *signer.Service, sup *supervise.Supervisor) {
 	select {
 	case <-ctx.Done():
 		return
 	case <-svc.Ready():
 	}
-	sd.Ready("serving " + svc.URL())
-	var watchdog <-chan time.Time
-	if every := sd.WatchdogInterval(); every > 0 {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		watchdog = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			sd.Stopping()
-			return
-		case <-hup:
-			sd.Reloading()
-			_ = svc.Reload() // logs its own outcome
-			sd.Ready("serving " + svc.URL())
-		case <-watchdog:
-			sd.Watchdog()
-		}
-	}
+	sup.Run(ctx, "serving "+svc.URL(), func() string {
+		_ = svc.Reload() // logs its own outcome
+		return "serving " + svc.URL()
+	})
 }
 
 // loadServiceConfig reads the YAML config and resolves choria_config into

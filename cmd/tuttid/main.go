@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 func main() {
@@ -30,7 +30,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "tuttid",
 		Short:         "The tutti node daemon",
-		Version:       server.Version,
+		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

@@ -170,5 +170,10 @@ type RPCReply struct {
 // NotAuthorizedMsg is the reply text for a denied request (Choria's wording).
 const NotAuthorizedMsg = "You are not authorized to call this agent or action"
 
+// DiscoveryAgent is the agent a discovery request names. The node
+// answers it in its pipeline, before authorization and audit; it is not
+// an RPC agent.
+const DiscoveryAgent = "discovery"
+
 // DiscoveryPayload is what clients send to the discovery agent: base64 of "ping".
 const DiscoveryPayload = "cGluZw=="

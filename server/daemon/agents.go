@@ -10,6 +10,7 @@ import (
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/agents/external"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/protocol"
 
 	// built-in agents register themselves
 	_ "github.com/tuttifleet/tutti/agents/discovery"
@@ -24,7 +25,7 @@ import (
 // twice, and a built-in agent's name cannot be taken.
 func externalAgents(cfg *config.Server, log *logrus.Entry) map[string]agents.Agent {
 	log = log.WithField("component", "agents")
-	builtin := map[string]bool{"discovery": true}
+	builtin := map[string]bool{protocol.DiscoveryAgent: true}
 	for _, n := range agents.Registered() {
 		builtin[n] = true
 	}

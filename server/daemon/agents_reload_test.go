@@ -12,7 +12,7 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 )
 
 // writeAgent installs an external agent: a DDL with actions, each

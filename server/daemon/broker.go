@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/signal"
 	"reflect"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -18,6 +15,7 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
+	"github.com/tuttifleet/tutti/server/supervise"
 )
 
 // Broker is a running embedded broker with the provider its TLS comes
@@ -42,7 +40,7 @@ func StartBroker(ctx context.Context, cfg *config.Broker, log *logrus.Entry) (*b
 // StartBrokerDaemon starts the embedded broker described by cfg and keeps
 // what Reload needs.
 func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entry) (*Broker, error) {
-	p, err := x509.New(SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, fmt.Errorf("broker security: %w", err)
 	}
@@ -109,7 +107,7 @@ func (b *Broker) keepRestartOnly(cfg *config.Broker) {
 	warn("listen address or ports", cfg.ListenAddress != old.ListenAddress || cfg.ClientPort != old.ClientPort ||
 		cfg.PeerPort != old.PeerPort || cfg.MonitorPort != old.MonitorPort)
 	warn("cluster peers", !slices.Equal(cfg.Peers, old.Peers))
-	warn("security provider settings (certificate, key, CA, CRL paths)", !reflect.DeepEqual(SecurityConfig(cfg.Security), SecurityConfig(old.Security)))
+	warn("security provider settings (certificate, key, CA, CRL paths)", !reflect.DeepEqual(x509.ConfigFrom(cfg.Security), x509.ConfigFrom(old.Security)))
 	warn("metrics listener", cfg.MetricsPort != old.MetricsPort || cfg.MetricsAddress != old.MetricsAddress)
 	warn("stream store", cfg.StreamStore != old.StreamStore)
 	warn("message size", cfg.MaxMessageSize != old.MaxMessageSize)
@@ -135,9 +133,8 @@ func RunBroker(ctx context.Context, path string) error {
 		return err
 	}
 	defer logs.Close()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sup := supervise.New(log)
+	defer sup.Close()
 	b, err := StartBrokerDaemon(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -154,24 +151,11 @@ func RunBroker(ctx context.Context, path string) error {
 		}
 		defer ms.Close()
 	}
-	sd := NewNotifier(log)
-	sd.Ready("accepting clients")
-	watchdog, stopWatchdog := sd.watchdogTicker()
-	defer stopWatchdog()
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("broker shutting down")
-			sd.Stopping()
-			return nil
-		case <-hup:
-			sd.Reloading()
-			reloads.reloaded(reloadBroker(b, path, logs, log))
-			sd.Ready("accepting clients")
-		case <-watchdog:
-			sd.Watchdog()
-		}
-	}
+	sup.Run(ctx, "accepting clients", func() string {
+		reloads.reloaded(reloadBroker(b, path, logs, log))
+		return "accepting clients"
+	})
+	return nil
 }
 
 // reloadBroker runs one SIGHUP reload of the broker and logs its outcome.

@@ -23,7 +23,7 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 )
 
 // writeTestCRL writes pki/crl.pem from the CA in pki, revoking certs.

@@ -17,20 +17,12 @@ import (
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
 )
-
-// SecurityConfig maps the config section onto the x509 provider's.
-func SecurityConfig(s config.Security) x509.Config {
-	return x509.Config{
-		CertFile: s.CertFile, KeyFile: s.KeyFile, CAFile: s.CAFile, CRLFile: s.CRLFile,
-		CertnameAllow: s.CertnameAllow, Privileged: s.Privileged, PrivilegedCallerKinds: s.PrivilegedCallerKinds,
-		AllowLegacyCerts: s.AllowLegacyCerts,
-	}
-}
 
 // Node is a running node with everything it was built from.
 type Node struct {
@@ -54,7 +46,7 @@ type Node struct {
 
 // BuildNode creates and starts a node from its configuration.
 func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *logrus.Entry) (*Node, error) {
-	p, err := x509.New(SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, fmt.Errorf("security: %w", err)
 	}
@@ -66,47 +58,54 @@ func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *
 		return nil, fmt.Errorf("facts: %w", err)
 	}
 	d := &Node{Config: cfg, File: file, Provider: p, Facts: fs, Log: log}
-	// facts and classes are reloaded when their files change
+	if err := d.build(ctx, file); err != nil {
+		d.close()
+		return nil, err
+	}
+	// facts and classes are reloaded when their files change; started
+	// last, so a node that fails to build leaves nothing running
 	d.background, d.stopWatch = context.WithCancel(context.Background())
 	go fs.Watch(d.background, 5*time.Second)
+	d.startRegistration()
+	return d, nil
+}
+
+// build makes the authorizer, the auditor, the connection and the node,
+// and starts the node. On error the caller closes what was made.
+func (d *Node) build(ctx context.Context, file *config.File) error {
+	cfg, log := d.Config, d.Log
 	var authz server.Authorizer
+	var err error
 	if cfg.Authorization.Enabled {
 		if d.Authorizer, err = newAuthorizer(cfg, log); err != nil {
-			return nil, err
+			return err
 		}
 		authz = d.Authorizer
 	}
 	if cfg.Audit.Enabled {
 		if d.Auditor, err = newAuditor(cfg, log); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var rc *replay.Cache
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)
 	}
-	if d.Conn, err = Connect(ctx, &cfg.Common, p, log); err != nil {
-		d.close()
-		return nil, err
+	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), d.Provider, log); err != nil {
+		return err
 	}
 	d.Node, err = server.New(server.Options{
-		Settings: settings(cfg), Connector: d.Conn, Signer: p, Verifier: p, Facts: fs, Authorizer: authz,
-		Auditor: d.Auditor, Replay: rc, ConfigItem: file.Get, ConfigFile: file.Path, Log: log,
+		Settings: settings(cfg), Connector: d.Conn, Signer: d.Provider, Verifier: d.Provider, Facts: d.Facts,
+		Authorizer: authz, Auditor: d.Auditor, Replay: rc, ConfigItem: file.Get, ConfigFile: file.Path, Log: log,
 		Extra: externalAgents(cfg, log),
 	})
 	if err != nil {
-		d.close()
-		return nil, err
+		return err
 	}
 	if cfg.StatsPort != 0 {
 		d.Registry = d.registerNodeMetrics()
 	}
-	if err := d.Node.Start(); err != nil {
-		d.close()
-		return nil, err
-	}
-	d.startRegistration()
-	return d, nil
+	return d.Node.Start()
 }
 
 // startRegistration publishes registration messages when registration

@@ -18,6 +18,7 @@ import (
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/broker"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // MetricsPath is where Prometheus scrapes; HealthPath answers 200 "ok".
@@ -65,7 +66,7 @@ func newProcessRegistry(component string) *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tutti", Name: "build_info",
 			Help:        "Always 1; the labels name the version and the daemon.",
-			ConstLabels: prometheus.Labels{"version": server.Version, "component": component}},
+			ConstLabels: prometheus.Labels{"version": version.Version, "component": component}},
 			func() float64 { return 1 }))
 	return reg
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tuttifleet/tutti/aaa/actionpolicy"
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/security/x509"
 )
 
 // ErrReloadRefused wraps every reason a new configuration was not taken:
@@ -100,7 +101,7 @@ func (d *Node) keepRestartOnly(cfg *config.Server) {
 	warn("identity", cfg.Identity != old.Identity)
 	warn("collectives", !slices.Equal(cfg.Collectives, old.Collectives))
 	warn("broker connection (connector, middleware hosts, credentials)", cfg.Connector != old.Connector || !reflect.DeepEqual(cfg.NATS, old.NATS))
-	warn("security provider settings (certificate, key, CA, CRL paths and rules)", !reflect.DeepEqual(SecurityConfig(cfg.Security), SecurityConfig(old.Security)))
+	warn("security provider settings (certificate, key, CA, CRL paths and rules)", !reflect.DeepEqual(x509.ConfigFrom(cfg.Security), x509.ConfigFrom(old.Security)))
 	warn("fact and classes file paths", !slices.Equal(cfg.Facts.Files, old.Facts.Files) || cfg.Facts.ClassesFile != old.Facts.ClassesFile)
 	warn("metrics listener", cfg.StatsPort != old.StatsPort || cfg.StatsAddress != old.StatsAddress)
 	warn("registration settings", !slices.Equal(cfg.Registration, old.Registration) || cfg.RegisterInterval != old.RegisterInterval ||

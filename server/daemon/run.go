@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/server/supervise"
 )
 
 // startLogging opens the log and reports the config file's warnings.
@@ -44,9 +42,8 @@ func RunNode(ctx context.Context, path string) error {
 	defer logs.Close()
 	// SIGHUP is caught before readiness is announced, so a reload sent
 	// as soon as systemd says "active" never kills the process.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sup := supervise.New(log)
+	defer sup.Close()
 	node, err := BuildNode(ctx, cfg, file, log)
 	if err != nil {
 		return err
@@ -59,27 +56,14 @@ func RunNode(ctx context.Context, path string) error {
 		}
 		defer ms.Close()
 	}
-	sd := NewNotifier(log)
-	sd.Ready("connected and subscribed")
-	watchdog, stopWatchdog := sd.watchdogTicker()
-	defer stopWatchdog()
-	for {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down")
-			sd.Stopping()
-			sctx, cancel := context.WithTimeout(context.Background(), node.Config.SoftShutdownTimeout+time.Second)
-			node.Shutdown(sctx)
-			cancel()
-			return nil
-		case <-hup:
-			sd.Reloading()
-			reloadNode(node, logs, log)
-			sd.Ready("reloaded")
-		case <-watchdog:
-			sd.Watchdog()
-		}
-	}
+	sup.Run(ctx, "connected and subscribed", func() string {
+		reloadNode(node, logs, log)
+		return "reloaded"
+	})
+	sctx, cancel := context.WithTimeout(context.Background(), node.Config.SoftShutdownTimeout+time.Second)
+	defer cancel()
+	node.Shutdown(sctx)
+	return nil
 }
 
 // reloadNode runs one SIGHUP reload and logs its outcome.

@@ -21,11 +21,13 @@ import (
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
-	"github.com/tuttifleet/tutti/server/daemon/systemdtest"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // slowStarted receives a value whenever slow#sleep starts running.
@@ -188,7 +190,7 @@ func (f *fleet) connectAs(t *testing.T, name string) (connector.Connector, *x509
 	l.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, &config.Common{Identity: "tester", NATS: config.NATS{Hosts: []string{f.brokerHosts()}}}, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&config.Common{Identity: "tester", NATS: config.NATS{Hosts: []string{f.brokerHosts()}}}), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +282,7 @@ func TestNodeUnderSystemdMetricsAndWatchdog(t *testing.T) {
 		`tutti_connector_reconnects_total 0`,
 		`tutti_node_replies_total 1`,
 		`tutti_node_action_seconds_count{agent="rpcutil"} 1`,
-		`tutti_build_info{component="node",version="` + server.Version + `"} 1`,
+		`tutti_build_info{component="node",version="` + version.Version + `"} 1`,
 	} {
 		if !hasLine(m, want) {
 			t.Errorf("metrics lack %q", want)

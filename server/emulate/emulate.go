@@ -33,11 +33,10 @@ import (
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
-	natsconn "github.com/tuttifleet/tutti/connector/nats"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
-	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/facts"
 	"github.com/tuttifleet/tutti/server/procstat"
 
@@ -170,7 +169,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		return nil, err
 	}
 	if o.SharedConn {
-		p, err := x509.NewFromPEM(pairs[0].cert, pairs[0].key, store.ca.CertPEM, daemon.SecurityConfig(o.Config.Security))
+		p, err := x509.NewFromPEM(pairs[0].cert, pairs[0].key, store.ca.CertPEM, x509.ConfigFrom(o.Config.Security))
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +336,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 // newNode builds, connects and starts node i.
 func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair, caPEM []byte) (*server.Node, connector.Connector, error) {
 	cfg := o.Config
-	p, err := x509.NewFromPEM(kp.cert, kp.key, caPEM, daemon.SecurityConfig(cfg.Security))
+	p, err := x509.NewFromPEM(kp.cert, kp.key, caPEM, x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: security: %w", name, err)
 	}
@@ -380,21 +379,12 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 	return n, own, nil
 }
 
-// connect opens one broker connection presenting p's certificate, as
-// daemon.Connect does for a tuttid.
+// connect opens one broker connection named name presenting p's
+// certificate, with the connector the node configuration chooses.
 func connect(ctx context.Context, o Options, p *x509.Provider, name string, log *logrus.Entry) (connector.Connector, error) {
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return nil, err
-	}
-	hosts := o.Config.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{"nats://puppet:4222"}
-	}
-	return natsconn.Connect(ctx, natsconn.Config{
-		Servers: hosts, TLS: tlsc, User: o.Config.NATS.User, Password: o.Config.NATS.Pass,
-		Credentials: o.Config.NATS.Credentials, Name: name, Certificate: p.Name(), Log: log,
-	})
+	c := dial.ConfigFrom(&o.Config.Common)
+	c.Name = name
+	return dial.Open(ctx, c, p, log)
 }
 
 // Memory is what the fleet holds at one moment.

@@ -13,10 +13,10 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
-	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 // testEnv is a PKI directory, a real TLS broker trusting its CA, a
@@ -82,7 +82,7 @@ func newTestClient(t *testing.T, ca *x509.CA, url, user string) *client.Client {
 	defer cancel()
 	common := &config.Common{Identity: user}
 	common.NATS.Hosts = []string{url}
-	conn, err := daemon.Connect(ctx, common, p, brokertest.Logger("client"))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(common), p, brokertest.Logger("client"))
 	if err != nil {
 		t.Fatal(err)
 	}

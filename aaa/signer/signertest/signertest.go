@@ -216,7 +216,7 @@ func (e *Env) Login(t testing.TB, user string) (string, ed25519.PrivateKey) {
 func Request(t testing.TB, agent, action, callerID string, created time.Time, ttl int) []byte {
 	t.Helper()
 	msg := protocol.DiscoveryPayload
-	if agent != "discovery" {
+	if agent != protocol.DiscoveryAgent {
 		var err error
 		msg, err = protocol.EncodeRPCRequest(agent, action, nil)
 		must(t, err)

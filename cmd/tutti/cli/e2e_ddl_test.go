@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -197,7 +198,7 @@ func testClient(t *testing.T, conf string) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func testClient(t *testing.T, conf string) *client.Client {
 	l.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, &cfg.Common, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

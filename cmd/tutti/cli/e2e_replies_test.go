@@ -16,9 +16,9 @@ import (
 
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 // ghost is a node that does not exist: the forger answers for it.
@@ -50,7 +50,7 @@ func newReplyForger(t *testing.T, f *Fleet, node string, signed bool) *replyForg
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func newReplyForger(t *testing.T, f *Fleet, node string, signed bool) *replyForg
 	l.SetOutput(testWriter{t})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, &cfg.Common, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}

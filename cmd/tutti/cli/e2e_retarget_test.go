@@ -18,6 +18,7 @@ import (
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -42,7 +43,7 @@ func connectWith(t *testing.T, conf string, server bool) connector.Connector {
 		}
 		common = &cfg.Common
 	}
-	p, err := x509.New(daemon.SecurityConfig(common.Security))
+	p, err := x509.New(x509.ConfigFrom(common.Security))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func connectWith(t *testing.T, conf string, server bool) connector.Connector {
 	l.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.Connect(ctx, common, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(common), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestE2ECentralAAASignsEachChunk(t *testing.T) {
 	l.SetOutput(io.Discard)
 	// The broker grants bob's reply subject (up=bob) for the login token
 	// the CLI presents, as `tutti rpc` does.
-	conn, err := daemon.ConnectWithToken(ctx, &cfg.Common, p, brokerToken(signer), logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common).WithToken(brokerToken(signer)), p, logrus.NewEntry(l))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +370,7 @@ func TestE2ESTOMPDirectedRequestCannotBeRetargeted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,10 @@ import (
 
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
-	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 // strictRig publishes hand-made requests to a fleet over its embedded
@@ -40,7 +40,7 @@ func (r *strictRig) conn(user string) connector.Connector {
 		r.t.Fatal(err)
 	}
 	pki := filepath.Join(r.f.Dir, "pki")
-	sc := daemon.SecurityConfig(cfg.Security)
+	sc := x509.ConfigFrom(cfg.Security)
 	sc.CertFile, sc.KeyFile = filepath.Join(pki, user+".pem"), filepath.Join(pki, user+".key")
 	p, err := x509.New(sc)
 	if err != nil {
@@ -50,7 +50,7 @@ func (r *strictRig) conn(user string) connector.Connector {
 	l.SetOutput(io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := daemon.Connect(ctx, &cfg.Common, p, logrus.NewEntry(l))
+	c, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tuttifleet/tutti/server"
+	"github.com/tuttifleet/tutti/server/version"
 )
 
 // Exit codes scripts can rely on (docs/cli.md).
@@ -58,7 +58,7 @@ func NewRoot(g *globals) *cobra.Command {
 		Use:           "tutti",
 		Short:         "Secure broadcast RPC for server fleets",
 		Long:          "tutti sends signed requests to many servers at once over a message broker and verifies every reply.",
-		Version:       server.Version,
+		Version:       version.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

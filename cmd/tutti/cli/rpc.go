@@ -11,6 +11,7 @@ import (
 
 	"github.com/tuttifleet/tutti/agents"
 	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 // rpcOpts are the flags of rpc. Verbs that are shortcuts for an rpc
@@ -144,7 +145,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if err != nil {
 		return err
 	}
-	refused := refusedFrom(dsum, "discovery")
+	refused := refusedFrom(dsum, protocol.DiscoveryAgent)
 	if len(nodes) == 0 {
 		if len(refused) > 0 {
 			for _, r := range refused {

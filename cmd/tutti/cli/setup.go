@@ -12,10 +12,10 @@ import (
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security"
 	"github.com/tuttifleet/tutti/security/remote"
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 // session is a connected client built from client.conf.
@@ -86,7 +86,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	for _, w := range file.Warnings() {
 		log.Warn(w.String())
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", err))
 	}
@@ -96,7 +96,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
-	conn, err := daemon.ConnectWithToken(ctx, &cfg.Common, p, brokerToken(signer), log)
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common).WithToken(brokerToken(signer)), p, log)
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", err))
 	}

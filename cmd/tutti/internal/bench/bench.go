@@ -28,6 +28,7 @@ import (
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -313,7 +314,7 @@ func newClient(ctx context.Context, conf string) (*client.Client, connector.Conn
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -321,7 +322,7 @@ func newClient(ctx context.Context, conf string) (*client.Client, connector.Conn
 	l.SetOutput(io.Discard)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second) // the broker child is starting
 	defer cancel()
-	conn, err := daemon.Connect(cctx, &cfg.Common, p, logrus.NewEntry(l))
+	conn, err := dial.Open(cctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to the bench broker: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -328,13 +329,13 @@ func Rogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summar
 	if err != nil {
 		return nil, err
 	}
-	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err != nil {
 		return nil, err
 	}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	conn, err := daemon.Connect(ctx, &cfg.Common, p, logrus.NewEntry(l))
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
 	if err != nil {
 		return nil, err
 	}

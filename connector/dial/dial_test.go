@@ -1,4 +1,4 @@
-package daemon
+package dial
 
 import (
 	"context"
@@ -51,14 +51,14 @@ func TestConnectSTOMPRefusals(t *testing.T) {
 			"ssl.cert and ssl.key must be set together"},
 		{"CA file without certificates", config.Common{Connector: "stomp", ActiveMQ: config.ActiveMQ{Pool: with(func(m *config.STOMPBroker) { m.SSLCA = notPEM })}},
 			"no PEM certificates"},
-		{"rabbitmq", config.Common{Connector: "rabbitmq"}, `connector "rabbitmq" is not available`},
+		{"rabbitmq", config.Common{Connector: "rabbitmq"}, `connector "rabbitmq" is not available in this build; use nats or activemq`},
 	}
 	log := quietLog()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			c, err := Connect(ctx, &tc.common, p, log)
+			c, err := Open(ctx, ConfigFrom(&tc.common), p, log)
 			if err == nil {
 				_ = c.Close()
 				t.Fatal("connected, want a refusal")
@@ -84,7 +84,7 @@ func TestConnectSTOMPNamesBroker(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = Connect(ctx, &c, p, quietLog())
+	_, err = Open(ctx, ConfigFrom(&c), p, quietLog())
 	if err == nil || !strings.Contains(err.Error(), "stomp+ssl://127.0.0.1:1") {
 		t.Fatalf("error %v does not name the broker", err)
 	}
@@ -94,4 +94,28 @@ func quietLog() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	return logrus.NewEntry(l)
+}
+
+// The NATS branch: the default broker when none is configured, the
+// login token, the identity's certificate and the connection's name.
+func TestNATSConfig(t *testing.T) {
+	ca, _ := x509.NewCA("test CA", x509.KeyECDSA, time.Hour)
+	is, _ := ca.Issue("client1.example.net", x509.IssueOptions{})
+	p, err := x509.NewFromPEM(is.CertPEM, is.KeyPEM, ca.CertPEM, x509.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ConfigFrom(&config.Common{Identity: "client1", NATS: config.NATS{User: "u", Pass: "pw"}}).WithToken("tok")
+	nc, err := natsConfig(c, p, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nc.Servers) != 1 || nc.Servers[0] != DefaultNATSHost || nc.Token != "tok" || nc.Name != "client1" ||
+		nc.User != "u" || nc.Password != "pw" || nc.Certificate != p.Name() || nc.TLS == nil {
+		t.Fatalf("NATS config = %+v", nc)
+	}
+	c.NATS.Hosts = []string{"tls://b1:4222", "nats://b2:4222"}
+	if nc, _ = natsConfig(c, p, quietLog()); len(nc.Servers) != 2 || nc.Servers[0] != "tls://b1:4222" {
+		t.Fatalf("configured hosts = %v", nc.Servers)
+	}
 }

@@ -1,4 +1,14 @@
-package daemon
+// Package sdnotify speaks systemd's service notification protocol
+// (sd_notify: Type=notify, Type=notify-reload, WatchdogSec=) for every
+// tutti service: tuttid, tuttid broker and tutti-aaa.
+//
+// It lives under server/ because the node daemon needs it and packages
+// outside cmd/ cannot import cmd/internal, but it is a leaf: it imports
+// nothing of ours, so a binary that imports it (tutti-aaa) does not link
+// the node. server/supervise builds the ready/reload/watchdog/stop loop
+// on top of it; server/sdnotify/systemdtest is the fake notification
+// socket for tests and stays out of the product's import graph.
+package sdnotify
 
 import (
 	"fmt"
@@ -15,8 +25,8 @@ type Notifier struct {
 	log *logrus.Entry
 }
 
-// NewNotifier returns a notifier that logs failures to log.
-func NewNotifier(log *logrus.Entry) *Notifier { return &Notifier{log: log} }
+// New returns a notifier that logs failures to log.
+func New(log *logrus.Entry) *Notifier { return &Notifier{log: log} }
 
 func (n *Notifier) send(state string) {
 	sent, err := daemon.SdNotify(false, state)
@@ -53,9 +63,10 @@ func (n *Notifier) WatchdogInterval() time.Duration {
 	return d / 2
 }
 
-// watchdogTicker returns a channel that ticks every keep-alive interval,
-// or nil (never ready in a select) when the watchdog is off.
-func (n *Notifier) watchdogTicker() (<-chan time.Time, func()) {
+// WatchdogTicker returns a channel that ticks every keep-alive interval,
+// or nil (never ready in a select) when the watchdog is off, and the
+// function that stops it.
+func (n *Notifier) WatchdogTicker() (<-chan time.Time, func()) {
 	every := n.WatchdogInterval()
 	if every <= 0 {
 		return nil, func() {}

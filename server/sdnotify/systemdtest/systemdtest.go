@@ -1,6 +1,6 @@
 // Package systemdtest is a fake systemd notification socket, for tests
-// of daemons that report their state with sd_notify (server/daemon's
-// RunNode, cmd/tutti-aaa): READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1
+// of daemons that report their state through server/sdnotify (tuttid,
+// tuttid broker, tutti-aaa): READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1
 // and STATUS=… datagrams on the unixgram socket named by NOTIFY_SOCKET.
 package systemdtest
 

@@ -1,4 +1,4 @@
-package daemon
+package sdnotify
 
 import "golang.org/x/sys/unix"
 

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package daemon
+package sdnotify
 
 // monotonicUsec is 0 where there is no systemd.
 func monotonicUsec() int64 { return 0 }
