@@ -31,7 +31,6 @@ import (
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/emulate"
 	"github.com/tuttifleet/tutti/server/procstat"
 )
