@@ -34,12 +34,12 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	natsconn "github.com/tuttifleet/tutti/connector/nats"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/facts"
-	"github.com/tuttifleet/tutti/server/procstat"
 
 	// the built-in agents, as tuttid (server/daemon/agents.go) loads them
 	_ "github.com/tuttifleet/tutti/agents/discovery"

@@ -26,10 +26,10 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/emulate"
-	"github.com/tuttifleet/tutti/server/procstat"
 )
 
 func init() {
