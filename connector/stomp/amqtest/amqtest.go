@@ -36,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/security/x509/x509test"
 )
 
@@ -154,10 +155,10 @@ func (b *Broker) setup() error {
 			return err
 		}
 	}
-	if b.SSLPort, err = freePort(); err != nil {
+	if b.SSLPort, err = freeport.Get(); err != nil {
 		return err
 	}
-	if b.Port, err = freePort(); err != nil {
+	if b.Port, err = freeport.Get(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(b.Dir, "conf"), 0o700); err != nil {
@@ -177,15 +178,6 @@ func (b *Broker) setup() error {
 		return fmt.Errorf("%s setup: %w: %s", script, err, out)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start runs the broker and waits until its STOMP+SSL port accepts.
