@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -130,7 +131,7 @@ func BenchmarkVerifyReply(b *testing.B) {
 			msg := r.reply(b, "node1.example.net", "node1.example.net", true, false)
 			b.ReportAllocs()
 			b.ResetTimer()
-			start := processCPU()
+			start := procstat.SelfCPU()
 			for i := 0; i < b.N; i++ {
 				if res, ok := r.c.verify(requestIDs{first: r.id}, msg); !ok || res.State != Verified {
 					b.Fatal(res.Err)
@@ -217,7 +218,7 @@ func BenchmarkVerifyReplyFleet(b *testing.B) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := processCPU()
+	start := procstat.SelfCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		i := int(next.Add(1000))
 		for pb.Next() {
@@ -238,7 +239,7 @@ func BenchmarkVerifyReplyFleet(b *testing.B) {
 // per second.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.StopTimer()
-	if cpu := processCPU() - start; start > 0 && cpu > 0 {
+	if cpu := procstat.SelfCPU() - start; start > 0 && cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
@@ -275,7 +276,7 @@ func benchFirstContact(b *testing.B, caPEM []byte, replies [][]byte) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := processCPU()
+	start := procstat.SelfCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := int(next.Add(1) - 1)

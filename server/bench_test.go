@@ -15,6 +15,7 @@ import (
 	_ "github.com/tuttifleet/tutti/agents/rpcutil"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
@@ -168,15 +169,15 @@ func benchPipeline(b *testing.B, r *rig) {
 	var cpu time.Duration // CPU spent in Process, batches of signing excluded
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := processCPU()
+	start := procstat.SelfCPU()
 	for i := 0; i < b.N; i++ {
 		if len(msgs) == 0 {
 			b.StopTimer()
-			cpu += processCPU() - start
+			cpu += procstat.SelfCPU() - start
 			for j := 0; j < batch; j++ {
 				msgs = append(msgs, r.request(b))
 			}
-			start = processCPU()
+			start = procstat.SelfCPU()
 			b.StartTimer()
 		}
 		msg := msgs[len(msgs)-1]
@@ -186,7 +187,7 @@ func benchPipeline(b *testing.B, r *rig) {
 		}
 	}
 	b.StopTimer()
-	if cpu += processCPU() - start; cpu > 0 {
+	if cpu += procstat.SelfCPU() - start; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -51,12 +52,12 @@ func BenchmarkSignatureFloor(b *testing.B) {
 			}{{"verify", verify}, {"sign", sign}, {"both", func() { verify(); sign() }}} {
 				b.Run(op.name, func(b *testing.B) {
 					b.ReportAllocs()
-					start := processCPU()
+					start := procstat.SelfCPU()
 					for i := 0; i < b.N; i++ {
 						op.fn()
 					}
 					b.StopTimer()
-					if cpu := processCPU() - start; cpu > 0 {
+					if cpu := procstat.SelfCPU() - start; cpu > 0 {
 						b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 					}
 				})

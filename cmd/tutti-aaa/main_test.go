@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 	"github.com/tuttifleet/tutti/server/version"
@@ -43,15 +43,6 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestRunWithChoriaConfig starts the service from an aaasvc-style JSON
 // config whose privileged certificate comes from choria_config, over
 // --insecure-http, and stops it by cancelling the context.
@@ -75,7 +66,7 @@ func TestRunWithChoriaConfig(t *testing.T) {
 		"plugin.security.file.key = aaa.key\nplugin.security.file.ca = ca.pem\n"))
 	_, jwtKey, _ := ed25519.GenerateKey(rand.Reader)
 	pub := w("jwt.pub", []byte(hex.EncodeToString(jwtKey.Public().(ed25519.PublicKey))))
-	port := freePort(t)
+	port := freeport.Must(t)
 	cfg := w("aaa.json", []byte(`{"choria_config":"`+choria+`","signer":"basicjwt","port":`+strconv.Itoa(port)+`,
 		"listen_address":"127.0.0.1","basicjwt_signer":{"signing_certificate":"`+pub+`","max_validity":"1h"},
 		"logfile":"`+filepath.Join(dir, "aaa.log")+`"}`))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 )
@@ -56,16 +55,4 @@ func CheckGaveUp(t *testing.T, err error, url string) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
-}
-
-// FreePort returns a loopback TCP port nobody listens on (for now).
-func FreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
 }

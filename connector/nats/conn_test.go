@@ -17,6 +17,7 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/conformance"
 	"github.com/tuttifleet/tutti/connector/nats"
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
 
@@ -39,7 +40,7 @@ func TestConnectConfigRefusals(t *testing.T) {
 
 func TestConnectUnreachableNamesServerAndCause(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	url := "nats://127.0.0.1:" + strconv.Itoa(conformance.FreePort(t))
+	url := "nats://127.0.0.1:" + strconv.Itoa(freeport.Must(t))
 	log, hook := logtest.NewNullLogger()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
@@ -58,7 +59,7 @@ func TestConnectUnreachableNamesServerAndCause(t *testing.T) {
 
 func TestConnectWaitsForLateBroker(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	port := conformance.FreePort(t)
+	port := freeport.Must(t)
 	type result struct {
 		c   *nats.Conn
 		err error

@@ -12,6 +12,7 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/conformance"
 	"github.com/tuttifleet/tutti/connector/stomp"
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
 
@@ -44,7 +45,7 @@ func TestConnectConfigRefusals(t *testing.T) {
 // ends, then names the broker and the cause.
 func TestConnectBrokerDownNamesBrokerAndRetries(t *testing.T) {
 	pki := brokertest.NewPKI(t, "ca")
-	port := conformance.FreePort(t)
+	port := freeport.Must(t)
 	cfg := stomp.Config{
 		Brokers: []stomp.Broker{{Host: "127.0.0.1", Port: port, TLS: pki.ClientTLS(t, "n1")}},
 		Log:     brokertest.Logger("stomp"), MaxReconnectDelay: 100 * time.Millisecond,
@@ -61,7 +62,7 @@ func TestPoolFailover(t *testing.T) {
 	b := amq.Broker(t)
 	cfg := config(t, b, "node-failover")
 	dead := cfg.Brokers[0]
-	dead.Port = conformance.FreePort(t)
+	dead.Port = freeport.Must(t)
 	cfg.Brokers = append([]stomp.Broker{dead}, cfg.Brokers...)
 	var states atomic.Int32
 	cfg.OnStateChange = func(up bool) {

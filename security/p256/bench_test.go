@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tuttifleet/tutti/internal/procstat"
 )
 
 func BenchmarkVerify(b *testing.B) {
@@ -22,7 +24,7 @@ func BenchmarkVerify(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			start := processCPU()
+			start := procstat.SelfCPU()
 			for b.Loop() {
 				if !bc.verify() {
 					b.Fatal("valid signature refused")
@@ -45,7 +47,7 @@ func BenchmarkTeeth(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("t=%d/verify", teeth), func(b *testing.B) {
-			start := processCPU()
+			start := procstat.SelfCPU()
 			for b.Loop() {
 				if !k.VerifyASN1(hash[:], sig) {
 					b.Fatal("valid signature refused")
@@ -55,7 +57,7 @@ func BenchmarkTeeth(b *testing.B) {
 			b.ReportMetric(float64(k.Size()), "table-bytes")
 		})
 		b.Run(fmt.Sprintf("t=%d/new", teeth), func(b *testing.B) {
-			start := processCPU()
+			start := procstat.SelfCPU()
 			for b.Loop() {
 				if _, err := newPublicKey(&priv.PublicKey, teeth); err != nil {
 					b.Fatal(err)
@@ -69,7 +71,7 @@ func BenchmarkTeeth(b *testing.B) {
 func BenchmarkNewPublicKey(b *testing.B) {
 	pub := &mustKey(b).PublicKey
 	b.ReportAllocs()
-	start := processCPU()
+	start := procstat.SelfCPU()
 	for b.Loop() {
 		if _, err := NewPublicKey(pub); err != nil {
 			b.Fatal(err)
@@ -83,7 +85,7 @@ func BenchmarkNewPublicKey(b *testing.B) {
 // does not grow while the benchmark waits for a core.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.StopTimer()
-	if cpu := processCPU() - start; start > 0 && cpu > 0 {
+	if cpu := procstat.SelfCPU() - start; start > 0 && cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -3,6 +3,8 @@ package x509
 import (
 	"testing"
 	"time"
+
+	"github.com/tuttifleet/tutti/internal/procstat"
 )
 
 var benchKeyTypes = []KeyType{KeyRSA, KeyECDSA, KeyEd25519}
@@ -39,7 +41,7 @@ func BenchmarkVerifyRequestCold(b *testing.B) {
 	sig := mustSign(b, is, testMsg)
 	p := verifier(b, ca, Config{})
 	b.ReportAllocs()
-	start := processCPU()
+	start := procstat.SelfCPU()
 	for b.Loop() {
 		st := p.st.Load()
 		if _, err := p.verifyChain(st, is.CertPEM, forRequest, p.now()); err != nil {
@@ -62,7 +64,7 @@ func BenchmarkVerifyChainCold(b *testing.B) {
 			is := mustIssue(b, ca, "alice.mcollective", IssueOptions{})
 			p := verifier(b, ca, Config{})
 			b.ReportAllocs()
-			start := processCPU()
+			start := procstat.SelfCPU()
 			for b.Loop() {
 				if _, err := p.verifyChain(p.st.Load(), is.CertPEM, forRequest, p.now()); err != nil {
 					b.Fatal(err)
@@ -78,7 +80,7 @@ func BenchmarkVerifyChainCold(b *testing.B) {
 // does not grow while the benchmark waits for a core.
 func reportCPU(b *testing.B, start time.Duration) {
 	b.StopTimer()
-	if cpu := processCPU() - start; start > 0 && cpu > 0 {
+	if cpu := procstat.SelfCPU() - start; start > 0 && cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -1,5 +1,3 @@
-//go:build unix
-
 package broker_test
 
 import (
@@ -8,13 +6,13 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
 
@@ -83,7 +81,7 @@ func benchReplies(b *testing.B, pki *brokertest.PKI, url string) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu0 := procstat.SelfCPU()
 	for i := 0; i < b.N; i++ {
 		if err := node.Publish(prefix+strconv.Itoa(i), payload); err != nil {
 			b.Fatal(err)
@@ -98,15 +96,8 @@ func benchReplies(b *testing.B, pki *brokertest.PKI, url string) {
 		b.Fatalf("received %d of %d replies: the broker dropped or refused some", got.Load(), want)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is this process's user+system CPU time: broker, node and
-// caller all run in it, so it is steadier than wall time on a busy box.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	if cpu := procstat.SelfCPU() - cpu0; cpu > 0 {
+		// broker, node and caller all run in this process
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

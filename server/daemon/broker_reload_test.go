@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
@@ -120,7 +121,7 @@ func TestBrokerCertificateRotationOnSIGHUP(t *testing.T) {
 	newPKI(t, dir)
 	pki := filepath.Join(dir, "pki")
 	writeTestCRL(t, pki)
-	port, mport := freePort(t), freePort(t)
+	port, mport := freeport.Must(t), freeport.Must(t)
 	conf := filepath.Join(dir, "broker.conf")
 	logPath := filepath.Join(dir, "broker.log")
 	confText := "identity = broker.example.net\nlogfile = " + logPath + "\n" + security("broker.example.net") +
@@ -313,9 +314,9 @@ func TestBrokerClusterWithRotatedCertificates(t *testing.T) {
 	dir := t.TempDir()
 	newPKI(t, dir)
 	pki := filepath.Join(dir, "pki")
-	pa, pb := freePort(t), freePort(t)
-	a, aConf := startClusterBroker(t, dir, "broker-a", freePort(t), pa, "")
-	b, _ := startClusterBroker(t, dir, "broker-b", freePort(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
+	pa, pb := freeport.Must(t), freeport.Must(t)
+	a, aConf := startClusterBroker(t, dir, "broker-a", freeport.Must(t), pa, "")
+	b, _ := startClusterBroker(t, dir, "broker-b", freeport.Must(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
 	waitRoutes(t, a, b)
 	onA, err := brokerClient(t, pki, a.ClientURL())
 	if err != nil {
@@ -344,7 +345,7 @@ func TestBrokerClusterWithRotatedCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Shutdown()
-	b2, _ := startClusterBroker(t, dir, "broker-b", freePort(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
+	b2, _ := startClusterBroker(t, dir, "broker-b", freeport.Must(t), pb, fmt.Sprintf("nats://127.0.0.1:%d", pa))
 	waitRoutes(t, a, b2)
 	onB2, err := brokerClient(t, pki, b2.ClientURL())
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/daemon"
@@ -63,16 +63,6 @@ type fleet struct {
 	cancel    context.CancelFunc
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -107,7 +97,7 @@ func (f *fleet) brokerHosts() string {
 
 func startBroker(t *testing.T, dir string) {
 	t.Helper()
-	port := freePort(t)
+	port := freeport.Must(t)
 	conf := filepath.Join(dir, "broker.conf")
 	write(t, conf, "identity = broker.example.net\nlogfile = discard\n"+security("broker.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
@@ -149,7 +139,7 @@ func startFleet(t *testing.T, sd *systemdtest.NotifySocket, extra string) *fleet
 	t.Helper()
 	dir := t.TempDir()
 	f := &fleet{dir: dir, conf: filepath.Join(dir, "server.conf"), done: make(chan error, 1)}
-	f.metrics = fmt.Sprintf("plugin.choria.stats_port = %d\n", freePort(t))
+	f.metrics = fmt.Sprintf("plugin.choria.stats_port = %d\n", freeport.Must(t))
 	newPKI(t, dir)
 	startBroker(t, dir)
 	write(t, filepath.Join(dir, "facts.yaml"), "role: web\n")
@@ -453,7 +443,7 @@ func TestBrokerUnderSystemd(t *testing.T) {
 	sd := systemdtest.Listen(t)
 	dir := t.TempDir()
 	newPKI(t, dir)
-	port, mport := freePort(t), freePort(t)
+	port, mport := freeport.Must(t), freeport.Must(t)
 	conf := filepath.Join(dir, "broker.conf")
 	write(t, conf, "identity = broker.example.net\nlogfile = "+filepath.Join(dir, "broker.log")+"\n"+security("broker.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+

@@ -34,11 +34,11 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
-	"github.com/tuttifleet/tutti/server/procstat"
 
 	// the built-in agents, as tuttid (server/daemon/agents.go) loads them
 	_ "github.com/tuttifleet/tutti/agents/discovery"

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/remote"
-	"github.com/tuttifleet/tutti/server/procstat"
 )
 
 // Options shape a run. A run stops after Duration or after Requests

@@ -36,10 +36,8 @@ import (
 	"testing"
 	"time"
 
-	stdx509 "crypto/x509"
-
-	"github.com/tuttifleet/tutti/security/x509"
-	"github.com/tuttifleet/tutti/server/broker/brokertest"
+	"github.com/tuttifleet/tutti/internal/freeport"
+	"github.com/tuttifleet/tutti/security/x509/x509test"
 )
 
 // RequireEnv, when "1", turns "ActiveMQ is not installed" from a skip
@@ -82,7 +80,7 @@ func Available() error {
 type Broker struct {
 	// PKI is the CA the broker trusts for clients and that signed its
 	// certificate (valid for localhost and 127.0.0.1).
-	PKI *brokertest.PKI
+	PKI *x509test.PKI
 	// Host and SSLPort are the STOMP+SSL listener; Port the plain STOMP
 	// one (both on 127.0.0.1).
 	Host          string
@@ -120,17 +118,15 @@ func Start() (*Broker, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	ca, err := x509.NewCA("tutti ActiveMQ test CA", x509.KeyECDSA, 24*time.Hour)
+	pki, err := x509test.New("tutti ActiveMQ test CA")
 	if err != nil {
 		return nil, err
 	}
-	pool := stdx509.NewCertPool()
-	pool.AddCert(ca.Cert)
 	dir, err := os.MkdirTemp("", "tutti-activemq-")
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{PKI: &brokertest.PKI{CA: ca, Pool: pool}, Host: "127.0.0.1", Dir: dir,
+	b := &Broker{PKI: pki, Host: "127.0.0.1", Dir: dir,
 		NodePassword: secret(), ClientPassword: secret(), AdminPassword: secret()}
 	if err := b.setup(); err != nil {
 		_ = os.RemoveAll(dir)
@@ -150,19 +146,19 @@ func secret() string {
 }
 
 func (b *Broker) setup() error {
-	is, err := b.PKI.CA.Issue("activemq", x509.IssueOptions{SANs: []string{"localhost", "127.0.0.1"}})
+	certPEM, keyPEM, err := b.PKI.IssuePEM("activemq", "localhost", "127.0.0.1")
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{"ca.pem": b.PKI.CA.CertPEM, "broker.pem": is.CertPEM, "broker.key": is.KeyPEM} {
+	for name, data := range map[string][]byte{"ca.pem": b.PKI.CertPEM(), "broker.pem": certPEM, "broker.key": keyPEM} {
 		if err := os.WriteFile(filepath.Join(b.Dir, name), data, 0o600); err != nil {
 			return err
 		}
 	}
-	if b.SSLPort, err = freePort(); err != nil {
+	if b.SSLPort, err = freeport.Get(); err != nil {
 		return err
 	}
-	if b.Port, err = freePort(); err != nil {
+	if b.Port, err = freeport.Get(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Join(b.Dir, "conf"), 0o700); err != nil {
@@ -182,15 +178,6 @@ func (b *Broker) setup() error {
 		return fmt.Errorf("%s setup: %w: %s", script, err, out)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start runs the broker and waits until its STOMP+SSL port accepts.

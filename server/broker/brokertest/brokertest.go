@@ -6,8 +6,6 @@ package brokertest
 
 import (
 	"context"
-	"crypto/tls"
-	stdx509 "crypto/x509"
 	"io"
 	"os"
 	"testing"
@@ -15,65 +13,16 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/tuttifleet/tutti/security/x509"
+	"github.com/tuttifleet/tutti/security/x509/x509test"
 	"github.com/tuttifleet/tutti/server/broker"
 )
 
-// PKI is a throwaway certificate authority.
-type PKI struct {
-	CA   *x509.CA
-	Pool *stdx509.CertPool
-}
+// PKI is a throwaway certificate authority: x509test's, named here so
+// that a broker test needs one import for its broker and its CA.
+type PKI = x509test.PKI
 
 // NewPKI makes a CA named name (ECDSA, valid for a day).
-func NewPKI(t testing.TB, name string) *PKI {
-	t.Helper()
-	ca, err := x509.NewCA(name, x509.KeyECDSA, 24*time.Hour)
-	if err != nil {
-		t.Fatalf("new CA %s: %v", name, err)
-	}
-	pool := stdx509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	return &PKI{CA: ca, Pool: pool}
-}
-
-// Certificate issues a certificate for name with extra SANs.
-func (p *PKI) Certificate(t testing.TB, name string, sans ...string) tls.Certificate {
-	t.Helper()
-	is, err := p.CA.Issue(name, x509.IssueOptions{SANs: sans})
-	if err != nil {
-		t.Fatalf("issue %s: %v", name, err)
-	}
-	c, err := tls.X509KeyPair(is.CertPEM, is.KeyPEM)
-	if err != nil {
-		t.Fatalf("key pair %s: %v", name, err)
-	}
-	return c
-}
-
-// ServerTLS is a broker TLS configuration: a certificate for name valid
-// for 127.0.0.1 and localhost, trusting this CA for clients and peers.
-func (p *PKI) ServerTLS(t testing.TB, name string) *tls.Config {
-	t.Helper()
-	return &tls.Config{
-		Certificates: []tls.Certificate{p.Certificate(t, name, "127.0.0.1", "localhost")},
-		ClientCAs:    p.Pool,
-		RootCAs:      p.Pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
-	}
-}
-
-// ClientTLS is a client TLS configuration presenting a certificate for
-// name and trusting this CA.
-func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
-	t.Helper()
-	return &tls.Config{
-		Certificates: []tls.Certificate{p.Certificate(t, name)},
-		RootCAs:      p.Pool,
-		MinVersion:   tls.VersionTLS12,
-	}
-}
+func NewPKI(t testing.TB, name string) *PKI { return x509test.NewPKI(t, name) }
 
 // Logger is a logger for tests: silent unless TUTTI_TEST_LOG is set, in
 // which case it writes to stderr at the level it names (e.g. "debug").

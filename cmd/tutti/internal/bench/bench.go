@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +29,10 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/internal/freeport"
+	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/emulate"
-	"github.com/tuttifleet/tutti/server/procstat"
 )
 
 // WorkerEnv marks the broker and emulator processes Run starts (tests
@@ -264,7 +264,7 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -594,17 +594,6 @@ func printBench(w io.Writer, r *Report) {
 			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
 	}
 	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+broker per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
-}
-
-// freePort is a port on the loopback interface nothing listens on now,
-// for the broker.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func writeFile(path, content string, mode os.FileMode) error {

@@ -90,3 +90,19 @@ func FuzzParseProc(f *testing.F) {
 		}
 	})
 }
+
+func TestSelfCPUGrows(t *testing.T) {
+	start := SelfCPU()
+	if start <= 0 {
+		t.Skip("SelfCPU is not measured on this platform")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for SelfCPU() == start {
+		if time.Now().After(deadline) {
+			t.Fatal("SelfCPU did not grow after 5s of spinning")
+		}
+		for i := 0; i < 1e6; i++ {
+			_ = strings.Repeat("x", i%3)
+		}
+	}
+}

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package client
-
-import "time"
-
-// processCPU is not measured on this platform; cpu-ns/op is not reported.
-func processCPU() time.Duration { return 0 }
