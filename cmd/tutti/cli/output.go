@@ -216,42 +216,21 @@ func nonNil(s []string) []string {
 
 func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	var b bytes.Buffer
-	width := 0
+	c := newColours(o.w)
+	act := actionDDL(o.ddl, o.agent, o.action)
 	for _, r := range o.results {
-		width = max(width, len(r.Sender))
-	}
-	for _, r := range o.results {
-		status := "OK"
-		if r.failed() {
-			status = r.StatusCode.String() + ": " + r.StatusMsg
-		}
-		if r.Verification == client.Unsigned {
-			status += " (unsigned reply)"
-		}
-		line := fmt.Sprintf("%-*s  %s", width, r.Sender, status)
-		var data bytes.Buffer
-		if json.Compact(&data, r.Data) != nil {
-			data.Reset()
-			data.Write(r.Data)
-		}
-		if d := data.String(); d != "{}" && d != "" && d != "null" {
-			line += "  " + d
-		}
-		b.WriteString(strings.TrimRight(line, " ") + "\n")
+		writeReplyBlock(&b, c, act, r)
 	}
 	if rpcAggregates != nil {
 		if lines := rpcAggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
-			b.WriteString("\n")
 			for _, l := range lines {
 				b.WriteString(l + "\n")
 			}
+			b.WriteString("\n")
 		}
 	}
-	if len(o.results) > 0 {
-		b.WriteString("\n")
-	}
-	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %d OK, %d failed, %d no reply\n", o.agent, o.action,
-		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), o.ok, o.failed, len(sum.Missing))
+	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %s\n", o.agent, o.action,
+		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), countsLine(c, o.ok, o.failed, len(sum.Missing)))
 	if sum.Unsigned > 0 {
 		b.WriteString(unsignedNote(sum.Unsigned) + "\n")
 	}
@@ -268,6 +247,18 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	}
 	_, err := o.w.Write(b.Bytes())
 	return err
+}
+
+// countsLine is "3 OK, 1 failed, 0 no reply", coloured on a terminal.
+func countsLine(c colours, ok, failed, noReply int) string {
+	paint := func(n int, what string, col func(string) string) string {
+		s := fmt.Sprintf("%d %s", n, what)
+		if n > 0 {
+			return col(s)
+		}
+		return s
+	}
+	return paint(ok, "OK", c.ok) + ", " + paint(failed, "failed", c.bad) + ", " + paint(noReply, "no reply", c.bad)
 }
 
 // exit is the exit code (docs/cli.md): 3 when a reply was refused, 2
