@@ -154,9 +154,11 @@ func (o *rpcOutput) reply(r client.Result) {
 	}
 }
 
-// rpcStats are the totals of --json and --jsonl. Replies, OK and Failed
-// count nodes that answered; Refused the refused replies (by reason in
-// RefusedReasons), which are none of those.
+// rpcStats are the totals of --json and --jsonl, of rpc and ping alike
+// (one schema, docs/cli.md). Replies, OK and Failed count nodes that
+// answered; Refused the refused replies (by reason in RefusedReasons),
+// which are none of those. Ping's replies are all OK, its nodes those
+// that answered, and it adds the round-trip times.
 type rpcStats struct {
 	Nodes          int            `json:"nodes"`
 	Replies        int            `json:"replies"`
@@ -168,11 +170,15 @@ type rpcStats struct {
 	Unsigned       int            `json:"unsigned"`
 	ElapsedMS      int64          `json:"elapsed_ms"`
 	Limit          *limitNote     `json:"limit,omitempty"`
+	MinMS          *float64       `json:"min_ms,omitempty"`
+	MaxMS          *float64       `json:"max_ms,omitempty"`
+	AvgMS          *float64       `json:"avg_ms,omitempty"`
 }
 
 // rpcSummaryLine is the last line of --jsonl.
 type rpcSummaryLine struct {
 	Type       string   `json:"type"`
+	RequestID  string   `json:"request_id"`
 	RequestIDs []string `json:"request_ids"`
 	NoReply    []string `json:"no_reply"`
 	NotSent    []string `json:"not_sent"`
@@ -191,7 +197,7 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
 	switch o.mode {
 	case jsonlOutput:
-		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
+		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestID: sum.RequestID, RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
 	case jsonOutput:
 		sortResults(o.results)
 		replies := o.results
