@@ -191,9 +191,8 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 	if o.err != nil {
 		return o.err
 	}
-	stats := rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, NoReply: len(sum.Missing),
-		Refused: len(o.refused), RefusedReasons: refusedReasons(o.refused), Unsigned: sum.Unsigned,
-		ElapsedMS: sum.Elapsed.Milliseconds(), Limit: o.limit}
+	stats := o.stats(sum)
+	stats.Limit = o.limit
 	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
 	switch o.mode {
 	case jsonlOutput:

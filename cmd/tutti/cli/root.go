@@ -70,6 +70,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g), newLoginCmd(g),
+		newFactsCmd(g),
 	} {
 		root.AddCommand(c)
 	}
