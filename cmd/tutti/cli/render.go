@@ -179,18 +179,18 @@ func scalarText(v any) string {
 }
 
 // wrapList joins items with ", ", wrapping before wrapWidth; lines after
-// the first start at column col.
+// the first start at column col, where the first starts.
 func wrapList(items []string, col int) string {
 	var b strings.Builder
-	line := col + 1
+	line := col
 	for i, it := range items {
 		if i < len(items)-1 {
 			it += ","
 		}
 		if i > 0 {
 			if line+1+len(it) > wrapWidth {
-				b.WriteString("\n" + strings.Repeat(" ", col+1))
-				line = col + 1
+				b.WriteString("\n" + strings.Repeat(" ", col))
+				line = col
 			} else {
 				b.WriteString(" ")
 				line++
