@@ -70,9 +70,20 @@ func (a *Action) Aggregate(replies []json.RawMessage) []Result {
 	return out
 }
 
+// MissingValue is the summary key of an output that is null: a value the
+// node does not have (rpcutil#get_fact of a missing fact), told apart
+// from the empty string, which is shown as "".
+const MissingValue = "(missing)"
+
 func summaryKey(raw json.RawMessage) string {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return MissingValue
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
+		if s == "" {
+			return `""`
+		}
 		return s
 	}
 	var b bytes.Buffer

@@ -69,7 +69,8 @@ type Action struct {
 	Output      map[string]*Output `json:"output"`
 	Aggregates  []Aggregate        `json:"aggregate,omitempty"`
 
-	inputNames []string
+	inputNames  []string
+	outputOrder []string // declared order, from Parse
 }
 
 // Input describes one input of an action.
@@ -141,6 +142,9 @@ func Parse(b []byte) (*DDL, error) {
 		return nil, fmt.Errorf("ddl: %w", err)
 	}
 	if err := d.check(); err != nil {
+		return nil, err
+	}
+	if err := d.recordOutputOrder(b); err != nil {
 		return nil, err
 	}
 	return &d, nil

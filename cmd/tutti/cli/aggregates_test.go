@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/tuttifleet/tutti/agents/ddl"
@@ -36,7 +36,7 @@ func TestAggregatesOfAClientDDL(t *testing.T) {
 		{Sender: "c", StatusCode: protocol.Aborted, Data: json.RawMessage(`{"used_percent":99}`)},
 	}
 	got := ddlAggregates(d, "disk", "usage", replies)
-	if len(got) != 1 || !strings.HasPrefix(got[0], "Used %: average 50 (2 replies)") {
+	if !slices.Equal(got, []string{"Summary of Used %:", "", "   average: 50 (2 replies)"}) {
 		t.Fatalf("aggregates %q", got)
 	}
 	if got := ddlAggregates((*ddl.DDL)(nil), "disk", "usage", replies); got != nil {

@@ -147,19 +147,12 @@ func missingInput(act *ddl.Action, given map[string]json.RawMessage) string {
 	return "?"
 }
 
-// ddlAggregates computes the DDL aggregates of a built-in agent's action
-// over the successful replies, one line each ("Service Status:
-// running=3 stopped=1"), for the human output of rpc (it fits the
-// output's aggregates hook).
+// ddlAggregates computes the DDL aggregates of the action over the
+// successful replies, as Choria's summaries (aggregateLines), for the
+// human output of rpc (it fits the output's aggregates hook).
 func ddlAggregates(d *ddl.DDL, agent, action string, replies []rpcResult) []string {
-	if d == nil {
-		var ok bool
-		if d, ok = agents.BuiltinDDL(agent); !ok {
-			return nil
-		}
-	}
-	act, ok := d.Action(action)
-	if !ok || len(act.Aggregates) == 0 {
+	act := actionDDL(d, agent, action)
+	if act == nil || len(act.Aggregates) == 0 {
 		return nil
 	}
 	var data []json.RawMessage
@@ -171,12 +164,5 @@ func ddlAggregates(d *ddl.DDL, agent, action string, replies []rpcResult) []stri
 	if len(data) == 0 {
 		return nil
 	}
-	var lines []string
-	for _, res := range act.Aggregate(data) {
-		if len(res.Counts) == 0 && res.N == 0 {
-			continue // no reply carried this output: say nothing
-		}
-		lines = append(lines, res.String())
-	}
-	return lines
+	return aggregateLines(act.Aggregate(data))
 }

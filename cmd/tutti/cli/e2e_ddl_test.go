@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,8 @@ func TestE2EServiceAgent(t *testing.T) {
 	}
 	var stateReplies []rpcResult
 	stateReplies = append(stateReplies, doc.Replies...)
-	if got := ddlAggregates(nil, "service", "status", stateReplies); len(got) != 2 || got[0] != "Service Status: running=1 stopped=1" || got[1] != "Enabled: enabled=2" {
+	if got := ddlAggregates(nil, "service", "status", stateReplies); !slices.Equal(got, []string{"Summary of Service Status:", "",
+		"   running = 1", "   stopped = 1", "", "Summary of Enabled:", "", "   enabled = 2"}) {
 		t.Fatalf("aggregates %q", got)
 	}
 	// a unit systemd does not know is a failure with the reason

@@ -15,25 +15,34 @@ import (
 )
 
 type inventoryOpts struct {
+	sel     selectFlags
 	timeout time.Duration
 	json    bool
-	target  string
 }
 
 func newInventoryCmd(g *globals) *cobra.Command {
 	o := &inventoryOpts{}
 	cmd := &cobra.Command{
-		Use:   "inventory NODE",
-		Short: "Show one node's facts, classes, agents and statistics",
-		Long: "inventory sends rpcutil#inventory and rpcutil#daemon_stats to NODE as directed requests\n" +
-			"(no discovery) and prints the answers. Both replies must be signed by NODE's certificate;\n" +
+		Use:   "inventory [NODE] [filters]",
+		Short: "Show the facts, classes, agents and statistics of one node or of the matching nodes",
+		Long: "inventory sends rpcutil#inventory and rpcutil#daemon_stats and prints the answers. With NODE, an\n" +
+			"identity, it asks that node; a name that is no node's identity (a short name) is an error at once,\n" +
+			"naming the identities it could mean. Without NODE it asks every node the filters match (or\n" +
+			"--nodes FILE names), and --json prints a list. Replies must be signed by the node's certificate;\n" +
 			"any refused reply (unsigned while signed replies are required, or not verifying) exits 3.",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runInventory(cmd, g, o, args[0]) },
+		Example: "  tutti inventory web1.example.net\n  tutti inventory -F role=web\n  tutti inventory -C role::db --json",
+		Args:    usageArgs(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return runInventoryMany(cmd, g, o)
+			}
+			return runInventory(cmd, g, o, args[0])
+		},
 	}
+	o.sel.add(cmd)
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "longest time to wait for each reply")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document")
-	cmd.Flags().StringVarP(&o.target, "target", "T", "", "collective to address (default: main_collective)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document (a list without NODE)")
+	registerFlagCompletions(cmd)
 	return cmd
 }
 
@@ -50,19 +59,25 @@ type nodeInventory struct {
 }
 
 func runInventory(cmd *cobra.Command, g *globals, o *inventoryOpts, node string) error {
+	if f := o.sel.filter.o; o.sel.nodesFile != "" || len(f.Identity)+len(f.Class)+len(f.Fact)+len(f.Agent)+len(f.Select)+len(f.With) > 0 {
+		return exitWith(ExitUsage, fmt.Errorf("give NODE or filters, not both (-I %s selects it among others)", node))
+	}
 	s, err := g.connect(cmd)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	refused, err := checkIdentity(cmd, g, s, &o.sel, node, o.timeout)
+	if err != nil {
+		return err
+	}
 	inv := &nodeInventory{Identity: node}
-	var refused []refusedReply
 	ask := func(action string, into any) error {
 		// Only a reply from node that verifies (or is accepted unsigned)
 		// counts; refused replies are reported, anything else when no
 		// such reply came.
 		var res, bad *client.Result
-		_, err := s.client.Do(cmd.Context(), client.Request{Agent: "rpcutil", Action: action, Collective: o.target,
+		_, err := s.client.Do(cmd.Context(), client.Request{Agent: "rpcutil", Action: action, Collective: o.sel.target,
 			Filter: protocol.NewFilter("rpcutil"), Targets: []string{node}, Expect: 1, Timeout: o.timeout},
 			func(r client.Result) {
 				switch {

@@ -154,9 +154,11 @@ func (o *rpcOutput) reply(r client.Result) {
 	}
 }
 
-// rpcStats are the totals of --json and --jsonl. Replies, OK and Failed
-// count nodes that answered; Refused the refused replies (by reason in
-// RefusedReasons), which are none of those.
+// rpcStats are the totals of --json and --jsonl, of rpc and ping alike
+// (one schema, docs/cli.md). Replies, OK and Failed count nodes that
+// answered; Refused the refused replies (by reason in RefusedReasons),
+// which are none of those. Ping's replies are all OK, its nodes those
+// that answered, and it adds the round-trip times.
 type rpcStats struct {
 	Nodes          int            `json:"nodes"`
 	Replies        int            `json:"replies"`
@@ -168,11 +170,15 @@ type rpcStats struct {
 	Unsigned       int            `json:"unsigned"`
 	ElapsedMS      int64          `json:"elapsed_ms"`
 	Limit          *limitNote     `json:"limit,omitempty"`
+	MinMS          *float64       `json:"min_ms,omitempty"`
+	MaxMS          *float64       `json:"max_ms,omitempty"`
+	AvgMS          *float64       `json:"avg_ms,omitempty"`
 }
 
 // rpcSummaryLine is the last line of --jsonl.
 type rpcSummaryLine struct {
 	Type       string   `json:"type"`
+	RequestID  string   `json:"request_id"`
 	RequestIDs []string `json:"request_ids"`
 	NoReply    []string `json:"no_reply"`
 	NotSent    []string `json:"not_sent"`
@@ -185,13 +191,12 @@ func (o *rpcOutput) finish(sum *client.BatchSummary) error {
 	if o.err != nil {
 		return o.err
 	}
-	stats := rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, NoReply: len(sum.Missing),
-		Refused: len(o.refused), RefusedReasons: refusedReasons(o.refused), Unsigned: sum.Unsigned,
-		ElapsedMS: sum.Elapsed.Milliseconds(), Limit: o.limit}
+	stats := o.stats(sum)
+	stats.Limit = o.limit
 	ids, missing, notSent := nonNil(sum.RequestIDs), nonNil(sum.Missing), nonNil(sum.NotSent)
 	switch o.mode {
 	case jsonlOutput:
-		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
+		return o.enc.Encode(rpcSummaryLine{Type: "summary", RequestID: sum.RequestID, RequestIDs: ids, NoReply: missing, NotSent: notSent, Stats: stats})
 	case jsonOutput:
 		sortResults(o.results)
 		replies := o.results
@@ -216,44 +221,23 @@ func nonNil(s []string) []string {
 
 func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	var b bytes.Buffer
-	width := 0
+	c := newColours(o.w)
+	act := actionDDL(o.ddl, o.agent, o.action)
 	for _, r := range o.results {
-		width = max(width, len(r.Sender))
-	}
-	for _, r := range o.results {
-		status := "OK"
-		if r.failed() {
-			status = r.StatusCode.String() + ": " + r.StatusMsg
-		}
-		if r.Verification == client.Unsigned {
-			status += " (unsigned reply)"
-		}
-		line := fmt.Sprintf("%-*s  %s", width, r.Sender, status)
-		var data bytes.Buffer
-		if json.Compact(&data, r.Data) != nil {
-			data.Reset()
-			data.Write(r.Data)
-		}
-		if d := data.String(); d != "{}" && d != "" && d != "null" {
-			line += "  " + d
-		}
-		b.WriteString(strings.TrimRight(line, " ") + "\n")
+		writeReplyBlock(&b, c, act, r)
 	}
 	aggregates := o.aggregates
 	if aggregates == nil {
 		aggregates = ddlAggregates
 	}
 	if lines := aggregates(o.ddl, o.agent, o.action, o.results); len(lines) > 0 {
-		b.WriteString("\n")
 		for _, l := range lines {
 			b.WriteString(l + "\n")
 		}
-	}
-	if len(o.results) > 0 {
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %d OK, %d failed, %d no reply\n", o.agent, o.action,
-		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), o.ok, o.failed, len(sum.Missing))
+	fmt.Fprintf(&b, "Finished %s#%s on %d / %d nodes in %s: %s\n", o.agent, o.action,
+		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), countsLine(c, o.ok, o.failed, len(sum.Missing)))
 	if sum.Unsigned > 0 {
 		b.WriteString(unsignedNote(sum.Unsigned) + "\n")
 	}
@@ -270,6 +254,18 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	}
 	_, err := o.w.Write(b.Bytes())
 	return err
+}
+
+// countsLine is "3 OK, 1 failed, 0 no reply", coloured on a terminal.
+func countsLine(c colours, ok, failed, noReply int) string {
+	paint := func(n int, what string, col func(string) string) string {
+		s := fmt.Sprintf("%d %s", n, what)
+		if n > 0 {
+			return col(s)
+		}
+		return s
+	}
+	return paint(ok, "OK", c.ok) + ", " + paint(failed, "failed", c.bad) + ", " + paint(noReply, "no reply", c.bad)
 }
 
 // exit is the exit code (docs/cli.md): 3 when a reply was refused, 2

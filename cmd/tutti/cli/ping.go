@@ -116,14 +116,20 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	if err != nil {
 		return exitWith(ExitFailed, err)
 	}
+	ids := nonNil(nil)
+	if sum.RequestID != "" {
+		ids = []string{sum.RequestID}
+	}
+	// The same names as rpc's --json and --jsonl (docs/cli.md).
 	switch mode {
 	case jsonOutput:
 		enc.SetIndent("", "  ")
-		werr = enc.Encode(map[string]any{"request_id": sum.RequestID, "replies": nonNilSlice(replies),
-			"refused": nonNilSlice(refused), "summary": pingSummary(replies, refused, sum)})
+		werr = enc.Encode(pingDoc{RequestID: sum.RequestID, RequestIDs: ids, Replies: nonNilSlice(replies),
+			Refused: nonNilSlice(refused), NoReply: []string{}, NotSent: []string{}, Stats: pingStats(replies, refused, sum)})
 	case jsonlOutput:
 		if werr == nil {
-			werr = enc.Encode(map[string]any{"type": "summary", "request_id": sum.RequestID, "summary": pingSummary(replies, refused, sum)})
+			werr = enc.Encode(rpcSummaryLine{Type: "summary", RequestID: sum.RequestID, RequestIDs: ids, NoReply: []string{},
+				NotSent: []string{}, Stats: pingStats(replies, refused, sum)})
 		}
 	default:
 		printPingSummary(out, replies, refused, sum)
@@ -156,39 +162,48 @@ func printPingLine(w io.Writer, r pingReply) {
 	}
 }
 
-// pingSummary is the summary of --json and --jsonl: replies counts the
-// nodes that answered, refused the replies refused (by reason in
-// refused_reasons), unsigned the answers accepted without a signature.
-func pingSummary(replies []pingReply, refused []refusedReply, sum *client.Summary) map[string]any {
+// pingDoc is ping --json: rpc --json's fields (docs/cli.md).
+type pingDoc struct {
+	RequestID  string         `json:"request_id"`
+	RequestIDs []string       `json:"request_ids"`
+	Replies    []pingReply    `json:"replies"`
+	Refused    []refusedReply `json:"refused"`
+	NoReply    []string       `json:"no_reply"`
+	NotSent    []string       `json:"not_sent"`
+	Stats      rpcStats       `json:"stats"`
+}
+
+// pingStats are the totals of --json and --jsonl: nodes, replies and ok
+// count the nodes that answered, refused the replies refused (by reason
+// in refused_reasons), unsigned the answers accepted without a signature.
+func pingStats(replies []pingReply, refused []refusedReply, sum *client.Summary) rpcStats {
 	rtts := make([]float64, 0, len(replies))
 	for _, r := range replies {
 		rtts = append(rtts, r.RTTms)
 	}
 	sort.Float64s(rtts)
-	m := map[string]any{"replies": len(rtts), "refused": len(refused), "unsigned": sum.Unsigned, "elapsed_ms": sum.Elapsed.Milliseconds()}
-	if len(refused) > 0 {
-		m["refused_reasons"] = refusedReasons(refused)
-	}
+	st := rpcStats{Nodes: len(rtts), Replies: len(rtts), OK: len(rtts), Refused: len(refused),
+		RefusedReasons: refusedReasons(refused), Unsigned: sum.Unsigned, ElapsedMS: sum.Elapsed.Milliseconds()}
 	if len(rtts) > 0 {
 		var total float64
 		for _, v := range rtts {
 			total += v
 		}
 		// microsecond precision: no float noise (1.1740000000000002) in JSON
-		us := func(ms float64) float64 { return math.Round(ms*1000) / 1000 }
-		m["min_ms"], m["max_ms"], m["avg_ms"] = us(rtts[0]), us(rtts[len(rtts)-1]), us(total/float64(len(rtts)))
+		us := func(ms float64) *float64 { v := math.Round(ms*1000) / 1000; return &v }
+		st.MinMS, st.MaxMS, st.AvgMS = us(rtts[0]), us(rtts[len(rtts)-1]), us(total/float64(len(rtts)))
 	}
-	return m
+	return st
 }
 
 func printPingSummary(w io.Writer, replies []pingReply, refused []refusedReply, sum *client.Summary) {
-	m := pingSummary(replies, refused, sum)
+	st := pingStats(replies, refused, sum)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "---- ping statistics ----")
-	if m["replies"].(int) == 0 {
+	if st.Replies == 0 {
 		fmt.Fprintf(w, "No replies received in %s\n", sum.Elapsed.Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(w, "%d replies max: %.1f ms min: %.1f ms avg: %.1f ms (in %s)\n", m["replies"], m["max_ms"], m["min_ms"], m["avg_ms"],
+		fmt.Fprintf(w, "%d replies max: %.1f ms min: %.1f ms avg: %.1f ms (in %s)\n", st.Replies, *st.MaxMS, *st.MinMS, *st.AvgMS,
 			sum.Elapsed.Round(time.Millisecond))
 	}
 	if sum.Unsigned > 0 {

@@ -18,13 +18,17 @@ func newPluginCmd(g *globals) *cobra.Command {
 	}
 	var asJSON bool
 	doc := &cobra.Command{
-		Use:   "doc AGENT[/ACTION]",
+		Use:   "doc [AGENT[/ACTION]]",
 		Short: "Print an agent's DDL as help: its actions, their inputs and outputs",
 		Long: "doc prints the DDL of a built-in agent, or of an agent whose <name>.json is in the client's\n" +
-			"agents directories (plugin.tutti.agents_dir, <libdir>/mcollective/agent).",
-		Example: "  tutti plugin doc service\n  tutti plugin doc rpcutil/get_fact\n  tutti plugin doc service --json",
-		Args:    cobra.ExactArgs(1),
+			"agents directories (plugin.tutti.agents_dir, <libdir>/mcollective/agent). Without AGENT it lists\n" +
+			"the agents the client has a DDL for.",
+		Example: "  tutti plugin doc\n  tutti plugin doc service\n  tutti plugin doc rpcutil/get_fact\n  tutti plugin doc service --json",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return writeAgentList(g.stdout, g.stderr, g, asJSON)
+			}
 			agent, action, _ := strings.Cut(args[0], "/")
 			d, source, err := findDDL(g, agent)
 			if err != nil {

@@ -70,8 +70,8 @@ func NewRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	// Every verb, each built in its own file.
 	root.AddCommand(
-		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newInventoryCmd(g), newServiceCmd(g),
-		newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
+		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newFactsCmd(g), newInventoryCmd(g),
+		newServiceCmd(g), newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
 	)
 	return root
 }

@@ -40,10 +40,11 @@ func newRPCCmd(g *globals) *cobra.Command {
 		Short: "Run an action of an agent on the matching nodes",
 		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
 			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
-			"(in batches with --batch, to a random subset with --limit) and prints one line per reply,\n" +
-			"failures first, then a summary naming nodes that did not reply. A reply, to the discovery or\n" +
-			"the request, that is unsigned (while signed replies are required) or does not verify is refused:\n" +
-			"listed apart with the sender it claims and why, never counted as a node, exit 3.",
+			"(in batches with --batch, to a random subset with --limit) and prints each reply as a block\n" +
+			"labelled by the agent's DDL, failures first, then the DDL's summaries and the totals, naming\n" +
+			"nodes that did not reply. A reply, to the discovery or the request, that is unsigned (while\n" +
+			"signed replies are required) or does not verify is refused: listed apart with the sender it\n" +
+			"claims and why, never counted as a node, exit 3.",
 		Example: "  tutti rpc rpcutil ping -F role=web\n" +
 			"  tutti rpc rpcutil get_fact fact=os.family -S 'role=web and not country=uk' --json\n" +
 			"  tutti rpc service restart service=nginx --nodes web.txt --batch 5 --batch-sleep 10s\n" +
