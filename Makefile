@@ -55,8 +55,9 @@ bench: build ## Go benchmarks of the hot paths, then `tutti bench` on an emulate
 integration: ## End-to-end tests only (real broker, TLS, several nodes)
 	$(GO) test -race -count=1 -run 'E2E' ./cmd/...
 
-docs: ## Regenerate docs/cli-reference.md (TestCLIReference fails when it is stale)
+docs: ## Regenerate docs/cli-reference.md and docs/config-reference.md (TestCLIReference, TestConfigReference fail when stale)
 	$(GO) test ./cmd/tutti/cli -count=1 -run TestCLIReference -update
+	$(GO) test ./config -count=1 -run TestConfigReference -update
 
 PKG_VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//' | grep . || echo 0.1.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
 PKG_ARCH    ?= $(shell $(GO) env GOARCH)
