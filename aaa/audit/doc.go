@@ -1,6 +1,6 @@
 // Package audit writes the node's audit log: one JSON record per
 // authorization decision, allowed or denied, before the action runs
-// (AAA.md §4).
+// (docs/actionpolicy.md §4).
 //
 // Record is Choria's audit record (eight fields, order and types kept so
 // existing log shippers keep working) plus tutti's decision fields. Its

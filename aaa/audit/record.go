@@ -13,7 +13,7 @@ import (
 // microseconds and a numeric offset without colon ("+0000").
 const TimeLayout = "2006-01-02T15:04:05.000000-0700"
 
-// Record is one audit record (AAA.md §4.1 and §4.2). The JSON field order
+// Record is one audit record (docs/actionpolicy.md §4.1 and §4.2). The JSON field order
 // is the order of the fields below.
 type Record struct {
 	Timestamp   time.Time       // time of the audit; File uses the current time when zero

@@ -24,14 +24,14 @@ func TestRecordGolden(t *testing.T) {
 		want string
 	}{
 		{
-			name: "AAA.md §4.1 observed line",
+			name: "docs/actionpolicy.md §4.1 observed line",
 			rec: Record{Timestamp: mustTime(t, "2026-11-22T14:31:25.695823+0000"), RequestID: "694373eb775142e9ad9865d67c5e8e2d",
 				RequestTime: 1795357885, Caller: "choria=anchor.mcollective", Sender: "anchor.mcollective", Agent: "rpcutil", Action: "ping",
 				Data: json.RawMessage(`{}`)},
 			want: `{"timestamp":"2026-11-22T14:31:25.695823+0000","request_id":"694373eb775142e9ad9865d67c5e8e2d","request_time":1795357885,"caller":"choria=anchor.mcollective","sender":"anchor.mcollective","agent":"rpcutil","action":"ping","data":{}}`,
 		},
 		{
-			name: "AAA.md §4.2 record with tutti fields",
+			name: "docs/actionpolicy.md §4.2 record with tutti fields",
 			rec: Record{Timestamp: mustTime(t, "2026-11-22T14:31:27.100412+0000"), RequestID: "5b0e4d7a9c3f4e21b8a7c6d5e4f3a2b1",
 				RequestTime: 1795357887, Caller: "up=bob", Sender: "laptop.example.net", Agent: "rpcutil", Action: "get_config_item",
 				Data: json.RawMessage(`{"item":"loglevel"}`), Decision: Deny, Reason: "Denying based on default policy in rpcutil.policy",

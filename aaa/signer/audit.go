@@ -24,7 +24,7 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// AuditRecord is one signing decision (AAA.md §4.4). The first six
+// AuditRecord is one signing decision (docs/actionpolicy.md §4.4). The first six
 // fields are aaasvc's; the rest are tutti's.
 type AuditRecord struct {
 	Protocol string `json:"protocol"`

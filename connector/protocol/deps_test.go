@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The layering of STYLE.md: which of our packages may import which.
+// The layering of the packages: which of our packages may import which.
 // Checked with `go list`, so a violation fails the build of the tests.
 func TestDependencyRules(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "github.com/tuttifleet/tutti/...").Output()
