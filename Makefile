@@ -55,15 +55,19 @@ bench: build ## Go benchmarks of the hot paths, then `tutti bench` on an emulate
 integration: ## End-to-end tests only (real broker, TLS, several nodes)
 	$(GO) test -race -count=1 -run 'E2E' ./cmd/...
 
-docs: ## Regenerate docs/cli-reference.md (TestCLIReference fails when it is stale)
+docs: ## Regenerate docs/cli-reference.md and docs/config-reference.md (TestCLIReference, TestConfigReference fail when stale)
 	$(GO) test ./cmd/tutti/cli -count=1 -run TestCLIReference -update
+	$(GO) test ./config -count=1 -run TestConfigReference -update
 
 PKG_VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//' | grep . || echo 0.1.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo 0))
 PKG_ARCH    ?= $(shell $(GO) env GOARCH)
 
-packages: ## Build .deb and .rpm packages of the three binaries into ./bin (nfpm, pinned in go.mod)
+packages: ## Build .deb and .rpm packages (three binaries, man pages, shell completions, docs) into ./bin (nfpm, pinned in go.mod)
 	@mkdir -p $(BIN)/pkg
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '-s -w -X github.com/tuttifleet/tutti/server/version.Version=$(PKG_VERSION)' -o $(BIN)/pkg/ ./cmd/...
+	rm -rf $(BIN)/pkg/man $(BIN)/pkg/completions && mkdir -p $(BIN)/pkg/man $(BIN)/pkg/completions
+	$(GO) test ./cmd/tutti/cli -count=1 -run '^TestManPages$$' -man $(abspath $(BIN)/pkg/man) >/dev/null
+	for sh in bash zsh fish; do $(GO) run ./cmd/tutti completion $$sh > $(BIN)/pkg/completions/tutti.$$sh || exit 1; done
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager deb --target $(BIN)/
 	PKG_VERSION='$(PKG_VERSION)' PKG_ARCH='$(PKG_ARCH)' $(GO) tool nfpm package --config dist/nfpm.yaml --packager rpm --target $(BIN)/
 

@@ -92,7 +92,7 @@ func TestDocExampleHello(t *testing.T) {
 	pkg := filepath.Join(root, "agents", "internal", "dochello") // never written: overlay only
 	replace := map[string]string{}
 	for name, text := range map[string]string{
-		"hello.go":      pick("go", "package hello"),
+		"hello.go":      pick("go", "package hello\n"),
 		"hello.json":    pick("json", `"name": "hello"`),
 		"hello_test.go": docHelloTest,
 	} {

@@ -120,7 +120,7 @@ func addFact(f *protocol.Filter, s string) error {
 
 // IdentityOnly returns the -I names when they are the only selection and
 // none is a /regex/: the client can then address those nodes directly
-// without a discovery round (PROTOCOL.md §12).
+// without a discovery round (docs/protocol.md §12).
 func (o FilterOptions) IdentityOnly() (names []string, ok bool) {
 	if len(o.Identity) == 0 || len(o.Class)+len(o.Fact)+len(o.Agent)+len(o.Select) > 0 {
 		return nil, false

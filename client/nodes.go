@@ -67,7 +67,7 @@ func ReadNodesFile(path string, stdin io.Reader) ([]string, error) {
 }
 
 // SelectIdentities keeps the nodes matching any of the -I patterns (exact
-// or /regex/, as a node matches its identity filter, PROTOCOL.md §13.2).
+// or /regex/, as a node matches its identity filter, docs/protocol.md §13.2).
 // No pattern keeps every node.
 func SelectIdentities(nodes, patterns []string) ([]string, error) {
 	if len(patterns) == 0 {

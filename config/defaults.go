@@ -51,13 +51,13 @@ const (
 	defaultBrokerConfig = "/etc/choria/broker.conf"
 )
 
-// Default regex lists (CONFIG.md §4.1).
+// Default regex lists (docs/config-reference.md §6).
 func defaultCertnameAllow() []string { return []string{`\.mcollective$`, `\.choria$`} }
 func defaultPrivileged() []string {
 	return []string{`\.privileged.mcollective$`, `\.privileged.choria$`}
 }
 
-// clientConfigPaths is the client search list of CONFIG.md §1, first that
+// clientConfigPaths is the client search list of docs/config-reference.md §2, first that
 // exists wins. Entries starting with ~ are expanded by the caller.
 func clientConfigPaths() []string {
 	return []string{

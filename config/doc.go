@@ -1,5 +1,5 @@
 // Package config reads tutti's configuration: Choria/MCollective-style
-// `key = value` files (CONFIG.md) turned into typed sections.
+// `key = value` files (docs/config-reference.md) turned into typed sections.
 //
 // Reading happens in two steps. Parse / ParseFile check the syntax of every
 // line and of every known key's value, refuse unknown top-level keys with a

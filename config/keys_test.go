@@ -80,7 +80,7 @@ func TestKeyTable(t *testing.T) {
 func TestReference(t *testing.T) {
 	ref := Reference()
 	for _, want := range []string{
-		"## identity\n", "| `identity` | string |", "| `ttl` | duration | `60` |",
+		"## 3. identity\n", "| `identity` | string |", "| `ttl` | duration | `60` |",
 		"| `plugin.tutti.max_ttl` | duration | `3600` |", "`plugin.activemq.pool.<n>.host`",
 		"| `connector` | nats \\| activemq \\| rabbitmq | `nats` |",
 		"*ignored*", "| `choria.security.request_signer.token_file` |",
@@ -89,7 +89,7 @@ func TestReference(t *testing.T) {
 			t.Errorf("reference lacks %q", want)
 		}
 	}
-	if strings.Index(ref, "## identity") > strings.Index(ref, "## broker") {
+	if strings.Index(ref, ". identity\n") > strings.Index(ref, ". broker\n") {
 		t.Error("sections out of order")
 	}
 }

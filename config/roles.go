@@ -281,7 +281,7 @@ func warnRole(r *reader, role string) {
 	}
 }
 
-// ClientCertName is the client's certificate name (PROTOCOL.md §8.5):
+// ClientCertName is the client's certificate name (docs/protocol.md §8.5):
 // $MCOLLECTIVE_CERTNAME if set; otherwise <$USER>.mcollective when not
 // running as root; the configured identity as root.
 func ClientCertName(c *Client) string {
@@ -318,7 +318,7 @@ func LoadBroker(path string) (*Broker, *File, error) {
 }
 
 // LoadClient reads the client config at path or, when path is "", the
-// first existing file of CONFIG.md §1's search list. When none exists the
+// first existing file of docs/config-reference.md §2's search list. When none exists the
 // defaults are returned with an empty File (Path "") and no error.
 func LoadClient(path string) (*Client, *File, error) {
 	if path != "" {

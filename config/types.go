@@ -186,7 +186,7 @@ type Client struct {
 	WindowedDiscovery bool
 }
 
-// RequestSigner is the remote signer settings (CONFIG.md §7).
+// RequestSigner is the remote signer settings (docs/config-reference.md §11).
 type RequestSigner struct {
 	URL      string // plugin.choria.security.request_signer.url
 	TokenEnv string // …request_signer.token_environment

@@ -1,7 +1,7 @@
 package connector
 
 import (
-	"crypto/md5" //nolint:gosec // a namespace, not security (PROTOCOL.md §11.1)
+	"crypto/md5" //nolint:gosec // a namespace, not security (docs/protocol.md §11.1)
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,7 +64,7 @@ func checkCollective(c string) error {
 
 // ReplyPrefix is the reply name prefix for a caller in a collective,
 // <collective>.reply.<hex md5(callerID)>. (with the trailing dot), the
-// same on every broker (PROTOCOL.md §11.1). Nodes enforcing
+// same on every broker (docs/protocol.md §11.1). Nodes enforcing
 // strict_reply_to compare a request's reply-to against it.
 func ReplyPrefix(collective, callerID string) string {
 	sum := md5.Sum([]byte(callerID)) //nolint:gosec // namespace only

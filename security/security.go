@@ -6,7 +6,7 @@
 // security/remote (a client-side RequestSigner that asks tutti-aaa).
 //
 // Verification is never optional. There is deliberately no switch to turn
-// it off (PROTOCOL.md §16 W19).
+// it off (docs/protocol.md §16 W19).
 package security
 
 import "context"
@@ -42,7 +42,7 @@ type Caller struct {
 	Fingerprint [32]byte
 }
 
-// Verifier checks signatures and the certificate rules of PROTOCOL.md §8.
+// Verifier checks signatures and the certificate rules of docs/protocol.md §8.
 type Verifier interface {
 	// VerifyRequest checks that pubcert chains to the trusted CA and is
 	// valid now, that callerID is well formed and bound to the

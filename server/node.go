@@ -1,5 +1,5 @@
 // Package server is the node: it subscribes to its agents' subjects,
-// runs every request through the pipeline of PROTOCOL.md §7 (decode →
+// runs every request through the pipeline of docs/protocol.md §7 (decode →
 // verify → TTL/replay → filter → authorize → audit → agent → signed
 // reply) and publishes the reply.
 package server

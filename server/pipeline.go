@@ -48,7 +48,7 @@ type incoming struct {
 	caller    *security.Caller
 }
 
-// Process runs the request pipeline of PROTOCOL.md §7 over one transport
+// Process runs the request pipeline of docs/protocol.md §7 over one transport
 // message that arrived on from (the subscription's destination: the
 // broadcast subject of an agent or the node's own directed subject) and
 // returns the reply to publish (or why there is none). It is safe for
@@ -139,7 +139,7 @@ func decodeLayers(msg []byte, maxSize int) (*protocol.Transport, *protocol.Secur
 
 // checkAddress applies the checks on where a request came from and where
 // its reply goes: the collective is one of the node's, the envelope
-// matches the subject it arrived on (PROTOCOL.md §11), the ttl is within
+// matches the subject it arrived on (docs/protocol.md §11), the ttl is within
 // max_ttl, and with strict_reply_to the reply-to is the caller's own
 // reply subject.
 func (n *Node) checkAddress(cfg *runtimeConfig, from connector.Destination, tr *protocol.Transport, req *protocol.Request) error {
@@ -229,7 +229,7 @@ func (n *Node) refuse(req *protocol.Request, err error) Outcome {
 	return Outcome{Dropped: err, Request: req}
 }
 
-// validReplyTo implements plugin.tutti.strict_reply_to (PROTOCOL.md
+// validReplyTo implements plugin.tutti.strict_reply_to (docs/protocol.md
 // §11.2): replyTo is <collective>.reply.<hex md5 or sha256 of
 // callerID>.<something>. It compares the hex in place, without building
 // the expected prefixes (it runs on every request).
@@ -325,7 +325,7 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 }
 
 // Validator is implemented by agents that validate inputs against a DDL
-// before authorization (PROTOCOL.md §7 step 15). ValidateInput returns the
+// before authorization (docs/protocol.md §7 step 15). ValidateInput returns the
 // data the action is to see (the DDL's defaults filled in) or the status
 // and reason to refuse with; RunValidated runs the action on that data
 // without validating it again.
@@ -392,7 +392,7 @@ func (n *Node) authorize(in *incoming, rpc *protocol.RPCRequest) (allowed bool, 
 	return d.Allowed, d.Reason, d.Policy
 }
 
-// audit writes one record per authorization decision (AAA.md §4, W13).
+// audit writes one record per authorization decision (docs/actionpolicy.md §4, W13).
 func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest, allowed bool, reason, policy string) error {
 	a := n.auditor.Load()
 	if a == nil || *a == nil {

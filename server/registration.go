@@ -18,7 +18,7 @@ import (
 
 // RegistrationAgent is the agent name registration messages are addressed
 // to: they travel on <collective>.broadcast.agent.registration
-// (PROTOCOL.md §11, CONFIG.md §9) and expect no reply.
+// (docs/protocol.md §11, docs/config-reference.md §13) and expect no reply.
 const RegistrationAgent = "registration"
 
 // registrationTTL is the validity of a registration message.

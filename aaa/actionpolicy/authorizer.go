@@ -111,7 +111,7 @@ func New(cfg Config, log *logrus.Entry) (*Authorizer, error) {
 	return a, nil
 }
 
-// Authorize decides req (AAA.md §2.2 lookup, §2.7 decision). It reads no
+// Authorize decides req (docs/actionpolicy.md §2.2 lookup, §2.7 decision). It reads no
 // file; at most once per second it checks the directory for changes.
 func (a *Authorizer) Authorize(req Request) Decision {
 	if now := a.now().UnixNano(); now-a.lastCheck.Load() >= int64(checkInterval) && a.mu.TryLock() {

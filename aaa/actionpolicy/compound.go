@@ -29,7 +29,7 @@ type token struct {
 }
 
 // compileCompound compiles a compound facts/classes field, or the fourth
-// field of a four-field rule (AAA.md §2.6): operands are fact tests,
+// field of a four-field rule (docs/actionpolicy.md §2.6): operands are fact tests,
 // class names, /class regex/ and data-function tests; `not`/`!` bind
 // tightest; `and`/`or` have equal precedence, left to right.
 func compileCompound(field string) (compiled, error) {

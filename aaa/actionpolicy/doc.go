@@ -1,5 +1,5 @@
 // Package actionpolicy is the node's authorization provider: the
-// MCollective/Choria ActionPolicy file format (AAA.md §2) with tutti's
+// MCollective/Choria ActionPolicy file format (docs/actionpolicy.md §2) with tutti's
 // fail-closed choices.
 //
 // A policy directory holds one <agent>.policy file per agent, an optional
@@ -9,11 +9,11 @@
 // match decides, otherwise the file's `policy default` (or, without one,
 // allow_unconfigured) does.
 //
-// Differences from the references, all deliberate (AAA.md §2.8):
+// Differences from the references, all deliberate (docs/actionpolicy.md §2.8):
 //
 //   - callers match whole tokens, group members or /regex/, never a
 //     substring of the field (W4: `cert=bobby` does not admit `cert=bob`);
-//   - every fact operator of AAA.md §2.5 works, through the one parser
+//   - every fact operator of docs/actionpolicy.md §2.5 works, through the one parser
 //     shared with discovery filters (protocol.ParseFactTest/MatchFact);
 //   - compound facts/classes fields are evaluated with MCollective's
 //     meaning: `and`/`or` have equal precedence, left to right, `not`/`!`

@@ -20,7 +20,7 @@ type PolicyError struct {
 	Err    error  // optional cause
 }
 
-// Error renders the AAA.md §2.7 wording:
+// Error renders the docs/actionpolicy.md §2.7 wording:
 // "policy error in <file> line <n>: <why>".
 func (e *PolicyError) Error() string {
 	msg := e.Reason

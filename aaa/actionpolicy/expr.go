@@ -105,7 +105,7 @@ type compiled struct {
 }
 
 // isCompound reports whether a facts or classes field is one boolean
-// expression (AAA.md §2.6): a token is `and`, `or`, `not`, starts with
+// expression (docs/actionpolicy.md §2.6): a token is `and`, `or`, `not`, starts with
 // `!` or contains parentheses.
 func isCompound(field string) bool {
 	for _, t := range strings.Fields(field) {

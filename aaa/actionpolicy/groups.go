@@ -32,7 +32,7 @@ func (g Groups) Has(group, callerID string) bool {
 
 // ParseGroups reads a groups file: one group per line, "name member
 // member …" separated by spaces, '#' comments and blank lines allowed
-// (AAA.md §2.4). Lines with a bad name or no members are skipped with a
+// (docs/actionpolicy.md §2.4). Lines with a bad name or no members are skipped with a
 // warning; a group named on several lines collects all their members. The
 // error is non-nil only when the text cannot be read; it is a
 // *PolicyError naming the line.

@@ -45,7 +45,7 @@ type testNode struct {
 	classes classList
 }
 
-// The nodes of AAA.md §3.
+// The nodes of docs/actionpolicy.md §3.
 var nodes = map[string]testNode{
 	"acme_dev": {mapFacts{"customer": "acme", "environment": "development", "cpus": float64(16), "role": "web"},
 		classList{"acme::devserver", "role::web", "base"}},

@@ -20,7 +20,7 @@ type ruleFields struct {
 	noClasses                        bool // space form without classes: no class constraint
 }
 
-// Parse reads one policy file (AAA.md §2.3–§2.6). name is the file name
+// Parse reads one policy file (docs/actionpolicy.md §2.3–§2.6). name is the file name
 // used in reasons ("rpcutil.policy"); groups resolves group names in the
 // callers field (nil: no groups).
 //

@@ -22,7 +22,7 @@ type Request struct {
 }
 
 // Decision is the outcome of authorizing one request. Reason uses the
-// AAA.md §2.7 wording and goes to the log and the audit record.
+// docs/actionpolicy.md §2.7 wording and goes to the log and the audit record.
 type Decision struct {
 	Allowed bool
 	Reason  string // e.g. "Denying based on default policy in rpcutil.policy"

@@ -15,7 +15,7 @@ var (
 )
 
 // spaceFields reads a rule written with spaces instead of TABs (the
-// project seed's form) with the strict grammar of AAA.md §2.3:
+// project seed's form) with the strict grammar of docs/actionpolicy.md §2.3:
 //
 //	verb callers… actions… facts… [classes…]
 //

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// policySets are the policies of AAA.md §3 (file name → lines; a file
+// policySets are the policies of docs/actionpolicy.md §3 (file name → lines; a file
 // named "groups" is the groups file).
 var policySets = map[string]map[string][]string{
 	"seed":               {"puppet.policy": {"policy default deny", "allow\tcert=rip\t*\t*\t*", "allow\tcert=john\t*\tcustomer=acme\tacme::devserver", "allow\tcert=john\tenable disable status\tcustomer=acme\t*"}},
@@ -63,7 +63,7 @@ type vector struct {
 	allow      bool
 }
 
-// vectors is AAA.md §3, tutti column, plus our own cases.
+// vectors is docs/actionpolicy.md §3, tutti column, plus our own cases.
 var vectors = []vector{
 	{"S1", "seed", Config{}, "globex", "cert=rip", "puppet#runonce", true},
 	{"S2", "seed", Config{}, "acme_dev", "cert=john", "puppet#runonce", true},
@@ -130,8 +130,8 @@ var vectors = []vector{
 }
 
 func TestVectors(t *testing.T) {
-	if len(vectors) != 62 { // AAA.md says "61 cases" but its table has 62 rows
-		t.Fatalf("AAA.md §3 has 62 vectors, table has %d", len(vectors))
+	if len(vectors) != 62 { // docs/actionpolicy.md §3: 62 cases
+		t.Fatalf("docs/actionpolicy.md §3 has 62 vectors, table has %d", len(vectors))
 	}
 	for _, v := range vectors {
 		t.Run(v.id, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/tuttifleet/tutti/security/replay"
 )
 
-// Login freshness (AAA.md §5.2): a login's timestamp may be this old…
+// Login freshness (docs/signer-api.md §2): a login's timestamp may be this old…
 const MaxLoginAge = 60 * time.Second
 
 // …and this far in the future.
@@ -154,7 +154,7 @@ func (a *Authenticator) Login(req *Request, source string) (string, error) {
 	return tok, nil
 }
 
-// check runs the checks of AAA.md §5.2 in order.
+// check runs the checks of docs/signer-api.md §2 in order.
 func (a *Authenticator) check(req *Request, now time.Time) (*User, ed25519.PublicKey, error) {
 	if req.PublicKey == "" || req.Signature == "" {
 		return a.fail("bad_request", errors.New("no public_key or signature (2019 login bodies are refused)"))

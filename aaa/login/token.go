@@ -15,7 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// JWT constants (AAA.md §5.3).
+// JWT constants (docs/signer-api.md §3).
 const (
 	// Purpose is the purpose claim of a client token.
 	Purpose = "choria_client_id"
@@ -141,7 +141,7 @@ func (s *TokenSigner) Issue(u *User, publicKey ed25519.PublicKey) (string, error
 	return tok, nil
 }
 
-// TokenVerifier checks client tokens (AAA.md §5.4 check 2).
+// TokenVerifier checks client tokens (docs/signer-api.md §4 check 2).
 type TokenVerifier struct {
 	key         crypto.PublicKey
 	methods     []string

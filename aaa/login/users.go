@@ -27,7 +27,7 @@ const DefaultOrganization = "choria"
 const usersCheckInterval = time.Second
 
 // User is one entry of the users list. The same struct reads tutti's YAML
-// users file and aaasvc's JSON one (AAA.md §7.1 of CONFIG.md).
+// users file and aaasvc's JSON one (docs/signer-api.md §9).
 type User struct {
 	Username string `json:"username" yaml:"username"`
 	// Password is a bcrypt hash ($2a$, $2b$ or $2y$).

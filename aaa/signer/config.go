@@ -17,7 +17,7 @@ import (
 // ErrConfig is wrapped by every refusal of a tutti-aaa configuration.
 var ErrConfig = errors.New("invalid tutti-aaa configuration")
 
-// Defaults (CONFIG.md §7.1).
+// Defaults (docs/signer-api.md §9).
 const (
 	DefaultSite          = "default"
 	DefaultMaxTTL        = time.Hour
@@ -52,7 +52,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // UnmarshalYAML reads back.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Config is tutti-aaa's configuration file (CONFIG.md §7.1). The keys are
+// Config is tutti-aaa's configuration file (docs/signer-api.md §9). The keys are
 // aaasvc's, so an aaasvc JSON file loads as it is (JSON is YAML); the
 // tutti additions are marked.
 type Config struct {

@@ -1,11 +1,11 @@
-// Package signer is the HTTP service behind tutti-aaa (AAA.md §5): the
+// Package signer is the HTTP service behind tutti-aaa (docs/signer-api.md): the
 // aaasvc-compatible POST /choria/v1/login and POST /choria/v1/sign, a
 // health endpoint, Prometheus metrics, and the signer-side audit
-// (AAA.md §4.4) to a JSON lines file and a NATS JetStream subject.
+// (docs/actionpolicy.md §4.4) to a JSON lines file and a NATS JetStream subject.
 //
 // A sign is a chain of checks, each refusing with a *Denial that carries
 // an error_code, and every decision about a parseable request is audited
-// before the answer leaves (AAA.md §5.4):
+// before the answer leaves (docs/signer-api.md §4):
 //
 //	decode request → token (login.TokenVerifier) → proof of possession →
 //	payload agent == envelope agent (W2) → agents claim → callerid →

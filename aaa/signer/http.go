@@ -15,7 +15,7 @@ import (
 	"github.com/tuttifleet/tutti/aaa/login"
 )
 
-// API paths (AAA.md §5.2).
+// API paths (docs/signer-api.md §2).
 const (
 	LoginPath  = "/choria/v1/login"
 	SignPath   = "/choria/v1/sign"
@@ -39,8 +39,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// readBody enforces the method, content type and size rules of AAA.md
-// §5.2 and decodes the JSON body into v. It writes the error response
+// readBody enforces the method, content type and size rules of docs/signer-api.md
+// §2 and decodes the JSON body into v. It writes the error response
 // itself and reports false when the handler must stop.
 func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	bp, ok := readPost(w, r)
@@ -51,8 +51,8 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return decodeBody(w, *bp, v)
 }
 
-// readPost enforces the method, content type and size rules of AAA.md
-// §5.2 and returns the non-blank body in a pooled buffer (release it
+// readPost enforces the method, content type and size rules of docs/signer-api.md
+// §2 and returns the non-blank body in a pooled buffer (release it
 // with putBuf). It writes the error response itself and reports false
 // when the handler must stop.
 func readPost(w http.ResponseWriter, r *http.Request) (*[]byte, bool) {

@@ -19,7 +19,7 @@ import (
 	"github.com/tuttifleet/tutti/security/replay"
 )
 
-// Error codes sent as error_code next to "Request denied" (AAA.md §5.2),
+// Error codes sent as error_code next to "Request denied" (docs/signer-api.md §2),
 // also the reason label of the sign metrics.
 const (
 	CodeMalformed      = "malformed_request"
@@ -82,7 +82,7 @@ type SignRequest struct {
 type SignerConfig struct {
 	Tokens *login.TokenVerifier
 	// Privileged signs the rewritten requests; its certificate name
-	// should match the nodes' privileged patterns (AAA.md §6).
+	// should match the nodes' privileged patterns (docs/actionpolicy.md §6).
 	Privileged security.Signer
 	// MaxTTL is the largest ttl signed; default DefaultMaxTTL.
 	MaxTTL time.Duration
@@ -178,7 +178,7 @@ type decision struct {
 	signedJSON   []byte
 }
 
-// Sign runs the checks of AAA.md §5.4, audits the decision and returns
+// Sign runs the checks of docs/signer-api.md §4, audits the decision and returns
 // the serialised choria:secure:request:1. Refusals are *Denial.
 func (s *Signer) Sign(ctx context.Context, sr *SignRequest) ([]byte, error) {
 	now := s.cfg.Now()
@@ -261,7 +261,7 @@ func (s *Signer) checkPossession(sr *SignRequest, d *decision) *Denial {
 
 // checkCaller decides the callerid. The request must carry the token's
 // callerid (as the Choria client writes it) or its sanitised form;
-// anything else is refused (AAA.md §5.5 vector 6). Legacy bearer clients
+// anything else is refused (docs/signer-api.md §5 vector 6). Legacy bearer clients
 // cannot know the claim, so theirs is replaced and the audit says so.
 func (s *Signer) checkCaller(d *decision) *Denial {
 	d.callerID = SanitizeCallerID(d.claims.CallerID)
@@ -375,7 +375,7 @@ func SanitizeCallerID(c string) string {
 // callerIDReplacer is built once; a Replacer is safe for concurrent use.
 var callerIDReplacer = strings.NewReplacer("@", "_", ".", "_")
 
-// AllowedAction applies the agents claim (AAA.md §5.3): entries are
+// AllowedAction applies the agents claim (docs/signer-api.md §3): entries are
 // tried in order; "*" allows everything; an entry without exactly one
 // '.' makes the whole check fail; "<agent>.*" or "<agent>.<action>"
 // allow that agent. No match, or an empty list, denies.

@@ -1,7 +1,7 @@
 // Package discovery holds the DDL of the discovery agent, so that
 // `tutti plugin doc discovery` can describe it. The agent itself is not
 // an RPC agent: the node answers a discovery ping in its pipeline
-// (server/pipeline.go, PROTOCOL.md §12), before authorization and audit.
+// (server/pipeline.go, docs/protocol.md §12), before authorization and audit.
 package discovery
 
 import (

@@ -17,7 +17,7 @@
 //
 //	{"statuscode": 0, "statusmsg": "OK", "data": {"greeting": "hello world"}}
 //
-// (statuscode 0–5, PROTOCOL.md §14.3) or, when it has no "statuscode"
+// (statuscode 0–5, docs/protocol.md §14.3) or, when it has no "statuscode"
 // key, the reply data itself ({"greeting": "hello world"}, status 0).
 // Declared outputs missing from data get their DDL default.
 //

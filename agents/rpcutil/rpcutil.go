@@ -1,5 +1,5 @@
 // Package rpcutil is the rpcutil agent every Choria client expects
-// (PROTOCOL.md §14.2): ping, inventory, agent_inventory and friends.
+// (docs/protocol.md §14.2): ping, inventory, agent_inventory and friends.
 package rpcutil
 
 import (

@@ -1,5 +1,5 @@
 // Command tutti-aaa is the central login and request signing service
-// (AAA.md §5), compatible with Choria's aaasvc.
+// (docs/signer-api.md), compatible with Choria's aaasvc.
 package main
 
 import (

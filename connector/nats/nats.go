@@ -2,7 +2,7 @@
 // destinations onto Choria's subjects (see Subject) and moves opaque
 // payloads over a mutually authenticated TLS connection. NATS headers and
 // the NATS reply field are never used; the reply subject travels inside
-// the payload (PROTOCOL.md §11).
+// the payload (docs/protocol.md §11).
 //
 // A Conn keeps trying to reach its brokers for as long as its Connect
 // context allows, and once connected it reconnects forever with a jittered

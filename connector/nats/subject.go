@@ -11,7 +11,7 @@ import (
 // become a NATS subject. It is connector.ErrDestination.
 var ErrDestination = connector.ErrDestination
 
-// Subject maps a destination to its Choria NATS subject (PROTOCOL.md
+// Subject maps a destination to its Choria NATS subject (docs/protocol.md
 // §11.1):
 //
 //	Broadcast  <collective>.broadcast.agent.<agent>
@@ -44,7 +44,7 @@ func Subject(d connector.Destination) (string, error) {
 }
 
 // checkReplyTo accepts any literal NATS subject: clients legitimately
-// reply to subjects other than <collective>.reply.… (PROTOCOL.md §11.2).
+// reply to subjects other than <collective>.reply.… (docs/protocol.md §11.2).
 func checkReplyTo(r string) error {
 	if r == "" {
 		return fmt.Errorf("%w: empty reply-to", ErrDestination)

@@ -14,7 +14,7 @@
 //
 // A reply is transport → choria:secure:reply:1 → choria:reply:1 → the agent's
 // reply text. tutti adds two fields to the secure reply, signature and
-// pubcert, so a client can tell which node produced a reply (PROTOCOL.md §5).
+// pubcert, so a client can tell which node produced a reply (docs/protocol.md §5).
 //
 // The rules this package enforces:
 //

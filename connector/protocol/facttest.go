@@ -18,7 +18,7 @@ type FactSource interface {
 }
 
 // ParseFactTest parses the CLI and policy fact syntax "name<op>value"
-// (PROTOCOL.md §13.2, AAA.md §2.5). The right-most operator wins, "="
+// (docs/protocol.md §13.2, docs/actionpolicy.md §2.5). The right-most operator wins, "="
 // means "==", "=>"/"=<" mean ">="/"<=", and "name=/re/" means "=~".
 func ParseFactTest(s string) (FactFilter, error) {
 	for j := len(s) - 1; j > 0; j-- {
@@ -72,7 +72,7 @@ func ValidOperator(op string) bool {
 }
 
 // MatchFact compares a fact value found by a FactSource with f. ok=false
-// (missing fact) never matches. Comparison is typed (PROTOCOL.md §13.2):
+// (missing fact) never matches. Comparison is typed (docs/protocol.md §13.2):
 // numbers numerically, booleans by truthiness, strings case-insensitively
 // (lexically, lower-cased, for ordering); "=~" is a case-insensitive
 // regular expression search. Arrays and objects never match. An error is

@@ -18,7 +18,7 @@ const hexDigits = "0123456789abcdef"
 // characters (\b, \f, \n, \r and \t by name, the others as \u00XX),
 // U+2028 and U+2029. It reports false, and returns b as it was, when s is
 // not valid UTF-8: embedded strings are signed bytes, and silently
-// replacing invalid sequences would change what was signed (PROTOCOL.md
+// replacing invalid sequences would change what was signed (docs/protocol.md
 // §1 rule 4).
 func AppendString[T ~string | ~[]byte](b []byte, s T) ([]byte, bool) {
 	return escapeString(b, s, false)

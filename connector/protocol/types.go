@@ -61,7 +61,7 @@ type Request struct {
 	Message string
 }
 
-// Filter selects nodes (PROTOCOL.md §13). The zero value matches every node.
+// Filter selects nodes (docs/protocol.md §13). The zero value matches every node.
 type Filter struct {
 	Fact     []FactFilter      `json:"fact"`
 	CFClass  []string          `json:"cf_class"`
@@ -127,7 +127,7 @@ type RPCRequest struct {
 	Data   json.RawMessage `json:"data"`
 }
 
-// StatusCode is an RPC reply status (PROTOCOL.md §14.3).
+// StatusCode is an RPC reply status (docs/protocol.md §14.3).
 type StatusCode int
 
 // RPC status codes.

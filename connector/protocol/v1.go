@@ -10,7 +10,7 @@ import (
 )
 
 // The Choria v1 codec. Encoders write compact JSON in the field order of
-// PROTOCOL.md; decoders validate in code (no JSON schema, W1) and return
+// docs/protocol.md; decoders validate in code (no JSON schema, W1) and return
 // *Error values.
 
 var b64 = base64.StdEncoding
@@ -144,7 +144,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 }
 
 // PayloadBytes applies the node decoding rule to the agent payload
-// (PROTOCOL.md §4.1): a strict standard-base64 decode of the whole
+// (docs/protocol.md §4.1): a strict standard-base64 decode of the whole
 // string if it succeeds, otherwise the string as is.
 func (r *Request) PayloadBytes() []byte {
 	// RPC JSON starts with '{', which is not in the base64 alphabet (nor

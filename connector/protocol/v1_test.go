@@ -24,7 +24,7 @@ func readJSONString(t *testing.T, file, field string) string {
 	return m[field].(string)
 }
 
-// The observed request of PROTOCOL.md §2-§4 decodes layer by layer, and
+// The observed request of docs/protocol.md §2-§4 decodes layer by layer, and
 // the signed bytes are exactly the golden vector of §6.2.
 func TestGoldenRequest(t *testing.T) {
 	raw, err := os.ReadFile("testdata/example_transport_request.json")

@@ -286,7 +286,7 @@ func optBytes(s *string) []byte {
 // ------------------------------------------------------------------ request
 
 // DecodeRequest parses and validates the signed request bytes
-// (PROTOCOL.md §4). It does not check time windows or ttl bounds, which
+// (docs/protocol.md §4). It does not check time windows or ttl bounds, which
 // depend on the node's clock and settings.
 func DecodeRequest(data []byte) (*Request, error) {
 	return decodeRequest(data, true)

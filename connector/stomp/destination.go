@@ -36,7 +36,7 @@ func (t Target) Selector() string {
 	return IdentityHeader + " = '" + t.Identity + "'"
 }
 
-// Map maps a destination to MCollective's ActiveMQ naming (PROTOCOL.md
+// Map maps a destination to MCollective's ActiveMQ naming (docs/protocol.md
 // §15.1), with collectives as the first name element:
 //
 //	Broadcast  /topic/<collective>.<agent>.agent

@@ -43,7 +43,7 @@ type loginBody struct {
 	Signature string `json:"signature"`
 }
 
-// Login makes a fresh ed25519 key, logs in with it (AAA.md §5.2) and, on
+// Login makes a fresh ed25519 key, logs in with it (docs/signer-api.md §2) and, on
 // success only, writes the seed and the token (both 0600), so a failed
 // login leaves a working older token in place. A refusal matches
 // ErrLoginFailed; an unreachable service ErrUnreachable.

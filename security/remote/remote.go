@@ -1,4 +1,4 @@
-// Package remote is the client side of tutti-aaa (AAA.md §5.1, §5.7): a
+// Package remote is the client side of tutti-aaa (docs/signer-api.md §1, §7): a
 // security.RequestSigner that sends each choria:request:1 to the signer
 // with the user's token and proof of possession, and Login, which obtains
 // that token.
@@ -68,7 +68,7 @@ func (e *RefusedError) Is(target error) bool {
 	return target == ErrRefused || (target == ErrTokenExpired && e.Code == "token_expired")
 }
 
-// Config is the client's request signer settings (CONFIG.md §7), as plain
+// Config is the client's request signer settings (docs/config-reference.md §11), as plain
 // values: config.RequestSigner maps onto it field by field.
 type Config struct {
 	// URL is the sign endpoint, e.g. https://aaa.example.net/choria/v1/sign.
@@ -141,7 +141,7 @@ func New(cfg Config) (*Signer, error) {
 	return s, nil
 }
 
-// readToken applies the lookup order of AAA.md §5.7: token file (missing
+// readToken applies the lookup order of docs/signer-api.md §7: token file (missing
 // is an error), else the environment variable, else ErrNoToken.
 func readToken(file, env string) (string, error) {
 	if file != "" {

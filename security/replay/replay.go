@@ -1,5 +1,5 @@
 // Package replay remembers the requests a node has accepted so the same
-// request cannot run twice within its validity (PROTOCOL.md §9.3, W3).
+// request cannot run twice within its validity (docs/protocol.md §9.3, W3).
 //
 // A node keys a request by RequestKey: SHA-256 of the verified caller id
 // and the request id. The same id from the same caller is refused again

@@ -65,7 +65,7 @@ type certEntry struct {
 }
 
 // certCache memoises "this exact pubcert verified against this CA",
-// keyed by SHA-256 of the pubcert bytes (PROTOCOL.md §8.3). It is never
+// keyed by SHA-256 of the pubcert bytes (docs/protocol.md §8.3). It is never
 // needed for correctness: a miss verifies the chain again.
 //
 // An entry of an ECDSA P-256 key gets a P-256 verification table on its

@@ -3,7 +3,7 @@ package x509
 import "strings"
 
 // parseCallerID splits an anchored callerid: `^[a-z]+=([\w.\-]+)$`
-// (PROTOCOL.md §4, W9), or `^[a-z]+=email:(addr)$` where addr is
+// (docs/protocol.md §4, W9), or `^[a-z]+=email:(addr)$` where addr is
 // `[\w.\-+]+@[\w.\-]+`, the form that binds to an email SAN (§8.1). The
 // certname returned for the email form keeps its "email:" prefix.
 // Hand-written: it runs on every request.

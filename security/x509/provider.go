@@ -17,7 +17,7 @@ import (
 	"github.com/tuttifleet/tutti/security"
 )
 
-// Default name patterns (PROTOCOL.md §8.1, §8.2). The second privileged
+// Default name patterns (docs/protocol.md §8.1, §8.2). The second privileged
 // pattern keeps Choria's unescaped '.' on purpose, for compatibility.
 var (
 	DefaultCertnameAllow = []string{`\.mcollective$`, `\.choria$`}
@@ -50,7 +50,7 @@ type Config struct {
 }
 
 // Provider signs with one certificate and key and verifies requests and
-// replies against one CA (PROTOCOL.md §6, §8). Files are read at
+// replies against one CA (docs/protocol.md §6, §8). Files are read at
 // construction and on Reload only, never per request (W11).
 //
 // A Provider is safe for concurrent use. Its state is an immutable

@@ -13,12 +13,12 @@ import (
 )
 
 // MinRSABits is the smallest RSA modulus tutti accepts in a certificate
-// that signs requests or replies (PROTOCOL.md §6.1, Hardening).
+// that signs requests or replies (docs/protocol.md §6.1, Hardening).
 const MinRSABits = 2048
 
 // SignWith signs msg with key, choosing the algorithm by key type:
 // RSA PKCS#1 v1.5 over SHA-256(msg), ECDSA P-256 over SHA-256(msg) with an
-// ASN.1 DER signature, or Ed25519 over msg itself (PROTOCOL.md §6.1).
+// ASN.1 DER signature, or Ed25519 over msg itself (docs/protocol.md §6.1).
 //
 // key may be any crypto.Signer (a parsed key, an HSM or agent handle); the
 // algorithm follows key.Public().

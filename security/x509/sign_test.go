@@ -15,7 +15,7 @@ import (
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
-// TestGoldenVector checks the observed Choria request of PROTOCOL.md §3
+// TestGoldenVector checks the observed Choria request of docs/protocol.md §3
 // and §6.2 with the embedded public key only: the lab CA is not
 // available, and the certificate's dates are not the point.
 func TestGoldenVector(t *testing.T) {

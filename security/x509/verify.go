@@ -41,7 +41,7 @@ func (u purpose) String() string {
 	return "server or client authentication"
 }
 
-// VerifyRequest applies PROTOCOL.md §8 to a request: callerID must be
+// VerifyRequest applies docs/protocol.md §8 to a request: callerID must be
 // kind=name (anchored, W9); pubcert must chain to the CA for clientAuth
 // and be valid now and not revoked; a non-privileged certificate must be
 // named certname (DNS SAN or CN, email SAN for email:…) and certname must
@@ -49,7 +49,7 @@ func (u purpose) String() string {
 // allowed kind. Finally signature must verify over message. Every refusal
 // is a *protocol.Error of kind caller, certificate or signature.
 //
-// Chain verification is cached per pubcert (PROTOCOL.md §8.3); the
+// Chain verification is cached per pubcert (docs/protocol.md §8.3); the
 // signature is verified on every call.
 func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID string) (*security.Caller, error) {
 	kind, certname, ok := parseCallerID(callerID)
@@ -77,7 +77,7 @@ func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID st
 	}, nil
 }
 
-// bindCaller applies the name rules of PROTOCOL.md §8.1 and §8.2.
+// bindCaller applies the name rules of docs/protocol.md §8.1 and §8.2.
 func (p *Provider) bindCaller(e *certEntry, callerID, kind, certname string) error {
 	if e.privileged {
 		if p.rules.privKinds != nil && !p.rules.privKinds[kind] {

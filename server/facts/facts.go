@@ -1,5 +1,5 @@
 // Package facts holds a node's facts and configuration-management classes
-// (CONFIG.md §8): facts from one or more YAML or JSON files, shallow-merged
+// (docs/config-reference.md §12): facts from one or more YAML or JSON files, shallow-merged
 // with later files winning, and classes from a classes file, one per line.
 //
 // A Store keeps an immutable snapshot behind an atomic pointer, so lookups
@@ -110,7 +110,7 @@ func newSnapshot(doc []byte, classes []string, stats []fileStat) (*snapshot, err
 
 // Fact returns the fact at a dotted path ("os.family", "disks.0.size"),
 // valued as encoding/json decodes it: string, float64, bool, nil, []any or
-// map[string]any. Paths use gjson syntax (PROTOCOL.md §13.2), as Choria
+// map[string]any. Paths use gjson syntax (docs/protocol.md §13.2), as Choria
 // does; plain dotted paths are served from the decoded map without
 // allocating.
 func (s *Store) Fact(path string) (any, bool) {
@@ -199,7 +199,7 @@ func (s *Store) JSON() []byte { return []byte(s.snap.Load().doc) }
 func (s *Store) Classes() []string { return s.snap.Load().classes }
 
 // HasClass reports whether name is one of the classes, compared exactly.
-// Filter code lower-cases the filter entry first (PROTOCOL.md §13.2).
+// Filter code lower-cases the filter entry first (docs/protocol.md §13.2).
 func (s *Store) HasClass(name string) bool {
 	_, ok := s.snap.Load().classSet[name]
 	return ok

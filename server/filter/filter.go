@@ -1,5 +1,5 @@
 // Package filter decides whether a node is selected by a request's filter
-// (PROTOCOL.md §13.2, Choria semantics):
+// (docs/protocol.md §13.2, Choria semantics):
 //
 //   - all filter types present must match; an empty filter matches every node;
 //   - a key of the filter object that is none of the types below selects

@@ -222,7 +222,7 @@ func issueTo(t *testing.T, f *Fleet, name string, opts x509.IssueOptions) {
 	}
 }
 
-// Every refusal of PROTOCOL.md §7 on a real node with real certificates:
+// Every refusal of docs/protocol.md §7 on a real node with real certificates:
 // an inspectable error with a kind, and no agent runs.
 func TestE2ERefusals(t *testing.T) {
 	f := startFleet(t, 1)

@@ -20,7 +20,7 @@ import (
 // names no token_file.
 const defaultTokenFile = "~/.choria/token"
 
-// newLoginCmd is `tutti login` (AAA.md §5.7): obtain a token from
+// newLoginCmd is `tutti login` (docs/signer-api.md §7): obtain a token from
 // tutti-aaa (or aaasvc) and store it with a fresh seed, both 0600.
 func newLoginCmd(g *globals) *cobra.Command {
 	var user, url string

@@ -1,6 +1,6 @@
 // Package compound parses and evaluates compound selection expressions:
 // the -S/--select flag of the CLI and the {"expr": "..."} entries of a
-// filter's compound list (PROTOCOL.md §13.2).
+// filter's compound list (docs/protocol.md §13.2).
 //
 // The language is the subset of Choria's expr-lang environment that nodes
 // need, plus MCollective-style bare statements:
