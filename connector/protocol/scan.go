@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -139,7 +140,7 @@ func (s *Scanner) object(member func(key []byte) bool) bool {
 	}
 	var keys keySet
 	for {
-		key, esc, ok := s.rawString()
+		key, esc, _, ok := s.rawString()
 		if !ok || esc || !keys.add(key) || !s.eat(':') || !member(key) {
 			return false
 		}
@@ -180,69 +181,69 @@ func (s *Scanner) array(elem func() bool) bool {
 	}
 }
 
-// rawString scans a string and returns the bytes between the quotes and
-// whether they contain escapes. Escapes and control characters are
+// rawString scans a string and returns the bytes between the quotes,
+// whether they contain escapes, and, when they do not, whether they are
+// all ASCII (so valid UTF-8). Escapes and control characters are
 // checked; UTF-8 is not.
-func (s *Scanner) rawString() (raw []byte, esc bool, ok bool) {
+func (s *Scanner) rawString() (raw []byte, esc, ascii, ok bool) {
 	if s.next() != '"' {
-		return nil, false, false
+		return nil, false, false, false
 	}
 	start := s.i + 1
 	end := bytes.IndexByte(s.b[start:], '"')
 	if end < 0 {
-		return nil, false, false
+		return nil, false, false, false
 	}
 	end += start
 	if bytes.IndexByte(s.b[start:end], '\\') < 0 {
-		for _, c := range s.b[start:end] {
-			if c < 0x20 {
-				return nil, false, false
-			}
+		plain, ascii := plainText(s.b[start:end])
+		if !plain {
+			return nil, false, false, false
 		}
 		s.i = end + 1
-		return s.b[start:end], false, true
+		return s.b[start:end], false, ascii, true
 	}
 	for i := start; i < len(s.b); i++ {
 		switch c := s.b[i]; {
 		case c == '"':
 			s.i = i + 1
-			return s.b[start:i], true, true
+			return s.b[start:i], true, false, true
 		case c == '\\':
 			i++
 			if i >= len(s.b) {
-				return nil, false, false
+				return nil, false, false, false
 			}
 			switch s.b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(s.b) {
-					return nil, false, false
+					return nil, false, false, false
 				}
 				if _, ok := hex4(s.b[i+1 : i+5]); !ok {
-					return nil, false, false
+					return nil, false, false, false
 				}
 				i += 4
 			default:
-				return nil, false, false
+				return nil, false, false, false
 			}
 		case c < 0x20:
-			return nil, false, false
+			return nil, false, false, false
 		}
 	}
-	return nil, false, false
+	return nil, false, false, false
 }
 
 // bytesValue scans a string and returns its decoded value. Without
 // escapes the result aliases the input unless own is set.
 func (s *Scanner) bytesValue(own bool) ([]byte, bool) {
-	raw, esc, ok := s.rawString()
+	raw, esc, ascii, ok := s.rawString()
 	if !ok {
 		return nil, false
 	}
 	if esc {
 		return unescape(raw)
 	}
-	if !validUTF8(raw) {
+	if !ascii && !utf8.Valid(raw) {
 		return nil, false
 	}
 	if own {
@@ -320,7 +321,7 @@ func (s *Scanner) skip(depth int) bool {
 	}
 	switch c := s.next(); {
 	case c == '"':
-		_, _, ok := s.rawString()
+		_, _, _, ok := s.rawString()
 		return ok
 	case c == '{':
 		return s.object(func([]byte) bool { return s.skip(depth + 1) })
@@ -441,6 +442,30 @@ func unescape(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// plainText reports whether b has no control character (below 0x20),
+// which a JSON string may not hold unescaped, and whether it is all
+// ASCII. It reads eight bytes at a time: the strings it sees are the
+// large ones (certificates, signed messages, tokens).
+func plainText(b []byte) (plain, ascii bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var or uint64
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if (x-0x20*ones)&^x&highs != 0 { // some byte is below 0x20
+			return false, false
+		}
+		or |= x
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 {
+			return false, false
+		}
+		or |= uint64(c)
+	}
+	return true, or&highs == 0
 }
 
 func validUTF8(b []byte) bool {

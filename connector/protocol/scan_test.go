@@ -300,3 +300,37 @@ func TestScannerFields(t *testing.T) {
 		t.Error("a table of 33 fields was accepted: the mask has 32 bits")
 	}
 }
+
+// plainText reads eight bytes at a time; it must agree with the plain
+// loop for every byte value at every position, next to any other.
+func TestPlainText(t *testing.T) {
+	naive := func(b []byte) (plain, ascii bool) {
+		ascii = true
+		for _, c := range b {
+			if c < 0x20 {
+				return false, false
+			}
+			if c >= 0x80 {
+				ascii = false
+			}
+		}
+		return true, ascii
+	}
+	buf := make([]byte, 19)
+	for _, fill := range []byte{' ', 'a', 0x7f, 0x80, 0xff, 0x21, 0x1f} {
+		for pos := range buf {
+			for v := range 256 {
+				for i := range buf {
+					buf[i] = fill
+				}
+				buf[pos] = byte(v)
+				for _, b := range [][]byte{buf, buf[:pos+1], buf[pos:]} {
+					p, a := plainText(b)
+					if wp, wa := naive(b); p != wp || a != wa {
+						t.Fatalf("plainText(%q) = %v %v, want %v %v", b, p, a, wp, wa)
+					}
+				}
+			}
+		}
+	}
+}
