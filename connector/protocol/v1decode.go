@@ -7,11 +7,12 @@ import (
 )
 
 // Decoders of the v1 layers. Each layer is read into a small document
-// struct by the scanner of scan.go (no reflection, the big strings taken
-// without a copy where they are only compared or base64-decoded) or, when
-// the scanner declines, by encoding/json; the same finish method then
-// validates the document, so both paths refuse with the same kind and
-// message. The fast parameter exists for the differential fuzz tests.
+// struct by the scanner of scan.go, one table of Fields per object (no
+// reflection, the big strings taken without a copy where they are only
+// compared or base64-decoded) or, when the scanner declines, by
+// encoding/json; the same finish method then validates the document, so
+// both paths refuse with the same kind and message. The fast parameter
+// exists for the differential fuzz tests.
 
 // ---------------------------------------------------------------- transport
 
