@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 // Request and response bodies of the sign endpoint, on its hot path:
@@ -61,91 +63,26 @@ func growCap(b []byte, n int) []byte {
 	return nb
 }
 
-// parseSignBody decodes the shape every client sends: one JSON object
-// whose members are exactly "token", "request" and "signature", each a
-// string of printable ASCII without escapes, with JSON whitespace around
-// the tokens. It reports false for anything else (other or differently
-// cased keys, escapes, non-ASCII, null, trailing data, invalid JSON), and
-// the caller then uses encoding/json; when it reports true the result is
-// the one json.Unmarshal gives (FuzzParseSignBody holds it to that).
+// parseSignBody decodes a sign body with the v1 decoders' scanner
+// (protocol.Scanner): the three string members, white space, escapes and
+// keys the body does not use as encoding/json reads them. It reports
+// false for anything the scanner is not certain encoding/json would
+// decode the same way (a key in another case or twice, null, invalid
+// UTF-8, trailing data, invalid JSON), and the caller then uses
+// encoding/json; when it reports true the result is the one
+// json.Unmarshal gives (FuzzParseSignBody holds it to that).
 func parseSignBody(data []byte, out *signBody) bool {
 	var b signBody
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '{' {
+	s := protocol.NewScanner(data)
+	if !s.Fields(
+		protocol.Field{Key: "token", Decode: func() (ok bool) { b.Token, ok = s.String(); return ok }},
+		protocol.Field{Key: "request", Decode: func() (ok bool) { b.Request, ok = s.String(); return ok }},
+		protocol.Field{Key: "signature", Decode: func() (ok bool) { b.Signature, ok = s.String(); return ok }},
+	) || !s.End() {
 		return false
 	}
-	i = skipWS(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		*out = b
-		return skipWS(data, i+1) == len(data)
-	}
-	for {
-		key, j, ok := plainString(data, i)
-		if !ok {
-			return false
-		}
-		i = skipWS(data, j)
-		if i >= len(data) || data[i] != ':' {
-			return false
-		}
-		val, j, ok := plainString(data, skipWS(data, i+1))
-		if !ok {
-			return false
-		}
-		switch string(key) {
-		case "token":
-			b.Token = string(val)
-		case "request":
-			b.Request = string(val)
-		case "signature":
-			b.Signature = string(val)
-		default:
-			return false
-		}
-		i = skipWS(data, j)
-		if i >= len(data) {
-			return false
-		}
-		switch data[i] {
-		case ',':
-			i = skipWS(data, i+1)
-		case '}':
-			*out = b
-			return skipWS(data, i+1) == len(data)
-		default:
-			return false
-		}
-	}
-}
-
-// plainString reads a JSON string at data[i] made only of printable
-// ASCII other than '"' and '\\', and returns its content and the index
-// after the closing quote.
-func plainString(data []byte, i int) ([]byte, int, bool) {
-	if i >= len(data) || data[i] != '"' {
-		return nil, 0, false
-	}
-	for j := i + 1; j < len(data); j++ {
-		switch c := data[j]; {
-		case c == '"':
-			return data[i+1 : j], j + 1, true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return nil, 0, false
-		}
-	}
-	return nil, 0, false
-}
-
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
+	*out = b
+	return true
 }
 
 // secureAnswerPrefix and secureAnswerSuffix frame the base64 secure

@@ -21,12 +21,15 @@ func TestParseSignBody(t *testing.T) {
 		{`{"token":"t","request":"cmVx","signature":"ab"}`, true, signBody{"t", "cmVx", "ab"}},
 		{" {\n\t\"request\" : \"cmVx\" ,\r\n\"token\":\"t\"}\n", true, signBody{Token: "t", Request: "cmVx"}},
 		{`{}`, true, signBody{}},
-		{`{"token":"a","token":"b"}`, true, signBody{Token: "b"}}, // last wins, as encoding/json
-		{`{"token":"a"} x`, false, signBody{}},                    // trailing data
-		{`{"Token":"a"}`, false, signBody{}},                      // case-folded key: encoding/json's call
-		{`{"other":"a"}`, false, signBody{}},
-		{`{"token":"a\"b"}`, false, signBody{}},
-		{`{"token":"é"}`, false, signBody{}},
+		{`{"token":"a","token":"b"}`, false, signBody{}}, // a key twice: encoding/json's call (the last wins)
+		{`{"token":"a"} x`, false, signBody{}},           // trailing data
+		{`{"Token":"a"}`, false, signBody{}},             // case-folded key: encoding/json's call
+		{`{"other":[1,{"x":null}],"token":"t"}`, true, signBody{Token: "t"}},
+		{`{"token":"a\"b\u00e9"}`, true, signBody{Token: "a\"b\u00e9"}},
+		{`{"token":"é"}`, true, signBody{Token: "é"}},
+		{"{\"token\":\"\xff\"}", false, signBody{}}, // invalid UTF-8: encoding/json replaces it
+		{`{"token":"\ud800"}`, false, signBody{}},   // a lone surrogate, likewise
+		{`{"token":1}`, false, signBody{}},
 		{`{"token":null}`, false, signBody{}},
 		{`{"token":"a",}`, false, signBody{}},
 		{`{"token":"a"`, false, signBody{}},
@@ -38,6 +41,10 @@ func TestParseSignBody(t *testing.T) {
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("parseSignBody(%q) = %v %+v, want %v %+v", tc.in, ok, got, tc.ok, tc.want)
 		}
+		var slow signBody
+		if ok && (json.Unmarshal([]byte(tc.in), &slow) != nil || slow != got) {
+			t.Errorf("parseSignBody(%q) = %+v, encoding/json gives %+v", tc.in, got, slow)
+		}
 	}
 }
 
@@ -45,7 +52,8 @@ func TestParseSignBody(t *testing.T) {
 // accepts, json.Unmarshal accepts with the same result.
 func FuzzParseSignBody(f *testing.F) {
 	for _, s := range []string{`{"token":"t","request":"cmVx","signature":"ab"}`, ` { "token" : "" } `,
-		`{"token":"a","token":"b"}`, `{"TOKEN":"a"}`, `{"token":"a"}}`, `{"token":"\u0041"}`, `{"request":1}`} {
+		`{"token":"a","token":"b"}`, `{"TOKEN":"a"}`, `{"token":"a"}}`, `{"token":"\u0041"}`, `{"request":1}`,
+		`{"token":"\ud83d\ude00","x":{"y":[true,null,-1.5e3]}}`, `{"ſignature":"a"}`, "{\"token\":\"\xc3\"}"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -111,4 +119,33 @@ func TestDecodeRequestB64LineBreaks(t *testing.T) {
 	if _, err := decodeRequestB64(enc[:10] + " " + enc[10:]); err == nil {
 		t.Fatal("a space inside base64 was accepted")
 	}
+}
+
+// BenchmarkParseSignBody decodes a sign body of the usual size (a JWT,
+// a 1 KB request in base64, a proof-of-possession signature) with the
+// fast path and with encoding/json.
+func BenchmarkParseSignBody(b *testing.B) {
+	body, _ := json.Marshal(signBody{
+		Token:     strings.Repeat("eyJhbGciOiJFZERTQSJ9.", 30),
+		Request:   base64.StdEncoding.EncodeToString(bytes.Repeat([]byte(`{"protocol":"choria:request:1"}`), 32)),
+		Signature: strings.Repeat("ab", 64),
+	})
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out signBody
+			if !parseSignBody(body, &out) {
+				b.Fatal("fast path declined")
+			}
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out signBody
+			if err := json.Unmarshal(body, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

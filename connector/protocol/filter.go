@@ -66,6 +66,10 @@ func (f *Filter) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// filterFields are the filter's selectors; any other key of a filter
+// object is recorded in Filter.Unknown.
+var filterFields = []string{"fact", "cf_class", "agent", "identity", "compound"}
+
 // validate checks the per-entry constraints of the v1 schema.
 func (f *Filter) validate() error {
 	for i, ff := range f.Fact {

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -22,13 +23,85 @@ import (
 // maxDepth bounds the nesting the scanner follows when it skips a value.
 const maxDepth = 256
 
-type scanner struct {
+// Scanner reads one JSON document. Decoders describe each object by a
+// table of Fields whose Decode functions read their member's value with
+// the Scanner's methods (outside this package, String).
+type Scanner struct {
 	b []byte
 	i int
 }
 
+// NewScanner returns a Scanner at the start of data.
+func NewScanner(data []byte) *Scanner { return &Scanner{b: data} }
+
+// End reports whether only white space is left, as encoding/json requires
+// after a document.
+func (s *Scanner) End() bool { return s.atEnd() }
+
+// String reads a string value. It reports false for anything else
+// (null included) and for strings encoding/json would not decode to the
+// same Go string (invalid UTF-8, an escaped surrogate).
+func (s *Scanner) String() (string, bool) { return s.stringValue() }
+
+// Field is one row of the table of an object's members: the key, as
+// encoding/json would match it against a struct field's tag; Required
+// when the scanner may only accept the object with that member present
+// (without it, the decoder's encoding/json path words the refusal); and
+// Decode, which reads the member's value with the Scanner it holds into
+// the document it holds, consuming exactly the value, and reports false
+// when it cannot.
+//
+// A table is written where the document is (a slice literal of closures
+// over the Scanner and the document), not in a package variable: the
+// compiler then keeps the Scanner and the document on the stack, which
+// functions reached through a package-level table would not let it do.
+type Field struct {
+	Key      string
+	Required bool
+	Decode   func() bool
+}
+
+// Fields reads an object whose members are described by fields. Keys in
+// no field are skipped when encoding/json would skip them too (see
+// ignore). It reports false, leaving the document to encoding/json, for
+// anything it is not certain encoding/json would decode to the same
+// value: a key twice (in any case), a missing Required member, and what
+// the Scanner's methods refuse. At most 32 fields.
+func (s *Scanner) Fields(fields ...Field) bool { return s.fields(nil, fields) }
+
+// fields is Fields that calls unknown, when not nil, with each key in no
+// field before skipping its value.
+func (s *Scanner) fields(unknown func(key []byte), fields []Field) bool {
+	if len(fields) > 32 {
+		return false
+	}
+	var seen, required uint32
+	for i := range fields {
+		if fields[i].Required {
+			required |= 1 << i
+		}
+	}
+	ok := s.object(func(k []byte) bool {
+		for i := range fields {
+			if string(k) == fields[i].Key {
+				bit := uint32(1) << i
+				if seen&bit != 0 { // object refuses repeated keys already; kept so a mask never counts one twice
+					return false
+				}
+				seen |= bit
+				return fields[i].Decode()
+			}
+		}
+		if unknown != nil {
+			unknown(k)
+		}
+		return s.ignore(k, fields)
+	})
+	return ok && seen&required == required
+}
+
 // next skips whitespace and returns the next byte, or 0 at the end.
-func (s *scanner) next() byte {
+func (s *Scanner) next() byte {
 	for s.i < len(s.b) {
 		switch c := s.b[s.i]; c {
 		case ' ', '\t', '\n', '\r':
@@ -41,7 +114,7 @@ func (s *scanner) next() byte {
 }
 
 // eat consumes c after optional whitespace.
-func (s *scanner) eat(c byte) bool {
+func (s *Scanner) eat(c byte) bool {
 	if s.next() != c {
 		return false
 	}
@@ -50,7 +123,7 @@ func (s *scanner) eat(c byte) bool {
 }
 
 // atEnd reports whether only whitespace remains.
-func (s *scanner) atEnd() bool {
+func (s *Scanner) atEnd() bool {
 	s.next()
 	return s.i == len(s.b)
 }
@@ -58,7 +131,7 @@ func (s *scanner) atEnd() bool {
 // object scans an object, calling member with each key; member must
 // consume the value. Keys with escapes, keys that are not ASCII and
 // repeated keys (in any case) are not handled: see dupkey.go.
-func (s *scanner) object(member func(key []byte) bool) bool {
+func (s *Scanner) object(member func(key []byte) bool) bool {
 	if !s.eat('{') {
 		return false
 	}
@@ -67,7 +140,7 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 	}
 	var keys keySet
 	for {
-		key, esc, ok := s.rawString()
+		key, esc, _, ok := s.rawString()
 		if !ok || esc || !keys.add(key) || !s.eat(':') || !member(key) {
 			return false
 		}
@@ -85,7 +158,7 @@ func (s *scanner) object(member func(key []byte) bool) bool {
 
 // array scans an array, calling elem for each element; elem must consume
 // it. An empty array calls elem never.
-func (s *scanner) array(elem func() bool) bool {
+func (s *Scanner) array(elem func() bool) bool {
 	if !s.eat('[') {
 		return false
 	}
@@ -108,69 +181,69 @@ func (s *scanner) array(elem func() bool) bool {
 	}
 }
 
-// rawString scans a string and returns the bytes between the quotes and
-// whether they contain escapes. Escapes and control characters are
+// rawString scans a string and returns the bytes between the quotes,
+// whether they contain escapes, and, when they do not, whether they are
+// all ASCII (so valid UTF-8). Escapes and control characters are
 // checked; UTF-8 is not.
-func (s *scanner) rawString() (raw []byte, esc bool, ok bool) {
+func (s *Scanner) rawString() (raw []byte, esc, ascii, ok bool) {
 	if s.next() != '"' {
-		return nil, false, false
+		return nil, false, false, false
 	}
 	start := s.i + 1
 	end := bytes.IndexByte(s.b[start:], '"')
 	if end < 0 {
-		return nil, false, false
+		return nil, false, false, false
 	}
 	end += start
 	if bytes.IndexByte(s.b[start:end], '\\') < 0 {
-		for _, c := range s.b[start:end] {
-			if c < 0x20 {
-				return nil, false, false
-			}
+		plain, ascii := plainText(s.b[start:end])
+		if !plain {
+			return nil, false, false, false
 		}
 		s.i = end + 1
-		return s.b[start:end], false, true
+		return s.b[start:end], false, ascii, true
 	}
 	for i := start; i < len(s.b); i++ {
 		switch c := s.b[i]; {
 		case c == '"':
 			s.i = i + 1
-			return s.b[start:i], true, true
+			return s.b[start:i], true, false, true
 		case c == '\\':
 			i++
 			if i >= len(s.b) {
-				return nil, false, false
+				return nil, false, false, false
 			}
 			switch s.b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(s.b) {
-					return nil, false, false
+					return nil, false, false, false
 				}
 				if _, ok := hex4(s.b[i+1 : i+5]); !ok {
-					return nil, false, false
+					return nil, false, false, false
 				}
 				i += 4
 			default:
-				return nil, false, false
+				return nil, false, false, false
 			}
 		case c < 0x20:
-			return nil, false, false
+			return nil, false, false, false
 		}
 	}
-	return nil, false, false
+	return nil, false, false, false
 }
 
 // bytesValue scans a string and returns its decoded value. Without
 // escapes the result aliases the input unless own is set.
-func (s *scanner) bytesValue(own bool) ([]byte, bool) {
-	raw, esc, ok := s.rawString()
+func (s *Scanner) bytesValue(own bool) ([]byte, bool) {
+	raw, esc, ascii, ok := s.rawString()
 	if !ok {
 		return nil, false
 	}
 	if esc {
 		return unescape(raw)
 	}
-	if !validUTF8(raw) {
+	if !ascii && !utf8.Valid(raw) {
 		return nil, false
 	}
 	if own {
@@ -180,14 +253,14 @@ func (s *scanner) bytesValue(own bool) ([]byte, bool) {
 }
 
 // stringValue scans a string into a Go string.
-func (s *scanner) stringValue() (string, bool) {
+func (s *Scanner) stringValue() (string, bool) {
 	b, ok := s.bytesValue(false)
 	return string(b), ok
 }
 
 // stringList scans an array of strings into a non-nil slice, as
 // encoding/json does for [].
-func (s *scanner) stringList() ([]string, bool) {
+func (s *Scanner) stringList() ([]string, bool) {
 	out := []string{}
 	ok := s.array(func() bool {
 		v, ok := s.stringValue()
@@ -198,7 +271,7 @@ func (s *scanner) stringList() ([]string, bool) {
 }
 
 // integer scans a JSON number that is a plain integer fitting an int64.
-func (s *scanner) integer() (int64, bool) {
+func (s *Scanner) integer() (int64, bool) {
 	s.next()
 	b, i := s.b, s.i
 	neg := i < len(b) && b[i] == '-'
@@ -230,7 +303,7 @@ func (s *scanner) integer() (int64, bool) {
 
 // rawValue scans any value other than null and returns a copy of its
 // bytes, as json.RawMessage holds them.
-func (s *scanner) rawValue() ([]byte, bool) {
+func (s *Scanner) rawValue() ([]byte, bool) {
 	if s.next() == 'n' {
 		return nil, false
 	}
@@ -242,13 +315,13 @@ func (s *scanner) rawValue() ([]byte, bool) {
 }
 
 // skip scans and checks one value of any kind.
-func (s *scanner) skip(depth int) bool {
+func (s *Scanner) skip(depth int) bool {
 	if depth > maxDepth {
 		return false
 	}
 	switch c := s.next(); {
 	case c == '"':
-		_, _, ok := s.rawString()
+		_, _, _, ok := s.rawString()
 		return ok
 	case c == '{':
 		return s.object(func([]byte) bool { return s.skip(depth + 1) })
@@ -266,7 +339,7 @@ func (s *scanner) skip(depth int) bool {
 	return false
 }
 
-func (s *scanner) literal(word string) bool {
+func (s *Scanner) literal(word string) bool {
 	if !bytes.HasPrefix(s.b[s.i:], []byte(word)) {
 		return false
 	}
@@ -275,7 +348,7 @@ func (s *scanner) literal(word string) bool {
 }
 
 // number scans a JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
-func (s *scanner) number() bool {
+func (s *Scanner) number() bool {
 	b, i := s.b, s.i
 	if i < len(b) && b[i] == '-' {
 		i++
@@ -314,28 +387,18 @@ func (s *scanner) number() bool {
 // ignore skips the value of a key that is not a field. encoding/json
 // matches keys case-insensitively (with Unicode folding), so only a pure
 // ASCII key that folds to none of fields is certainly ignored by it.
-func (s *scanner) ignore(key []byte, fields []string) bool {
+func (s *Scanner) ignore(key []byte, fields []Field) bool {
 	for _, c := range key {
 		if c >= utf8.RuneSelf {
 			return false
 		}
 	}
 	for _, f := range fields {
-		if bytes.EqualFold(key, []byte(f)) {
+		if bytes.EqualFold(key, []byte(f.Key)) {
 			return false
 		}
 	}
 	return s.skip(0)
-}
-
-// once records field bit in seen and reports false when it was already
-// there (a repeated key).
-func once(seen *uint32, bit uint32) bool {
-	if *seen&bit != 0 {
-		return false
-	}
-	*seen |= bit
-	return true
 }
 
 // unescape decodes the body of a JSON string with escapes. It reports
@@ -379,6 +442,30 @@ func unescape(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return out, true
+}
+
+// plainText reports whether b has no control character (below 0x20),
+// which a JSON string may not hold unescaped, and whether it is all
+// ASCII. It reads eight bytes at a time: the strings it sees are the
+// large ones (certificates, signed messages, tokens).
+func plainText(b []byte) (plain, ascii bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var or uint64
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if (x-0x20*ones)&^x&highs != 0 { // some byte is below 0x20
+			return false, false
+		}
+		or |= x
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 {
+			return false, false
+		}
+		or |= uint64(c)
+	}
+	return true, or&highs == 0
 }
 
 func validUTF8(b []byte) bool {

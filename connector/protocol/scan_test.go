@@ -251,3 +251,86 @@ func BenchmarkDecodeLayers(b *testing.B) {
 		})
 	}
 }
+
+// The table decides: members read, others skipped, a missing Required
+// member or a key twice (in any case) declines, unknown keys are
+// reported, and the required mask follows the rows.
+func TestScannerFields(t *testing.T) {
+	type doc struct {
+		a, b    string
+		unknown []string
+	}
+	decode := func(in string) (doc, bool) {
+		var d doc
+		s := NewScanner([]byte(in))
+		ok := s.fields(func(k []byte) { d.unknown = append(d.unknown, string(k)) }, []Field{
+			{Key: "a", Decode: func() (ok bool) { d.a, ok = s.String(); return ok }},
+			{Key: "b", Required: true, Decode: func() (ok bool) { d.b, ok = s.String(); return ok }},
+		}) && s.End()
+		return d, ok
+	}
+	for _, tc := range []struct {
+		in   string
+		ok   bool
+		want doc
+	}{
+		{`{"a":"x","b":"y"}`, true, doc{a: "x", b: "y"}},
+		{` {"b":"y"} `, true, doc{b: "y"}},
+		{`{"c":{"d":[1]},"b":"y","e":null}`, true, doc{b: "y", unknown: []string{"c", "e"}}},
+		{`{"a":"x"}`, false, doc{}},              // b is required
+		{`{}`, false, doc{}},                     // likewise
+		{`{"b":"y","b":"y"}`, false, doc{}},      // twice
+		{`{"b":"y","B":"y"}`, false, doc{}},      // twice, in another case
+		{`{"b":"y","A":"x"}`, false, doc{}},      // a field only case-insensitively: encoding/json's call
+		{`{"b":"y","a":1}`, false, doc{}},        // Decode refuses
+		{`{"b":"y"} {}`, false, doc{}},           // trailing data
+		{`{"b":"y","ſ":1}`, false, doc{}},        // a non-ASCII key folds in ways left to encoding/json
+		{`{"b":"y","a":"\ud800"}`, false, doc{}}, // String refuses a lone surrogate
+	} {
+		got, ok := decode(tc.in)
+		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("%s: %v %+v, want %v %+v", tc.in, ok, got, tc.ok, tc.want)
+		}
+	}
+	fields := make([]Field, 33)
+	for i := range fields {
+		fields[i] = Field{Key: string(rune('A' + i)), Decode: func() bool { return true }}
+	}
+	if NewScanner([]byte(`{}`)).Fields(fields...) {
+		t.Error("a table of 33 fields was accepted: the mask has 32 bits")
+	}
+}
+
+// plainText reads eight bytes at a time; it must agree with the plain
+// loop for every byte value at every position, next to any other.
+func TestPlainText(t *testing.T) {
+	naive := func(b []byte) (plain, ascii bool) {
+		ascii = true
+		for _, c := range b {
+			if c < 0x20 {
+				return false, false
+			}
+			if c >= 0x80 {
+				ascii = false
+			}
+		}
+		return true, ascii
+	}
+	buf := make([]byte, 19)
+	for _, fill := range []byte{' ', 'a', 0x7f, 0x80, 0xff, 0x21, 0x1f} {
+		for pos := range buf {
+			for v := range 256 {
+				for i := range buf {
+					buf[i] = fill
+				}
+				buf[pos] = byte(v)
+				for _, b := range [][]byte{buf, buf[:pos+1], buf[pos:]} {
+					p, a := plainText(b)
+					if wp, wa := naive(b); p != wp || a != wa {
+						t.Fatalf("plainText(%q) = %v %v, want %v %v", b, p, a, wp, wa)
+					}
+				}
+			}
+		}
+	}
+}

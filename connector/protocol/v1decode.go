@@ -7,11 +7,12 @@ import (
 )
 
 // Decoders of the v1 layers. Each layer is read into a small document
-// struct by the scanner of scan.go (no reflection, the big strings taken
-// without a copy where they are only compared or base64-decoded) or, when
-// the scanner declines, by encoding/json; the same finish method then
-// validates the document, so both paths refuse with the same kind and
-// message. The fast parameter exists for the differential fuzz tests.
+// struct by the scanner of scan.go, one table of Fields per object (no
+// reflection, the big strings taken without a copy where they are only
+// compared or base64-decoded) or, when the scanner declines, by
+// encoding/json; the same finish method then validates the document, so
+// both paths refuse with the same kind and message. The fast parameter
+// exists for the differential fuzz tests.
 
 // ---------------------------------------------------------------- transport
 
@@ -31,11 +32,6 @@ type transportDoc struct {
 	federation json.RawMessage
 }
 
-var (
-	transportFields = []string{"protocol", "data", "headers"}
-	headerFields    = []string{"reply-to", "mc_sender", "seen-by", "federation"}
-)
-
 func decodeTransport(msg []byte, maxSize int, fast bool) (*Transport, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxMessageSize
@@ -53,68 +49,28 @@ func decodeTransport(msg []byte, maxSize int, fast bool) (*Transport, error) {
 }
 
 func (d *transportDoc) scan(msg []byte) bool {
-	*d = transportDoc{}
-	s := &scanner{b: msg}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "protocol":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.protocol, ok = s.bytesValue(false)
-		case "data":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.data, ok = s.bytesValue(false)
-		case "headers":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.headers = true
-			return d.scanHeaders(s)
-		default:
-			return s.ignore(k, transportFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(msg)
+	return s.Fields(
+		Field{Key: "protocol", Decode: func() (ok bool) { d.protocol, ok = s.bytesValue(false); return ok }},
+		Field{Key: "data", Decode: func() (ok bool) { d.data, ok = s.bytesValue(false); return ok }},
+		Field{Key: "headers", Decode: func() bool { d.headers = true; return d.scanHeaders(s) }},
+	) && s.End()
 }
 
-func (d *transportDoc) scanHeaders(s *scanner) bool {
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "reply-to":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.replyTo, ok = s.stringValue()
-		case "mc_sender":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.sender, ok = s.stringValue()
-		case "seen-by":
-			if !once(&seen, 4) {
-				return false
-			}
+func (d *transportDoc) scanHeaders(s *Scanner) bool {
+	return s.Fields(
+		Field{Key: "reply-to", Decode: func() (ok bool) { d.replyTo, ok = s.stringValue(); return ok }},
+		Field{Key: "mc_sender", Decode: func() (ok bool) { d.sender, ok = s.stringValue(); return ok }},
+		Field{Key: "seen-by", Decode: func() bool {
 			d.seenBy = [][]string{}
-			ok = s.array(func() bool {
+			return s.array(func() bool {
 				hop, ok := s.stringList()
 				d.seenBy = append(d.seenBy, hop)
 				return ok
 			})
-		case "federation":
-			if !once(&seen, 8) {
-				return false
-			}
-			d.federation, ok = s.rawValue()
-		default:
-			return s.ignore(k, headerFields)
-		}
-		return ok
-	})
+		}},
+		Field{Key: "federation", Decode: func() (ok bool) { d.federation, ok = s.rawValue(); return ok }},
+	)
 }
 
 func (d *transportDoc) unmarshal(msg []byte) error {
@@ -187,8 +143,6 @@ type secureRequestDoc struct {
 	protocol, message, signature, pubcert []byte
 }
 
-var secureRequestFields = []string{"protocol", "message", "signature", "pubcert"}
-
 func decodeSecureRequest(data []byte, fast bool) (*SecureRequest, error) {
 	var d secureRequestDoc
 	if !fast || !d.scan(data) {
@@ -200,36 +154,13 @@ func decodeSecureRequest(data []byte, fast bool) (*SecureRequest, error) {
 }
 
 func (d *secureRequestDoc) scan(data []byte) bool {
-	*d = secureRequestDoc{}
-	s := &scanner{b: data}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "protocol":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.protocol, ok = s.bytesValue(false)
-		case "message":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.message, ok = s.bytesValue(true)
-		case "signature":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.signature, ok = s.bytesValue(false)
-		case "pubcert":
-			if !once(&seen, 8) {
-				return false
-			}
-			d.pubcert, ok = s.bytesValue(true)
-		default:
-			return s.ignore(k, secureRequestFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(data)
+	return s.Fields(
+		Field{Key: "protocol", Decode: func() (ok bool) { d.protocol, ok = s.bytesValue(false); return ok }},
+		Field{Key: "message", Decode: func() (ok bool) { d.message, ok = s.bytesValue(true); return ok }},
+		Field{Key: "signature", Decode: func() (ok bool) { d.signature, ok = s.bytesValue(false); return ok }},
+		Field{Key: "pubcert", Decode: func() (ok bool) { d.pubcert, ok = s.bytesValue(true); return ok }},
+	) && s.End()
 }
 
 func (d *secureRequestDoc) unmarshal(data []byte) error {
@@ -303,13 +234,6 @@ type requestDoc struct {
 	filter                             Filter
 }
 
-var (
-	requestFields  = []string{"protocol", "message", "envelope"}
-	envelopeFields = []string{"requestid", "senderid", "callerid", "collective", "agent", "ttl", "time", "filter"}
-	filterFields   = []string{"fact", "cf_class", "agent", "identity", "compound"}
-	factFields     = []string{"fact", "operator", "value"}
-)
-
 func decodeRequest(data []byte, fast bool) (*Request, error) {
 	var d requestDoc
 	if !fast || !d.scan(data) {
@@ -321,160 +245,64 @@ func decodeRequest(data []byte, fast bool) (*Request, error) {
 }
 
 func (d *requestDoc) scan(data []byte) bool {
-	*d = requestDoc{}
-	s := &scanner{b: data}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "protocol":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.protocol, ok = s.bytesValue(false)
-		case "message":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.message, ok = s.stringValue()
-		case "envelope":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.envelope = true
-			return d.scanEnvelope(s)
-		default:
-			return s.ignore(k, requestFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(data)
+	return s.Fields(
+		Field{Key: "protocol", Decode: func() (ok bool) { d.protocol, ok = s.bytesValue(false); return ok }},
+		Field{Key: "message", Decode: func() (ok bool) { d.message, ok = s.stringValue(); return ok }},
+		Field{Key: "envelope", Decode: func() bool { d.envelope = true; return d.scanEnvelope(s) }},
+	) && s.End()
 }
 
-func (d *requestDoc) scanEnvelope(s *scanner) bool {
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		var n int64
-		switch string(k) {
-		case "requestid":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.id, ok = s.stringValue()
-		case "senderid":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.sender, ok = s.stringValue()
-		case "callerid":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.caller, ok = s.stringValue()
-		case "collective":
-			if !once(&seen, 8) {
-				return false
-			}
-			d.collective, ok = s.stringValue()
-		case "agent":
-			if !once(&seen, 16) {
-				return false
-			}
-			d.agent, ok = s.stringValue()
-		case "ttl":
-			if !once(&seen, 32) {
-				return false
-			}
-			n, ok = s.integer()
+// scanEnvelope reads the envelope. Which members a request needs is
+// finish's business: it words the refusal for both paths.
+func (d *requestDoc) scanEnvelope(s *Scanner) bool {
+	return s.Fields(
+		Field{Key: "requestid", Decode: func() (ok bool) { d.id, ok = s.stringValue(); return ok }},
+		Field{Key: "senderid", Decode: func() (ok bool) { d.sender, ok = s.stringValue(); return ok }},
+		Field{Key: "callerid", Decode: func() (ok bool) { d.caller, ok = s.stringValue(); return ok }},
+		Field{Key: "collective", Decode: func() (ok bool) { d.collective, ok = s.stringValue(); return ok }},
+		Field{Key: "agent", Decode: func() (ok bool) { d.agent, ok = s.stringValue(); return ok }},
+		Field{Key: "ttl", Decode: func() bool {
+			n, ok := s.integer()
 			d.ttl, d.hasTTL = int(n), true
-			ok = ok && int64(d.ttl) == n
-		case "time":
-			if !once(&seen, 64) {
-				return false
-			}
-			d.time, ok = s.integer()
-			d.hasTime = true
-		case "filter":
-			if !once(&seen, 128) {
-				return false
-			}
-			d.filter, ok = s.filter()
-			d.hasFilt = true
-		default:
-			return s.ignore(k, envelopeFields)
-		}
-		return ok
-	})
+			return ok && int64(d.ttl) == n
+		}},
+		Field{Key: "time", Decode: func() (ok bool) { d.time, ok = s.integer(); d.hasTime = true; return ok }},
+		Field{Key: "filter", Decode: func() (ok bool) { d.filter, ok = s.filter(); d.hasFilt = true; return ok }},
+	)
 }
 
-// filter scans a filter object. Compound entries and a missing required
-// list (an error Filter.UnmarshalJSON words) are left to encoding/json.
-func (s *scanner) filter() (f Filter, ok bool) {
-	var seen uint32
-	ok = s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "fact":
-			if !once(&seen, 1) {
-				return false
-			}
+// filter scans a filter object; keys of no selector are recorded in
+// Unknown. The lists the v1 schema requires are Required, so a filter
+// without one goes to Filter.UnmarshalJSON, which words the refusal; so
+// do compound entries (only an empty compound list is read here).
+func (s *Scanner) filter() (f Filter, ok bool) {
+	ok = s.fields(func(k []byte) { f.Unknown = append(f.Unknown, string(k)) }, []Field{
+		{Key: "fact", Required: true, Decode: func() bool {
 			f.Fact = []FactFilter{}
-			ok = s.array(func() bool {
+			return s.array(func() bool {
 				ff, ok := s.factFilter()
 				f.Fact = append(f.Fact, ff)
 				return ok
 			})
-		case "cf_class":
-			if !once(&seen, 2) {
-				return false
-			}
-			f.CFClass, ok = s.stringList()
-		case "agent":
-			if !once(&seen, 4) {
-				return false
-			}
-			f.Agent, ok = s.stringList()
-		case "identity":
-			if !once(&seen, 8) {
-				return false
-			}
-			f.Identity, ok = s.stringList()
-		case "compound":
-			if !once(&seen, 16) {
-				return false
-			}
+		}},
+		{Key: "cf_class", Required: true, Decode: func() (ok bool) { f.CFClass, ok = s.stringList(); return ok }},
+		{Key: "agent", Decode: func() (ok bool) { f.Agent, ok = s.stringList(); return ok }},
+		{Key: "identity", Required: true, Decode: func() (ok bool) { f.Identity, ok = s.stringList(); return ok }},
+		{Key: "compound", Required: true, Decode: func() bool {
 			f.Compound = [][]CompoundEntry{}
-			ok = s.array(func() bool { return false })
-		default:
-			f.Unknown = append(f.Unknown, string(k))
-			return s.ignore(k, filterFields)
-		}
-		return ok
+			return s.array(func() bool { return false })
+		}},
 	})
-	return f, ok && seen|4 == 31
+	return f, ok
 }
 
-func (s *scanner) factFilter() (f FactFilter, ok bool) {
-	var seen uint32
-	ok = s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "fact":
-			if !once(&seen, 1) {
-				return false
-			}
-			f.Fact, ok = s.stringValue()
-		case "operator":
-			if !once(&seen, 2) {
-				return false
-			}
-			f.Operator, ok = s.stringValue()
-		case "value":
-			if !once(&seen, 4) {
-				return false
-			}
-			f.Value, ok = s.stringValue()
-		default:
-			return s.ignore(k, factFields)
-		}
-		return ok
-	})
+func (s *Scanner) factFilter() (f FactFilter, ok bool) {
+	ok = s.Fields(
+		Field{Key: "fact", Decode: func() (ok bool) { f.Fact, ok = s.stringValue(); return ok }},
+		Field{Key: "operator", Decode: func() (ok bool) { f.Operator, ok = s.stringValue(); return ok }},
+		Field{Key: "value", Decode: func() (ok bool) { f.Value, ok = s.stringValue(); return ok }},
+	)
 	return f, ok
 }
 
@@ -581,8 +409,6 @@ func DecodeRPCRequest(payload []byte) (*RPCRequest, error) {
 	return decodeRPCRequest(payload, true)
 }
 
-var rpcRequestFields = []string{"agent", "action", "data"}
-
 func decodeRPCRequest(payload []byte, fast bool) (*RPCRequest, error) {
 	var r RPCRequest
 	if !fast || !r.scan(payload) {
@@ -608,28 +434,10 @@ func decodeRPCRequest(payload []byte, fast bool) (*RPCRequest, error) {
 }
 
 func (r *RPCRequest) scan(payload []byte) bool {
-	s := &scanner{b: payload}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "agent":
-			if !once(&seen, 1) {
-				return false
-			}
-			r.Agent, ok = s.stringValue()
-		case "action":
-			if !once(&seen, 2) {
-				return false
-			}
-			r.Action, ok = s.stringValue()
-		case "data":
-			if !once(&seen, 4) {
-				return false
-			}
-			r.Data, ok = s.rawValue()
-		default:
-			return s.ignore(k, rpcRequestFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(payload)
+	return s.Fields(
+		Field{Key: "agent", Decode: func() (ok bool) { r.Agent, ok = s.stringValue(); return ok }},
+		Field{Key: "action", Decode: func() (ok bool) { r.Action, ok = s.stringValue(); return ok }},
+		Field{Key: "data", Decode: func() (ok bool) { r.Data, ok = s.rawValue(); return ok }},
+	) && s.End()
 }

@@ -21,8 +21,6 @@ type secureReplyDoc struct {
 	protocol, message, hash, signature, pubcert []byte
 }
 
-var secureReplyFields = []string{"protocol", "message", "hash", "signature", "pubcert"}
-
 func decodeSecureReply(data []byte, fast bool) (*SecureReply, error) {
 	var d secureReplyDoc
 	if !fast || !d.scan(data) {
@@ -34,41 +32,14 @@ func decodeSecureReply(data []byte, fast bool) (*SecureReply, error) {
 }
 
 func (d *secureReplyDoc) scan(data []byte) bool {
-	*d = secureReplyDoc{}
-	s := &scanner{b: data}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "protocol":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.protocol, ok = s.bytesValue(false)
-		case "message":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.message, ok = s.bytesValue(true)
-		case "hash":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.hash, ok = s.bytesValue(false)
-		case "signature":
-			if !once(&seen, 8) {
-				return false
-			}
-			d.signature, ok = s.bytesValue(false)
-		case "pubcert":
-			if !once(&seen, 16) {
-				return false
-			}
-			d.pubcert, ok = s.bytesValue(true)
-		default:
-			return s.ignore(k, secureReplyFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(data)
+	return s.Fields(
+		Field{Key: "protocol", Decode: func() (ok bool) { d.protocol, ok = s.bytesValue(false); return ok }},
+		Field{Key: "message", Decode: func() (ok bool) { d.message, ok = s.bytesValue(true); return ok }},
+		Field{Key: "hash", Decode: func() (ok bool) { d.hash, ok = s.bytesValue(false); return ok }},
+		Field{Key: "signature", Decode: func() (ok bool) { d.signature, ok = s.bytesValue(false); return ok }},
+		Field{Key: "pubcert", Decode: func() (ok bool) { d.pubcert, ok = s.bytesValue(true); return ok }},
+	) && s.End()
 }
 
 func (d *secureReplyDoc) unmarshal(data []byte) error {
@@ -136,11 +107,6 @@ type replyDoc struct {
 	time              int64
 }
 
-var (
-	replyFields         = []string{"protocol", "message", "envelope"}
-	replyEnvelopeFields = []string{"requestid", "senderid", "agent", "time"}
-)
-
 func decodeReply(data []byte, fast bool) (*Reply, error) {
 	var d replyDoc
 	if !fast || !d.scan(data) {
@@ -152,63 +118,21 @@ func decodeReply(data []byte, fast bool) (*Reply, error) {
 }
 
 func (d *replyDoc) scan(data []byte) bool {
-	*d = replyDoc{}
-	s := &scanner{b: data}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "protocol":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.protocol, ok = s.bytesValue(false)
-		case "message":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.message, ok = s.stringValue()
-		case "envelope":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.envelope = true
-			return d.scanEnvelope(s)
-		default:
-			return s.ignore(k, replyFields)
-		}
-		return ok
-	}) && s.atEnd()
+	s := NewScanner(data)
+	return s.Fields(
+		Field{Key: "protocol", Decode: func() (ok bool) { d.protocol, ok = s.bytesValue(false); return ok }},
+		Field{Key: "message", Decode: func() (ok bool) { d.message, ok = s.stringValue(); return ok }},
+		Field{Key: "envelope", Decode: func() bool { d.envelope = true; return d.scanEnvelope(s) }},
+	) && s.End()
 }
 
-func (d *replyDoc) scanEnvelope(s *scanner) bool {
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "requestid":
-			if !once(&seen, 1) {
-				return false
-			}
-			d.id, ok = s.stringValue()
-		case "senderid":
-			if !once(&seen, 2) {
-				return false
-			}
-			d.sender, ok = s.stringValue()
-		case "agent":
-			if !once(&seen, 4) {
-				return false
-			}
-			d.agent, ok = s.stringValue()
-		case "time":
-			if !once(&seen, 8) {
-				return false
-			}
-			d.time, ok = s.integer()
-		default:
-			return s.ignore(k, replyEnvelopeFields)
-		}
-		return ok
-	})
+func (d *replyDoc) scanEnvelope(s *Scanner) bool {
+	return s.Fields(
+		Field{Key: "requestid", Decode: func() (ok bool) { d.id, ok = s.stringValue(); return ok }},
+		Field{Key: "senderid", Decode: func() (ok bool) { d.sender, ok = s.stringValue(); return ok }},
+		Field{Key: "agent", Decode: func() (ok bool) { d.agent, ok = s.stringValue(); return ok }},
+		Field{Key: "time", Decode: func() (ok bool) { d.time, ok = s.integer(); return ok }},
+	)
 }
 
 func (d *replyDoc) unmarshal(data []byte) error {
@@ -263,8 +187,6 @@ func DecodeRPCReply(msg []byte) (*RPCReply, error) {
 	return decodeRPCReply(msg, true)
 }
 
-var rpcReplyFields = []string{"action", "statuscode", "statusmsg", "data"}
-
 func decodeRPCReply(msg []byte, fast bool) (*RPCReply, error) {
 	var r RPCReply
 	if !fast || !r.scan(msg) {
@@ -283,36 +205,15 @@ func decodeRPCReply(msg []byte, fast bool) (*RPCReply, error) {
 }
 
 func (r *RPCReply) scan(msg []byte) bool {
-	s := &scanner{b: msg}
-	var seen uint32
-	return s.object(func(k []byte) (ok bool) {
-		switch string(k) {
-		case "action":
-			if !once(&seen, 1) {
-				return false
-			}
-			r.Action, ok = s.stringValue()
-		case "statuscode":
-			if !once(&seen, 2) {
-				return false
-			}
-			var n int64
-			n, ok = s.integer()
+	s := NewScanner(msg)
+	return s.Fields(
+		Field{Key: "action", Decode: func() (ok bool) { r.Action, ok = s.stringValue(); return ok }},
+		Field{Key: "statuscode", Decode: func() bool {
+			n, ok := s.integer()
 			r.StatusCode = StatusCode(n)
-			ok = ok && int64(r.StatusCode) == n
-		case "statusmsg":
-			if !once(&seen, 4) {
-				return false
-			}
-			r.StatusMsg, ok = s.stringValue()
-		case "data":
-			if !once(&seen, 8) {
-				return false
-			}
-			r.Data, ok = s.rawValue()
-		default:
-			return s.ignore(k, rpcReplyFields)
-		}
-		return ok
-	}) && s.atEnd()
+			return ok && int64(r.StatusCode) == n
+		}},
+		Field{Key: "statusmsg", Decode: func() (ok bool) { r.StatusMsg, ok = s.stringValue(); return ok }},
+		Field{Key: "data", Decode: func() (ok bool) { r.Data, ok = s.rawValue(); return ok }},
+	) && s.End()
 }
