@@ -23,9 +23,12 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%w: %q is not a boolean (use 1/0, yes/no, true/false)", ErrInvalidValue, clip(s))
 }
 
-// parseSeconds reads a duration: a plain decimal number is seconds (ttl =
-// 60, initial_reconnect_delay = 0.01), anything else Go syntax (10s, 1h).
-// Negative durations are refused.
+// ParseDuration reads a duration as config files and the CLI's flags take
+// it: a plain decimal number is seconds (ttl = 60, --timeout 5,
+// initial_reconnect_delay = 0.01), anything else Go syntax (10s, 500ms,
+// 1h). Negative durations are refused; errors wrap ErrInvalidValue.
+func ParseDuration(s string) (time.Duration, error) { return parseSeconds(strings.TrimSpace(s)) }
+
 func parseSeconds(s string) (time.Duration, error) {
 	var d time.Duration
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPnN_") {

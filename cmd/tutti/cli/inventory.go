@@ -33,8 +33,8 @@ func newInventoryCmd(g *globals) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runInventory(cmd, g, o, args[0]) },
 	}
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "longest time to wait for each reply")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document")
+	durationVar(cmd.Flags(), &o.timeout, "timeout", "t", 10*time.Second, "longest time to wait for each reply")
+	cmd.Flags().BoolVarP(&o.json, "json", "j", false, "print one JSON document")
 	cmd.Flags().StringVarP(&o.target, "target", "T", "", "collective to address (default: main_collective)")
 	return cmd
 }

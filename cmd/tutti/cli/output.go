@@ -105,6 +105,7 @@ type rpcOutput struct {
 	mode          outputMode
 	agent, action string
 	ddl           *ddl.DDL // the agent's DDL when the client has it
+	shows         func(failed bool) bool // --display: which replies human output lists; nil lists all
 	nodes         int
 	limit         *limitNote
 	bar           *progress
@@ -221,6 +222,9 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		width = max(width, len(r.Sender))
 	}
 	for _, r := range o.results {
+		if o.shows != nil && !o.shows(r.failed()) {
+			continue
+		}
 		status := "OK"
 		if r.failed() {
 			status = r.StatusCode.String() + ": " + r.StatusMsg

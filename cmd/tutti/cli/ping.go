@@ -38,7 +38,7 @@ func newPingCmd(g *globals) *cobra.Command {
 	o.filter.add(cmd)
 	o.req.add(cmd, 5*time.Second, "longest time to wait for replies")
 	o.out.add(cmd, false)
-	cmd.Flags().DurationVar(&o.idle, "idle-gap", 500*time.Millisecond, "stop this long after the last reply")
+	durationVar(cmd.Flags(), &o.idle, "idle-gap", "", 500*time.Millisecond, "stop this long after the last reply")
 	cmd.Flags().IntVar(&o.expect, "expect", 0, "stop after this many replies")
 	addTargetFlag(cmd, &o.target)
 	registerFlagCompletions(cmd)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/server"
 )
 
@@ -65,8 +66,9 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, err) })
-	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, flagHint(err)) })
+	root.SetGlobalNormalizationFunc(normaliseFlag)
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "client configuration `FILE` (default: the first of "+strings.Join(config.ClientConfigPaths(), ", ")+")")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g), newLoginCmd(g),

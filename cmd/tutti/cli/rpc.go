@@ -28,6 +28,7 @@ func (o *rpcOpts) add(cmd *cobra.Command) {
 	o.sel.add(cmd)
 	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
 	o.out.add(cmd, true)
+	o.out.addDisplay(cmd)
 	o.rollout.add(cmd)
 	registerFlagCompletions(cmd)
 }
@@ -35,7 +36,8 @@ func (o *rpcOpts) add(cmd *cobra.Command) {
 func newRPCCmd(g *globals) *cobra.Command {
 	o := &rpcOpts{}
 	cmd := &cobra.Command{
-		Use:   "rpc AGENT ACTION [key=value ...]",
+		Use:     "rpc AGENT ACTION [key=value ...]",
+		Aliases: []string{"req"},
 		Short: "Run an action of an agent on the matching nodes",
 		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
 			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
@@ -158,6 +160,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
 	out.limit = note
 	out.ddl = agentDDL // for aggregates; nil without a DDL
+	out.shows = o.out.shows
 	out.addRefused(refused)
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,6 +65,10 @@ func brokerToken(s security.RequestSigner) string {
 func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	cfg, file, err := config.LoadClient(g.config)
 	if err != nil {
+		var nf *config.NotFoundError
+		if errors.As(err, &nf) {
+			err = fmt.Errorf("%w (-c FILE for short)", err)
+		}
 		return nil, exitWith(ExitFailed, err)
 	}
 	logger := logrus.New()
