@@ -46,7 +46,6 @@ const (
 	defaultConnectTimeout   = 30 * time.Second
 	defaultRootSSLDir       = "/etc/puppetlabs/puppet/ssl"
 	defaultUserSSLDir       = "~/.puppetlabs/etc/puppet/ssl"
-
 )
 
 // Default regex lists (CONFIG.md §4.1).

@@ -104,7 +104,7 @@ type rpcOutput struct {
 	w             io.Writer
 	mode          outputMode
 	agent, action string
-	ddl           *ddl.DDL // the agent's DDL when the client has it
+	ddl           *ddl.DDL               // the agent's DDL when the client has it
 	shows         func(failed bool) bool // --display: which replies human output lists; nil lists all
 	nodes         int
 	limit         *limitNote

@@ -38,7 +38,7 @@ func newRPCCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rpc AGENT ACTION [key=value ...]",
 		Aliases: []string{"req"},
-		Short: "Run an action of an agent on the matching nodes",
+		Short:   "Run an action of an agent on the matching nodes",
 		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
 			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
 			"(in batches with --batch, to a random subset with --limit) and prints one line per reply,\n" +
