@@ -87,9 +87,10 @@ type Conn struct {
 
 var _ connector.Connector = (*Conn)(nil)
 
-// Connect connects to one of cfg.Servers and returns once connected. While
-// no broker answers it keeps trying with a jittered backoff, logging each
-// failure; when ctx ends first it returns an error naming the servers and
+// Connect connects to one of cfg.Servers and returns once connected. A
+// certificate failure retrying cannot fix (a *CertError) or the broker
+// refusing the connection's credentials ends it at once. While no broker
+// answers it keeps trying with a jittered backoff, logging each failure; when ctx ends first it returns an error naming the servers and
 // the last failure. After that the connection reconnects on its own until
 // Close.
 func Connect(ctx context.Context, cfg Config) (*Conn, error) {
@@ -107,6 +108,10 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 			return c, nil
 		}
 		err = d.explain(err)
+		if ce := classifyTLS(err, cfg.Certificate); ce != nil {
+			// Retrying cannot help until a certificate or the CA changes.
+			return nil, fmt.Errorf("connect to %s: %w", servers, ce)
+		}
 		if errors.Is(err, natsgo.ErrAuthorization) {
 			// Retrying cannot help until the broker's configuration changes.
 			return nil, fmt.Errorf("connect to %s: the broker refused certificate %s (its log names the reason): %w", servers, cfg.Certificate, err)
