@@ -82,8 +82,11 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 		log.Warn(w.String())
 	}
 	p, err := x509.New(daemon.SecurityConfig(cfg.Security))
+	if err == nil {
+		err = p.CheckValidity() // before connecting: the broker would refuse it
+	}
 	if err != nil {
-		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", err))
+		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", explainSecurity(err, cfg.Security)))
 	}
 	signer, err := signerFactory(cmd.Context(), cfg, p)
 	if err != nil {
@@ -93,7 +96,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	defer cancel()
 	conn, err := daemon.ConnectWithToken(ctx, &cfg.Common, p, brokerToken(signer), log)
 	if err != nil {
-		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", err))
+		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", explainSecurity(err, cfg.Security)))
 	}
 	cl, err := client.New(client.Options{
 		Connector: conn, Signer: signer, Verifier: p, Identity: cfg.Identity, Collective: cfg.MainCollective,
