@@ -97,6 +97,21 @@ func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filt
 	return found, sum, nil
 }
 
+// noNodes explains an empty node list: an empty nodes file, -I
+// narrowing it to nothing, a filter no node matched, or (no filter
+// given) no node with the agent answering the discovery at all.
+func (s *selectFlags) noNodes(agent string) error {
+	switch {
+	case s.nodesFile != "" && s.filter.given():
+		return fmt.Errorf("no request sent: no node of %s matched -I", s.nodesFile)
+	case s.nodesFile != "":
+		return fmt.Errorf("no request sent: %s lists no nodes", s.nodesFile)
+	case s.filter.given():
+		return fmt.Errorf("no request sent: no nodes matched the filter (discovery waited up to %s)", s.discoveryTimeout)
+	}
+	return fmt.Errorf("no request sent: %w", noAnswer("discovery of the nodes with agent "+agent, s.target))
+}
+
 // usageArgs makes an argument count error a usage error (exit 64).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

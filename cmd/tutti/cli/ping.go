@@ -134,8 +134,10 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	switch {
 	case len(refused) > 0:
 		return exitWith(ExitRefused, nil)
+	case len(replies) == 0 && o.filter.given():
+		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched the filter"))
 	case len(replies) == 0:
-		return exitWith(ExitNoReplies, nil)
+		return exitWith(ExitNoReplies, noAnswer("ping", o.target))
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ type rpcOpts struct {
 	req     requestFlags
 	out     outputFlags
 	rollout rolloutFlags
+	force   bool
 }
 
 // add registers every flag of rpc on cmd.
@@ -29,6 +30,7 @@ func (o *rpcOpts) add(cmd *cobra.Command) {
 	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
 	o.out.add(cmd, true)
 	o.out.addDisplay(cmd)
+	cmd.Flags().BoolVar(&o.force, "force", false, "send the request to an agent whose DDL the client does not know even when its name is close to a known one")
 	o.rollout.add(cmd)
 	registerFlagCompletions(cmd)
 }
@@ -121,7 +123,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if !agents.ValidName(agent) {
 		return exitWith(ExitUsage, fmt.Errorf("invalid agent name %q", agent))
 	}
-	data, agentDDL, err := rpcInputs(g, agent, action, args[2:])
+	data, agentDDL, err := rpcInputs(g, agent, action, args[2:], o.force)
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
@@ -154,7 +156,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 			}
 			return exitWith(ExitRefused, fmt.Errorf("no request sent: no node answered the discovery, and %s", refusedSummary(refused)))
 		}
-		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
+		return exitWith(ExitNoReplies, o.sel.noNodes(agent))
 	}
 	targets, note := o.rollout.apply(limit, nodes)
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
