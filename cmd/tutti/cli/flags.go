@@ -112,6 +112,18 @@ func (s *selectFlags) noNodes(agent string) error {
 	return fmt.Errorf("no request sent: %w", noAnswer("discovery of the nodes with agent "+agent, s.target))
 }
 
+// usageArgsAll wraps the argument check of cmd and every command under
+// it with usageArgs, so that a wrong number of arguments exits 64 in
+// every verb, whichever way the verb checks them.
+func usageArgsAll(cmd *cobra.Command) {
+	if cmd.Args != nil {
+		cmd.Args = usageArgs(cmd.Args)
+	}
+	for _, c := range cmd.Commands() {
+		usageArgsAll(c)
+	}
+}
+
 // usageArgs makes an argument count error a usage error (exit 64).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -29,6 +30,11 @@ func newPluginCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			agent, action, _ := strings.Cut(args[0], "/")
 			d, source, err := findDDL(g, agent)
+			if errors.Is(err, errNoDDL) {
+				if near := nearestName(agent, knownAgents(g)); near != "" {
+					err = fmt.Errorf("%w; did you mean %s?", err, near)
+				}
+			}
 			if err != nil {
 				return exitWith(ExitUsage, err)
 			}

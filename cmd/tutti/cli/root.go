@@ -78,6 +78,7 @@ func NewRoot(g *globals) *cobra.Command {
 	for _, mk := range verbs {
 		root.AddCommand(mk(g))
 	}
+	usageArgsAll(root)
 	return root
 }
 
