@@ -71,4 +71,3 @@ func unknownAgent(g *globals, agent string, noDDL error, force bool) error {
 	fmt.Fprintf(g.stderr, "tutti: %v: sending the request without checking its inputs; nodes without the agent do not answer\n", noDDL)
 	return nil
 }
-
