@@ -87,7 +87,7 @@ func discoverExit(stderr io.Writer, nodes []string, sum *client.Summary, sel *se
 	switch {
 	case len(nodes) > 0:
 	case sel.nodesFile == "" && !sel.filter.given():
-		return exitWith(ExitNoReplies, noAnswer("discovery", sel.target))
+		return exitWith(ExitNoReplies, noAnswer("discovery", sel.target, ""))
 	default:
 		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched"))
 	}

@@ -30,12 +30,16 @@ func (f *filterFlags) given() bool {
 // noAnswer is the error when no node answered a discovery or a ping
 // that had no filter to blame: it names the likely causes, in the order
 // to check them, without guessing which one it is.
-func noAnswer(what, collective string) error {
+func noAnswer(what, collective, agent string) error {
 	if collective == "" {
 		collective = "the main collective"
 	}
-	return fmt.Errorf("%s: no node answered on %s. Likely causes: no node is connected to this broker on that collective "+
+	hasAgent := ""
+	if agent != "" {
+		hasAgent = "no node has the agent " + agent + "; "
+	}
+	return fmt.Errorf("%s: no node answered on %s. Likely causes: %sno node is connected to this broker on that collective "+
 		"(check tuttid is running and its collectives and middleware_hosts); every node refused this caller "+
 		"(see the node logs for certname_whitelist or an ActionPolicy denial); or the nodes' replies cannot reach this client "+
-		"(broker permissions)", what, collective)
+		"(broker permissions)", what, collective, hasAgent)
 }

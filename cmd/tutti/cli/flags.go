@@ -109,7 +109,7 @@ func (s *selectFlags) noNodes(agent string) error {
 	case s.filter.given():
 		return fmt.Errorf("no request sent: no nodes matched the filter (discovery waited up to %s)", s.discoveryTimeout)
 	}
-	return fmt.Errorf("no request sent: %w", noAnswer("discovery of the nodes with agent "+agent, s.target))
+	return fmt.Errorf("no request sent: %w", noAnswer("discovery", s.target, agent))
 }
 
 // usageArgsAll wraps the argument check of cmd and every command under

@@ -137,7 +137,7 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	case len(replies) == 0 && o.filter.given():
 		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched the filter"))
 	case len(replies) == 0:
-		return exitWith(ExitNoReplies, noAnswer("ping", o.target))
+		return exitWith(ExitNoReplies, noAnswer("ping", o.target, ""))
 	}
 	return nil
 }
