@@ -152,7 +152,7 @@ func (o *outputFlags) add(cmd *cobra.Command, progress bool) {
 // addDisplay adds --display, which replies the human output lists (the
 // summary always counts them all; --json and --jsonl keep every reply).
 func (o *outputFlags) addDisplay(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.display, "display", "all", "which replies to list: `ok`, failed, all or none (the summary counts all)")
+	cmd.Flags().StringVar(&o.display, "display", "all", "which replies the human output lists: `ok|failed|all|none` (the totals count all)")
 }
 
 func (o *outputFlags) check() error {

@@ -68,7 +68,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, flagHint(err)) })
 	root.SetGlobalNormalizationFunc(normaliseFlag)
-	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "client configuration `FILE` (default: the first of "+strings.Join(config.ClientConfigPaths(), ", ")+")")
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "client configuration `FILE` (default: the first that exists of "+strings.Join(config.ClientConfigPaths()[:4], ", ")+", …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	for _, c := range []*cobra.Command{
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newDemoCmd(g), newLoginCmd(g),
