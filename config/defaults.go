@@ -46,9 +46,6 @@ const (
 	defaultConnectTimeout   = 30 * time.Second
 	defaultRootSSLDir       = "/etc/puppetlabs/puppet/ssl"
 	defaultUserSSLDir       = "~/.puppetlabs/etc/puppet/ssl"
-
-	defaultServerConfig = "/etc/choria/server.conf"
-	defaultBrokerConfig = "/etc/choria/broker.conf"
 )
 
 // Default regex lists (docs/config-reference.md §6).
@@ -57,16 +54,33 @@ func defaultPrivileged() []string {
 	return []string{`\.privileged.mcollective$`, `\.privileged.choria$`}
 }
 
-// clientConfigPaths is the client search list of docs/config-reference.md §2, first that
-// exists wins. Entries starting with ~ are expanded by the caller.
-func clientConfigPaths() []string {
+// ClientConfigPaths is the client's search list when no file is named,
+// first that exists wins: the user's own files, then the file tutti's
+// packages install, then Choria's and MCollective's system files. tutti's
+// package comes before Choria's so that a host with both finds the file
+// installed for tutti; a user's ~/.choriarc wins over both. Entries
+// starting with ~ are expanded when searched.
+func ClientConfigPaths() []string {
 	return []string{
 		"~/.choriarc",
 		"~/.mcollective",
+		"/etc/tutti/client.conf",
 		"/etc/choria/client.conf",
 		"/usr/local/etc/choria/client.conf",
 		"/etc/puppetlabs/mcollective/client.cfg",
 	}
+}
+
+// ServerConfigPaths is the node's search list (tuttid without --config):
+// the packaged /etc/tutti/server.conf, then Choria's.
+func ServerConfigPaths() []string {
+	return []string{"/etc/tutti/server.conf", "/etc/choria/server.conf"}
+}
+
+// BrokerConfigPaths is the broker's search list (tuttid broker without
+// --config), in the same order.
+func BrokerConfigPaths() []string {
+	return []string{"/etc/tutti/broker.conf", "/etc/choria/broker.conf"}
 }
 
 // defaultIdentity is the host name. The FQDN is used when the kernel's host

@@ -43,13 +43,16 @@ func Reference() string {
 	var b strings.Builder
 	b.WriteString(referenceIntro)
 	b.WriteString("\n## 2. Where the programs look\n\n")
-	fmt.Fprintf(&b, "* `tuttid` (the node): `--config`, else `%s`.\n", defaultServerConfig)
-	fmt.Fprintf(&b, "* `tuttid broker`: `--config`, else `%s`.\n", defaultBrokerConfig)
-	b.WriteString("* `tutti` (the client): `--config`, else the first of these that exists:\n")
-	for _, p := range clientConfigPaths() {
-		fmt.Fprintf(&b, "  * `%s`\n", p)
+	list := func(who string, paths []string) {
+		fmt.Fprintf(&b, "* %s: `--config`, else the first of these that exists:\n", who)
+		for _, p := range paths {
+			fmt.Fprintf(&b, "  * `%s`\n", p)
+		}
 	}
-	b.WriteString("  With none, the built-in defaults below apply.\n")
+	list("`tuttid` (the node)", ServerConfigPaths())
+	list("`tuttid broker`", BrokerConfigPaths())
+	list("`tutti` (the client; also `-c FILE`)", ClientConfigPaths())
+	b.WriteString("  With none of them, each program stops with an error that lists the files it searched.\n")
 	n := 2
 	section := ""
 	for _, ki := range KnownKeys() {

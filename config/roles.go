@@ -307,37 +307,54 @@ func clientCertName(identity string) string {
 	return name + ".mcollective"
 }
 
-// LoadServer reads the node config at path (default /etc/choria/server.conf).
+// LoadServer reads the node config at path or, when path is "", the
+// first existing file of ServerConfigPaths.
 func LoadServer(path string) (*Server, *File, error) {
-	return load(path, defaultServerConfig, ServerFrom)
+	return load(path, "node", ServerConfigPaths(), ServerFrom)
 }
 
-// LoadBroker reads the broker config at path (default /etc/choria/broker.conf).
+// LoadBroker reads the broker config at path or, when path is "", the
+// first existing file of BrokerConfigPaths.
 func LoadBroker(path string) (*Broker, *File, error) {
-	return load(path, defaultBrokerConfig, BrokerFrom)
+	return load(path, "broker", BrokerConfigPaths(), BrokerFrom)
 }
 
 // LoadClient reads the client config at path or, when path is "", the
-// first existing file of docs/config-reference.md §2's search list. When none exists the
-// defaults are returned with an empty File (Path "") and no error.
+// first existing file of ClientConfigPaths (docs/config-reference.md §2). When none exists the error is
+// a *NotFoundError naming the files searched.
 func LoadClient(path string) (*Client, *File, error) {
-	if path != "" {
-		return load(path, "", ClientFrom)
-	}
-	for _, p := range clientConfigPaths() {
-		p = expandHome(p)
-		if _, err := os.Stat(p); err == nil {
-			return load(p, "", ClientFrom)
-		}
-	}
-	f := newFile("")
-	c, err := ClientFrom(f)
-	return c, f, err
+	return load(path, "client", ClientConfigPaths(), ClientFrom)
 }
 
-func load[T any](path, def string, build func(*File) (*T, error)) (*T, *File, error) {
+// NotFoundError is the error of a Load function given no path when no
+// file of its search list exists. It wraps ErrNoConfig.
+type NotFoundError struct {
+	Role     string   // "client", "node" or "broker"
+	Searched []string // the files looked for, in order, ~ expanded
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("no %s configuration file found (searched, in order: %s): name one with --config FILE",
+		e.Role, strings.Join(e.Searched, ", "))
+}
+
+// Unwrap makes errors.Is(err, ErrNoConfig) hold.
+func (e *NotFoundError) Unwrap() error { return ErrNoConfig }
+
+func load[T any](path, role string, search []string, build func(*File) (*T, error)) (*T, *File, error) {
 	if path == "" {
-		path = def
+		nf := &NotFoundError{Role: role}
+		for _, p := range search {
+			p = expandHome(p)
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+			nf.Searched = append(nf.Searched, p)
+		}
+		if path == "" {
+			return nil, nil, nf
+		}
 	}
 	f, err := ParseFile(expandHome(path))
 	if err != nil {

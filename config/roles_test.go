@@ -446,13 +446,33 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	})
-	t.Run("client defaults when nothing exists", func(t *testing.T) {
-		if _, err := os.Stat("/etc/choria/client.conf"); err == nil {
-			t.Skip("a system client config exists")
+	t.Run("nothing found names the files searched", func(t *testing.T) {
+		for role, tc := range map[string]struct {
+			paths []string
+			load  func() error
+		}{
+			"client": {ClientConfigPaths(), func() error { _, _, err := LoadClient(""); return err }},
+			"node":   {ServerConfigPaths(), func() error { _, _, err := LoadServer(""); return err }},
+			"broker": {BrokerConfigPaths(), func() error { _, _, err := LoadBroker(""); return err }},
+		} {
+			for _, p := range tc.paths {
+				if _, err := os.Stat(expandHome(p)); err == nil {
+					t.Skipf("%s exists", p)
+				}
+			}
+			err := tc.load()
+			var nf *NotFoundError
+			if !errors.As(err, &nf) || !errors.Is(err, ErrNoConfig) || nf.Role != role || len(nf.Searched) != len(tc.paths) {
+				t.Fatalf("%s: err = %v", role, err)
+			}
+			for _, want := range []string{"/etc/tutti/", "/etc/choria/", "--config FILE"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: %q does not name %s", role, err, want)
+				}
+			}
 		}
-		c, f, err := LoadClient("")
-		if err != nil || f == nil || len(f.Keys()) != 0 || c.TTL != defaultTTL {
-			t.Fatalf("LoadClient(\"\") = %+v, %+v, %v", c, f, err)
+		if got := ClientConfigPaths(); !slices.Equal(got[:4], []string{"~/.choriarc", "~/.mcollective", "/etc/tutti/client.conf", "/etc/choria/client.conf"}) {
+			t.Errorf("client search order = %v", got)
 		}
 	})
 	t.Run("client finds ~/.choriarc", func(t *testing.T) {

@@ -23,9 +23,40 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%w: %q is not a boolean (use 1/0, yes/no, true/false)", ErrInvalidValue, clip(s))
 }
 
-// parseSeconds reads a duration: a plain decimal number is seconds (ttl =
-// 60, initial_reconnect_delay = 0.01), anything else Go syntax (10s, 1h).
-// Negative durations are refused.
+// ParseDuration reads a duration as config files and the CLI's flags take
+// it: a plain decimal number is seconds (ttl = 60, --timeout 5,
+// initial_reconnect_delay = 0.01), anything else Go syntax (10s, 500ms,
+// 1h). Negative durations are refused; errors wrap ErrInvalidValue.
+func ParseDuration(s string) (time.Duration, error) { return parseSeconds(strings.TrimSpace(s)) }
+
+// Seconds is a time.Duration as a command-line flag value (it satisfies
+// pflag.Value and flag.Value): Set reads it with ParseDuration, so every
+// binary's duration flags take a bare number as seconds, as config files
+// do. Define one with fl.Var((*config.Seconds)(&d), name, usage).
+type Seconds time.Duration
+
+// Set parses v with ParseDuration.
+func (s *Seconds) Set(v string) error {
+	d, err := ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	*s = Seconds(d)
+	return nil
+}
+
+// String is "0" for no duration (usage texts then show no default), else
+// Go's duration syntax.
+func (s *Seconds) String() string {
+	if *s == 0 {
+		return "0"
+	}
+	return time.Duration(*s).String()
+}
+
+// Type names the value in usage texts.
+func (s *Seconds) Type() string { return "seconds" }
+
 func parseSeconds(s string) (time.Duration, error) {
 	var d time.Duration
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPnN_") {

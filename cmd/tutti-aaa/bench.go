@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/signer"
 	"github.com/tuttifleet/tutti/aaa/signer/loadgen"
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/remote"
 )
 
@@ -52,7 +53,8 @@ agent and action used (rpcutil ping by default).`,
 	fl.StringVar(&f.seedFile, "seed-file", "", "ed25519 seed file (default: the token file with .key)")
 	fl.StringVar(&f.agent, "agent", "rpcutil", "agent of the requests")
 	fl.StringVar(&f.action, "action", "ping", "action of the requests")
-	fl.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run")
+	f.duration = 10 * time.Second
+	fl.Var((*config.Seconds)(&f.duration), "duration", "how long to run (seconds, or 1m…)")
 	fl.Int64Var(&f.requests, "requests", 0, "stop after this many signs instead of --duration")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "requests in flight")
 	fl.IntVar(&f.servicePID, "service-pid", 0, "process id of the service on this host, to read its CPU time")

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/version"
 )
@@ -38,17 +40,14 @@ func newRoot() *cobra.Command {
 			return daemon.RunNode(cmd.Context(), cfg)
 		},
 	}
-	root.PersistentFlags().StringVar(&cfg, "config", "", "configuration file (default /etc/choria/server.conf; broker: /etc/choria/broker.conf)")
+	root.PersistentFlags().StringVar(&cfg, "config", "", "configuration file (default: the first of "+
+		strings.Join(config.ServerConfigPaths(), ", ")+"; broker: of "+strings.Join(config.BrokerConfigPaths(), ", ")+")")
 	root.AddCommand(&cobra.Command{
 		Use:   "broker",
 		Short: "Run the embedded NATS broker (TLS, mutual auth, optional cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := cfg
-			if path == "" {
-				path = "/etc/choria/broker.conf"
-			}
-			return daemon.RunBroker(cmd.Context(), path)
+			return daemon.RunBroker(cmd.Context(), cfg)
 		},
 	})
 	root.AddCommand(newEmulateCmd(&cfg))

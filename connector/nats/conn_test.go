@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"strconv"
@@ -222,4 +223,37 @@ func TestSlowConsumerIsLogged(t *testing.T) {
 		return errors.New("no slow consumer error logged")
 	})
 	close(release)
+}
+
+// A certificate failure ends Connect at once with a *CertError naming
+// whose certificate is wrong; only network failures are retried.
+func TestConnectCertFailuresFailAtOnce(t *testing.T) {
+	pki := brokertest.NewPKI(t, "ca")
+	other := brokertest.NewPKI(t, "other")
+	b := brokertest.Start(t, brokertest.Config(t, pki, "broker"))
+	wrongCA := pki.ClientTLS(t, "c1")
+	wrongCA.RootCAs = other.Pool
+	noCert := &tls.Config{RootCAs: pki.Pool, MinVersion: tls.VersionTLS12}
+	for _, tt := range []struct {
+		name string
+		tls  *tls.Config
+		want nats.Whose
+	}{
+		{"broker not signed by our CA", wrongCA, nats.BrokerCertificate},
+		{"broker refuses ours", noCert, nats.OwnCertificate},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := nats.Connect(ctx, nats.Config{Servers: []string{b.ClientURL()}, TLS: tt.tls, Log: brokertest.Logger("test")})
+			var ce *nats.CertError
+			if !errors.As(err, &ce) || ce.Whose != tt.want {
+				t.Fatalf("err = %v, want a CertError whose=%d", err, tt.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %s: a certificate failure was retried", d)
+			}
+		})
+	}
 }

@@ -83,13 +83,17 @@ type Conn struct {
 	denied denials
 
 	closeOnce sync.Once
+	// closed is closed by nats.go's closed callback, the last of its
+	// ordered callbacks: once it ran, no error handler will log again.
+	closed chan struct{}
 }
 
 var _ connector.Connector = (*Conn)(nil)
 
-// Connect connects to one of cfg.Servers and returns once connected. While
-// no broker answers it keeps trying with a jittered backoff, logging each
-// failure; when ctx ends first it returns an error naming the servers and
+// Connect connects to one of cfg.Servers and returns once connected. A
+// certificate failure retrying cannot fix (a *CertError) or the broker
+// refusing the connection's credentials ends it at once. While no broker
+// answers it keeps trying with a jittered backoff, logging each failure; when ctx ends first it returns an error naming the servers and
 // the last failure. After that the connection reconnects on its own until
 // Close.
 func Connect(ctx context.Context, cfg Config) (*Conn, error) {
@@ -100,13 +104,18 @@ func Connect(ctx context.Context, cfg Config) (*Conn, error) {
 	servers := strings.Join(cfg.Servers, ", ")
 	for attempt := 1; ; attempt++ {
 		d := newDialer(cfg.ConnectTimeout)
-		nc, err := natsgo.Connect(strings.Join(cfg.Servers, ","), c.options(d)...)
+		closed := make(chan struct{})
+		nc, err := natsgo.Connect(strings.Join(cfg.Servers, ","), c.options(d, closed)...)
 		if err == nil {
-			c.nc = nc
+			c.nc, c.closed = nc, closed
 			c.log.WithField("server", nc.ConnectedUrlRedacted()).Info("connected to broker")
 			return c, nil
 		}
 		err = d.explain(err)
+		if ce := classifyTLS(err, cfg.Certificate); ce != nil {
+			// Retrying cannot help until a certificate or the CA changes.
+			return nil, fmt.Errorf("connect to %s: %w", servers, ce)
+		}
 		if errors.Is(err, natsgo.ErrAuthorization) {
 			// Retrying cannot help until the broker's configuration changes.
 			return nil, fmt.Errorf("connect to %s: the broker refused certificate %s (its log names the reason): %w", servers, cfg.Certificate, err)
@@ -183,7 +192,9 @@ func certificateName(c *tls.Config, def string) string {
 	return leaf.DNSNames[0]
 }
 
-func (c *Conn) options(d *dialer) []natsgo.Option {
+// options are the nats.go options of one connection attempt; its closed
+// callback closes closed.
+func (c *Conn) options(d *dialer, closed chan struct{}) []natsgo.Option {
 	opts := []natsgo.Option{
 		natsgo.Name(c.cfg.Name),
 		natsgo.Secure(c.cfg.TLS.Clone()),
@@ -199,7 +210,10 @@ func (c *Conn) options(d *dialer) []natsgo.Option {
 		natsgo.DisconnectErrHandler(c.onDisconnect),
 		natsgo.ReconnectHandler(c.onReconnect),
 		natsgo.ReconnectErrHandler(c.onReconnectErr),
-		natsgo.ClosedHandler(func(*natsgo.Conn) { c.stateChanged(false) }),
+		natsgo.ClosedHandler(func(*natsgo.Conn) {
+			c.stateChanged(false)
+			close(closed)
+		}),
 		natsgo.ErrorHandler(c.onAsyncError),
 	}
 	if c.cfg.User != "" || c.cfg.Password != "" {
@@ -336,13 +350,23 @@ func (c *Conn) Flush(ctx context.Context) error {
 
 // Close closes the connection; pending messages are not drained. It is
 // safe to call more than once.
+// Close closes the connection. It returns once nats.go has run the
+// callbacks queued before the close (errors the broker sent are logged),
+// or after closeWait, so nothing is logged after Close returns.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.nc.Close()
+		select {
+		case <-c.closed:
+		case <-time.After(closeWait):
+		}
 		c.log.Info("connection closed")
 	})
 	return nil
 }
+
+// closeWait bounds how long Close waits for nats.go's callbacks.
+const closeWait = 2 * time.Second
 
 // Stats reports how often the connection reconnected and whether it is
 // connected now.

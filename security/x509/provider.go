@@ -256,7 +256,7 @@ func (p *Provider) build(set pemSet) (*state, error) {
 func keyMatches(key crypto.Signer, cert *stdx509.Certificate) error {
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {
-		return fmt.Errorf("private key does not belong to certificate %q", certName(cert))
+		return fmt.Errorf("%w: private key does not belong to certificate %q", ErrKeyMismatch, certName(cert))
 	}
 	return nil
 }

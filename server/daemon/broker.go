@@ -128,6 +128,7 @@ func RunBroker(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	path = file.Path // the file found when path was "", for reloads
 	logs, log, err := startLogging(cfg.Logging, cfg.Identity, file)
 	if err != nil {
 		return err

@@ -85,12 +85,17 @@ func orNone(dirs []string) string {
 // is sent: the action must exist, every key must be one of its inputs,
 // each value is converted to its input's type (count=3 is the integer 3
 // when the DDL says integer, the string "3" when it says string) and
-// validated, and required inputs must be given. Without a DDL the values
-// are typed by their look (parseInputs) and the nodes judge. The DDL
+// validated, and required inputs must be given. Without a DDL an agent
+// name a typing slip away from a known one is refused unless force is
+// set (unknownAgent); otherwise the values are typed by their look
+// (parseInputs) and the nodes judge. The DDL
 // found (nil without one) is returned for the output's aggregates.
-func rpcInputs(g *globals, agent, action string, args []string) (json.RawMessage, *ddl.DDL, error) {
+func rpcInputs(g *globals, agent, action string, args []string, force bool) (json.RawMessage, *ddl.DDL, error) {
 	d, _, err := findDDL(g, agent)
 	if errors.Is(err, errNoDDL) {
+		if err := unknownAgent(g, agent, err, force); err != nil {
+			return nil, nil, err
+		}
 		data, err := parseInputs(args)
 		return data, nil, err
 	}

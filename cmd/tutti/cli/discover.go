@@ -59,7 +59,7 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(g.stdout, n)
 				}
 			}
-			return discoverExit(g.stderr, nodes, sum)
+			return discoverExit(g.stderr, nodes, sum, &sel)
 		},
 	}
 	sel.add(cmd)
@@ -70,7 +70,7 @@ func newDiscoverCmd(g *globals) *cobra.Command {
 
 // discoverExit reports what the discovery refused or accepted unsigned on
 // stderr (stdout holds node names only) and picks the exit status.
-func discoverExit(stderr io.Writer, nodes []string, sum *client.Summary) error {
+func discoverExit(stderr io.Writer, nodes []string, sum *client.Summary, sel *selectFlags) error {
 	var refused []refusedReply
 	if sum != nil {
 		refused = refusedFrom(sum, "")
@@ -84,7 +84,11 @@ func discoverExit(stderr io.Writer, nodes []string, sum *client.Summary) error {
 		}
 		return exitWith(ExitRefused, fmt.Errorf("%s; not listed", refusedSummary(refused)))
 	}
-	if len(nodes) == 0 {
+	switch {
+	case len(nodes) > 0:
+	case sel.nodesFile == "" && !sel.filter.given():
+		return exitWith(ExitNoReplies, noAnswer("discovery", sel.target, ""))
+	default:
 		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched"))
 	}
 	return nil

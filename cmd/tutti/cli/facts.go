@@ -38,7 +38,7 @@ func newFactsCmd(g *globals) *cobra.Command {
 	}
 	o.sel.addDiscoveryFlags(cmd)
 	fl := cmd.Flags()
-	fl.DurationVar(&o.timeout, "timeout", 10*time.Second, "longest wait for the replies")
+	durationVar(fl, &o.timeout, "timeout", "t", 10*time.Second, "longest wait for the replies")
 	fl.BoolVar(&o.json, "json", false, "print one JSON document")
 	fl.BoolVarP(&o.showNodes, "nodes", "n", false, "list the nodes that have each value")
 	registerFlagCompletions(cmd)

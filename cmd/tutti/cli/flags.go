@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
@@ -29,8 +31,8 @@ type selectFlags struct {
 func (s *selectFlags) add(cmd *cobra.Command) {
 	s.filter.add(cmd)
 	fl := cmd.Flags()
-	fl.DurationVar(&s.discoveryTimeout, "discovery-timeout", 2*time.Second,
-		"longest discovery; it ends earlier, "+discoveryIdleGap.String()+" after the last reply")
+	durationVar(fl, &s.discoveryTimeout, "discovery-timeout", "", 2*time.Second,
+		"longest discovery in seconds (also --dt); it ends earlier, "+discoveryIdleGap.String()+" after the last reply")
 	fl.StringVar(&s.nodesFile, "nodes", "", "read the nodes from `FILE` (one per line, # comments; - for stdin) instead of discovering them")
 	addTargetFlag(cmd, &s.target)
 }
@@ -95,6 +97,33 @@ func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filt
 	return found, sum, nil
 }
 
+// noNodes explains an empty node list: an empty nodes file, -I
+// narrowing it to nothing, a filter no node matched, or (no filter
+// given) no node with the agent answering the discovery at all.
+func (s *selectFlags) noNodes(agent string) error {
+	switch {
+	case s.nodesFile != "" && s.filter.given():
+		return fmt.Errorf("no request sent: no node of %s matched -I", s.nodesFile)
+	case s.nodesFile != "":
+		return fmt.Errorf("no request sent: %s lists no nodes", s.nodesFile)
+	case s.filter.given():
+		return fmt.Errorf("no request sent: no nodes matched the filter (discovery waited up to %s)", s.discoveryTimeout)
+	}
+	return fmt.Errorf("no request sent: %w", noAnswer("discovery", s.target, agent))
+}
+
+// usageArgsAll wraps the argument check of cmd and every command under
+// it with usageArgs, so that a wrong number of arguments exits 64 in
+// every verb, whichever way the verb checks them.
+func usageArgsAll(cmd *cobra.Command) {
+	if cmd.Args != nil {
+		cmd.Args = usageArgs(cmd.Args)
+	}
+	for _, c := range cmd.Commands() {
+		usageArgsAll(c)
+	}
+}
+
 // usageArgs makes an argument count error a usage error (exit 64).
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
@@ -108,22 +137,82 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 // outputFlags choose how results are printed.
 type outputFlags struct {
 	json, jsonl, noProgress bool
+	display                 string // rpc: which replies human output lists
 }
 
 func (o *outputFlags) add(cmd *cobra.Command, progress bool) {
 	fl := cmd.Flags()
-	fl.BoolVar(&o.json, "json", false, "print one JSON document at the end")
+	fl.BoolVarP(&o.json, "json", "j", false, "print one JSON document at the end")
 	fl.BoolVar(&o.jsonl, "jsonl", false, "print one JSON object per line as replies arrive, then a summary line")
 	if progress {
-		fl.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (there is none when stdout is not a terminal)")
+		fl.BoolVar(&o.noProgress, "no-progress", false, "no progress bar (there is none when stdout is not a terminal; also --np)")
 	}
+}
+
+// addDisplay adds --display, which replies the human output lists (the
+// summary always counts them all; --json and --jsonl keep every reply).
+func (o *outputFlags) addDisplay(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.display, "display", "all", "which replies the human output lists: `ok|failed|all|none` (the totals count all)")
 }
 
 func (o *outputFlags) check() error {
 	if o.json && o.jsonl {
 		return fmt.Errorf("--json and --jsonl cannot be combined")
 	}
+	switch o.display {
+	case "", "all", "ok", "failed", "none":
+	default:
+		return fmt.Errorf("--display %q: use ok, failed, all or none", o.display)
+	}
 	return nil
+}
+
+// shows reports whether --display lists a reply that failed or not.
+func (o *outputFlags) shows(failed bool) bool {
+	switch o.display {
+	case "ok":
+		return !failed
+	case "failed":
+		return failed
+	case "none":
+		return false
+	}
+	return true
+}
+
+// flagAliases are the other names operators bring from Choria and mco
+// for a flag (docs/cli.md, "Flags from Choria and mco"). pflag has no
+// multi-letter short flags, so they are long names normalised to the
+// flag's own: --dt is --discovery-timeout, --wf is -F. They are not
+// listed in the usage text, whose flag descriptions name them.
+var flagAliases = map[string]string{
+	"dt": "discovery-timeout", "np": "no-progress",
+	"wf": "fact", "with-fact": "fact", "wc": "class", "with-class": "class",
+	"wa": "agent", "with-agent": "agent", "wi": "identity", "with-identity": "identity",
+}
+
+// normaliseFlag maps an alias to its flag's name (cobra's global
+// normalisation function).
+func normaliseFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if to, ok := flagAliases[name]; ok {
+		return pflag.NormalizedName(to)
+	}
+	return pflag.NormalizedName(name)
+}
+
+// flagHint adds the fix to a flag error for an alias typed with one dash:
+// pflag reads -dt as -d -t.
+func flagHint(err error) error {
+	msg := err.Error()
+	i := strings.LastIndex(msg, " in -")
+	if i < 0 {
+		return err
+	}
+	typed := strings.TrimPrefix(msg[i+len(" in "):], "-")
+	if name, _, _ := strings.Cut(typed, "="); flagAliases[name] != "" {
+		return fmt.Errorf("%w (multi-letter flags take two dashes: --%s)", err, name)
+	}
+	return err
 }
 
 // requestFlags bound a request in time.
@@ -132,8 +221,8 @@ type requestFlags struct {
 }
 
 func (r *requestFlags) add(cmd *cobra.Command, timeout time.Duration, what string) {
-	cmd.Flags().DurationVar(&r.timeout, "timeout", timeout, what)
-	cmd.Flags().DurationVar(&r.ttl, "ttl", 0, "how long the request stays valid for nodes (default: the ttl setting, 60s)")
+	durationVar(cmd.Flags(), &r.timeout, "timeout", "t", timeout, what)
+	durationVar(cmd.Flags(), &r.ttl, "ttl", "", 0, "how long the request stays valid for nodes (default: the ttl setting, 60s)")
 }
 
 func (r *requestFlags) check() error {
@@ -157,7 +246,7 @@ type rolloutFlags struct {
 func (r *rolloutFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.IntVar(&r.batch, "batch", 0, "send to `N` nodes at a time, waiting for their replies (or --timeout) before the next batch")
-	fl.DurationVar(&r.batchSleep, "batch-sleep", 0, "pause between batches")
+	durationVar(fl, &r.batchSleep, "batch-sleep", "", 0, "pause between batches")
 	fl.StringVar(&r.limit, "limit", "", "address only a random subset of the nodes: `N` nodes or N% of them")
 	fl.Uint64Var(&r.limitSeed, "limit-seed", 0, "seed for --limit's choice: the same seed over the same nodes picks the same subset")
 }

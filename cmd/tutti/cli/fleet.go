@@ -67,7 +67,7 @@ func (o *rpcOutput) stats(sum *client.BatchSummary) rpcStats {
 // timeout and the collective.
 func (s *selectFlags) addDiscoveryFlags(cmd *cobra.Command) {
 	s.filter.add(cmd)
-	cmd.Flags().DurationVar(&s.discoveryTimeout, "discovery-timeout", 2*time.Second,
-		"longest discovery; it ends earlier, "+discoveryIdleGap.String()+" after the last reply")
+	durationVar(cmd.Flags(), &s.discoveryTimeout, "discovery-timeout", "", 2*time.Second,
+		"longest discovery in seconds (also --dt); it ends earlier, "+discoveryIdleGap.String()+" after the last reply")
 	addTargetFlag(cmd, &s.target)
 }

@@ -40,8 +40,8 @@ func newInventoryCmd(g *globals) *cobra.Command {
 		},
 	}
 	o.sel.add(cmd)
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "longest time to wait for each reply")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON document (a list without NODE)")
+	durationVar(cmd.Flags(), &o.timeout, "timeout", "t", 10*time.Second, "longest time to wait for each reply")
+	cmd.Flags().BoolVarP(&o.json, "json", "j", false, "print one JSON document (a list without NODE)")
 	registerFlagCompletions(cmd)
 	return cmd
 }

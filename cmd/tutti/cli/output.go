@@ -96,7 +96,8 @@ type rpcOutput struct {
 	w             io.Writer
 	mode          outputMode
 	agent, action string
-	ddl           *ddl.DDL // the agent's DDL when the client has it
+	ddl           *ddl.DDL               // the agent's DDL when the client has it
+	shows         func(failed bool) bool // --display: which replies human output lists; nil lists all
 	nodes         int
 	limit         *limitNote
 	bar           *progress
@@ -224,6 +225,9 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 	c := newColours(o.w)
 	act := actionDDL(o.ddl, o.agent, o.action)
 	for _, r := range o.results {
+		if o.shows != nil && !o.shows(r.failed()) {
+			continue
+		}
 		writeReplyBlock(&b, c, act, r)
 	}
 	aggregates := o.aggregates

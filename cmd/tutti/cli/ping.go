@@ -38,7 +38,7 @@ func newPingCmd(g *globals) *cobra.Command {
 	o.filter.add(cmd)
 	o.req.add(cmd, 5*time.Second, "longest time to wait for replies")
 	o.out.add(cmd, false)
-	cmd.Flags().DurationVar(&o.idle, "idle-gap", 500*time.Millisecond, "stop this long after the last reply")
+	durationVar(cmd.Flags(), &o.idle, "idle-gap", "", 500*time.Millisecond, "stop this long after the last reply")
 	cmd.Flags().IntVar(&o.expect, "expect", 0, "stop after this many replies")
 	addTargetFlag(cmd, &o.target)
 	registerFlagCompletions(cmd)
@@ -140,8 +140,10 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	switch {
 	case len(refused) > 0:
 		return exitWith(ExitRefused, nil)
+	case len(replies) == 0 && o.filter.given():
+		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched the filter"))
 	case len(replies) == 0:
-		return exitWith(ExitNoReplies, nil)
+		return exitWith(ExitNoReplies, noAnswer("ping", o.target, ""))
 	}
 	return nil
 }

@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,6 +40,7 @@ func newPKICmd(g *globals) *cobra.Command {
 	}
 	var sans []string
 	var days int
+	var force bool
 	issueCmd := &cobra.Command{
 		Use:   "issue NAME",
 		Short: "Issue a certificate NAME.pem and key NAME.key (0600) from the CA in --dir",
@@ -47,6 +52,12 @@ func newPKICmd(g *globals) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			kt, err := x509.ParseKeyType(keyType)
 			if err != nil {
+				return exitWith(ExitUsage, err)
+			}
+			if days < 1 {
+				return exitWith(ExitUsage, fmt.Errorf("--days %d: the certificate's validity would end by today and every broker and node would refuse it; give 1 or more", days))
+			}
+			if err := refuseOverwrite(dir, args[0], force); err != nil {
 				return exitWith(ExitUsage, err)
 			}
 			cert, key, err := x509.IssueToDir(dir, args[0], x509.IssueOptions{KeyType: kt, SANs: sans, Validity: time.Duration(days) * 24 * time.Hour})
@@ -67,7 +78,25 @@ func newPKICmd(g *globals) *cobra.Command {
 		c.Flags().StringVar(&keyType, "key-type", "ecdsa", "key type: ecdsa (P-256), rsa (2048, needed where Choria nodes verify) or ed25519")
 	}
 	issueCmd.Flags().StringSliceVar(&sans, "san", nil, "extra subject alternative names (DNS names or IP addresses)")
-	issueCmd.Flags().IntVar(&days, "days", 365, "validity in days")
+	issueCmd.Flags().IntVar(&days, "days", 365, "validity in days (at least 1)")
+	issueCmd.Flags().BoolVar(&force, "force", false, "replace an existing NAME.pem and NAME.key")
 	cmd.AddCommand(initCmd, issueCmd)
 	return cmd
+}
+
+// refuseOverwrite refuses to replace an existing certificate or key of
+// name in dir unless force is set: a node or user may be using them.
+func refuseOverwrite(dir, name string, force bool) error {
+	if force {
+		return nil
+	}
+	for _, f := range []string{name + ".pem", name + ".key"} {
+		p := filepath.Join(dir, f)
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s exists; refusing to replace it (a node or user may be using it): add --force to issue a new certificate and key", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,6 +32,11 @@ func newPluginCmd(g *globals) *cobra.Command {
 			}
 			agent, action, _ := strings.Cut(args[0], "/")
 			d, source, err := findDDL(g, agent)
+			if errors.Is(err, errNoDDL) {
+				if near := nearestName(agent, knownAgentNames(g)); near != "" {
+					err = fmt.Errorf("%w; did you mean %s?", err, near)
+				}
+			}
 			if err != nil {
 				return exitWith(ExitUsage, err)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/server/version"
 )
 
@@ -65,14 +66,16 @@ func NewRoot(g *globals) *cobra.Command {
 	root.SetIn(g.stdin)
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, err) })
-	root.PersistentFlags().StringVar(&g.config, "config", "", "client configuration file (default: ~/.choriarc, /etc/choria/client.conf, …)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(ExitUsage, flagHint(err)) })
+	root.SetGlobalNormalizationFunc(normaliseFlag)
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "client configuration `FILE` (default: the first that exists of "+strings.Join(config.ClientConfigPaths()[:4], ", ")+", …)")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log what happens on stderr")
 	// Every verb, each built in its own file.
 	root.AddCommand(
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newFactsCmd(g), newInventoryCmd(g),
 		newServiceCmd(g), newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
 	)
+	usageArgsAll(root)
 	return root
 }
 

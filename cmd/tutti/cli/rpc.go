@@ -22,6 +22,7 @@ type rpcOpts struct {
 	req     requestFlags
 	out     outputFlags
 	rollout rolloutFlags
+	force   bool
 }
 
 // add registers every flag of rpc on cmd.
@@ -29,6 +30,8 @@ func (o *rpcOpts) add(cmd *cobra.Command) {
 	o.sel.add(cmd)
 	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
 	o.out.add(cmd, true)
+	o.out.addDisplay(cmd)
+	cmd.Flags().BoolVar(&o.force, "force", false, "send the request to an agent whose DDL the client does not know even when its name is close to a known one")
 	o.rollout.add(cmd)
 	registerFlagCompletions(cmd)
 }
@@ -36,8 +39,9 @@ func (o *rpcOpts) add(cmd *cobra.Command) {
 func newRPCCmd(g *globals) *cobra.Command {
 	o := &rpcOpts{}
 	cmd := &cobra.Command{
-		Use:   "rpc AGENT ACTION [key=value ...]",
-		Short: "Run an action of an agent on the matching nodes",
+		Use:     "rpc AGENT ACTION [key=value ...]",
+		Aliases: []string{"req"},
+		Short:   "Run an action of an agent on the matching nodes",
 		Long: "rpc finds the nodes matching the filters — by a broadcast discovery that ends once replies stop,\n" +
 			"from --nodes FILE, or straight from exact -I names — then sends each a signed directed request\n" +
 			"(in batches with --batch, to a random subset with --limit) and prints each reply as a block\n" +
@@ -121,7 +125,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if !agents.ValidName(agent) {
 		return exitWith(ExitUsage, fmt.Errorf("invalid agent name %q", agent))
 	}
-	data, agentDDL, err := rpcInputs(g, agent, action, args[2:])
+	data, agentDDL, err := rpcInputs(g, agent, action, args[2:], o.force)
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
@@ -154,12 +158,13 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 			}
 			return exitWith(ExitRefused, fmt.Errorf("no request sent: no node answered the discovery, and %s", refusedSummary(refused)))
 		}
-		return exitWith(ExitNoReplies, fmt.Errorf("no request sent: no nodes matched the filter"))
+		return exitWith(ExitNoReplies, o.sel.noNodes(agent))
 	}
 	targets, note := o.rollout.apply(limit, nodes)
 	out := newRPCOutput(g.stdout, o.out.mode(), agent, action, len(targets))
 	out.limit = note
 	out.ddl = agentDDL // for aggregates; nil without a DDL
+	out.shows = o.out.shows
 	out.addRefused(refused)
 	if o.out.mode() != jsonlOutput {
 		out.bar = newProgress(g.stdout, g.stderr, o.out.noProgress, len(targets), agent+"#"+action)

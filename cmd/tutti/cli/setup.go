@@ -74,6 +74,10 @@ func brokerToken(s security.RequestSigner) string {
 func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	cfg, file, err := config.LoadClient(g.config)
 	if err != nil {
+		var nf *config.NotFoundError
+		if errors.As(err, &nf) {
+			err = fmt.Errorf("%w (-c FILE for short)", err)
+		}
 		return nil, exitWith(ExitFailed, err)
 	}
 	logger := logrus.New()
@@ -87,8 +91,11 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 		log.Warn(w.String())
 	}
 	p, err := x509.New(x509.ConfigFrom(cfg.Security))
+	if err == nil {
+		err = p.CheckValidity() // before connecting: the broker would refuse it
+	}
 	if err != nil {
-		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", err))
+		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", explainSecurity(err, cfg.Security)))
 	}
 	signer, err := newSigner(cfg, p)
 	if err != nil {
@@ -98,7 +105,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	defer cancel()
 	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common).WithToken(brokerToken(signer)), p, log)
 	if err != nil {
-		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", err))
+		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker: %w", explainSecurity(err, cfg.Security)))
 	}
 	cl, err := client.New(client.Options{
 		Connector: conn, Signer: signer, Verifier: p, Identity: cfg.Identity, Collective: cfg.MainCollective,
