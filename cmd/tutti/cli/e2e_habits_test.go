@@ -148,7 +148,7 @@ func TestE2EHabits(t *testing.T) {
 	})
 	t.Run("argument errors exit 64", func(t *testing.T) {
 		for _, args := range [][]string{
-			{"inventory"}, {"inventory", "a", "b"}, {"plugin", "doc", "a", "b"}, {"pki", "issue"}, {"pki", "init", "x"},
+			{"inventory", "a", "b"}, {"facts"}, {"plugin", "doc", "a", "b"}, {"pki", "issue"}, {"pki", "init", "x"},
 			{"discover", "x"}, {"ping", "x"}, {"rpc", "rpcutil"}, {"login", "x"}, {"nosuchverb"},
 		} {
 			if code, _, stderr := runCLI(t, append(args, "-c", conf)...); code != ExitUsage {
