@@ -249,7 +249,10 @@ func (a *Agent) Run(ctx context.Context, action string, req *agents.Request) age
 	case res.Err != nil:
 		return a.fail(action, "could not run %s: %v", a.command, res.Err)
 	case res.TimedOut:
-		return a.fail(action, "timed out after %s; its process group was killed", time.Since(started).Round(time.Millisecond))
+		// the DDL timeout, not the time since started: the deadline was
+		// set before this call, so that can read 2.999s for a 3s timeout
+		return a.fail(action, "timed out after %s (ran %s); its process group was killed",
+			a.meta.Timeout, time.Since(started).Round(time.Millisecond))
 	case res.Signal != "":
 		return a.fail(action, "was killed by signal %s%s", res.Signal, lastLine(res.Stderr))
 	case res.ExitCode != 0:
