@@ -46,6 +46,9 @@ func DecodeLink(line []byte) (Link, error) {
 	if err := json.Unmarshal(line, &l); err != nil {
 		return Link{}, fmt.Errorf("not a JSON record: %w", err)
 	}
+	if err := uniqueKeys(line); err != nil {
+		return Link{}, err
+	}
 	if l.Writer == "" && l.Seq == 0 {
 		return Link{}, ErrUnchained
 	}
@@ -65,6 +68,33 @@ func DecodeLink(line []byte) (Link, error) {
 		return Link{}, fmt.Errorf("unknown record type %q", l.Type)
 	}
 	return l, nil
+}
+
+// uniqueKeys refuses a record whose top-level keys repeat: encoding/json
+// keeps the last, so a key appended after a checkpoint's signature would
+// otherwise change what the record says without touching what is signed.
+func uniqueKeys(line []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if _, err := dec.Token(); err != nil { // {
+		return fmt.Errorf("not a JSON record: %w", err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("not a JSON record: %w", err)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("key %q appears twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("not a JSON record: %w", err)
+		}
+	}
+	return nil
 }
 
 func isHash(s string) bool {
