@@ -1,16 +1,22 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -32,7 +38,7 @@ func newAuditVerifyParent(g *globals) *cobra.Command {
 func newAuditVerifyCmd(g *globals) *cobra.Command {
 	o := &auditVerifyOpts{}
 	cmd := &cobra.Command{
-		Use:   "verify FILE…",
+		Use:   "verify [FILE…]",
 		Short: "Check the chains and signed checkpoints of audit records",
 		Long: "verify reads audit records (node audit files, tutti-aaa's logfile auditor, or the audit stream\n" +
 			"with --stream) and checks every writer's chain: seq follows seq, each record's prev is the hash\n" +
@@ -40,19 +46,29 @@ func newAuditVerifyCmd(g *globals) *cobra.Command {
 			"by the CA (the client configuration's, or --ca). Give a writer's rotated files oldest first.\n" +
 			"It names every broken, missing or reordered record (file:line, writer, seq) and exits 1 when\n" +
 			"there is one; the records after a writer's last checkpoint are reported as unprotected: a\n" +
-			"truncation there cannot be told from a writer that stopped.",
+			"truncation there cannot be told from a writer that stopped.\n\n" +
+			"--stream reads the stream(s) capturing tutti.audit.node.> and tutti.aaa.audit.> from the start,\n" +
+			"through the client configuration's broker, with its certificate (the broker must let it read the\n" +
+			"audit stream: an admin or audit-reader certificate).",
 		Example: "  tutti audit verify /var/log/tutti/audit.log.1 /var/log/tutti/audit.log\n" +
-			"  tutti audit verify --ca ca.pem --json node*.log | jq '.problems'",
-		Args: usageArgs(cobra.MinimumNArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error { return runAuditVerify(g, o, args) },
+			"  tutti audit verify --ca ca.pem --json node*.log | jq '.problems'\n" +
+			"  tutti audit verify --stream",
+		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
+			if !o.stream && len(args) == 0 {
+				return errors.New("give audit files, or --stream")
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error { return runAuditVerify(cmd.Context(), g, o, args) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.ca, "ca", "", "CA certificate (PEM) the checkpoint certificates must chain to (default: the client configuration's)")
 	fl.BoolVar(&o.json, "json", false, "print one JSON document")
+	fl.BoolVar(&o.stream, "stream", false, "also read the central audit stream (JetStream) through the configured broker")
 	return cmd
 }
 
-func runAuditVerify(g *globals, o *auditVerifyOpts, files []string) error {
+func runAuditVerify(ctx context.Context, g *globals, o *auditVerifyOpts, files []string) error {
 	ver, err := g.checkpointVerifier(o.ca)
 	if err != nil {
 		return exitWith(ExitFailed, err)
@@ -66,6 +82,11 @@ func runAuditVerify(g *globals, o *auditVerifyOpts, files []string) error {
 		err = v.ReadFrom(name, f)
 		f.Close()
 		if err != nil {
+			return exitWith(ExitFailed, err)
+		}
+	}
+	if o.stream {
+		if err := g.verifyStream(ctx, v); err != nil {
 			return exitWith(ExitFailed, err)
 		}
 	}
@@ -102,6 +123,40 @@ func (g *globals) checkpointVerifier(caFile string) (*x509.Provider, error) {
 		return nil, fmt.Errorf("read CA: %w", err)
 	}
 	return x509.NewFromPEM(nil, nil, pem, x509.Config{})
+}
+
+// verifyStream reads the audit stream with the client's certificate,
+// on its private inbox prefix (where a tutti broker lets it receive).
+func (g *globals) verifyStream(ctx context.Context, v *audit.Verifier) error {
+	cfg, _, err := config.LoadClient(g.config)
+	if err != nil {
+		return err
+	}
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
+	if err != nil {
+		return fmt.Errorf("security: %w", err)
+	}
+	tlsc, err := p.ClientTLS("")
+	if err != nil {
+		return err
+	}
+	hosts := cfg.NATS.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{dial.DefaultNATSHost}
+	}
+	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name("tutti audit verify"),
+		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass))
+	if err != nil {
+		return fmt.Errorf("connect to broker: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return v.ReadStream(ctx, js, nil)
 }
 
 // verifyDoc is verify --json.

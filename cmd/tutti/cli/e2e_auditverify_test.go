@@ -65,3 +65,12 @@ func TestE2EAuditVerify(t *testing.T) {
 		t.Fatalf("verify of an edited file: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+func TestAuditVerifyUsage(t *testing.T) {
+	if code, _, stderr := runCLI(t, "audit", "verify"); code != ExitUsage || !strings.Contains(stderr, "--stream") {
+		t.Fatalf("verify without files: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "audit", "verify", "--ca", "/nonexistent/ca.pem", "x.log"); code != ExitFailed || !strings.Contains(stderr, "read CA") {
+		t.Fatalf("verify with a missing CA: exit %d, %s", code, stderr)
+	}
+}
