@@ -110,3 +110,10 @@ func defaultPolicyDir(dir string) string {
 	}
 	return filepath.Join(dir, defaultPolicySubdir)
 }
+
+// The audit chain's checkpoints; they mirror audit.DefaultCheckpointInterval
+// and audit.DefaultCheckpointRecords.
+const (
+	defaultCheckpointInterval = time.Minute
+	defaultCheckpointRecords  = 1000
+)

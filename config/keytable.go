@@ -167,6 +167,10 @@ func auditKeys() []KeyInfo {
 		k("plugin.rpcaudit.logfile.mode", KindMode, fmt.Sprintf("%04o", defaultAuditMode), "file mode on creation"),
 		k("plugin.rpcaudit.logfile.group", KindString, "", "group to chown the audit file to"),
 		k("plugin.tutti.audit.required", KindBool, "false", "refuse an action whose audit record cannot be written"),
+		k("plugin.tutti.audit.chain", KindBool, "true", "chain audit records (writer, seq, prev) and sign checkpoints"),
+		k("plugin.tutti.audit.chain_state", KindPath, "", "chain head kept across restarts and rotation; default <logfile>.chain"),
+		k("plugin.tutti.audit.checkpoint_interval", KindDuration, secs(defaultCheckpointInterval), "seconds between signed audit checkpoints; 0 = none by time"),
+		k("plugin.tutti.audit.checkpoint_records", KindInt, fmt.Sprint(defaultCheckpointRecords), "a signed audit checkpoint every N records; 0 = none by count"),
 	)
 }
 

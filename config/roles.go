@@ -78,6 +78,14 @@ func readAudit(r *reader) Audit {
 		Mode:     r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
 		Group:    r.str("plugin.rpcaudit.logfile.group", ""),
 		Required: r.bool("plugin.tutti.audit.required", false),
+
+		Chain:              r.bool("plugin.tutti.audit.chain", true),
+		ChainState:         r.path("plugin.tutti.audit.chain_state", ""),
+		CheckpointInterval: r.duration("plugin.tutti.audit.checkpoint_interval", defaultCheckpointInterval),
+		CheckpointRecords:  r.int("plugin.tutti.audit.checkpoint_records", defaultCheckpointRecords),
+	}
+	if a.ChainState == "" && a.LogFile != "" {
+		a.ChainState = a.LogFile + ".chain"
 	}
 	if a.Enabled && a.LogFile == "" {
 		r.invalid("plugin.rpcaudit.logfile", "required when rpcaudit = 1")

@@ -123,6 +123,12 @@ type Audit struct {
 	Mode     os.FileMode // plugin.rpcaudit.logfile.mode (0600)
 	Group    string      // plugin.rpcaudit.logfile.group
 	Required bool        // plugin.tutti.audit.required
+
+	// The tamper-evident chain (docs/security.md, "Audit trail").
+	Chain              bool          // plugin.tutti.audit.chain
+	ChainState         string        // plugin.tutti.audit.chain_state; default LogFile + ".chain"
+	CheckpointInterval time.Duration // plugin.tutti.audit.checkpoint_interval; 0: no timed checkpoint
+	CheckpointRecords  int           // plugin.tutti.audit.checkpoint_records; 0: none by count
 }
 
 // Facts is plugin.yaml and classesfile.

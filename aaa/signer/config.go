@@ -52,6 +52,22 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // UnmarshalYAML reads back.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// AuditChainConfig is audit_chain: tutti-aaa's records are chained and
+// checkpoints signed with the privileged key (docs/central-aaa.md), when
+// the service signs (signer: basicjwt).
+type AuditChainConfig struct {
+	Disabled bool `yaml:"disabled"`
+	// StateFile keeps the chain head across restarts; default
+	// logfile_auditor.logfile + ".chain", none without a logfile.
+	StateFile string `yaml:"state_file"`
+	// CheckpointInterval between signed checkpoints; 0 means 60s,
+	// negative none by time.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// CheckpointRecords: a checkpoint every N records; 0 means 1000,
+	// negative none by count.
+	CheckpointRecords int `yaml:"checkpoint_records"`
+}
+
 // Config is tutti-aaa's configuration file (docs/signer-api.md §9). The keys are
 // aaasvc's, so an aaasvc JSON file loads as it is (JSON is YAML); the
 // tutti additions are marked.
@@ -85,6 +101,8 @@ type Config struct {
 		Servers string `yaml:"servers"`
 		Topic   string `yaml:"topic"`
 	} `yaml:"jetstream_auditor"`
+	// tutti: the tamper-evident chain of the audit records.
+	AuditChain AuditChainConfig `yaml:"audit_chain"`
 
 	// tutti: bind address (aaasvc binds every interface), default "::".
 	ListenAddress string   `yaml:"listen_address"`

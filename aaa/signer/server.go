@@ -133,9 +133,26 @@ func (s *Service) setupAuditors() error {
 		}
 		list = append(list, a)
 	}
-	if len(list) > 0 {
-		s.auditor = audit.Multi(list...)
+	if len(list) == 0 {
+		return nil
 	}
+	s.auditor = audit.Multi(list...)
+	if s.provider == nil || s.cfg.AuditChain.Disabled {
+		return nil
+	}
+	ac := s.cfg.AuditChain
+	cc := audit.ChainConfig{
+		Writer: s.provider.Name(), Signer: s.provider, Interval: time.Duration(ac.CheckpointInterval),
+		Records: ac.CheckpointRecords, TailFile: s.cfg.LogfileAuditor.Logfile, StateFile: ac.StateFile,
+	}
+	if cc.StateFile == "" && cc.TailFile != "" {
+		cc.StateFile = cc.TailFile + ".chain"
+	}
+	c, err := audit.NewChain(cc, s.auditor, s.log.WithField("component", "audit"))
+	if err != nil {
+		return fail("chain", err)
+	}
+	s.auditor = c
 	return nil
 }
 

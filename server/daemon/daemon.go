@@ -83,7 +83,7 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		authz = d.Authorizer
 	}
 	if cfg.Audit.Enabled {
-		if d.Auditor, err = newAuditor(cfg, log); err != nil {
+		if d.Auditor, err = d.newAuditor(cfg); err != nil {
 			return err
 		}
 	}
@@ -138,7 +138,39 @@ func newAuthorizer(cfg *config.Server, log *logrus.Entry) (*actionpolicy.Authori
 	return a, nil
 }
 
-func newAuditor(cfg *config.Server, log *logrus.Entry) (audit.Auditor, error) {
+// newAuditor opens the audit outputs and, with plugin.tutti.audit.chain,
+// puts the tamper-evident chain in front of them.
+func (d *Node) newAuditor(cfg *config.Server) (audit.Auditor, error) {
+	sinks, err := newAuditSinks(cfg, d.Log)
+	if err != nil || !cfg.Audit.Chain {
+		return sinks, err
+	}
+	c, err := audit.NewChain(chainConfig(cfg, d.Provider), sinks, d.Log.WithField("component", "audit"))
+	if err != nil {
+		_ = sinks.Close()
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return c, nil
+}
+
+// chainConfig is the node's chain: its identity is the writer, its
+// certificate signs the checkpoints, the audit file is where it goes on.
+func chainConfig(cfg *config.Server, p *x509.Provider) audit.ChainConfig {
+	cc := audit.ChainConfig{
+		Writer: cfg.Identity, Signer: p, Interval: cfg.Audit.CheckpointInterval, Records: cfg.Audit.CheckpointRecords,
+		TailFile: cfg.Audit.LogFile, StateFile: cfg.Audit.ChainState,
+	}
+	if cc.Interval == 0 {
+		cc.Interval = -1
+	}
+	if cc.Records == 0 {
+		cc.Records = -1
+	}
+	return cc
+}
+
+// newAuditSinks opens the audit outputs: the file.
+func newAuditSinks(cfg *config.Server, log *logrus.Entry) (audit.Auditor, error) {
 	if cfg.Audit.LogFile == "" {
 		return nil, errors.New("rpcaudit = 1 needs plugin.rpcaudit.logfile")
 	}

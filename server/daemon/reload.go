@@ -74,6 +74,9 @@ func (d *Node) Reload() error {
 	}
 	if auditChanged {
 		old := d.Auditor
+		if c, ok := old.(*audit.Chain); ok && cfg.Audit.Chain && auditor != nil {
+			old, auditor = c.Swap(auditor), c
+		}
 		d.Auditor = auditor
 		d.Node.SetAuditor(auditor)
 		if old != nil {
@@ -141,7 +144,12 @@ func (d *Node) reloadedAuditor(cfg *config.Server) (a audit.Auditor, changed boo
 		d.Log.Warn("reload: rpcaudit is now off; requests are no longer audited")
 		return nil, true, nil
 	}
-	a, err = newAuditor(cfg, d.Log)
+	if _, ok := d.Auditor.(*audit.Chain); ok && cfg.Audit.Chain {
+		// the running chain goes on in front of the new outputs
+		a, err = newAuditSinks(cfg, d.Log)
+	} else {
+		a, err = d.newAuditor(cfg)
+	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -259,7 +259,8 @@ func (e *Env) Sign(t testing.TB, token string, request []byte, seed ed25519.Priv
 	return sec, ""
 }
 
-// AuditRecords reads the audit log file.
+// AuditRecords reads the signing records of the audit log file; the
+// chain's own records (checkpoints, restarts) are left out.
 func (e *Env) AuditRecords(t testing.TB) []signer.AuditRecord {
 	t.Helper()
 	data, err := os.ReadFile(e.Config.LogfileAuditor.Logfile)
@@ -270,6 +271,13 @@ func (e *Env) AuditRecords(t testing.TB) []signer.AuditRecord {
 	var out []signer.AuditRecord
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		if len(line) == 0 {
+			continue
+		}
+		var typ struct {
+			Type string `json:"type"`
+		}
+		must(t, json.Unmarshal(line, &typ))
+		if typ.Type != "" {
 			continue
 		}
 		var r signer.AuditRecord
