@@ -62,31 +62,31 @@ var ErrNotRecord = errors.New("not an audit record")
 
 // line is the union of the fields of every record shape.
 type line struct {
-	Type        string          `json:"type"`
-	Protocol    string          `json:"protocol"`
-	Timestamp   string          `json:"timestamp"`
-	Time        int64           `json:"time"`
-	RequestID   string          `json:"request_id"`
-	Caller      string          `json:"caller"`
-	CallerID    string          `json:"callerid"`
-	Agent       string          `json:"agent"`
-	Action      string          `json:"action"`
-	Data        json.RawMessage `json:"data"`
-	Filter      json.RawMessage `json:"filter"`
-	Identity    string          `json:"identity"`
-	Collective  string          `json:"collective"`
-	Signer      string          `json:"signer"`
-	Site        string          `json:"site"`
-	Decision    string          `json:"decision"`
-	Reason      string          `json:"reason"`
-	Policy      string          `json:"policy"`
-	ErrorCode   string          `json:"error_code"`
-	Received    string          `json:"received"`
-	StatusCode  *int            `json:"statuscode"`
-	StatusMsg   string          `json:"statusmsg"`
-	Started     string          `json:"started"`
-	DurationMS  float64         `json:"duration_ms"`
-	Request     json.RawMessage `json:"request"`
+	Type       string          `json:"type"`
+	Protocol   string          `json:"protocol"`
+	Timestamp  string          `json:"timestamp"`
+	Time       int64           `json:"time"`
+	RequestID  string          `json:"request_id"`
+	Caller     string          `json:"caller"`
+	CallerID   string          `json:"callerid"`
+	Agent      string          `json:"agent"`
+	Action     string          `json:"action"`
+	Data       json.RawMessage `json:"data"`
+	Filter     json.RawMessage `json:"filter"`
+	Identity   string          `json:"identity"`
+	Collective string          `json:"collective"`
+	Signer     string          `json:"signer"`
+	Site       string          `json:"site"`
+	Decision   string          `json:"decision"`
+	Reason     string          `json:"reason"`
+	Policy     string          `json:"policy"`
+	ErrorCode  string          `json:"error_code"`
+	Received   string          `json:"received"`
+	StatusCode *int            `json:"statuscode"`
+	StatusMsg  string          `json:"statusmsg"`
+	Started    string          `json:"started"`
+	DurationMS float64         `json:"duration_ms"`
+	Request    json.RawMessage `json:"request"`
 }
 
 // signedRequest is the part of a choria:request:1 a signer record holds.
