@@ -167,6 +167,7 @@ func auditKeys() []KeyInfo {
 		k("plugin.rpcaudit.logfile.mode", KindMode, fmt.Sprintf("%04o", defaultAuditMode), "file mode on creation"),
 		k("plugin.rpcaudit.logfile.group", KindString, "", "group to chown the audit file to"),
 		k("plugin.tutti.audit.required", KindBool, "false", "refuse an action whose audit record cannot be written"),
+		k("plugin.tutti.audit.stream_name", KindString, defaultAuditStream, "JetStream stream of the audit records, read by tutti audit show and tail"),
 	)
 }
 
@@ -273,6 +274,7 @@ func brokerKeys() []KeyInfo {
 		used(k(b+"node_certificates", KindList, "every other certificate", "regexes of node certificates; when set, a certificate matching no role is refused")),
 		used(k(b+"shared_node_certificates", KindList, "", "regexes of node certificates that may subscribe to every node's directed subject (tuttid emulate --shared-conn)")),
 		used(k(b+"admin_certificates", KindList, "", "regexes of certificates allowed everything, JetStream management and $SYS included")),
+		used(k(b+"audit_readers", KindList, "", "regexes of certificates that may read the audit stream (tutti audit show and tail), nothing more")),
 		used(k(b+"audit_subjects", KindList, "tutti.aaa.audit.>", "subjects privileged certificates may publish audit records to")),
 		na("peer_user", KindString, "cluster user"),
 		na("peer_password", KindString, "cluster password"),
