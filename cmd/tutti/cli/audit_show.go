@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -208,7 +209,7 @@ func (tr *auditTrace) print(w io.Writer) error {
 			took = strconv.FormatFloat(*n.DurationMS, 'f', 3, 64) + "ms"
 		}
 		why := n.Reason
-		if n.Policy != "" {
+		if n.Policy != "" && !strings.Contains(why, n.Policy) {
 			why += " (" + n.Policy + ")"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", n.Identity, fmtTime(n.Received), orDash(n.Decision), status, took, orDash(why))
