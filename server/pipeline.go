@@ -440,6 +440,9 @@ func (n *Node) auditOutcome(ctx context.Context, in *incoming, rpc *protocol.RPC
 		Action: rpc.Action, Identity: n.identity, StatusCode: int(rep.StatusCode), StatusMsg: rep.StatusMsg,
 		Started: started, Duration: took,
 	}
+	if in.caller != nil && in.caller.Privileged {
+		rec.Signer = in.caller.CertName
+	}
 	if err := (*a).Audit(ctx, rec); err != nil {
 		n.log.WithError(err).WithField("request", in.req.ID).Error("AUDIT WRITE FAILED (outcome)")
 		n.metrics.auditError()

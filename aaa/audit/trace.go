@@ -39,6 +39,8 @@ func (r *Record) appendOutcome(b []byte, ts time.Time) []byte {
 	b = protocol.AppendLossyString(b, r.Action)
 	b = append(b, `,"identity":`...)
 	b = protocol.AppendLossyString(b, r.Identity)
+	b = append(b, `,"signer":`...)
+	b = protocol.AppendLossyString(b, r.Signer)
 	b = append(b, `,"statuscode":`...)
 	b = strconv.AppendInt(b, int64(r.StatusCode), 10)
 	b = append(b, `,"statusmsg":`...)

@@ -25,8 +25,8 @@ func TestTraceRecordGolden(t *testing.T) {
 	}, {
 		name: "outcome",
 		rec: Record{Type: TypeOutcome, Timestamp: ts, RequestID: "r1", Caller: "up=alice", Agent: "rpcutil", Action: "ping",
-			Identity: "n1", StatusCode: 1, StatusMsg: "Aborted", Started: ts.Add(-1500 * time.Microsecond), Duration: 1500 * time.Microsecond},
-		want: `{"type":"outcome","timestamp":"2026-11-22T14:31:17.123456+0000","request_id":"r1","caller":"up=alice","agent":"rpcutil","action":"ping","identity":"n1","statuscode":1,"statusmsg":"Aborted","started":"2026-11-22T14:31:17.121956+0000","duration_ms":1.500}`,
+			Identity: "n1", Signer: "aaa.privileged.mcollective", StatusCode: 1, StatusMsg: "Aborted", Started: ts.Add(-1500 * time.Microsecond), Duration: 1500 * time.Microsecond},
+		want: `{"type":"outcome","timestamp":"2026-11-22T14:31:17.123456+0000","request_id":"r1","caller":"up=alice","agent":"rpcutil","action":"ping","identity":"n1","signer":"aaa.privileged.mcollective","statuscode":1,"statusmsg":"Aborted","started":"2026-11-22T14:31:17.121956+0000","duration_ms":1.500}`,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -168,6 +168,9 @@ type auditStream struct {
 // and brokers, receiving under the certificate's own inbox prefix (all a
 // tutti broker lets an audit reader subscribe to).
 func (g *globals) openAuditStream() (*auditStream, error) {
+	asyncErr := func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		fmt.Fprintf(g.stderr, "tutti: audit stream: %v\n", err)
+	}
 	cfg, _, err := config.LoadClient(g.config)
 	if err != nil {
 		return nil, exitWith(ExitFailed, err)
@@ -185,7 +188,7 @@ func (g *globals) openAuditStream() (*auditStream, error) {
 		hosts = []string{dial.DefaultNATSHost}
 	}
 	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name(cfg.Identity+" audit"),
-		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second))
+		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second), nats.ErrorHandler(asyncErr))
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker %s: %w", strings.Join(hosts, ","), err))
 	}
