@@ -31,6 +31,7 @@ const (
 	defaultPolicySubdir     = "policies"
 	defaultAuditMode        = os.FileMode(0o600)
 	defaultAuditProvider    = "choria"
+	defaultAuditStream      = "TUTTI_AUDIT"
 	defaultClassesFile      = "/opt/puppetlabs/puppet/cache/state/classes.txt"
 	defaultStatsAddress     = "127.0.0.1"
 	defaultAuditSubject     = "tutti.aaa.audit.>"

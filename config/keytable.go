@@ -171,6 +171,7 @@ func auditKeys() []KeyInfo {
 		k("plugin.tutti.audit.chain_state", KindPath, "", "chain head kept across restarts and rotation; default <logfile>.chain"),
 		k("plugin.tutti.audit.checkpoint_interval", KindDuration, secs(defaultCheckpointInterval), "seconds between signed audit checkpoints; 0 = none by time"),
 		k("plugin.tutti.audit.checkpoint_records", KindInt, fmt.Sprint(defaultCheckpointRecords), "a signed audit checkpoint every N records; 0 = none by count"),
+		k("plugin.tutti.audit.stream_name", KindString, defaultAuditStream, "JetStream stream of the audit records, read by tutti audit show and tail"),
 	)
 }
 
@@ -277,6 +278,7 @@ func brokerKeys() []KeyInfo {
 		used(k(b+"node_certificates", KindList, "every other certificate", "regexes of node certificates; when set, a certificate matching no role is refused")),
 		used(k(b+"shared_node_certificates", KindList, "", "regexes of node certificates that may subscribe to every node's directed subject (tuttid emulate --shared-conn)")),
 		used(k(b+"admin_certificates", KindList, "", "regexes of certificates allowed everything, JetStream management and $SYS included")),
+		used(k(b+"audit_readers", KindList, "", "regexes of certificates that may read the audit stream (tutti audit show and tail), nothing more")),
 		used(k(b+"audit_subjects", KindList, "tutti.aaa.audit.>", "subjects privileged certificates may publish audit records to")),
 		na("peer_user", KindString, "cluster user"),
 		na("peer_password", KindString, "cluster password"),

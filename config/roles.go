@@ -134,6 +134,7 @@ func ClientFrom(f *File) (*Client, error) {
 	c.LoginURLs = r.urlList("plugin.login.aaasvc.login.url")
 	c.LibDirs = libDirs(r)
 	c.AgentDirs = r.paths("plugin.tutti.agents_dir")
+	c.AuditStream = r.str("plugin.tutti.audit.stream_name", defaultAuditStream)
 	c.DiscoveryMethod = r.str("default_discovery_method", "mc")
 	c.DiscoveryOptions = r.list("default_discovery_options", nil)
 	c.WindowedDiscovery = r.bool("plugin.choria.discovery.broadcast.windowed_timeout", false)
@@ -244,6 +245,8 @@ func readBrokerAuthorization(r *reader) BrokerAuthorization {
 		SharedNodeCertificates: r.regexList(p+"shared_node_certificates", nil),
 		AdminCertificates:      r.regexList(p+"admin_certificates", nil),
 		AuditSubjects:          r.list(p+"audit_subjects", []string{defaultAuditSubject}),
+		AuditReaders:           r.regexList(p+"audit_readers", nil),
+		AuditStream:            r.str("plugin.tutti.audit.stream_name", defaultAuditStream),
 	}
 	for _, f := range r.list("plugin.choria.network.client_signer_cert", nil) {
 		a.ClientSignerCerts = append(a.ClientSignerCerts, resolvePath(r.f.Dir, f))

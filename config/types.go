@@ -182,6 +182,9 @@ type Client struct {
 	LibDirs   []string
 	// AgentDirs: plugin.tutti.agents_dir (DDLs for plugin doc and input checks).
 	AgentDirs []string
+	// AuditStream: plugin.tutti.audit.stream_name (TUTTI_AUDIT), the
+	// stream tutti audit show and tail read.
+	AuditStream string
 	// AnonTLS: plugin.security.client_anon_tls (only with a remote signer).
 	AnonTLS bool
 	// DiscoveryMethod: default_discovery_method ("mc");
@@ -244,4 +247,9 @@ type BrokerAuthorization struct {
 	AdminCertificates []string
 	// AuditSubjects: plugin.tutti.broker.audit_subjects.
 	AuditSubjects []string
+	// AuditReaders: plugin.tutti.broker.audit_readers, certificates that
+	// may read the audit stream.
+	AuditReaders []string
+	// AuditStream: plugin.tutti.audit.stream_name, the stream they read.
+	AuditStream string
 }

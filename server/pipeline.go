@@ -46,6 +46,7 @@ type incoming struct {
 	secure    *protocol.SecureRequest
 	req       *protocol.Request
 	caller    *security.Caller
+	received  time.Time // when Process began, for the audit trace
 }
 
 // Process runs the request pipeline of docs/protocol.md §7 over one transport
@@ -55,10 +56,12 @@ type incoming struct {
 // concurrent use; Handle calls it for every message.
 func (n *Node) Process(ctx context.Context, from connector.Destination, msg []byte) Outcome {
 	n.stats.total.Add(1)
+	received := n.now()
 	in, out, ok := n.admit(from, msg)
 	if !ok {
 		return out
 	}
+	in.received = received
 	n.stats.passed.Add(1)
 	body, dropped := n.dispatch(ctx, in)
 	if dropped != nil || body == nil {
@@ -320,7 +323,9 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		Agent: req.Agent, Action: rpc.Action, Data: data, CallerID: req.CallerID, SenderID: req.SenderID,
 		RequestID: req.ID, Collective: req.Collective, Time: time.Unix(req.Time, 0), TTL: time.Duration(req.TTL) * time.Second,
 	})
-	n.metrics.observe(req.Agent, rpc.Action, rep.StatusCode, time.Since(started))
+	took := time.Since(started)
+	n.metrics.observe(req.Agent, rpc.Action, rep.StatusCode, took)
+	n.auditOutcome(ctx, in, rpc, rep, started, took)
 	return n.rpcReplyUnless(noReply, req, rpc.Action, rep)
 }
 
@@ -406,6 +411,10 @@ func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest
 		Timestamp: n.now(), RequestID: in.req.ID, RequestTime: in.req.Time, Caller: in.req.CallerID,
 		Sender: in.req.SenderID, Agent: in.req.Agent, Action: rpc.Action, Data: rpc.Data, Decision: decision,
 		Reason: reason, Identity: n.identity, Collective: in.req.Collective, Policy: policy,
+		Received: in.received,
+	}
+	if f, err := json.Marshal(in.req.Filter); err == nil {
+		rec.Filter = f
 	}
 	if in.caller != nil && in.caller.Privileged {
 		rec.Signer = in.caller.CertName
@@ -416,6 +425,28 @@ func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest
 		return err
 	}
 	return nil
+}
+
+// auditOutcome writes the outcome record of an action that ran: its
+// status and timing, after the decision record written before it. A
+// failure is logged and counted; the action has run, the reply goes.
+func (n *Node) auditOutcome(ctx context.Context, in *incoming, rpc *protocol.RPCRequest, rep agents.Reply, started time.Time, took time.Duration) {
+	a := n.auditor.Load()
+	if a == nil || *a == nil {
+		return
+	}
+	rec := &audit.Record{
+		Type: audit.TypeOutcome, Timestamp: n.now(), RequestID: in.req.ID, Caller: in.req.CallerID, Agent: in.req.Agent,
+		Action: rpc.Action, Identity: n.identity, StatusCode: int(rep.StatusCode), StatusMsg: rep.StatusMsg,
+		Started: started, Duration: took,
+	}
+	if in.caller != nil && in.caller.Privileged {
+		rec.Signer = in.caller.CertName
+	}
+	if err := (*a).Audit(ctx, rec); err != nil {
+		n.log.WithError(err).WithField("request", in.req.ID).Error("AUDIT WRITE FAILED (outcome)")
+		n.metrics.auditError()
+	}
 }
 
 // replyBufs holds scratch buffers for the reply and secure reply layers,

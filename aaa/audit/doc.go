@@ -1,5 +1,6 @@
 // Package audit is tutti's one audit stack, used by the node (one record
-// per authorization decision, before the action runs; docs/operations.md)
+// per authorization decision, before the action runs, and an outcome
+// record after an action ran; docs/operations.md)
 // and by tutti-aaa (one record per signing decision; docs/central-aaa.md).
 //
 // An Auditor takes an Entry: anything that encodes itself as one JSON
@@ -27,6 +28,10 @@
 // waits for the stream's acknowledgement, over a connection with its own
 // inbox prefix (a tutti broker lets a privileged certificate receive
 // acknowledgements only under its own).
+//
+// DecodeEvent reads any of these records back into one Event, the view
+// tutti audit show and tail join on the request id and the signer's
+// name.
 //
 // Multi sends each record to several auditors. No auditor drops a
 // record silently: the caller gets the error and decides (the node

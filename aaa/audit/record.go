@@ -33,7 +33,23 @@ type Record struct {
 	Collective string // envelope collective
 	Policy     string // policy file that decided, "" when unconfigured
 	Signer     string // CN of the privileged signing certificate, or ""
+
+	// Trace fields (tutti audit show), added beside the others.
+	Type     string          // "" for a decision record, TypeOutcome for an outcome record
+	Received time.Time       // decision: when the node received the request; zero: not written
+	Filter   json.RawMessage // decision: the request's filter as JSON; empty: not written
+
+	// Outcome fields, written only when Type is TypeOutcome.
+	StatusCode int           // the reply's statuscode
+	StatusMsg  string        // the reply's statusmsg
+	Started    time.Time     // when the action started
+	Duration   time.Duration // how long the action ran
 }
+
+// TypeOutcome is the type of the record a node writes after an action
+// ran (its status code and timing). A record without a type is a
+// decision record, written before the action, as it always was.
+const TypeOutcome = "outcome"
 
 // Decisions written in Record.Decision.
 const (
@@ -64,6 +80,9 @@ func (r *Record) AppendAudit(b []byte) ([]byte, error) {
 func (r *Record) AuditID() string { return r.RequestID }
 
 func (r *Record) appendJSON(b []byte, ts time.Time) []byte {
+	if r.Type == TypeOutcome {
+		return r.appendOutcome(b, ts)
+	}
 	b = append(b, `{"timestamp":"`...)
 	b = ts.UTC().AppendFormat(b, TimeLayout)
 	b = append(b, `","request_id":`...)
@@ -93,6 +112,7 @@ func (r *Record) appendJSON(b []byte, ts time.Time) []byte {
 		b = protocol.AppendLossyString(b, r.Policy)
 		b = append(b, `,"signer":`...)
 		b = protocol.AppendLossyString(b, r.Signer)
+		b = r.appendTrace(b)
 	}
 	return append(b, '}')
 }

@@ -41,6 +41,10 @@ type AuditRecord struct {
 	// RequestedCallerID is the callerid the request carried when it
 	// differed from the one signed.
 	RequestedCallerID string `json:"requested_callerid,omitempty"`
+	// Signer is the name (certificate CN) of the privileged certificate
+	// that signs, the name every node's record gives as its signer: the
+	// join between this record and the nodes' (tutti audit show).
+	Signer string `json:"signer,omitempty"`
 }
 
 // AppendAudit implements audit.Entry: the record as encoding/json

@@ -33,6 +33,12 @@ func TestAuditRecordGolden(t *testing.T) {
 			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"up=bob","action":"deny","site":"london","time":1795357887,"request":{"callerid":"\u003cup=eve\u0026\u003e"},"request_id":"5b0e","reason":"request callerid \"up=eve\" is not the token's \"up=bob\"","error_code":"caller_mismatch","requested_callerid":"up=eve"}`,
 		},
 		{
+			name: "allowed, naming its signing certificate",
+			rec: AuditRecord{Protocol: AuditProtocol, CallerID: "up=bob", Action: DecisionAllow, Site: "london", Time: 1795357885,
+				Request: json.RawMessage(`{}`), RequestID: "r1", Signer: "aaa.privileged.mcollective"},
+			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"up=bob","action":"allow","site":"london","time":1795357885,"request":{},"request_id":"r1","signer":"aaa.privileged.mcollective"}`,
+		},
+		{
 			name: "bearer, no request",
 			rec:  AuditRecord{Protocol: AuditProtocol, Action: DecisionAllow, Reason: "bearer"},
 			want: `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"","action":"allow","site":"","time":0,"request":null,"request_id":"","reason":"bearer"}`,

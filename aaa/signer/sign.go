@@ -331,6 +331,9 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 		Protocol: AuditProtocol, CallerID: d.req.CallerID, Action: DecisionAllow, Site: s.cfg.Site,
 		Time: now.Unix(), Request: sr.Request, RequestID: d.req.ID, RequestedCallerID: d.requested,
 	}
+	if s.cfg.Privileged != nil {
+		rec.Signer = s.cfg.Privileged.Name()
+	}
 	if d.claims != nil {
 		rec.CallerID = d.claims.CallerID
 	}

@@ -34,7 +34,16 @@ const (
 	// RoleNode reads requests for it and publishes replies and
 	// registration.
 	RoleNode Role = "node"
+	// RoleAuditReader may only read the audit stream (tutti audit show
+	// and tail). A client or privileged certificate that also matches
+	// the audit reader patterns keeps its role and gains the same
+	// permissions.
+	RoleAuditReader Role = "audit reader"
 )
+
+// DefaultAuditStream is the audit stream's name when
+// Authorization.AuditStream is empty (plugin.tutti.audit.stream_name).
+const DefaultAuditStream = "TUTTI_AUDIT"
 
 // Choria's defaults for the role patterns (plugin.choria.security.*).
 var (
@@ -87,6 +96,12 @@ type Authorization struct {
 	// (plugin.tutti.broker.audit_subjects); nil means
 	// DefaultAuditSubjects.
 	AuditSubjects []string
+	// AuditReaders are regexes of certificates that may read the audit
+	// stream (plugin.tutti.broker.audit_readers); default none.
+	AuditReaders []string
+	// AuditStream is the stream audit readers may read; empty means
+	// DefaultAuditStream.
+	AuditStream string
 	// Tokens verifies login tokens (plugin.choria.network.
 	// client_signer_cert); nil ignores them.
 	Tokens TokenVerifier
@@ -95,8 +110,10 @@ type Authorization struct {
 // policy is a compiled Authorization.
 type policy struct {
 	privileged, clients, nodes, shared, admins []*regexp.Regexp
+	readers                                    []*regexp.Regexp
 	collectives                                []collectiveRule
 	audit                                      []string
+	stream                                     string
 	tokens                                     TokenVerifier
 }
 
@@ -107,9 +124,15 @@ type collectiveRule struct {
 
 // compile checks a and applies its defaults.
 func (a Authorization) compile() (*policy, error) {
-	p := &policy{tokens: a.Tokens, audit: a.AuditSubjects}
+	p := &policy{tokens: a.Tokens, audit: a.AuditSubjects, stream: a.AuditStream}
 	if p.audit == nil {
 		p.audit = DefaultAuditSubjects
+	}
+	if p.stream == "" {
+		p.stream = DefaultAuditStream
+	}
+	if !validToken(p.stream) {
+		return nil, fmt.Errorf("%w: audit stream name %q is not one subject token", ErrConfig, p.stream)
 	}
 	for _, s := range p.audit {
 		if !validSubject(s, true) {
@@ -127,6 +150,7 @@ func (a Authorization) compile() (*policy, error) {
 		{"node certificates", a.Nodes, nil, &p.nodes},
 		{"shared node certificates", a.SharedNodes, nil, &p.shared},
 		{"admin certificates", a.Admins, nil, &p.admins},
+		{"audit readers", a.AuditReaders, nil, &p.readers},
 	}
 	var err error
 	for _, l := range lists {
@@ -185,6 +209,8 @@ func (p *policy) role(name string) (Role, error) {
 		return RolePrivileged, nil
 	case matches(p.clients, name):
 		return RoleClient, nil
+	case matches(p.readers, name):
+		return RoleAuditReader, nil
 	case len(p.nodes) == 0 || matches(p.nodes, name) || matches(p.shared, name):
 		return RoleNode, nil
 	}
@@ -221,9 +247,15 @@ func (p *policy) authorize(name, token string, log *logrus.Entry) (*grant, error
 		// nil Permissions: everything, JetStream and $SYS included
 	case RoleNode:
 		g.perms = p.nodePerms(name)
+	case RoleAuditReader:
+		g.perms = p.auditReaderPerms(name, &server.Permissions{
+			Publish: &server.SubjectPermission{}, Subscribe: &server.SubjectPermission{}})
 	default:
 		g.callers = append([]string{"choria=" + name, "cert=" + name}, g.callers...)
 		g.perms = p.clientPerms(g)
+		if matches(p.readers, name) {
+			g.perms = p.auditReaderPerms(name, g.perms)
+		}
 	}
 	return g, nil
 }
@@ -267,6 +299,29 @@ func (p *policy) clientPerms(g *grant) *server.Permissions {
 		Publish:   &server.SubjectPermission{Allow: pub, Deny: pubDeny},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 	}
+}
+
+// auditReaderPerms adds to perms exactly what an ordered consumer
+// (nats.go jetstream.OrderedConsumer) on the audit stream needs: stream
+// info, creating, reading and deleting its own consumers, pulling
+// messages, getting one message, and receiving the answers under its own
+// inbox prefix (x509.InboxPrefix). Nothing that updates, purges or
+// deletes the stream or its messages, and no other stream.
+func (p *policy) auditReaderPerms(name string, perms *server.Permissions) *server.Permissions {
+	api := "$JS.API."
+	s := p.stream
+	perms.Publish.Allow = append(perms.Publish.Allow,
+		api+"STREAM.INFO."+s,
+		api+"CONSUMER.CREATE."+s, api+"CONSUMER.CREATE."+s+".>",
+		api+"CONSUMER.INFO."+s+".*", api+"CONSUMER.DELETE."+s+".*",
+		api+"CONSUMER.MSG.NEXT."+s+".*",
+		api+"STREAM.MSG.GET."+s, api+"DIRECT.GET."+s, api+"DIRECT.GET."+s+".>",
+	)
+	inbox := x509.InboxPrefix(name) + ".>"
+	if !slices.Contains(perms.Subscribe.Allow, inbox) {
+		perms.Subscribe.Allow = append(perms.Subscribe.Allow, inbox)
+	}
+	return perms
 }
 
 // nodePerms are a node certificate's permissions.

@@ -22,7 +22,8 @@ func brokerAuthorization(cfg *config.Broker) (broker.Authorization, error) {
 	out := broker.Authorization{
 		Privileged: cfg.Security.Privileged, Clients: cfg.Security.CertnameAllow,
 		CollectiveClients: a.CollectiveClients, Nodes: a.NodeCertificates, SharedNodes: a.SharedNodeCertificates,
-		Admins: a.AdminCertificates, AuditSubjects: a.AuditSubjects,
+		Admins: a.AdminCertificates, AuditSubjects: a.AuditSubjects, AuditReaders: a.AuditReaders,
+		AuditStream: a.AuditStream,
 	}
 	if len(a.ClientSignerCerts) == 0 {
 		return out, nil

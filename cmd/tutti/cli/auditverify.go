@@ -26,15 +26,6 @@ type auditVerifyOpts struct {
 	stream bool
 }
 
-// newAuditVerifyParent is a minimal `audit` parent holding verify, for
-// a tree where `tutti audit` (show, tail) is not built yet: newAuditCmd
-// adds newAuditVerifyCmd itself.
-func newAuditVerifyParent(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Check the audit trail"}
-	cmd.AddCommand(newAuditVerifyCmd(g))
-	return cmd
-}
-
 func newAuditVerifyCmd(g *globals) *cobra.Command {
 	o := &auditVerifyOpts{}
 	cmd := &cobra.Command{

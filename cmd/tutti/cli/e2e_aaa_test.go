@@ -28,7 +28,12 @@ type aaaFleet struct {
 
 func startAAAFleet(t *testing.T) *aaaFleet {
 	t.Helper()
-	f := startFleet(t, 2)
+	return startAAAFleetOn(t, startFleet(t, 2))
+}
+
+// startAAAFleetOn adds tutti-aaa to a running fleet.
+func startAAAFleetOn(t *testing.T, f *Fleet) *aaaFleet {
+	t.Helper()
 	ca, err := x509.LoadCADir(filepath.Join(f.Dir, "pki"))
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,9 @@ func waitReceived(t *testing.T, nodes []*daemon.Node, before []agents.Stats, mor
 	}
 }
 
-// auditedRequests counts the audit records of node for request id.
+// auditedRequests counts the decision records of node for request id
+// (one per request the node decided; the outcome record written after
+// an action that ran has a "type" and is not counted).
 func auditedRequests(t *testing.T, dir, node, id string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "audit-"+node+".log"))
@@ -135,7 +137,7 @@ func auditedRequests(t *testing.T, dir, node, id string) int {
 	n := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var rec map[string]any
-		if line != "" && json.Unmarshal([]byte(line), &rec) == nil && rec["request_id"] == id {
+		if line != "" && json.Unmarshal([]byte(line), &rec) == nil && rec["request_id"] == id && rec["type"] == nil {
 			n++
 		}
 	}

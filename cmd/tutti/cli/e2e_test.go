@@ -19,11 +19,11 @@ import (
 	"github.com/tuttifleet/tutti/server"
 )
 
-func startFleet(t *testing.T, n int) *Fleet {
+func startFleet(t *testing.T, n int, brokerConf ...string) *Fleet {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := demo.StartFleet(ctx, t.TempDir(), n)
+	f, err := demo.StartFleet(ctx, t.TempDir(), n, brokerConf...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newFactsCmd(g), newInventoryCmd(g),
 		newServiceCmd(g), newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
-		newAuditVerifyParent(g),
+		newAuditCmd(g),
 	)
 	usageArgsAll(root)
 	return root

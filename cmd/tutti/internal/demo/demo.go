@@ -76,8 +76,10 @@ func writeFile(path, content string, mode os.FileMode) error {
 	return os.WriteFile(path, []byte(content), mode)
 }
 
-// StartFleet builds a fleet of n nodes in dir.
-func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
+// StartFleet builds a fleet of n nodes in dir. brokerLines are extra
+// lines of the broker's configuration (JetStream, roles), paths
+// relative to dir.
+func StartFleet(ctx context.Context, dir string, n int, brokerLines ...string) (*Fleet, error) {
 	f := &Fleet{Dir: dir, NodeLog: &LogBuffer{}}
 	ok := false
 	defer func() {
@@ -100,7 +102,7 @@ func StartFleet(ctx context.Context, dir string, n int) (*Fleet, error) {
 	brokerConf := filepath.Join(dir, "broker.conf")
 	if err := writeFile(brokerConf, "identity = broker.demo.example.net\nlogfile = discard\n"+securityConf("broker.demo.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
-		"plugin.choria.network.client_signer_cert = aaa/jwt.pub\n", 0o644); err != nil {
+		"plugin.choria.network.client_signer_cert = aaa/jwt.pub\n"+strings.Join(brokerLines, "\n")+"\n", 0o644); err != nil {
 		return nil, err
 	}
 	bcfg, _, err := config.LoadBroker(brokerConf)
