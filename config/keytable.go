@@ -166,7 +166,11 @@ func auditKeys() []KeyInfo {
 		k("plugin.rpcaudit.logfile", KindPath, "", "audit file, required when rpcaudit = 1"),
 		k("plugin.rpcaudit.logfile.mode", KindMode, fmt.Sprintf("%04o", defaultAuditMode), "file mode on creation"),
 		k("plugin.rpcaudit.logfile.group", KindString, "", "group to chown the audit file to"),
-		k("plugin.tutti.audit.required", KindBool, "false", "refuse an action whose audit record cannot be written"),
+		k("plugin.tutti.audit.required", KindBool, "true", "refuse an action whose audit record cannot be written (fail closed); false runs it anyway"),
+		k("plugin.tutti.audit.stream", KindBool, "false", "also send each record to the broker's audit stream, through a durable local spool (NATS only)"),
+		k("plugin.tutti.audit.subject", KindString, "tutti.audit.node.<certificate name>", "subject the node publishes its records to"),
+		k("plugin.tutti.audit.spool_dir", KindPath, "<plugin.rpcaudit.logfile>.spool", "directory of the audit spool"),
+		k("plugin.tutti.audit.spool_max_bytes", KindInt, strconv.Itoa(defaultAuditSpoolMaxBytes), "undelivered bytes the spool holds before the node refuses actions"),
 	)
 }
 

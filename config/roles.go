@@ -72,18 +72,31 @@ func readAuthorization(r *reader) Authorization {
 
 func readAudit(r *reader) Audit {
 	a := Audit{
-		Enabled:  r.bool("rpcaudit", false),
-		Provider: r.enum("rpcauditprovider", defaultAuditProvider),
-		LogFile:  r.path("plugin.rpcaudit.logfile", ""),
-		Mode:     r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
-		Group:    r.str("plugin.rpcaudit.logfile.group", ""),
-		Required: r.bool("plugin.tutti.audit.required", false),
+		Enabled:       r.bool("rpcaudit", false),
+		Provider:      r.enum("rpcauditprovider", defaultAuditProvider),
+		LogFile:       r.path("plugin.rpcaudit.logfile", ""),
+		Mode:          r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
+		Group:         r.str("plugin.rpcaudit.logfile.group", ""),
+		Required:      r.bool("plugin.tutti.audit.required", true),
+		Stream:        r.bool("plugin.tutti.audit.stream", false),
+		Subject:       r.str("plugin.tutti.audit.subject", ""),
+		SpoolMaxBytes: int64(r.int("plugin.tutti.audit.spool_max_bytes", defaultAuditSpoolMaxBytes)),
+	}
+	a.SpoolDir = r.path("plugin.tutti.audit.spool_dir", "")
+	if a.SpoolDir == "" && a.LogFile != "" {
+		a.SpoolDir = a.LogFile + ".spool"
 	}
 	if a.Enabled && a.LogFile == "" {
 		r.invalid("plugin.rpcaudit.logfile", "required when rpcaudit = 1")
 	}
-	if a.Required && !a.Enabled {
+	if a.Required && !a.Enabled && r.has("plugin.tutti.audit.required") {
 		r.invalid("plugin.tutti.audit.required", "set, but rpcaudit is off")
+	}
+	if a.Stream && !a.Enabled {
+		r.invalid("plugin.tutti.audit.stream", "set, but rpcaudit is off")
+	}
+	if a.SpoolMaxBytes < 64<<10 {
+		r.invalid("plugin.tutti.audit.spool_max_bytes", "%d is under 65536", a.SpoolMaxBytes)
 	}
 	return a
 }

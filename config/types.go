@@ -122,7 +122,20 @@ type Audit struct {
 	LogFile  string      // plugin.rpcaudit.logfile
 	Mode     os.FileMode // plugin.rpcaudit.logfile.mode (0600)
 	Group    string      // plugin.rpcaudit.logfile.group
-	Required bool        // plugin.tutti.audit.required
+	// Required: plugin.tutti.audit.required (default true): refuse an
+	// action whose record could not be written (fail closed).
+	Required bool
+	// Stream: plugin.tutti.audit.stream: also send each record to the
+	// broker's audit stream through the spool (NATS connector only).
+	Stream bool
+	// Subject: plugin.tutti.audit.subject; "" means
+	// tutti.audit.node.<certificate name>, the one subject the broker
+	// lets the node publish audit records to.
+	Subject string
+	// SpoolDir: plugin.tutti.audit.spool_dir (<logfile>.spool).
+	SpoolDir string
+	// SpoolMaxBytes: plugin.tutti.audit.spool_max_bytes (256 MiB).
+	SpoolMaxBytes int64
 }
 
 // Facts is plugin.yaml and classesfile.

@@ -37,8 +37,11 @@ type Node struct {
 	Log        *logrus.Entry
 	// Registry holds the node's Prometheus metrics; nil when metrics are
 	// off (plugin.choria.stats_port / plugin.tutti.metrics_port unset).
-	Registry  *prometheus.Registry
-	metrics   *daemonMetrics
+	Registry *prometheus.Registry
+	metrics  *daemonMetrics
+	// stream is the spool to the broker's audit stream
+	// (plugin.tutti.audit.stream); nil when off.
+	stream    *auditStream
 	stopWatch context.CancelFunc
 	// background ends the facts watcher and the registration loop.
 	background context.Context
@@ -82,8 +85,13 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		}
 		authz = d.Authorizer
 	}
+	if cfg.Audit.Enabled && cfg.Audit.Stream {
+		if d.stream, err = openAuditStream(cfg, d.Provider, log); err != nil {
+			return err
+		}
+	}
 	if cfg.Audit.Enabled {
-		if d.Auditor, err = newAuditor(cfg, log); err != nil {
+		if d.Auditor, err = d.newAuditor(cfg); err != nil {
 			return err
 		}
 	}
@@ -138,14 +146,21 @@ func newAuthorizer(cfg *config.Server, log *logrus.Entry) (*actionpolicy.Authori
 	return a, nil
 }
 
-func newAuditor(cfg *config.Server, log *logrus.Entry) (audit.Auditor, error) {
+// newAuditor opens the audit file; with the audit stream on, each
+// record goes to the file and then to the spool, and a failure of
+// either is the record's failure (the node fails closed unless
+// plugin.tutti.audit.required = false).
+func (d *Node) newAuditor(cfg *config.Server) (audit.Auditor, error) {
 	if cfg.Audit.LogFile == "" {
 		return nil, errors.New("rpcaudit = 1 needs plugin.rpcaudit.logfile")
 	}
 	a, err := audit.NewFile(audit.FileConfig{Path: cfg.Audit.LogFile, Mode: cfg.Audit.Mode, Group: cfg.Audit.Group},
-		log.WithField("component", "audit"))
+		d.Log.WithField("component", "audit"))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if d.stream != nil {
+		return audit.Multi(a, d.stream.auditor()), nil
 	}
 	return a, nil
 }
@@ -176,6 +191,9 @@ func (d *Node) close() {
 	}
 	if d.Auditor != nil {
 		_ = d.Auditor.Close()
+	}
+	if d.stream != nil {
+		d.stream.close()
 	}
 }
 
