@@ -226,6 +226,7 @@ func BrokerFrom(f *File) (*Broker, error) {
 		r.invalid(p+"client_port", "must not be 0")
 	}
 	b.Authorization = readBrokerAuthorization(r)
+	b.AuditStream = readAuditStream(r)
 	for _, peer := range r.list(p+"peers", nil) {
 		u, err := NormalizeNATSURL(peer)
 		if err != nil {
@@ -238,6 +239,33 @@ func BrokerFrom(f *File) (*Broker, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// readAuditStream reads plugin.tutti.broker.audit_stream*.
+func readAuditStream(r *reader) AuditStream {
+	const p = "plugin.tutti.broker.audit_stream"
+	a := AuditStream{
+		Enabled:    r.bool(p, true),
+		Name:       r.str(p+".name", defaultAuditStreamName),
+		Subjects:   r.list(p+".subjects", strings.Split(defaultAuditStreamSubjects, ",")),
+		MaxAge:     r.duration(p+".max_age", 0),
+		MaxBytes:   int64(r.int(p+".max_bytes", 0)),
+		Replicas:   r.int(p+".replicas", 1),
+		Duplicates: r.duration(p+".duplicates", defaultAuditStreamDuplicates),
+	}
+	if a.Name == "" || strings.ContainsAny(a.Name, ". *>\t/\\") {
+		r.invalid(p+".name", "%q is not a stream name (no dots, spaces, wildcards or slashes)", clip(a.Name))
+	}
+	if a.Replicas < 1 || a.Replicas > 5 {
+		r.invalid(p+".replicas", "%d is not 1 to 5", a.Replicas)
+	}
+	if a.Duplicates <= 0 {
+		r.invalid(p+".duplicates", "must be positive")
+	}
+	if a.MaxAge < 0 || a.MaxBytes < 0 {
+		r.invalid(p+".max_age", "max_age and max_bytes must not be negative")
+	}
+	return a
 }
 
 // readBrokerAuthorization reads plugin.tutti.broker.* and the login

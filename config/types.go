@@ -138,6 +138,17 @@ type Audit struct {
 	SpoolMaxBytes int64
 }
 
+// AuditStream is plugin.tutti.broker.audit_stream and its settings.
+type AuditStream struct {
+	Enabled    bool          // plugin.tutti.broker.audit_stream (true)
+	Name       string        // .name (TUTTI_AUDIT)
+	Subjects   []string      // .subjects (tutti.audit.>, tutti.aaa.audit.>)
+	MaxAge     time.Duration // .max_age (0: keep)
+	MaxBytes   int64         // .max_bytes (0: no bound)
+	Replicas   int           // .replicas (1)
+	Duplicates time.Duration // .duplicates (20m)
+}
+
 // Facts is plugin.yaml and classesfile.
 type Facts struct {
 	Files       []string // plugin.yaml, ':'-separated
@@ -227,6 +238,9 @@ type Broker struct {
 	MetricsAddress string
 	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
 	StreamStore string
+	// AuditStream: plugin.tutti.broker.audit_stream*, the audit stream
+	// the broker creates when JetStream is on.
+	AuditStream AuditStream
 	// Authorization is who may publish and subscribe where; with
 	// Common.Security.Privileged and CertnameAllow (the privileged and
 	// client certificate patterns).

@@ -11,12 +11,8 @@ import (
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/x509"
+	"github.com/tuttifleet/tutti/server/broker"
 )
-
-// NodeAuditSubject is the subject a node publishes its audit records to
-// by default, and the only one the broker lets it (server/broker): the
-// prefix and the node's certificate name.
-const NodeAuditSubject = "tutti.audit.node."
 
 // auditStream is a node's spool to the broker's audit stream. It lives
 // as long as the node: a reload keeps it (its settings need a restart),
@@ -45,7 +41,7 @@ func openAuditStream(cfg *config.Server, p *x509.Provider, log *logrus.Entry) (*
 	}
 	subject := cfg.Audit.Subject
 	if subject == "" {
-		subject = NodeAuditSubject + p.Name()
+		subject = broker.NodeAuditPrefix + p.Name() // the one the broker allows
 	}
 	pub, err := audit.NewJetStream(audit.JetStreamConfig{
 		Servers: strings.Join(hosts, ","), Subject: subject, TLS: tlsc, Name: cfg.Identity + " audit",
