@@ -386,13 +386,16 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60), seed); code != "" {
 		t.Fatal(code)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
-	}
+	brokertest.Eventually(t, 10*time.Second, func() error { // through the signer's spool
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 1 {
+			return fmt.Errorf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
+		}
+		return nil
+	})
 	// The record is stored even when the acknowledgement cannot reach
 	// the signer; the signer then logs an audit failure.
 	for _, en := range shook.AllEntries() {
