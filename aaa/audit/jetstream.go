@@ -134,4 +134,5 @@ func (a *JetStream) Close() error {
 	}
 	return nil
 }
+
 var _ Publisher = (*JetStream)(nil)

@@ -53,13 +53,13 @@ type SpoolConfig struct {
 
 // SpoolStats are a spool's counters, for metrics.
 type SpoolStats struct {
-	Spooled        uint64 // records written to disk
-	Delivered      uint64 // records acknowledged by the stream
-	PendingBytes   int64  // undelivered bytes on disk
-	Refused        uint64 // records refused because the spool was full
-	WriteErrors    uint64 // records refused because the disk write or fsync failed
-	PublishErrors  uint64 // failed delivery attempts (each retried)
-	Full           bool   // the last record offered was refused as over MaxBytes
+	Spooled       uint64 // records written to disk
+	Delivered     uint64 // records acknowledged by the stream
+	PendingBytes  int64  // undelivered bytes on disk
+	Refused       uint64 // records refused because the spool was full
+	WriteErrors   uint64 // records refused because the disk write or fsync failed
+	PublishErrors uint64 // failed delivery attempts (each retried)
+	Full          bool   // the last record offered was refused as over MaxBytes
 }
 
 // Spool is an Auditor that stores each record on local disk before
@@ -89,10 +89,10 @@ type Spool struct {
 }
 
 type spoolBatch struct {
-	buf   []byte
-	n     int
-	done  chan struct{}
-	err   error
+	buf  []byte
+	n    int
+	done chan struct{}
+	err  error
 }
 
 // NewSpool opens (or creates) the spool in cfg.Dir, truncates a torn
