@@ -95,8 +95,8 @@ func readAudit(r *reader) Audit {
 	if a.Stream && !a.Enabled {
 		r.invalid("plugin.tutti.audit.stream", "set, but rpcaudit is off")
 	}
-	if a.SpoolMaxBytes < 64<<10 {
-		r.invalid("plugin.tutti.audit.spool_max_bytes", "%d is under 65536", a.SpoolMaxBytes)
+	if a.SpoolMaxBytes < 1024 {
+		r.invalid("plugin.tutti.audit.spool_max_bytes", "%d is under 1024", a.SpoolMaxBytes)
 	}
 	return a
 }
