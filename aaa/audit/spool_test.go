@@ -336,25 +336,42 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// BenchmarkSpool measures records/s spooled by 32 × GOMAXPROCS callers,
-// each Audit returning after the fsync of the group commit holding it.
+// BenchmarkSpool measures records/s spooled, each Audit returning after
+// the fsync holding its record: one caller (one fsync per record) and
+// 32 × GOMAXPROCS concurrent callers (group commit: one fsync per batch).
 func BenchmarkSpool(b *testing.B) {
-	s, err := NewSpool(SpoolConfig{Dir: b.TempDir(), MaxBytes: 1 << 30}, &memPub{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	r := rec("bench")
-	b.SetParallelism(32) // 32 × GOMAXPROCS callers
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := s.Audit(context.Background(), r); err != nil {
-				b.Error(err)
-				return
-			}
+	for _, par := range []int{0, 32} {
+		name := "callers=1"
+		if par > 0 {
+			name = fmt.Sprintf("callers=%dxGOMAXPROCS", par)
 		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		b.Run(name, func(b *testing.B) {
+			s, err := NewSpool(SpoolConfig{Dir: b.TempDir(), MaxBytes: 1 << 30}, &memPub{}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			r := rec("bench")
+			b.ReportAllocs()
+			b.ResetTimer()
+			if par == 0 {
+				for range b.N {
+					if err := s.Audit(context.Background(), r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			} else {
+				b.SetParallelism(par)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := s.Audit(context.Background(), r); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }
