@@ -23,88 +23,92 @@ func (s *Spool) deliver() {
 		case <-ctx.Done():
 		}
 	}()
-	var (
-		rf      *os.File // reader of the cursor's segment
-		rfNum   uint64
-		buf     []byte
-		backoff time.Duration
-		failing bool
-		cfile   *os.File
-	)
-	defer func() {
-		if rf != nil {
-			rf.Close()
-		}
-		if cfile != nil {
-			cfile.Close()
-		}
-	}()
-	for {
-		sg, size, isHead := s.position()
-		if s.cur.off >= size {
-			if !isHead {
-				if err := s.dropSegment(sg); err != nil {
-					s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
-					if !sleep(ctx, spoolRetryMax) {
-						return
-					}
-				}
-				continue
-			}
+	d := &deliverer{s: s}
+	defer d.close()
+	for d.step(ctx) {
+	}
+}
+
+// deliverer is the state of the delivery goroutine.
+type deliverer struct {
+	s       *Spool
+	rf      *os.File // reader of the cursor's segment
+	rfNum   uint64
+	buf     []byte
+	backoff time.Duration
+	failing bool
+	cfile   *os.File
+}
+
+func (d *deliverer) close() {
+	if d.rf != nil {
+		d.rf.Close()
+	}
+	if d.cfile != nil {
+		d.cfile.Close()
+	}
+}
+
+// step delivers (or waits for) the next record; false ends delivery.
+func (d *deliverer) step(ctx context.Context) bool {
+	s := d.s
+	sg, size, isHead := s.position()
+	if s.cur.off >= size {
+		if isHead {
 			select {
 			case <-s.wake:
-				continue
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
 		}
-		if rf == nil || rfNum != sg.num {
-			if rf != nil {
-				rf.Close()
-			}
-			var err error
-			if rf, err = os.Open(sg.path); err != nil {
-				rf = nil
-				s.log.WithError(err).Error("audit spool: cannot open a segment")
-				if !sleep(ctx, spoolRetryMax) {
-					return
-				}
-				continue
-			}
-			rfNum = sg.num
+		if err := s.dropSegment(sg); err != nil {
+			s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
+			return sleep(ctx, spoolRetryMax)
 		}
-		line, n, err := readFrame(rf, s.cur.off, size, buf)
-		if err != nil {
-			// size only covers synced whole frames: this is a disk fault
-			s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, s.cur.off)
-			s.advance(size - s.cur.off)
-			continue
-		}
-		buf = line
-		if err := s.pub.PublishRecord(ctx, line); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.pubErrs.Add(1)
-			if !failing {
-				failing = true
-				s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
-			}
-			backoff = min(max(2*backoff, spoolRetryMin), spoolRetryMax)
-			if !sleep(ctx, backoff) {
-				return
-			}
-			continue
-		}
-		if failing {
-			failing = false
-			s.log.Info("audit spool: stream reachable again; delivering the backlog")
-		}
-		backoff = 0
-		s.delivered.Add(1)
-		s.advance(n)
-		cfile = s.saveCursor(cfile)
+		return true
 	}
+	if d.rf == nil || d.rfNum != sg.num {
+		if d.rf != nil {
+			d.rf.Close()
+		}
+		var err error
+		if d.rf, err = os.Open(sg.path); err != nil {
+			d.rf = nil
+			s.log.WithError(err).Error("audit spool: cannot open a segment")
+			return sleep(ctx, spoolRetryMax)
+		}
+		d.rfNum = sg.num
+	}
+	line, n, err := readFrame(d.rf, s.cur.off, size, d.buf)
+	if err != nil {
+		// size only covers synced whole frames: this is a disk fault
+		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, s.cur.off)
+		s.advance(size - s.cur.off)
+		return true
+	}
+	d.buf = line
+	if err := s.pub.PublishRecord(ctx, line); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.pubErrs.Add(1)
+		if !d.failing {
+			d.failing = true
+			s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
+		}
+		d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
+		return sleep(ctx, d.backoff)
+	}
+	if d.failing {
+		d.failing = false
+		s.log.Info("audit spool: stream reachable again; delivering the backlog")
+	}
+	d.backoff = 0
+	s.delivered.Add(1)
+	s.advance(n)
+	d.cfile = s.saveCursor(d.cfile)
+	return true
 }
 
 // position returns the cursor's segment, its synced size, and whether
