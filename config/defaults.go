@@ -25,28 +25,32 @@ const (
 	defaultLogLevel         = "info"
 	// defaultMaxMessageSize mirrors protocol.DefaultMaxMessageSize (4 MiB);
 	// config stays free of project imports, a test keeps the two equal.
-	defaultMaxMessageSize   = 4 << 20
-	defaultAuthProvider     = "action_policy"
-	defaultPolicyName       = "default"
-	defaultPolicySubdir     = "policies"
-	defaultAuditMode        = os.FileMode(0o600)
-	defaultAuditProvider    = "choria"
-	defaultAuditStream      = "TUTTI_AUDIT"
-	defaultClassesFile      = "/opt/puppetlabs/puppet/cache/state/classes.txt"
-	defaultStatsAddress     = "127.0.0.1"
-	defaultAuditSubject     = "tutti.aaa.audit.>"
-	defaultStatusInterval   = 30 * time.Second
-	defaultNATSPort         = 4222
-	defaultBrokerListen     = "::"
-	defaultBrokerClientPort = 4222
-	defaultVHost            = "mcollective"
-	defaultSTOMPPort        = 61613
-	defaultInitialReconnect = 10 * time.Millisecond
-	defaultMaxReconnect     = 30 * time.Second
-	defaultBackOff          = 2.0
-	defaultConnectTimeout   = 30 * time.Second
-	defaultRootSSLDir       = "/etc/puppetlabs/puppet/ssl"
-	defaultUserSSLDir       = "~/.puppetlabs/etc/puppet/ssl"
+	defaultMaxMessageSize        = 4 << 20
+	defaultAuthProvider          = "action_policy"
+	defaultPolicyName            = "default"
+	defaultPolicySubdir          = "policies"
+	defaultAuditMode             = os.FileMode(0o600)
+	defaultAuditProvider         = "choria"
+	defaultClassesFile           = "/opt/puppetlabs/puppet/cache/state/classes.txt"
+	defaultStatsAddress          = "127.0.0.1"
+	defaultAuditSubject          = "tutti.aaa.audit.>"
+	defaultAuditStreamName       = "TUTTI_AUDIT"
+	defaultAuditStreamSubjects   = "tutti.audit.>,tutti.aaa.audit.>"
+	defaultAuditStreamDuplicates = 20 * time.Minute
+	// defaultAuditSpoolMaxBytes bounds a node's audit spool (256 MiB).
+	defaultAuditSpoolMaxBytes = 256 << 20
+	defaultStatusInterval     = 30 * time.Second
+	defaultNATSPort           = 4222
+	defaultBrokerListen       = "::"
+	defaultBrokerClientPort   = 4222
+	defaultVHost              = "mcollective"
+	defaultSTOMPPort          = 61613
+	defaultInitialReconnect   = 10 * time.Millisecond
+	defaultMaxReconnect       = 30 * time.Second
+	defaultBackOff            = 2.0
+	defaultConnectTimeout     = 30 * time.Second
+	defaultRootSSLDir         = "/etc/puppetlabs/puppet/ssl"
+	defaultUserSSLDir         = "~/.puppetlabs/etc/puppet/ssl"
 )
 
 // Default regex lists (docs/config-reference.md §6).

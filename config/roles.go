@@ -72,12 +72,15 @@ func readAuthorization(r *reader) Authorization {
 
 func readAudit(r *reader) Audit {
 	a := Audit{
-		Enabled:  r.bool("rpcaudit", false),
-		Provider: r.enum("rpcauditprovider", defaultAuditProvider),
-		LogFile:  r.path("plugin.rpcaudit.logfile", ""),
-		Mode:     r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
-		Group:    r.str("plugin.rpcaudit.logfile.group", ""),
-		Required: r.bool("plugin.tutti.audit.required", false),
+		Enabled:       r.bool("rpcaudit", false),
+		Provider:      r.enum("rpcauditprovider", defaultAuditProvider),
+		LogFile:       r.path("plugin.rpcaudit.logfile", ""),
+		Mode:          r.mode("plugin.rpcaudit.logfile.mode", defaultAuditMode),
+		Group:         r.str("plugin.rpcaudit.logfile.group", ""),
+		Required:      r.bool("plugin.tutti.audit.required", true),
+		Stream:        r.bool("plugin.tutti.audit.stream", false),
+		Subject:       r.str("plugin.tutti.audit.subject", ""),
+		SpoolMaxBytes: int64(r.int("plugin.tutti.audit.spool_max_bytes", defaultAuditSpoolMaxBytes)),
 
 		Chain:              r.bool("plugin.tutti.audit.chain", true),
 		ChainState:         r.path("plugin.tutti.audit.chain_state", ""),
@@ -87,11 +90,21 @@ func readAudit(r *reader) Audit {
 	if a.ChainState == "" && a.LogFile != "" {
 		a.ChainState = a.LogFile + ".chain"
 	}
+	a.SpoolDir = r.path("plugin.tutti.audit.spool_dir", "")
+	if a.SpoolDir == "" && a.LogFile != "" {
+		a.SpoolDir = a.LogFile + ".spool"
+	}
 	if a.Enabled && a.LogFile == "" {
 		r.invalid("plugin.rpcaudit.logfile", "required when rpcaudit = 1")
 	}
-	if a.Required && !a.Enabled {
+	if a.Required && !a.Enabled && r.has("plugin.tutti.audit.required") {
 		r.invalid("plugin.tutti.audit.required", "set, but rpcaudit is off")
+	}
+	if a.Stream && !a.Enabled {
+		r.invalid("plugin.tutti.audit.stream", "set, but rpcaudit is off")
+	}
+	if a.SpoolMaxBytes < 1024 {
+		r.invalid("plugin.tutti.audit.spool_max_bytes", "%d is under 1024", a.SpoolMaxBytes)
 	}
 	return a
 }
@@ -134,7 +147,7 @@ func ClientFrom(f *File) (*Client, error) {
 	c.LoginURLs = r.urlList("plugin.login.aaasvc.login.url")
 	c.LibDirs = libDirs(r)
 	c.AgentDirs = r.paths("plugin.tutti.agents_dir")
-	c.AuditStream = r.str("plugin.tutti.audit.stream_name", defaultAuditStream)
+	c.AuditStream = r.str("plugin.tutti.audit.stream_name", defaultAuditStreamName)
 	c.DiscoveryMethod = r.str("default_discovery_method", "mc")
 	c.DiscoveryOptions = r.list("default_discovery_options", nil)
 	c.WindowedDiscovery = r.bool("plugin.choria.discovery.broadcast.windowed_timeout", false)
@@ -222,6 +235,7 @@ func BrokerFrom(f *File) (*Broker, error) {
 		r.invalid(p+"client_port", "must not be 0")
 	}
 	b.Authorization = readBrokerAuthorization(r)
+	b.AuditStream = readAuditStream(r)
 	for _, peer := range r.list(p+"peers", nil) {
 		u, err := NormalizeNATSURL(peer)
 		if err != nil {
@@ -236,6 +250,33 @@ func BrokerFrom(f *File) (*Broker, error) {
 	return b, nil
 }
 
+// readAuditStream reads plugin.tutti.broker.audit_stream*.
+func readAuditStream(r *reader) AuditStream {
+	const p = "plugin.tutti.broker.audit_stream"
+	a := AuditStream{
+		Enabled:    r.bool(p, true),
+		Name:       r.str(p+".name", defaultAuditStreamName),
+		Subjects:   r.list(p+".subjects", strings.Split(defaultAuditStreamSubjects, ",")),
+		MaxAge:     r.duration(p+".max_age", 0),
+		MaxBytes:   int64(r.int(p+".max_bytes", 0)),
+		Replicas:   r.int(p+".replicas", 1),
+		Duplicates: r.duration(p+".duplicates", defaultAuditStreamDuplicates),
+	}
+	if a.Name == "" || strings.ContainsAny(a.Name, ". *>\t/\\") {
+		r.invalid(p+".name", "%q is not a stream name (no dots, spaces, wildcards or slashes)", clip(a.Name))
+	}
+	if a.Replicas < 1 || a.Replicas > 5 {
+		r.invalid(p+".replicas", "%d is not 1 to 5", a.Replicas)
+	}
+	if a.Duplicates <= 0 {
+		r.invalid(p+".duplicates", "must be positive")
+	}
+	if a.MaxAge < 0 || a.MaxBytes < 0 {
+		r.invalid(p+".max_age", "max_age and max_bytes must not be negative")
+	}
+	return a
+}
+
 // readBrokerAuthorization reads plugin.tutti.broker.* and the login
 // token keys.
 func readBrokerAuthorization(r *reader) BrokerAuthorization {
@@ -246,7 +287,7 @@ func readBrokerAuthorization(r *reader) BrokerAuthorization {
 		AdminCertificates:      r.regexList(p+"admin_certificates", nil),
 		AuditSubjects:          r.list(p+"audit_subjects", []string{defaultAuditSubject}),
 		AuditReaders:           r.regexList(p+"audit_readers", nil),
-		AuditStream:            r.str("plugin.tutti.audit.stream_name", defaultAuditStream),
+		AuditStream:            r.str("plugin.tutti.broker.audit_stream.name", defaultAuditStreamName),
 	}
 	for _, f := range r.list("plugin.choria.network.client_signer_cert", nil) {
 		a.ClientSignerCerts = append(a.ClientSignerCerts, resolvePath(r.f.Dir, f))

@@ -50,6 +50,9 @@ func TestServerDefaults(t *testing.T) {
 		{"audit", s.Audit.Enabled, false},
 		{"audit provider", s.Audit.Provider, "choria"},
 		{"audit mode", s.Audit.Mode, os.FileMode(0o600)},
+		{"audit fails closed", s.Audit.Required, true},
+		{"audit stream off", s.Audit.Stream, false},
+		{"audit spool bound", s.Audit.SpoolMaxBytes, int64(256 << 20)},
 		{"classes", s.Facts.ClassesFile, "/opt/puppetlabs/puppet/cache/state/classes.txt"},
 		{"register interval", s.RegisterInterval, 300 * time.Second},
 		{"splay", s.RegistrationSplay, true},
@@ -152,6 +155,35 @@ func TestBrokerDefaults(t *testing.T) {
 	}
 }
 
+func TestAuditStreamKeys(t *testing.T) {
+	clearEnv(t)
+	b, err := BrokerFrom(mustParse(t, "identity = broker1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := b.AuditStream; !a.Enabled || a.Name != "TUTTI_AUDIT" || a.Replicas != 1 || a.Duplicates != 20*time.Minute ||
+		!slices.Equal(a.Subjects, []string{"tutti.audit.>", "tutti.aaa.audit.>"}) {
+		t.Errorf("audit stream defaults: %+v", a)
+	}
+	for _, tc := range []struct{ role, text, key string }{
+		{"broker", "plugin.tutti.broker.audit_stream.name = A.B\n", "audit_stream.name"},
+		{"broker", "plugin.tutti.broker.audit_stream.replicas = 7\n", "audit_stream.replicas"},
+		{"server", "plugin.tutti.audit.required = true\n", "plugin.tutti.audit.required"},
+		{"server", "plugin.tutti.audit.stream = true\n", "plugin.tutti.audit.stream"},
+		{"server", "rpcaudit = 1\nplugin.rpcaudit.logfile = a\nplugin.tutti.audit.spool_max_bytes = 10\n", "spool_max_bytes"},
+	} {
+		var err error
+		if tc.role == "broker" {
+			_, err = BrokerFrom(mustParse(t, "identity = b\n"+tc.text))
+		} else {
+			_, err = ServerFrom(mustParse(t, "identity = n\n"+tc.text))
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s accepted or wrong reason: %v", strings.TrimSpace(tc.text), err)
+		}
+	}
+}
+
 func TestServerValues(t *testing.T) {
 	clearEnv(t)
 	text := `
@@ -198,6 +230,7 @@ plugin.tutti.metrics_port = 9100
 		{"audit file", s.Audit.LogFile, d + "/audit.log"},
 		{"audit mode", s.Audit.Mode, os.FileMode(0o640)},
 		{"audit provider", s.Audit.Provider, "logfile"},
+		{"audit spool beside the file", s.Audit.SpoolDir, d + "/audit.log.spool"},
 		{"facts", s.Facts.Files, []string{d + "/facts.yaml", "/etc/extra.json"}},
 		{"libdirs deduped", s.LibDirs, []string{"/usr/lib/tutti", d + "/lib"}},
 		{"register seconds", s.RegisterInterval, 10 * time.Second},

@@ -122,13 +122,37 @@ type Audit struct {
 	LogFile  string      // plugin.rpcaudit.logfile
 	Mode     os.FileMode // plugin.rpcaudit.logfile.mode (0600)
 	Group    string      // plugin.rpcaudit.logfile.group
-	Required bool        // plugin.tutti.audit.required
+	// Required: plugin.tutti.audit.required (default true): refuse an
+	// action whose record could not be written (fail closed).
+	Required bool
+	// Stream: plugin.tutti.audit.stream: also send each record to the
+	// broker's audit stream through the spool (NATS connector only).
+	Stream bool
+	// Subject: plugin.tutti.audit.subject; "" means
+	// tutti.audit.node.<certificate name>, the one subject the broker
+	// lets the node publish audit records to.
+	Subject string
+	// SpoolDir: plugin.tutti.audit.spool_dir (<logfile>.spool).
+	SpoolDir string
+	// SpoolMaxBytes: plugin.tutti.audit.spool_max_bytes (256 MiB).
+	SpoolMaxBytes int64
 
 	// The tamper-evident chain (docs/security.md, "Audit trail").
 	Chain              bool          // plugin.tutti.audit.chain
 	ChainState         string        // plugin.tutti.audit.chain_state; default LogFile + ".chain"
 	CheckpointInterval time.Duration // plugin.tutti.audit.checkpoint_interval; 0: no timed checkpoint
 	CheckpointRecords  int           // plugin.tutti.audit.checkpoint_records; 0: none by count
+}
+
+// AuditStream is plugin.tutti.broker.audit_stream and its settings.
+type AuditStream struct {
+	Enabled    bool          // plugin.tutti.broker.audit_stream (true)
+	Name       string        // .name (TUTTI_AUDIT)
+	Subjects   []string      // .subjects (tutti.audit.>, tutti.aaa.audit.>)
+	MaxAge     time.Duration // .max_age (0: keep)
+	MaxBytes   int64         // .max_bytes (0: no bound)
+	Replicas   int           // .replicas (1)
+	Duplicates time.Duration // .duplicates (20m)
 }
 
 // Facts is plugin.yaml and classesfile.
@@ -223,6 +247,9 @@ type Broker struct {
 	MetricsAddress string
 	// JetStream: plugin.choria.network.stream.store (dir; empty = off).
 	StreamStore string
+	// AuditStream: plugin.tutti.broker.audit_stream*, the audit stream
+	// the broker creates when JetStream is on.
+	AuditStream AuditStream
 	// Authorization is who may publish and subscribe where; with
 	// Common.Security.Privileged and CertnameAllow (the privileged and
 	// client certificate patterns).

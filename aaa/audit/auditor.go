@@ -23,13 +23,11 @@ type Entry interface {
 // Audit returns only once the record is stored as far as the
 // implementation goes (handed to the kernel, acknowledged by the
 // stream), or with an error: a record is never dropped silently. The
-// caller decides what an error means: the node refuses the action when
-// plugin.tutti.audit.required is set and logs it otherwise; tutti-aaa
-// logs and counts it.
+// caller decides what an error means: the node refuses the action
+// unless plugin.tutti.audit.required = false; tutti-aaa refuses to sign.
 //
-// A spool for outages of a remote auditor is a decorator: an Auditor
-// that wraps another, keeps the entries whose error matches
-// ErrUnavailable and replays them later.
+// Spool is the durable queue in front of a remote destination (a
+// Publisher): records wait on disk while it is unavailable.
 type Auditor interface {
 	// Audit writes one record. ctx bounds waiting for a remote
 	// acknowledgement; a local file ignores it.

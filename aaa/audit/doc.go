@@ -33,10 +33,22 @@
 // tutti audit show and tail join on the request id and the signer's
 // name.
 //
+// Spool puts a durable local queue in front of JetStream. Audit appends
+// the record to a segment file and returns once it is fsynced (group
+// commit: callers arriving during a write and fsync share the next
+// one), so a record is on disk before the action it records runs, and
+// a kill -9 or a power loss loses nothing Audit returned nil for. A
+// deliverer goroutine publishes the records in order, one at a time,
+// with Nats-Msg-Id = hex SHA-256 of the line (a record sent again, after
+// a lost acknowledgement or a restart, is stored once within the
+// stream's duplicate window), and drops them once acknowledged; while
+// the stream is unreachable records queue on disk, bounded by
+// SpoolConfig.MaxBytes, past which Audit fails with ErrSpoolFull.
+// Segments are length + CRC-32C framed lines; a torn tail is cut off on
+// open.
+//
 // Multi sends each record to several auditors. No auditor drops a
 // record silently: the caller gets the error and decides (the node
-// logs it and refuses the action when plugin.tutti.audit.required is
-// set; tutti-aaa logs and counts it). A spool for JetStream outages fits
-// as an Auditor wrapping another one, keeping what fails with
-// ErrUnavailable.
+// refuses the action unless plugin.tutti.audit.required = false;
+// tutti-aaa refuses to sign).
 package audit

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,6 +38,10 @@ type JetStreamConfig struct {
 	// acknowledgement arrives and every record fails; empty means
 	// nats.go's _INBOX.
 	InboxPrefix string
+	// RetryConnect lets NewJetStream return while the servers are
+	// unreachable, connecting in the background (a spooled auditor
+	// starts during a broker outage; its records wait on disk).
+	RetryConnect bool
 }
 
 // JetStream is an Auditor publishing each record to a JetStream subject
@@ -58,6 +64,9 @@ func NewJetStream(cfg JetStreamConfig) (*JetStream, error) {
 	opts := []nats.Option{nats.Name(cfg.Name), nats.MaxReconnects(-1)}
 	if cfg.TLS != nil {
 		opts = append(opts, nats.Secure(cfg.TLS))
+	}
+	if cfg.RetryConnect {
+		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
 	if cfg.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
@@ -90,12 +99,25 @@ func (a *JetStream) Audit(ctx context.Context, e Entry) error {
 	return nil
 }
 
+// PublishRecord implements Publisher: it sends one encoded record line
+// with Nats-Msg-Id set to the hex SHA-256 of the line, so the stream
+// stores a line sent again (a spool's retry, a restart) once within its
+// duplicate window, and waits at most cfg.Timeout (and ctx) for the
+// acknowledgement. Two records are never byte-identical (each carries
+// its timestamp and request id, and a chained one its sequence).
+func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
+	if a.nc.IsClosed() || a.nc.IsDraining() {
+		return ErrClosed
+	}
+	sum := sha256.Sum256(line)
+	return a.publish(ctx, line, jetstream.WithMsgID(hex.EncodeToString(sum[:])))
+}
+
 // publish sends one encoded record and waits for its acknowledgement.
-// It is the step a spool replays through.
-func (a *JetStream) publish(ctx context.Context, data []byte) error {
+func (a *JetStream) publish(ctx context.Context, data []byte, opts ...jetstream.PublishOpt) error {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	if _, err := a.js.Publish(ctx, a.cfg.Subject, data); err != nil {
+	if _, err := a.js.Publish(ctx, a.cfg.Subject, data, opts...); err != nil {
 		return fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, err)
 	}
 	return nil
@@ -112,3 +134,5 @@ func (a *JetStream) Close() error {
 	}
 	return nil
 }
+
+var _ Publisher = (*JetStream)(nil)

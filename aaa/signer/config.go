@@ -100,6 +100,13 @@ type Config struct {
 	JetStreamAuditor struct {
 		Servers string `yaml:"servers"`
 		Topic   string `yaml:"topic"`
+		// tutti: records reach the stream through a durable local spool
+		// (aaa/audit.Spool): the signer signs only what is in the stream
+		// or fsynced here. Default <logfile_auditor.logfile>.spool.
+		SpoolDir string `yaml:"spool_dir"`
+		// tutti: undelivered bytes the spool holds before signing is
+		// refused (default 256 MiB).
+		SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
 	} `yaml:"jetstream_auditor"`
 	// tutti: the tamper-evident chain of the audit records.
 	AuditChain AuditChainConfig `yaml:"audit_chain"`
@@ -283,6 +290,12 @@ func (c *Config) Validate() error {
 		case "jetstream":
 			if c.JetStreamAuditor.Servers == "" || c.JetStreamAuditor.Topic == "" {
 				bad("jetstream_auditor.servers and .topic are required")
+			}
+			if c.JetStreamAuditor.SpoolDir == "" && c.LogfileAuditor.Logfile == "" {
+				bad("jetstream_auditor.spool_dir is required (the default needs logfile_auditor.logfile)")
+			}
+			if c.JetStreamAuditor.SpoolMaxBytes < 0 {
+				bad("jetstream_auditor.spool_max_bytes must not be negative")
 			}
 		default:
 			bad("auditor %q is not supported (logfile, jetstream)", a)

@@ -68,6 +68,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"signer without max_validity", base + "signer: basicjwt\nprivileged_certificate: a\nprivileged_key: b\nprivileged_ca: c\nbasicjwt_signer: {signing_certificate: c}\n", "max_validity is required"},
 		{"unknown auditor", base + "auditors: [syslog]\n", `auditor "syslog"`},
 		{"jetstream without topic", base + "auditors: [jetstream]\njetstream_auditor: {servers: nats://x:4222}\n", "topic are required"},
+		{"jetstream without spool", base + "auditors: [jetstream]\njetstream_auditor: {servers: nats://x:4222, topic: t}\n", "spool_dir is required"},
+		{"jetstream negative spool", base + "auditors: [jetstream]\njetstream_auditor: {servers: nats://x:4222, topic: t, spool_dir: /s, spool_max_bytes: -1}\n", "spool_max_bytes"},
 		{"nothing enabled", "port: 1\ninsecure_http: true\n", "nothing to serve"},
 		{"tiny max_ttl", base + "max_ttl: 10s\n", "below the protocol minimum"},
 		{"bad duration", base + "max_ttl: soon\n", "invalid duration"},

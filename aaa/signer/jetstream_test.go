@@ -67,6 +67,17 @@ func TestJetStreamAudit(t *testing.T) {
 		t.Fatal("puppet#disable was signed")
 	}
 
+	// the records reach the stream through the spool, in the background
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs >= 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	var recs []signer.AuditRecord
 	for seq := uint64(1); seq <= 2; seq++ {
 		msg, err := stream.GetMsg(ctx, seq)
@@ -91,20 +102,23 @@ func TestJetStreamAudit(t *testing.T) {
 	}
 }
 
-// When the stream cannot take the record, the decision stands as
-// aaasvc's does (the request is still signed), the failure is logged at
-// Error level with the request id, and the file auditor still has it.
-func TestJetStreamAuditFailureIsReported(t *testing.T) {
-	url := startJetStream(t) // no stream captures the topic: no acknowledgement
+// When a record can be neither sent to the stream nor spooled (the
+// spool is full), the signer refuses to sign (internal_error, "could not
+// be audited"), logs the failure at Error level with the request id,
+// and the same request may be sent again once auditing works.
+func TestJetStreamAuditFailureRefusesTheSign(t *testing.T) {
+	url := startJetStream(t) // no stream captures the topic: nothing is ever acknowledged
 	slog, hook := logtest.NewNullLogger()
 	env := signertest.Start(t, signertest.Options{Log: slog.WithField("component", "aaa"), Configure: func(c *signer.Config) {
 		c.Auditors = []string{"logfile", "jetstream"}
 		c.JetStreamAuditor.Servers = url
 		c.JetStreamAuditor.Topic = "tutti.aaa.audit.nostream"
+		c.JetStreamAuditor.SpoolMaxBytes = 100 // smaller than one record
 	}})
 	tok, seed := env.Login(t, "bob")
-	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60), seed); code != "" {
-		t.Fatalf("signing refused: %s", code)
+	req := signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60)
+	if _, code := env.Sign(t, tok, req, seed); code != signer.CodeInternal {
+		t.Fatalf("signing with a full audit spool: code %q, want %s", code, signer.CodeInternal)
 	}
 	recs := env.AuditRecords(t)
 	if len(recs) != 1 {
@@ -113,11 +127,14 @@ func TestJetStreamAuditFailureIsReported(t *testing.T) {
 	var logged bool
 	for _, en := range hook.AllEntries() {
 		err, _ := en.Data[logrus.ErrorKey].(error)
-		if en.Level == logrus.ErrorLevel && en.Data["request_id"] == recs[0].RequestID && errors.Is(err, audit.ErrUnavailable) {
+		if en.Level == logrus.ErrorLevel && en.Data["request_id"] == recs[0].RequestID && errors.Is(err, audit.ErrSpoolFull) {
 			logged = true
 		}
 	}
 	if !logged {
-		t.Fatalf("the failed JetStream audit was not logged: %v", hook.AllEntries())
+		t.Fatalf("the failed audit was not logged: %v", hook.AllEntries())
+	}
+	if _, code := env.Sign(t, tok, req, seed); code == signer.CodeReplayed {
+		t.Fatal("a request refused for its audit is then refused as a replay")
 	}
 }

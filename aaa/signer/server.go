@@ -172,8 +172,37 @@ func (s *Service) newJetStreamAuditor() (audit.Auditor, error) {
 		}
 		js.InboxPrefix = x509.InboxPrefix(s.provider.Name())
 	}
-	return audit.NewJetStream(js)
+	js.RetryConnect = true // a signer starts during a broker outage; records wait in the spool
+	pub, err := audit.NewJetStream(js)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.cfg.JetStreamAuditor.SpoolDir
+	if dir == "" {
+		dir = s.cfg.LogfileAuditor.Logfile + ".spool"
+	}
+	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: dir, MaxBytes: s.cfg.JetStreamAuditor.SpoolMaxBytes},
+		pub, s.log.WithField("component", "audit-spool"))
+	if err != nil {
+		_ = pub.Close()
+		return nil, err
+	}
+	for _, c := range spool.Collectors("aaa") {
+		if err := s.metrics.Registry.Register(c); err != nil {
+			s.log.WithError(err).Warn("audit spool metrics")
+		}
+	}
+	return spooledStream{Spool: spool, pub: pub}, nil
 }
+
+// spooledStream is the jetstream auditor: the spool in front of the
+// stream; closing it closes both.
+type spooledStream struct {
+	*audit.Spool
+	pub *audit.JetStream
+}
+
+func (s spooledStream) Close() error { return errors.Join(s.Spool.Close(), s.pub.Close()) }
 
 func (s *Service) setupLogin(now func() time.Time) error {
 	var err error

@@ -192,7 +192,12 @@ func (s *Signer) Sign(ctx context.Context, sr *SignRequest) ([]byte, error) {
 	if denial == nil {
 		secure, denial = s.sign(d)
 	}
-	s.audit(ctx, sr, d, denial, now)
+	if err := s.audit(ctx, sr, d, denial, now); err != nil && denial == nil {
+		// never sign what is neither in the stream nor durably spooled:
+		// the request is refused and may be sent again
+		s.seen.Remove(replay.StringKey(d.req.ID))
+		return nil, deny(CodeInternal, err, "request could not be audited")
+	}
 	if denial != nil {
 		return nil, denial
 	}
@@ -324,9 +329,10 @@ func (s *Signer) sign(d *decision) ([]byte, *Denial) {
 	return secure, nil
 }
 
-// audit writes the decision; failures are logged and reported, they do
-// not change the decision.
-func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *Denial, now time.Time) {
+// audit writes the decision; a failure is logged, reported and
+// returned: Sign then refuses a request it would have signed (a denial
+// stays a denial).
+func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *Denial, now time.Time) error {
 	rec := &AuditRecord{
 		Protocol: AuditProtocol, CallerID: d.req.CallerID, Action: DecisionAllow, Site: s.cfg.Site,
 		Time: now.Unix(), Request: sr.Request, RequestID: d.req.ID, RequestedCallerID: d.requested,
@@ -358,14 +364,16 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 		log().Debug("Signed request")
 	}
 	if s.cfg.Auditor == nil {
-		return
+		return nil
 	}
 	if err := s.cfg.Auditor.Audit(ctx, rec); err != nil {
 		log().WithError(err).Error("Could not audit signing decision")
 		if s.cfg.OnAuditError != nil {
 			s.cfg.OnAuditError(err)
 		}
+		return err
 	}
+	return nil
 }
 
 // SanitizeCallerID applies aaasvc's rule: '@' and '.' become '_', so

@@ -20,6 +20,9 @@ type authenticator struct {
 	p     *policy
 	log   *logrus.Entry
 	stats *Denials
+	// internal is the token of the broker's own in-process connection,
+	// the one connection without a certificate (see isInternal).
+	internal string
 }
 
 // Check implements server.Authentication. A false return is logged with
@@ -27,6 +30,10 @@ type authenticator struct {
 // "Authorization Violation" and closes the connection.
 func (a *authenticator) Check(c server.ClientAuthentication) bool {
 	l := a.log.WithField("remote", addrString(c))
+	if isInternal(c, a.internal) {
+		c.RegisterUser(&server.User{Username: internalUser}) // nil Permissions: everything
+		return true
+	}
 	cs := c.GetTLSConnectionState()
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		l.WithField("reason", "no verified client certificate").Warn("broker connection refused")

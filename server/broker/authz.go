@@ -52,6 +52,10 @@ var (
 	DefaultAuditSubjects = []string{"tutti.aaa.audit.>"}
 )
 
+// NodeAuditPrefix + a node's certificate name is the one subject a node
+// may publish its audit records to (plugin.tutti.audit.stream).
+const NodeAuditPrefix = "tutti.audit.node."
+
 // ErrRefused is wrapped by every refused connection's reason.
 var ErrRefused = errors.New("connection refused")
 
@@ -330,8 +334,11 @@ func (p *policy) nodePerms(name string) *server.Permissions {
 	if matches(p.shared, name) {
 		sub = append(sub, "*.node.>")
 	}
+	// its own audit records (plugin.tutti.audit.stream), with the
+	// stream's acknowledgements under its private inbox prefix
+	sub = append(sub, x509.InboxPrefix(name)+".>")
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: []string{"*.reply.>", "*.broadcast.agent.registration"}},
+		Publish:   &server.SubjectPermission{Allow: []string{"*.reply.>", "*.broadcast.agent.registration", NodeAuditPrefix + name}},
 		Subscribe: &server.SubjectPermission{Allow: sub},
 	}
 }

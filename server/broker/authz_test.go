@@ -235,15 +235,17 @@ func TestNodeCertificatePermissions(t *testing.T) {
 	e := startAuthz(t, nil)
 	nc := e.mustRaw(t, "node1.example.net")
 	for subj, want := range map[string]bool{
-		"mcollective.node.node1.example.net":   true,
-		"dev.node.node1.example.net":           true,
-		"mcollective.broadcast.agent.rpcutil":  true,
-		"mcollective.broadcast.service.puppet": true,
-		"mcollective.node.node2.example.net":   false,
-		"mcollective.node.>":                   false,
-		"mcollective.node.node1.example.net.>": false,
-		"mcollective.reply.>":                  false,
-		">":                                    false,
+		"mcollective.node.node1.example.net":         true,
+		"dev.node.node1.example.net":                 true,
+		"mcollective.broadcast.agent.rpcutil":        true,
+		"mcollective.broadcast.service.puppet":       true,
+		"mcollective.node.node2.example.net":         false,
+		"mcollective.node.>":                         false,
+		"mcollective.node.node1.example.net.>":       false,
+		"mcollective.reply.>":                        false,
+		x509.InboxPrefix("node1.example.net") + ".1": true,
+		x509.InboxPrefix("node2.example.net") + ".1": false,
+		">": false,
 	} {
 		if got := canSubscribe(t, nc, subj); got != want {
 			t.Errorf("node1 subscribe %s: allowed %v, want %v", subj, got, want)
@@ -257,6 +259,9 @@ func TestNodeCertificatePermissions(t *testing.T) {
 		"mcollective.broadcast.service.puppet":                              false,
 		"mcollective.node.node2.example.net":                                false,
 		"$JS.API.STREAM.LIST":                                               false,
+		"tutti.audit.node.node1.example.net":                                true,
+		"tutti.audit.node.node2.example.net":                                false,
+		"tutti.aaa.audit.x":                                                 false,
 	} {
 		if got := canPublish(t, e, nc, subj, marker); got != want {
 			t.Errorf("node1 publish %s: allowed %v, want %v", subj, got, want)
@@ -317,10 +322,7 @@ func TestJetStreamOnlyAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := admin.CreateStream(ctx, jetstream.StreamConfig{Name: "AAA_AUDIT", Subjects: []string{"tutti.aaa.audit.>"}})
-	if err != nil {
-		t.Fatalf("admin creates the audit stream: %v", err)
-	}
+	stream := e.auditStream(t, ctx, admin)
 
 	priv := "aaa.privileged.mcollective"
 	aud, err := audit.NewJetStream(audit.JetStreamConfig{Servers: e.b.ClientURL(), Subject: "tutti.aaa.audit.test",
@@ -335,7 +337,7 @@ func TestJetStreamOnlyAdmin(t *testing.T) {
 
 	for _, name := range []string{"alice.mcollective", "node1.example.net", priv} {
 		nc := e.mustRaw(t, name, natsgo.CustomInboxPrefix(x509.InboxPrefix(name)))
-		for _, api := range []string{"$JS.API.STREAM.PURGE.AAA_AUDIT", "$JS.API.STREAM.DELETE.AAA_AUDIT"} {
+		for _, api := range []string{"$JS.API.STREAM.PURGE.TUTTI_AUDIT", "$JS.API.STREAM.DELETE.TUTTI_AUDIT", "$JS.API.STREAM.MSG.DELETE.TUTTI_AUDIT"} {
 			if m, err := nc.Request(api, nil, 500*time.Millisecond); err == nil {
 				t.Errorf("%s: %s answered %s", name, api, m.Data)
 			}
@@ -345,7 +347,7 @@ func TestJetStreamOnlyAdmin(t *testing.T) {
 			t.Fatal(err)
 		}
 		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		if err := js.DeleteStream(short, "AAA_AUDIT"); err == nil {
+		if err := js.DeleteStream(short, "TUTTI_AUDIT"); err == nil {
 			t.Errorf("%s deleted the audit stream", name)
 		}
 		if _, err := js.CreateStream(short, jetstream.StreamConfig{Name: "X", Subjects: []string{"x.>"}}); err == nil {
@@ -373,10 +375,7 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := admin.CreateStream(ctx, jetstream.StreamConfig{Name: "AAA_AUDIT", Subjects: []string{"tutti.aaa.audit.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := e.auditStream(t, ctx, admin)
 	slog, shook := logtest.NewNullLogger()
 	env := signertest.Start(t, signertest.Options{CA: e.pki.CA, Log: slog.WithField("component", "aaa"), Configure: func(c *signer.Config) {
 		c.Auditors = []string{"logfile", "jetstream"}
@@ -387,13 +386,16 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now(), 60), seed); code != "" {
 		t.Fatal(code)
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 1 {
-		t.Fatalf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
-	}
+	brokertest.Eventually(t, 10*time.Second, func() error { // through the signer's spool
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 1 {
+			return fmt.Errorf("audit stream holds %d records, want the signer's 1", info.State.Msgs)
+		}
+		return nil
+	})
 	// The record is stored even when the acknowledgement cannot reach
 	// the signer; the signer then logs an audit failure.
 	for _, en := range shook.AllEntries() {
@@ -401,6 +403,22 @@ func TestSignerAuditsToTheBroker(t *testing.T) {
 			t.Errorf("signer: %s: %v", en.Message, en.Data[logrus.ErrorKey])
 		}
 	}
+}
+
+// auditStream waits for the audit stream the broker creates itself and
+// returns it as the admin sees it.
+func (e *authzEnv) auditStream(t *testing.T, ctx context.Context, admin jetstream.JetStream) jetstream.Stream {
+	t.Helper()
+	select {
+	case <-e.b.AuditStreamReady():
+	case <-ctx.Done():
+		t.Fatal("the broker did not create the audit stream")
+	}
+	stream, err := admin.Stream(ctx, broker.DefaultAuditStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
 }
 
 // issue signs a login token for caller, expiring after validity.

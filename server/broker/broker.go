@@ -88,6 +88,9 @@ type Config struct {
 	MonitorPort int
 	// JetStreamDir enables JetStream with its store in this directory.
 	JetStreamDir string
+	// AuditStream is the audit stream the broker creates when JetStream
+	// is on.
+	AuditStream AuditStream
 	// MaxPayload caps a message in bytes (default 4 MiB).
 	MaxPayload int32
 	// Authorization maps verified certificates to permissions; the zero
@@ -106,6 +109,11 @@ type Broker struct {
 	policy  *policy
 	denials *Denials
 	once    sync.Once
+	// internal is the token of the broker's own in-process connection
+	// (audit stream management).
+	internal   string
+	auditReady chan struct{}
+	quit       chan struct{}
 }
 
 // New validates cfg and prepares a broker. It does not listen yet.
@@ -121,9 +129,14 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, policy: pol, denials: newDenials()}
+	internal, err := newInternalToken()
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, policy: pol, denials: newDenials(), internal: internal,
+		auditReady: make(chan struct{}), quit: make(chan struct{})}
 	authLog := cfg.Log.WithField("source", "authorization")
-	opts.CustomClientAuthentication = &authenticator{p: pol, log: authLog, stats: b.denials}
+	opts.CustomClientAuthentication = &authenticator{p: pol, log: authLog, stats: b.denials, internal: internal}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("create broker: %w", err)
@@ -321,6 +334,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 		if ready {
 			b.cfg.Log.WithField("url", b.ClientURL()).Info("broker ready")
+			if b.cfg.JetStreamDir != "" && !b.cfg.AuditStream.Off {
+				go b.manageAuditStream()
+			}
 			return nil
 		}
 		select {
@@ -385,6 +401,7 @@ func (b *Broker) NumRoutes() int { return b.srv.NumRoutes() }
 // call more than once and from several goroutines.
 func (b *Broker) Shutdown() {
 	b.once.Do(func() {
+		close(b.quit)
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 		b.cfg.Log.Info("broker stopped")

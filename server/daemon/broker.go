@@ -58,6 +58,11 @@ func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entr
 		ListenAddress: cfg.ListenAddress, ClientPort: cfg.ClientPort, TLS: tlsc, PeerPort: cfg.PeerPort,
 		Peers: cfg.Peers, ServerName: cfg.Identity, MonitorPort: cfg.MonitorPort, JetStreamDir: cfg.StreamStore,
 		MaxPayload: int32(cfg.MaxMessageSize), Authorization: authz, Log: log.WithField("component", "broker"),
+		AuditStream: broker.AuditStream{
+			Off: !cfg.AuditStream.Enabled, Name: cfg.AuditStream.Name, Subjects: cfg.AuditStream.Subjects,
+			MaxAge: cfg.AuditStream.MaxAge, MaxBytes: cfg.AuditStream.MaxBytes, Replicas: cfg.AuditStream.Replicas,
+			Duplicates: cfg.AuditStream.Duplicates,
+		},
 	})
 	if err != nil {
 		return nil, err

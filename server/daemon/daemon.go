@@ -37,8 +37,11 @@ type Node struct {
 	Log        *logrus.Entry
 	// Registry holds the node's Prometheus metrics; nil when metrics are
 	// off (plugin.choria.stats_port / plugin.tutti.metrics_port unset).
-	Registry  *prometheus.Registry
-	metrics   *daemonMetrics
+	Registry *prometheus.Registry
+	metrics  *daemonMetrics
+	// stream is the spool to the broker's audit stream
+	// (plugin.tutti.audit.stream); nil when off.
+	stream    *auditStream
 	stopWatch context.CancelFunc
 	// background ends the facts watcher and the registration loop.
 	background context.Context
@@ -81,6 +84,11 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 			return err
 		}
 		authz = d.Authorizer
+	}
+	if cfg.Audit.Enabled && cfg.Audit.Stream {
+		if d.stream, err = openAuditStream(cfg, d.Provider, log); err != nil {
+			return err
+		}
 	}
 	if cfg.Audit.Enabled {
 		if d.Auditor, err = d.newAuditor(cfg); err != nil {
@@ -141,7 +149,7 @@ func newAuthorizer(cfg *config.Server, log *logrus.Entry) (*actionpolicy.Authori
 // newAuditor opens the audit outputs and, with plugin.tutti.audit.chain,
 // puts the tamper-evident chain in front of them.
 func (d *Node) newAuditor(cfg *config.Server) (audit.Auditor, error) {
-	sinks, err := newAuditSinks(cfg, d.Log)
+	sinks, err := d.newAuditSinks(cfg)
 	if err != nil || !cfg.Audit.Chain {
 		return sinks, err
 	}
@@ -169,15 +177,21 @@ func chainConfig(cfg *config.Server, p *x509.Provider) audit.ChainConfig {
 	return cc
 }
 
-// newAuditSinks opens the audit outputs: the file.
-func newAuditSinks(cfg *config.Server, log *logrus.Entry) (audit.Auditor, error) {
+// newAuditSinks opens the audit outputs: the file and, with the audit
+// stream on, the spool after it; a failure of either is the record's
+// failure (the node fails closed unless plugin.tutti.audit.required =
+// false).
+func (d *Node) newAuditSinks(cfg *config.Server) (audit.Auditor, error) {
 	if cfg.Audit.LogFile == "" {
 		return nil, errors.New("rpcaudit = 1 needs plugin.rpcaudit.logfile")
 	}
 	a, err := audit.NewFile(audit.FileConfig{Path: cfg.Audit.LogFile, Mode: cfg.Audit.Mode, Group: cfg.Audit.Group},
-		log.WithField("component", "audit"))
+		d.Log.WithField("component", "audit"))
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if d.stream != nil {
+		return audit.Multi(a, d.stream.auditor()), nil
 	}
 	return a, nil
 }
@@ -208,6 +222,9 @@ func (d *Node) close() {
 	}
 	if d.Auditor != nil {
 		_ = d.Auditor.Close()
+	}
+	if d.stream != nil {
+		d.stream.close()
 	}
 }
 

@@ -104,6 +104,9 @@ func (d *Node) registerNodeMetrics() *prometheus.Registry {
 			}),
 		)
 	}
+	if d.stream != nil {
+		reg.MustRegister(d.stream.spool.Collectors("node")...)
+	}
 	d.metrics = newReloadMetrics(reg)
 	d.metrics.registrations = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "daemon",
 		Name: "registrations_total", Help: "Registration messages published, by result."}, []string{"result"})

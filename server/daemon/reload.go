@@ -115,6 +115,11 @@ func (d *Node) keepRestartOnly(cfg *config.Server) {
 	cfg.StatsPort, cfg.StatsAddress = old.StatsPort, old.StatsAddress
 	cfg.Registration, cfg.RegisterInterval, cfg.RegistrationSplay = old.Registration, old.RegisterInterval, old.RegistrationSplay
 	cfg.RegistrationCollective = old.RegistrationCollective
+	warn("audit stream settings (plugin.tutti.audit.stream, subject, spool_dir, spool_max_bytes)",
+		cfg.Audit.Stream != old.Audit.Stream || cfg.Audit.Subject != old.Audit.Subject ||
+			cfg.Audit.SpoolDir != old.Audit.SpoolDir || cfg.Audit.SpoolMaxBytes != old.Audit.SpoolMaxBytes)
+	cfg.Audit.Stream, cfg.Audit.Subject = old.Audit.Stream, old.Audit.Subject
+	cfg.Audit.SpoolDir, cfg.Audit.SpoolMaxBytes = old.Audit.SpoolDir, old.Audit.SpoolMaxBytes
 }
 
 // reloadedAuthorizer builds a new authorizer when the authorization
@@ -146,7 +151,7 @@ func (d *Node) reloadedAuditor(cfg *config.Server) (a audit.Auditor, changed boo
 	}
 	if _, ok := d.Auditor.(*audit.Chain); ok && cfg.Audit.Chain {
 		// the running chain goes on in front of the new outputs
-		a, err = newAuditSinks(cfg, d.Log)
+		a, err = d.newAuditSinks(cfg)
 	} else {
 		a, err = d.newAuditor(cfg)
 	}

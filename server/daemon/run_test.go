@@ -95,13 +95,16 @@ func (f *fleet) brokerHosts() string {
 	return string(b)
 }
 
-func startBroker(t *testing.T, dir string) {
+func startBroker(t *testing.T, dir string) { t.Helper(); startBrokerWith(t, dir, "") }
+
+// startBrokerWith starts the test broker with extra configuration lines.
+func startBrokerWith(t *testing.T, dir, extra string) {
 	t.Helper()
 	port := freeport.Must(t)
 	conf := filepath.Join(dir, "broker.conf")
 	write(t, conf, "identity = broker.example.net\nlogfile = discard\n"+security("broker.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
-		adminCertificate)
+		adminCertificate+extra)
 	cfg, _, err := config.LoadBroker(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +140,17 @@ func newPKI(t *testing.T, dir string) {
 // startFleet runs a broker and RunNode under a fake systemd.
 func startFleet(t *testing.T, sd *systemdtest.NotifySocket, extra string) *fleet {
 	t.Helper()
+	return startFleetWith(t, sd, "", extra)
+}
+
+// startFleetWith is startFleet with extra broker configuration.
+func startFleetWith(t *testing.T, sd *systemdtest.NotifySocket, brokerExtra, extra string) *fleet {
+	t.Helper()
 	dir := t.TempDir()
 	f := &fleet{dir: dir, conf: filepath.Join(dir, "server.conf"), done: make(chan error, 1)}
 	f.metrics = fmt.Sprintf("plugin.choria.stats_port = %d\n", freeport.Must(t))
 	newPKI(t, dir)
-	startBroker(t, dir)
+	startBrokerWith(t, dir, brokerExtra)
 	write(t, filepath.Join(dir, "facts.yaml"), "role: web\n")
 	write(t, filepath.Join(dir, "classes.txt"), "base\n")
 	write(t, filepath.Join(dir, "policies", "rpcutil.policy"), policyAllow)

@@ -1,0 +1,360 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Spool defaults.
+const (
+	DefaultSpoolMaxBytes     = 256 << 20
+	DefaultSpoolSegmentBytes = 4 << 20
+	spoolRetryMin            = 100 * time.Millisecond
+	spoolRetryMax            = 5 * time.Second
+)
+
+// ErrSpoolFull is matched by an Audit error when the spool holds
+// SpoolConfig.MaxBytes of undelivered records: the record was not
+// stored, and the caller fails closed.
+var ErrSpoolFull = errors.New("audit: spool is full")
+
+// Publisher sends one encoded record line to the central stream and
+// returns once the stream has acknowledged it. The same line may be
+// sent more than once (after a timeout, after a restart); the publisher
+// makes the stream store it once (JetStream.PublishRecord sets
+// Nats-Msg-Id to the line's SHA-256).
+type Publisher interface {
+	PublishRecord(ctx context.Context, line []byte) error
+}
+
+// SpoolConfig is a spool directory (plugin.tutti.audit.spool_* on a
+// node, the signer's jetstream spool settings in tutti-aaa).
+type SpoolConfig struct {
+	// Dir holds the segment files; created (0700) when missing. One
+	// spool per directory: two processes must not share it.
+	Dir string
+	// MaxBytes bounds the undelivered records (frames) on disk; a record
+	// that would pass it is refused with ErrSpoolFull. Default
+	// DefaultSpoolMaxBytes.
+	MaxBytes int64
+	// SegmentBytes is the size past which the next write starts a new
+	// segment file; delivered segments are removed whole. Default
+	// DefaultSpoolSegmentBytes (at most MaxBytes).
+	SegmentBytes int64
+}
+
+// SpoolStats are a spool's counters, for metrics.
+type SpoolStats struct {
+	Spooled       uint64 // records written to disk
+	Delivered     uint64 // records acknowledged by the stream
+	PendingBytes  int64  // undelivered bytes on disk
+	Refused       uint64 // records refused because the spool was full
+	WriteErrors   uint64 // records refused because the disk write or fsync failed
+	PublishErrors uint64 // failed delivery attempts (each retried)
+	Full          bool   // the last record offered was refused as over MaxBytes
+}
+
+// Spool is an Auditor that stores each record on local disk before
+// Audit returns and delivers it to a Publisher in the background, in
+// order, removing it once acknowledged. See doc.go for the durability
+// contract.
+type Spool struct {
+	cfg SpoolConfig
+	pub Publisher
+	log *logrus.Entry
+
+	mu      sync.Mutex
+	closed  bool
+	writing bool        // a caller is writing a batch without mu
+	next    *spoolBatch // records waiting for the next write
+	segs    []*segment  // undelivered segments in order; the last one is the head
+	head    *os.File    // the last segment, open for writing
+	cur     cursor      // delivery position in segs[0]
+	used    int64       // undelivered bytes, including batches being written
+	full    bool        // logged "spool full" and not yet "accepting again"
+
+	wake chan struct{} // a batch was written
+	stop chan struct{}
+	done chan struct{}
+
+	spooled, delivered, refused, writeErrs, pubErrs atomic.Uint64
+}
+
+type spoolBatch struct {
+	buf  []byte
+	n    int
+	done chan struct{}
+	err  error
+}
+
+// NewSpool opens (or creates) the spool in cfg.Dir, truncates a torn
+// tail left by a crash, and starts delivering what it holds to pub.
+// log may be nil.
+func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error) {
+	if cfg.Dir == "" || pub == nil {
+		return nil, errors.New("audit spool: directory and publisher are required")
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultSpoolMaxBytes
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultSpoolSegmentBytes
+	}
+	cfg.SegmentBytes = min(cfg.SegmentBytes, cfg.MaxBytes)
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = logrus.NewEntry(l)
+	}
+	s := &Spool{cfg: cfg, pub: pub, log: log.WithField("spool", cfg.Dir), next: &spoolBatch{done: make(chan struct{})},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	if err := s.load(); err != nil {
+		return nil, fmt.Errorf("audit spool %s: %w", cfg.Dir, err)
+	}
+	go s.deliver()
+	return s, nil
+}
+
+// load reads the cursor and segments, truncates torn tails, removes
+// delivered segments and opens the head for writing.
+func (s *Spool) load() error {
+	segs, err := listSegments(s.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(s.cursorPath()); err == nil {
+		if c, ok := decodeCursor(b); ok {
+			s.cur = c
+		}
+	}
+	var keep []*segment
+	for _, sg := range segs {
+		if sg.num < s.cur.seg {
+			if err := os.Remove(sg.path); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.validate(sg); err != nil {
+			return err
+		}
+		keep = append(keep, sg)
+	}
+	if len(keep) == 0 || keep[0].num != s.cur.seg || s.cur.off > keep[0].size {
+		s.cur.off = 0 // the cursor's segment is gone: start at the oldest
+	}
+	if len(keep) > 0 {
+		s.cur.seg = keep[0].num
+	}
+	s.segs = keep
+	for _, sg := range keep {
+		s.used += sg.size
+	}
+	s.used -= s.cur.off
+	next := s.cur.seg
+	if len(keep) > 0 {
+		next = keep[len(keep)-1].num + 1
+	}
+	return s.newHead(next)
+}
+
+// validate sets sg.size to its valid prefix, truncating what follows.
+func (s *Spool) validate(sg *segment) error {
+	f, err := os.OpenFile(sg.path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	valid, _ := scanSegment(f, fi.Size())
+	if valid < fi.Size() {
+		s.log.Warnf("segment %s: dropping %d bytes of torn or corrupt tail after %d", sg.path, fi.Size()-valid, valid)
+		if err := f.Truncate(valid); err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	sg.size = valid
+	return nil
+}
+
+// newHead creates segment num and makes it the head (mu held or not
+// yet shared).
+func (s *Spool) newHead(num uint64) error {
+	sg := &segment{num: num, path: segmentName(s.cfg.Dir, num)}
+	f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(s.cfg.Dir); err != nil {
+		f.Close()
+		return err
+	}
+	if s.head != nil {
+		_ = s.head.Close()
+	}
+	s.head = f
+	s.segs = append(s.segs, sg)
+	return nil
+}
+
+func (s *Spool) cursorPath() string { return s.cfg.Dir + string(os.PathSeparator) + cursorFile }
+
+// Audit encodes e and writes it to the spool, returning once the record
+// is on disk (written and fsynced). Callers arriving while a write is in
+// progress are batched into the next write and its one fsync (group
+// commit). ctx is not used: the write is local.
+func (s *Spool) Audit(_ context.Context, e Entry) error {
+	line, err := e.AppendAudit(nil)
+	if err != nil {
+		return fmt.Errorf("audit spool: encode record %s: %w", e.AuditID(), err)
+	}
+	if len(line) == 0 || len(line) > maxFrameLine {
+		return fmt.Errorf("audit spool: record %s: %d bytes is out of range", e.AuditID(), len(line))
+	}
+	if err := s.append(line); err != nil {
+		return fmt.Errorf("audit spool: record %s: %w", e.AuditID(), err)
+	}
+	return nil
+}
+
+// append adds line to the next batch and waits for the batch's write.
+func (s *Spool) append(line []byte) error {
+	size := int64(frameHeader + len(line))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.used+size > s.cfg.MaxBytes {
+		first := !s.full
+		s.full = true
+		s.mu.Unlock()
+		s.refused.Add(1)
+		if first {
+			s.log.Errorf("AUDIT SPOOL FULL: %d bytes undelivered (limit %d); refusing records until the stream catches up", s.used, s.cfg.MaxBytes)
+		}
+		return fmt.Errorf("%w (%d bytes undelivered, limit %d)", ErrSpoolFull, s.used, s.cfg.MaxBytes)
+	}
+	if s.full {
+		s.full = false
+		s.log.Warn("audit spool accepts records again")
+	}
+	s.used += size
+	b := s.next
+	b.buf = appendFrame(b.buf, line)
+	b.n++
+	if s.writing {
+		s.mu.Unlock()
+		<-b.done
+		return b.err
+	}
+	s.writing = true
+	for s.next.n > 0 {
+		w := s.next
+		s.next = &spoolBatch{done: make(chan struct{})}
+		s.mu.Unlock()
+		err := s.write(w)
+		s.mu.Lock()
+		if err != nil {
+			s.used -= int64(len(w.buf))
+			s.writeErrs.Add(uint64(w.n))
+			s.log.WithError(err).Errorf("AUDIT SPOOL WRITE FAILED for %d records", w.n)
+		} else {
+			s.spooled.Add(uint64(w.n))
+		}
+		w.err = err
+		close(w.done)
+	}
+	s.writing = false
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-b.done
+	return b.err
+}
+
+// write appends a batch to the head segment (starting a new one when
+// the head is past SegmentBytes) and fsyncs it. Only the caller holding
+// s.writing calls it. A failed write is cut off so the segment holds
+// whole frames only.
+func (s *Spool) write(b *spoolBatch) error {
+	s.mu.Lock()
+	h := s.segs[len(s.segs)-1]
+	if h.size > 0 && h.size+int64(len(b.buf)) > s.cfg.SegmentBytes {
+		if err := s.newHead(h.num + 1); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("new segment: %w", err)
+		}
+		h = s.segs[len(s.segs)-1]
+	}
+	f, off := s.head, h.size
+	s.mu.Unlock()
+	_, err := f.WriteAt(b.buf, off)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		_ = f.Truncate(off)
+		return err
+	}
+	s.mu.Lock()
+	h.size += int64(len(b.buf))
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats returns the spool's counters.
+func (s *Spool) Stats() SpoolStats {
+	s.mu.Lock()
+	used, full := s.used, s.full
+	s.mu.Unlock()
+	return SpoolStats{Spooled: s.spooled.Load(), Delivered: s.delivered.Load(), PendingBytes: used,
+		Refused: s.refused.Load(), WriteErrors: s.writeErrs.Load(), PublishErrors: s.pubErrs.Load(), Full: full}
+}
+
+// Reopen implements Auditor; the spool keeps its files open.
+func (s *Spool) Reopen() error { return nil }
+
+// Close stops delivery and closes the files. Undelivered records stay
+// on disk and are delivered by the next NewSpool on the directory. The
+// publisher is not closed. Close is idempotent.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.writing { // a batch in flight finishes before the file closes
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+	}
+	return s.head.Close()
+}
+
+var _ Auditor = (*Spool)(nil)

@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Audit stream defaults (plugin.tutti.broker.audit_stream.*).
+const (
+	DefaultAuditStreamName = "TUTTI_AUDIT"
+	// DefaultAuditStreamDuplicates is the de-duplication window: a record
+	// sent again within it (a spool's retry) is stored once.
+	DefaultAuditStreamDuplicates = 20 * time.Minute
+	auditStreamRetry             = 2 * time.Second
+)
+
+// DefaultAuditStreamSubjects are the nodes' records and the signer's.
+var DefaultAuditStreamSubjects = []string{"tutti.audit.>", "tutti.aaa.audit.>"}
+
+// AuditStream is the JetStream stream holding the audit records, which
+// the broker creates (or updates to this configuration) when JetStream
+// is on, so no certificate holder has to. Records are never deleted one
+// by one (DenyDelete) and a full stream refuses new records
+// (DiscardNew): they wait in the writers' spools, which fail closed when
+// they fill. Only the admin role may purge or delete the stream.
+type AuditStream struct {
+	// Off leaves the stream alone (plugin.tutti.broker.audit_stream = false).
+	Off bool
+	// Name defaults to DefaultAuditStreamName.
+	Name string
+	// Subjects default to DefaultAuditStreamSubjects.
+	Subjects []string
+	// MaxAge drops records older than this; 0 keeps them.
+	MaxAge time.Duration
+	// MaxBytes bounds the stream; 0 is no bound.
+	MaxBytes int64
+	// Replicas in a cluster; default 1.
+	Replicas int
+	// Duplicates is the de-duplication window; default
+	// DefaultAuditStreamDuplicates.
+	Duplicates time.Duration
+}
+
+// streamConfig is s as JetStream's configuration.
+func (s AuditStream) streamConfig() jetstream.StreamConfig {
+	c := jetstream.StreamConfig{
+		Name: s.Name, Subjects: s.Subjects, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew,
+		MaxAge: s.MaxAge, MaxBytes: s.MaxBytes, Replicas: s.Replicas, Duplicates: s.Duplicates,
+		Storage: jetstream.FileStorage, DenyDelete: true, Description: "tutti audit records (owned by tuttid broker)",
+	}
+	if c.Name == "" {
+		c.Name = DefaultAuditStreamName
+	}
+	if len(c.Subjects) == 0 {
+		c.Subjects = DefaultAuditStreamSubjects
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = -1
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = DefaultAuditStreamDuplicates
+	}
+	return c
+}
+
+// internalUser is the name of the broker's own in-process connection.
+const internalUser = "tutti-broker-internal"
+
+// newInternalToken is the secret the broker's own in-process connection
+// presents; it lives only in this process's memory.
+func newInternalToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("internal token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// isInternal tells the broker's own in-process connection: it comes
+// through an in-memory pipe (no network client can) and presents the
+// token.
+func isInternal(c server.ClientAuthentication, token string) bool {
+	a := c.RemoteAddress()
+	o := c.GetOpts()
+	return a != nil && a.Network() == "pipe" && o != nil && token != "" &&
+		subtle.ConstantTimeCompare([]byte(o.Token), []byte(token)) == 1
+}
+
+// manageAuditStream creates or updates the audit stream over an
+// in-process connection, retrying until it succeeds (a cluster needs a
+// JetStream leader first) or the broker shuts down. ready is closed on
+// success.
+func (b *Broker) manageAuditStream() {
+	cfg := b.cfg.AuditStream.streamConfig()
+	l := b.cfg.Log.WithField("stream", cfg.Name)
+	for warned := false; ; {
+		err := b.putAuditStream(cfg)
+		if err == nil {
+			l.WithField("subjects", cfg.Subjects).Info("audit stream ready")
+			close(b.auditReady)
+			return
+		}
+		if !warned {
+			l.WithError(err).Warn("audit stream not created yet; retrying")
+			warned = true
+		}
+		select {
+		case <-b.quit:
+			return
+		case <-time.After(auditStreamRetry):
+		}
+	}
+}
+
+func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
+	nc, err := nats.Connect("", nats.InProcessServer(b.srv), nats.Token(b.internal), nats.Name(internalUser),
+		nats.NoReconnect())
+	if err != nil {
+		return fmt.Errorf("in-process connection: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// AuditStreamReady is closed once the audit stream exists with the
+// configured settings; never when JetStream or the stream is off.
+func (b *Broker) AuditStreamReady() <-chan struct{} { return b.auditReady }
