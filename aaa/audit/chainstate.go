@@ -59,7 +59,7 @@ func DecodeLink(line []byte) (Link, error) {
 		return Link{}, fmt.Errorf("prev %q is not a hex SHA-256", l.Prev)
 	}
 	switch l.Type {
-	case "", TypeRestart:
+	case "", TypeRestart, TypeOutcome:
 	case TypeCheckpoint:
 		if !isHash(l.Head) || l.Signature == "" || l.Certificate == "" {
 			return Link{}, errors.New("checkpoint needs head, signature and certificate")

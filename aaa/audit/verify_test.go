@@ -171,3 +171,15 @@ func FuzzDecodeLink(f *testing.F) {
 type rejectAll struct{}
 
 func (rejectAll) VerifyReply([]byte, []byte, []byte, string) error { return context.Canceled }
+
+// The node's outcome records are chained like its decision records.
+func TestDecodeLinkOutcome(t *testing.T) {
+	line := []byte(`{"type":"outcome","request_id":"r1","statuscode":0,"writer":"n1","seq":2,"prev":"` + strings.Repeat("a", 64) + `"}`)
+	l, err := DecodeLink(line)
+	if err != nil || l.Writer != "n1" || l.Seq != 2 {
+		t.Fatalf("DecodeLink(outcome) = %+v, %v", l, err)
+	}
+	if _, err := DecodeLink([]byte(`{"type":"bogus","writer":"n1","seq":2,"prev":""}`)); err == nil {
+		t.Fatal("an unknown record type was accepted")
+	}
+}

@@ -68,13 +68,16 @@ func startAuditFleet(t *testing.T) *auditFleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The broker side creates this stream in production; here the
-	// admin does, as an operator would by hand.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// The broker creates the audit stream itself once JetStream is up.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: auditStreamName,
-		Subjects: []string{"tutti.audit.>", "tutti.aaa.audit.>"}}); err != nil {
-		t.Fatal(err)
+	for {
+		if _, err := js.Stream(ctx, auditStreamName); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("the broker did not create the audit stream %s: %v", auditStreamName, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return &auditFleet{aaaFleet: startAAAFleetOn(t, f), admin: js, readerConf: readerConf}
 }

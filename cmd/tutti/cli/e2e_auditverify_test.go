@@ -46,8 +46,9 @@ func TestE2EAuditVerify(t *testing.T) {
 		t.Fatalf("verify: %s", out)
 	}
 	for _, w := range doc.Writers {
-		// 3 requests and the shutdown checkpoint, which seals them
-		if w.Records != 4 || w.Checkpoints != 1 || w.Unprotected != 0 || !strings.HasPrefix(w.Writer, "node") {
+		// 3 requests (a decision and an outcome record each) and the
+		// shutdown checkpoint, which seals them
+		if w.Records != 7 || w.Checkpoints != 1 || w.Unprotected != 0 || !strings.HasPrefix(w.Writer, "node") {
 			t.Errorf("writer %+v", w)
 		}
 	}
