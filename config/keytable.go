@@ -169,7 +169,7 @@ func auditKeys() []KeyInfo {
 		k("plugin.tutti.audit.required", KindBool, "true", "refuse an action whose audit record cannot be written (fail closed); false runs it anyway"),
 		k("plugin.tutti.audit.stream", KindBool, "false", "also send each record to the broker's audit stream, through a durable local spool (NATS only)"),
 		k("plugin.tutti.audit.subject", KindString, "tutti.audit.node.<certificate name>", "subject the node publishes its records to"),
-		k("plugin.tutti.audit.spool_dir", KindPath, "<logfile>.spool", "directory of the audit spool"),
+		k("plugin.tutti.audit.spool_dir", KindPath, "<audit file>.spool", "directory of the audit spool; default: plugin.rpcaudit.logfile plus .spool"),
 		k("plugin.tutti.audit.spool_max_bytes", KindInt, strconv.Itoa(defaultAuditSpoolMaxBytes), "undelivered bytes the spool holds before the node refuses actions"),
 		k("plugin.tutti.audit.chain", KindBool, "true", "chain audit records (writer, seq, prev) and sign checkpoints"),
 		k("plugin.tutti.audit.chain_state", KindPath, "", "chain head kept across restarts and rotation; default <logfile>.chain"),

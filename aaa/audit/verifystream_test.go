@@ -26,7 +26,7 @@ func TestVerifyStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TUTTI_AUDIT", Subjects: StreamSubjects}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TUTTI_AUDIT", Subjects: []string{"tutti.audit.node.>", "tutti.aaa.audit.>"}}); err != nil {
 		t.Fatal(err)
 	}
 	node := sealedChain(t, pki, "node1", "node1")
@@ -43,7 +43,7 @@ func TestVerifyStream(t *testing.T) {
 	publish("tutti.audit.node.node1", node[6:]) // seq 6 never arrived
 
 	v := NewVerifier(pki.verifier)
-	if err := v.ReadStream(ctx, js, nil); err != nil {
+	if err := v.ReadStream(ctx, js, "TUTTI_AUDIT"); err != nil {
 		t.Fatal(err)
 	}
 	rep := v.Report()

@@ -80,31 +80,31 @@ func TestNodeAuditStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// the node writes a decision record before the action and an
-	// outcome record after it: find the decision among its messages
+	// the request's outcome record follows its decision record
 	var m *jetstream.RawStreamMsg
-	for m == nil {
+	for {
+		var err error
+		if m, err = stream.GetLastMsgForSubject(ctx, broker.NodeAuditPrefix+nodeName); err == nil &&
+			strings.Contains(string(m.Data), `"type":"outcome"`) {
+			break
+		}
 		if ctx.Err() != nil {
-			t.Fatalf("no decision record of %s in the audit stream", nodeName)
-		}
-		info, err := stream.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && m == nil && info.State.Msgs > 0; seq++ {
-			if msg, err := stream.GetMsg(ctx, seq); err == nil && msg.Subject == broker.NodeAuditPrefix+nodeName &&
-				strings.Contains(string(msg.Data), `"decision":"allow"`) {
-				m = msg
-			}
+			t.Fatalf("no outcome record of %s in the audit stream: %v", nodeName, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(string(m.Data), `"action":"ping"`) {
-		t.Fatalf("stream record %s", m.Data)
+	d, err := stream.GetMsg(ctx, m.Sequence-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Subject != m.Subject || !strings.Contains(string(d.Data), `"action":"ping"`) || !strings.Contains(string(d.Data), `"decision":"allow"`) {
+		t.Fatalf("stream record before the outcome %s: %s", m.Data, d.Data)
 	}
 	file := readFile(t, filepath.Join(f.dir, "audit.log"))
-	if !strings.Contains(file, string(m.Data)+"\n") {
-		t.Fatalf("stream record %s is not a line of the audit file:\n%s", m.Data, file)
+	for _, rec := range []*jetstream.RawStreamMsg{d, m} {
+		if !strings.Contains(file, string(rec.Data)+"\n") {
+			t.Fatalf("stream record %s is not a line of the audit file:\n%s", rec.Data, file)
+		}
 	}
 	if mt := grep(f.scrape(t), "tutti_node_audit_spool_delivered_total"); mt == "" || strings.HasSuffix(mt, " 0") {
 		t.Errorf("delivery not counted: %q", mt)

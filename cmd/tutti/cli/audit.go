@@ -187,7 +187,8 @@ func (g *globals) openAuditStream() (*auditStream, error) {
 		hosts = []string{dial.DefaultNATSHost}
 	}
 	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name(cfg.Identity+" audit"),
-		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second), nats.ErrorHandler(asyncErr))
+		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second), nats.ErrorHandler(asyncErr),
+		nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass))
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker %s: %w", strings.Join(hosts, ","), err))
 	}

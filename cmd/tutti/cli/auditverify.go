@@ -7,16 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -38,9 +34,9 @@ func newAuditVerifyCmd(g *globals) *cobra.Command {
 			"It names every broken, missing or reordered record (file:line, writer, seq) and exits 1 when\n" +
 			"there is one; the records after a writer's last checkpoint are reported as unprotected: a\n" +
 			"truncation there cannot be told from a writer that stopped.\n\n" +
-			"--stream reads the stream(s) capturing tutti.audit.node.> and tutti.aaa.audit.> from the start,\n" +
-			"through the client configuration's broker, with its certificate (the broker must let it read the\n" +
-			"audit stream: an admin or audit-reader certificate).",
+			"--stream reads the audit stream (plugin.tutti.audit.stream_name) from the start, through the\n" +
+			"client configuration's broker, with its certificate (the broker must let it read the audit\n" +
+			"stream: an admin or audit-reader certificate).",
 		Example: "  tutti audit verify /var/log/tutti/audit.log.1 /var/log/tutti/audit.log\n" +
 			"  tutti audit verify --ca ca.pem --json node*.log | jq '.problems'\n" +
 			"  tutti audit verify --stream",
@@ -116,38 +112,18 @@ func (g *globals) checkpointVerifier(caFile string) (*x509.Provider, error) {
 	return x509.NewFromPEM(nil, nil, pem, x509.Config{})
 }
 
-// verifyStream reads the audit stream with the client's certificate,
-// on its private inbox prefix (where a tutti broker lets it receive).
+// verifyStream reads the audit stream (plugin.tutti.audit.stream_name)
+// with the client's certificate, as tutti audit show does: an audit
+// reader certificate is enough.
 func (g *globals) verifyStream(ctx context.Context, v *audit.Verifier) error {
-	cfg, _, err := config.LoadClient(g.config)
+	s, err := g.openAuditStream()
 	if err != nil {
 		return err
 	}
-	p, err := x509.New(x509.ConfigFrom(cfg.Security))
-	if err != nil {
-		return fmt.Errorf("security: %w", err)
-	}
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return err
-	}
-	hosts := cfg.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{dial.DefaultNATSHost}
-	}
-	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name("tutti audit verify"),
-		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass))
-	if err != nil {
-		return fmt.Errorf("connect to broker: %w", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
+	defer s.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	return v.ReadStream(ctx, js, nil)
+	return v.ReadStream(ctx, s.js, s.stream)
 }
 
 // verifyDoc is verify --json.

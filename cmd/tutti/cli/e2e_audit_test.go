@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tuttifleet/tutti/cmd/tutti/internal/demo"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 )
@@ -36,11 +37,20 @@ const (
 	auditorName     = "auditor.demo.example.net"
 )
 
-func startAuditFleet(t *testing.T) *auditFleet {
+// nodeLines are extra lines of every node's configuration.
+func startAuditFleet(t *testing.T, nodeLines ...string) *auditFleet {
 	t.Helper()
-	f := startFleet(t, 3, "plugin.choria.network.stream.store = "+filepath.Join(t.TempDir(), "js"),
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f, err := demo.StartFleetConfig(ctx, t.TempDir(), 3, demo.FleetConfig{Node: nodeLines, Broker: []string{
+		"plugin.choria.network.stream.store = " + filepath.Join(t.TempDir(), "js"),
 		`plugin.tutti.broker.admin_certificates = ^admin\.demo\.example\.net$`,
-		`plugin.tutti.broker.audit_readers = ^auditor\.demo\.example\.net$`)
+		`plugin.tutti.broker.audit_readers = ^auditor\.demo\.example\.net$`,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
 	pki := filepath.Join(f.Dir, "pki")
 	ca, err := x509.LoadCADir(pki)
 	if err != nil {
@@ -69,8 +79,6 @@ func startAuditFleet(t *testing.T) *auditFleet {
 		t.Fatal(err)
 	}
 	// The broker creates the audit stream itself once JetStream is up.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	for {
 		if _, err := js.Stream(ctx, auditStreamName); err == nil {
 			break

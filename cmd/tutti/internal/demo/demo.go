@@ -80,6 +80,20 @@ func writeFile(path, content string, mode os.FileMode) error {
 // lines of the broker's configuration (JetStream, roles), paths
 // relative to dir.
 func StartFleet(ctx context.Context, dir string, n int, brokerLines ...string) (*Fleet, error) {
+	return StartFleetConfig(ctx, dir, n, FleetConfig{Broker: brokerLines})
+}
+
+// FleetConfig is the extra configuration of a fleet: lines added to the
+// broker's configuration and to every node's, paths relative to the
+// fleet's directory.
+type FleetConfig struct {
+	Broker, Node []string
+}
+
+// StartFleetConfig builds a fleet of n nodes in dir with the extra
+// configuration c.
+func StartFleetConfig(ctx context.Context, dir string, n int, c FleetConfig) (*Fleet, error) {
+	brokerLines := c.Broker
 	f := &Fleet{Dir: dir, NodeLog: &LogBuffer{}}
 	ok := false
 	defer func() {
@@ -121,8 +135,12 @@ func StartFleet(ctx context.Context, dir string, n int, brokerLines ...string) (
 	if err := writeFile(filepath.Join(dir, "policies", "rpcutil.policy"), policy, 0o644); err != nil {
 		return nil, err
 	}
+	var nodeLines string
+	for _, l := range c.Node {
+		nodeLines += l + "\n"
+	}
 	for i := 1; i <= n; i++ {
-		if err := f.startNode(ctx, i, hosts); err != nil {
+		if err := f.startNode(ctx, i, hosts+nodeLines); err != nil {
 			return nil, err
 		}
 	}
@@ -174,8 +192,9 @@ func securityConf(name string) string {
 }
 
 // startNode writes the facts, classes and config of node i and starts
-// it in this process.
-func (f *Fleet) startNode(ctx context.Context, i int, hosts string) error {
+// it in this process; common are the configuration lines every node
+// shares (brokers, extra settings).
+func (f *Fleet) startNode(ctx context.Context, i int, common string) error {
 	roles := []string{"web", "web", "db"}
 	countries := []string{"uk", "de", "uk", "fr"}
 	name := fmt.Sprintf("node%d.demo.example.net", i)
@@ -189,7 +208,7 @@ func (f *Fleet) startNode(ctx context.Context, i int, hosts string) error {
 		return err
 	}
 	conf := filepath.Join(f.Dir, name+".conf")
-	body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + securityConf(name) + hosts +
+	body := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" + securityConf(name) + common +
 		"plugin.yaml = " + factsFile + "\nclassesfile = " + classes + "\n" +
 		"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = policies\n" +
 		"rpcaudit = 1\nplugin.rpcaudit.logfile = audit-" + name + ".log\n"
