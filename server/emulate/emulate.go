@@ -14,7 +14,10 @@
 // one configuration shares is shared and read only: the configuration,
 // the base fact files and the ActionPolicy files. The audit destination
 // is stated in the Report: records are either encoded and dropped
-// (AuditDiscard) or appended to one file that every node writes to.
+// (AuditDiscard) or appended to one file that every node writes to;
+// with AuditStream each node also sends them, as tuttid does with
+// plugin.tutti.audit.stream, through its own spool and its own
+// JetStream connection to the broker's audit stream.
 package emulate
 
 import (
@@ -77,9 +80,11 @@ type Options struct {
 	// KeyType of the nodes' keys (default ECDSA P-256).
 	KeyType x509.KeyType
 	// Audit overrides the configuration's audit setting: "" follows the
-	// configuration (rpcaudit, plugin.rpcaudit.logfile, shared by all
-	// nodes), AuditDiscard encodes each record and drops it, any other
-	// value is a file every node appends to.
+	// configuration (rpcaudit, plugin.rpcaudit.logfile shared by all
+	// nodes, plugin.tutti.audit.stream), AuditDiscard encodes each record
+	// and drops it, AuditStream is the configuration's file plus the
+	// stream whatever plugin.tutti.audit.stream says, any other value is
+	// a file every node appends to (and no stream).
 	Audit string
 	// SharedConn puts every node on one broker connection instead of one
 	// each (the broker then sees one client).
@@ -100,7 +105,8 @@ type Report struct {
 	KeyType    string `json:"key_type"`
 	SharedConn bool   `json:"shared_conn"`
 	// Audit is "off", "discard (records encoded, then dropped)" or
-	// "file <path> (shared by all nodes)".
+	// "file <path> (shared by all nodes)", followed with AuditStream by
+	// " + stream (a spool and a JetStream connection per node)".
 	Audit        string  `json:"audit"`
 	CertsIssued  int     `json:"certs_issued"`
 	CertsCached  int     `json:"certs_cached"`
@@ -125,6 +131,7 @@ type Report struct {
 type Fleet struct {
 	nodes   []*server.Node
 	conns   []connector.Connector
+	streams []*nodeStream
 	auditor audit.Auditor
 	report  Report
 	log     *logrus.Entry
@@ -272,6 +279,12 @@ func (f *Fleet) shared(o Options) (*sharedParts, error) {
 		sh.authz = a
 	}
 	path := o.Audit
+	if path == AuditStream {
+		path = ""
+		if !cfg.Audit.Enabled || cfg.Audit.LogFile == "" {
+			return nil, errors.New("--audit stream needs rpcaudit = 1 and plugin.rpcaudit.logfile: the stream goes beside the file")
+		}
+	}
 	switch {
 	case path == AuditDiscard:
 		sh.auditor, sh.auditDesc = encodeDiscard{}, "discard (records encoded, then dropped)"
@@ -289,6 +302,9 @@ func (f *Fleet) shared(o Options) (*sharedParts, error) {
 	}
 	sh.auditor, sh.auditDesc = a, "file "+path+" (shared by all nodes)"
 	f.auditor = a
+	if o.streamed() {
+		sh.auditDesc += " + stream (a spool and a JetStream connection per node)"
+	}
 	return sh, nil
 }
 
@@ -298,6 +314,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 	defer cancel()
 	nodes := make([]*server.Node, len(names))
 	conns := make([]connector.Connector, len(names))
+	streams := make([]*nodeStream, len(names))
 	errs := make([]error, len(names))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -310,7 +327,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 				if i >= len(names) {
 					return
 				}
-				nodes[i], conns[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i], caPEM)
+				nodes[i], conns[i], streams[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i], caPEM)
 				pairs[i] = keyPair{} // the provider holds its own copy
 				if errs[i] != nil {
 					cancel()
@@ -326,6 +343,9 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 		if conns[i] != nil {
 			f.conns = append(f.conns, conns[i])
 		}
+		if streams[i] != nil {
+			f.streams = append(f.streams, streams[i])
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -334,20 +354,32 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 }
 
 // newNode builds, connects and starts node i.
-func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair, caPEM []byte) (*server.Node, connector.Connector, error) {
+func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair, caPEM []byte) (
+	_ *server.Node, _ connector.Connector, _ *nodeStream, err error) {
 	cfg := o.Config
 	p, err := x509.NewFromPEM(kp.cert, kp.key, caPEM, x509.ConfigFrom(cfg.Security))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: security: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("%s: security: %w", name, err)
 	}
 	log := o.Log.WithField("node", name)
 	conn := sh.conn
 	var own connector.Connector
 	if conn == nil {
 		if own, err = connect(ctx, o, p, name, sh.natsLog); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		conn = own
+	}
+	auditor := sh.auditor
+	var stream *nodeStream
+	if o.streamed() {
+		if stream, err = openNodeStream(o, p, name, log); err != nil {
+			if own != nil {
+				_ = own.Close()
+			}
+			return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		auditor = audit.Multi(sh.auditor, stream.spool) // file, then spool: tuttid's order
 	}
 	var rc *replay.Cache
 	if cfg.Security.ReplayCache {
@@ -365,7 +397,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 		},
 		Connector: conn, Signer: p, Verifier: p,
 		Facts:      &nodeFacts{index: i + 1, identity: name, base: sh.base, classes: sh.classes[(i+1)%Groups]},
-		Authorizer: sh.authz, Auditor: sh.auditor, Replay: rc, ConfigItem: configItem, ConfigFile: configFile, Log: log,
+		Authorizer: sh.authz, Auditor: auditor, Replay: rc, ConfigItem: configItem, ConfigFile: configFile, Log: log,
 	})
 	if err == nil {
 		err = n.Start()
@@ -374,9 +406,13 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 		if own != nil {
 			_ = own.Close()
 		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		if stream != nil {
+			_ = stream.spool.Close()
+			_ = stream.pub.Close()
+		}
+		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return n, own, nil
+	return n, own, stream, nil
 }
 
 // connect opens one broker connection named name presenting p's
@@ -393,6 +429,8 @@ type Memory struct {
 	RSSPerNode  float64 `json:"rss_per_node_bytes"`
 	HeapPerNode float64 `json:"heap_per_node_bytes"`
 	Goroutines  int     `json:"goroutines"`
+	// AuditSpool is the sum of the nodes' spool counters (AuditStream).
+	AuditSpool *AuditSpool `json:"audit_spool,omitempty"`
 }
 
 // Settle collects garbage, returns free memory to the OS and reports
@@ -407,7 +445,7 @@ func (f *Fleet) Settle() Memory {
 	runtime.ReadMemStats(&ms)
 	n := float64(max(1, f.report.Count))
 	return Memory{RSS: rss, RSSPerNode: float64(rss-f.report.RSSBefore) / n,
-		HeapPerNode: float64(int64(ms.HeapInuse)-f.heapBefore) / n, Goroutines: runtime.NumGoroutine()}
+		HeapPerNode: float64(int64(ms.HeapInuse)-f.heapBefore) / n, Goroutines: runtime.NumGoroutine(), AuditSpool: f.AuditSpool()}
 }
 
 // Report describes the fleet as it started.
@@ -427,8 +465,9 @@ func (f *Fleet) Stats() (total, replies uint64) {
 }
 
 // Shutdown stops every node (in parallel, each waiting for its in-flight
-// requests up to its soft shutdown timeout or ctx), then closes the
-// connections and the audit file. It is idempotent.
+// requests up to its soft shutdown timeout or ctx), lets the audit
+// spools deliver what they hold (until ctx ends), then closes the spools
+// and the connections and the audit file. It is idempotent.
 func (f *Fleet) Shutdown(ctx context.Context) {
 	f.stop.Do(func() {
 		var wg sync.WaitGroup
@@ -442,6 +481,7 @@ func (f *Fleet) Shutdown(ctx context.Context) {
 			}()
 		}
 		wg.Wait()
+		f.closeStreams(ctx)
 		for _, c := range f.conns {
 			_ = c.Close()
 		}

@@ -334,6 +334,8 @@ func TestStartRefusesBadOptions(t *testing.T) {
 		"no pki":     {Config: e.conf, Count: 1, Log: brokertest.Logger("x")},
 		"no config":  {Count: 1, PKIDir: e.pki, Log: brokertest.Logger("x")},
 		"no CA here": {Config: e.conf, Count: 1, PKIDir: t.TempDir(), Log: brokertest.Logger("x")},
+		// the stream goes beside the audit file, as on a real node
+		"stream without audit file": {Config: e.conf, Count: 1, PKIDir: e.pki, Audit: AuditStream, Log: brokertest.Logger("x")},
 	}
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Out, "out", "", "write the results as JSON to this file")
 	fl.StringVar(&o.Plot, "plot", "", "write an SVG plot of time to all replies against fleet size to this file")
 	fl.StringVar(&o.Workdir, "workdir", "", "keep the PKI, configs, logs and issued node certificates here (default: a temporary directory, removed)")
-	fl.StringVar(&o.Audit, "audit", "file", `node audit: "file" (one audit log in the workdir) or "discard" (records encoded, then dropped)`)
+	fl.StringVar(&o.Audit, "audit", "file", `node audit: "file" (one audit log in the workdir), "stream" (the log, and each node's spool to the broker's audit stream; every record checked there) or "discard" (records encoded, then dropped)`)
 	durationVar(fl, &o.Timeout, "timeout", "", time.Minute, "longest wait for all replies to one request")
 	fl.BoolVar(&o.SharedConn, "shared-conn", false, "emulated nodes share one broker connection")
 	fl.StringVar(&o.From, "from", "", "measure nothing: print and plot the results of an earlier --out file")

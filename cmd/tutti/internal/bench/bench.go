@@ -97,6 +97,8 @@ type Result struct {
 	RSSIdlePerNode    float64 `json:"rss_idle_per_node_bytes"`
 	RSSAfterPerNode   float64 `json:"rss_after_per_node_bytes"`
 	RSSSettledPerNode float64 `json:"rss_settled_per_node_bytes"`
+	// AuditStream is the delivery check of --audit stream.
+	AuditStream *StreamCheck `json:"audit_stream,omitempty"`
 }
 
 // Series is one kind of request repeated Runs times.
@@ -132,8 +134,8 @@ func (o *Options) Validate() error {
 	if o.Runs < 1 || len(o.Nodes) == 0 || slices.ContainsFunc(o.Nodes, func(n int) bool { return n < 1 }) {
 		return errors.New("--runs and every --nodes value must be at least 1")
 	}
-	if o.Audit != "file" && o.Audit != emulate.AuditDiscard {
-		return fmt.Errorf("--audit %q: want file or discard", o.Audit)
+	if o.Audit != "file" && o.Audit != emulate.AuditStream && o.Audit != emulate.AuditDiscard {
+		return fmt.Errorf("--audit %q: want file, stream or discard", o.Audit)
 	}
 	if kt, err := x509.ParseKeyType(o.Key); err != nil || kt == x509.KeyRSA {
 		return fmt.Errorf("--key %q: want ecdsa or ed25519", o.Key)
@@ -177,6 +179,15 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
 	}
 	defer conn.Close()
+	if o.Audit == emulate.AuditStream {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		env.stream, err = openStreamReader(sctx, env.clientConf)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
+		}
+		defer env.stream.close()
+	}
 	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs}
 	for _, n := range o.Nodes {
 		fmt.Fprintf(stderr, "bench: %d nodes…\n", n)
@@ -192,6 +203,10 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	for _, r := range rep.Results {
 		if r.Ping.Failed+r.Ping.Missing+r.RPC.Failed+r.RPC.Missing > 0 {
 			return fmt.Errorf("%d nodes: some replies failed verification or never came", r.Nodes)
+		}
+		if c := r.AuditStream; c != nil && (c.Missing > 0 || c.Extra > 0 || c.Records == 0) {
+			return fmt.Errorf("%d nodes: the audit stream does not hold the audit file's records: %d records, %d stored, %d missing, %d extra",
+				r.Nodes, c.Records, c.Stored, c.Missing, c.Extra)
 		}
 	}
 	return nil
@@ -236,7 +251,9 @@ type benchEnv struct {
 	dir, pki                           string
 	brokerConf, serverConf, clientConf string
 	audit                              string // emulator --audit value
+	auditFile                          string // the nodes' audit log (file, stream)
 	keyType                            x509.KeyType
+	stream                             *streamReader // --audit stream
 }
 
 // setup creates (or reuses) the PKI and writes the configuration
@@ -277,11 +294,17 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	}
 	hosts := fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", port)
 	policies := filepath.Join(dir, "policies")
-	e.audit = audit
+	e.audit, e.auditFile = audit, filepath.Join(dir, "audit.log")
 	if audit == "file" {
-		// a fresh log per bench: a kept workdir would grow by ~200 MB a run
-		e.audit = filepath.Join(dir, "audit.log")
-		if err := os.Remove(e.audit); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.audit = e.auditFile
+	}
+	// a fresh log, spools and stream per bench: a kept workdir would grow
+	// by ~200 MB a run, and the stream check counts from zero
+	if err := os.Remove(e.auditFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, d := range []string{e.auditFile + ".spool", filepath.Join(dir, "jetstream")} {
+		if err := os.RemoveAll(d); err != nil {
 			return nil, err
 		}
 	}
@@ -291,11 +314,16 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port) +
 			// --shared-conn: the emulator carries every node on the first
 			// node's connection and certificate.
-			"plugin.tutti.broker.shared_node_certificates = ^emu-0*1$\n"},
+			"plugin.tutti.broker.shared_node_certificates = ^emu-0*1$\n" +
+			// JetStream, and with it the audit stream the broker creates,
+			// whatever --audit is, so the broker is the same; the client
+			// reads the stream to check --audit stream's delivery.
+			"plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n" +
+			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"},
 		{filepath.Join(policies, "rpcutil.policy"), "policy default deny\nallow\tchoria=bench.mcollective\t*\t*\t*\n"},
 		{e.serverConf, "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts +
 			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
-			"rpcaudit = 1\nplugin.rpcaudit.logfile = " + filepath.Join(dir, "audit.log") + "\n"},
+			"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"},
 		{e.clientConf, "identity = bench.mcollective\n" + sec("bench.mcollective") + hosts + "plugin.tutti.require_signed_replies = 1\n"},
 	}
 	for _, f := range files {
@@ -375,6 +403,11 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, c
 	if rss, err := procstat.RSS(emu.pid()); err == nil {
 		r.RSSAfterPerNode = float64(rss-er.RSSBefore) / float64(n)
 	}
+	if env.stream != nil {
+		if r.AuditStream, err = env.stream.check(ctx, env.auditFile); err != nil {
+			return nil, err
+		}
+	}
 	if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		return nil, err
 	}
@@ -383,6 +416,9 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, c
 		return nil, fmt.Errorf("settled memory: %w", err)
 	}
 	r.RSSSettledPerNode = m.RSSPerNode
+	if r.AuditStream != nil {
+		r.AuditStream.Spool = m.AuditSpool // after delivery
+	}
 	return r, nil
 }
 
@@ -592,6 +628,12 @@ func printBench(w io.Writer, r *Report) {
 			fmt.Sprintf("%.0f | %.0f", x.Ping.ClientCPUus, x.RPC.ClientCPUus),
 			fmt.Sprintf("%.0f | %.0f", x.Ping.BrokerCPUms, x.RPC.BrokerCPUms),
 			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
+	}
+	for _, x := range r.Results {
+		if c := x.AuditStream; c != nil {
+			fmt.Fprintf(w, "%7d audit stream: %d records in the file, %d in the stream, %d missing, %d extra, %d nodes complete; all there %.2fs after the last reply\n",
+				x.Nodes, c.Records, c.Stored, c.Missing, c.Extra, c.Nodes, c.DrainSeconds)
+		}
 	}
 	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+broker per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
 }

@@ -109,3 +109,44 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// With --audit stream every node's records reach the broker's audit
+// stream on the node's own subject, as many as in the audit file.
+func TestBenchAuditStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bench.json")
+	code, stdout, stderr := runCLI(t, "bench", "--nodes", "3,4", "--runs", "2", "--workdir", filepath.Join(dir, "work"),
+		"--out", out, "--audit", "stream")
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "audit stream:") || !strings.Contains(stdout, "0 missing, 0 extra") {
+		t.Errorf("output lacks the stream check:\n%s", stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	prev := 0
+	for _, r := range rep.Results {
+		c := r.AuditStream
+		if c == nil {
+			t.Fatalf("%d nodes: no stream check in %s", r.Nodes, b)
+		}
+		// each size's nodes are emu-00001…: counts add up over the sizes
+		if c.Records <= prev || c.Stored != c.Records || c.Missing != 0 || c.Extra != 0 || c.Nodes != r.Nodes {
+			t.Errorf("%d nodes: %+v", r.Nodes, c)
+		}
+		if s := c.Spool; s == nil || s.Spooled == 0 || s.Delivered != s.Spooled || s.PendingBytes != 0 {
+			t.Errorf("%d nodes: spool %+v", r.Nodes, s)
+		}
+		prev = c.Records
+	}
+}
