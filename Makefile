@@ -5,8 +5,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/tuttifleet/tutti/server/version.Version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 20s
+FUZZMINIMIZE ?= 1s
+FUZZSMOKE ?= 3s
 
-.PHONY: help build demo test race unit lint fmt vet fuzz bench integration docs packages deps clean
+.PHONY: help build demo test race unit lint fmt vet fuzz fuzz-smoke bench integration docs packages deps clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,13 +37,11 @@ fmt: ## Fail if any file is not gofmt-ed
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-fuzz: ## Fuzz every Fuzz* target in the repository for FUZZTIME each (default 20s)
-	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
-		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
-			echo "== $$(dirname $$f) $$fn"; \
-			$(GO) test $$(dirname $$f) -run XXX -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
-		done; \
-	done
+fuzz: ## Fuzz every Fuzz* target for FUZZTIME each (default 20s), minimizing new inputs for FUZZMINIMIZE (1s)
+	GO=$(GO) scripts/fuzz $(FUZZTIME) $(FUZZMINIMIZE)
+
+fuzz-smoke: ## Fuzz every Fuzz* target briefly (FUZZSMOKE, default 3s each; what CI runs after make test)
+	GO=$(GO) scripts/fuzz $(FUZZSMOKE) $(FUZZMINIMIZE)
 
 BENCH_NODES ?= 100,1000,5000,10000
 BENCH_RUNS  ?= 5

@@ -151,6 +151,9 @@ type Result struct {
 	RTT time.Duration
 	// Body is the reply message text (RPC JSON, or "pong").
 	Body []byte
+	// NodeTime is when the node made the reply, on the node's clock
+	// (whole seconds; zero when the reply was refused before decoding).
+	NodeTime time.Time
 	// RPC is the decoded body for RPC replies.
 	RPC   *protocol.RPCReply
 	State VerifyState

@@ -94,6 +94,9 @@ func (col *collector) wait(ctx context.Context, sum *Summary, timeout, idleGap t
 					unexpected[r.Sender] = true
 				}
 			}
+			if r.State != Failed {
+				col.c.warnSkew(col.ids.first, r)
+			}
 			switch r.State {
 			case Failed:
 				sum.Failed++
@@ -130,6 +133,33 @@ func (col *collector) finish(sum *Summary, seen, unexpected map[string]bool) {
 	}
 	sort.Strings(sum.Missing)
 	sort.Strings(sum.Unexpected)
+}
+
+// SkewWarning is how far a reply's time may be from the client's clock
+// before the client warns of clock skew. Nodes refuse requests outside
+// now ± ttl on their own clock, so a node this far off is a node that
+// refuses short-ttl requests, or answers with misleading times.
+const SkewWarning = 5 * time.Second
+
+// warnSkew logs a clock skew warning when a reply's time (the node's
+// clock when it replied, whole seconds) is more than SkewWarning from
+// the client's clock when the reply arrived, compared in whole seconds.
+func (c *Client) warnSkew(requestID string, r Result) {
+	if r.NodeTime.IsZero() || r.Received.IsZero() {
+		return
+	}
+	skew := r.NodeTime.Unix() - r.Received.Unix()
+	limit := int64(SkewWarning / time.Second)
+	if skew <= limit && skew >= -limit {
+		return
+	}
+	dir, off := "ahead of", skew
+	if skew < 0 {
+		dir, off = "behind", -skew
+	}
+	c.o.Log.WithFields(logrus.Fields{"request": requestID, "sender": r.Sender, "skew_seconds": skew}).
+		Warnf("clock skew: node %s is %ds %s this client's clock (requests with a short ttl may be refused; check NTP)",
+			r.Sender, off, dir)
 }
 
 // logRefused logs one refused reply: the sender it claims, the reason
@@ -169,7 +199,7 @@ func (c *Client) verify(ids requestIDs, data []byte) (Result, bool) {
 		c.o.Log.WithField("request", rep.RequestID).Debug("reply for another request ignored")
 		return Result{}, false
 	}
-	res := Result{Sender: rep.SenderID, Body: []byte(rep.Message)}
+	res := Result{Sender: rep.SenderID, Body: []byte(rep.Message), NodeTime: time.Unix(rep.Time, 0)}
 	if tr.Sender != "" && tr.Sender != rep.SenderID {
 		return refuse(res, ReasonSender, fmt.Errorf("transport sender %q differs from the reply's senderid %q", tr.Sender, rep.SenderID))
 	}

@@ -20,6 +20,7 @@ type Metrics struct {
 	agentRefusals *prometheus.CounterVec
 	auditErrors   prometheus.Counter
 	duration      *prometheus.HistogramVec
+	skews         *prometheus.HistogramVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil:
@@ -50,9 +51,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "action_seconds", Help: "Time spent in agent actions.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)},
 			[]string{"agent"}),
+		skews: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "request_skew_seconds", Help: "Request creation time minus this node's clock, for signed requests, " +
+				"by result: accepted or refused (outside the time window, counted as ttlexpired). Normally a little below " +
+				"zero (transit time and whole-second request times); far from zero, a clock is out of step.",
+			// symmetric around zero: a request from the future (or a node clock behind) is positive
+			Buckets: []float64{-3600, -300, -60, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 60, 300, 3600}},
+			[]string{"result"}),
 	}
-	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration)
+	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration, m.skews)
 	return m
+}
+
+// skew records a signed request's creation time minus the node's clock.
+func (m *Metrics) skew(d time.Duration, accepted bool) {
+	if m.on {
+		result := "refused"
+		if accepted {
+			result = "accepted"
+		}
+		m.skews.WithLabelValues(result).Observe(d.Seconds())
+	}
 }
 
 func (m *Metrics) refused(kind protocol.Kind) {

@@ -100,11 +100,12 @@ func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome
 	now := n.now()
 	created := time.Unix(req.Time, 0)
 	ttl := time.Duration(req.TTL) * time.Second
-	if !(now.Add(-ttl).Before(created) && created.Before(now.Add(ttl))) {
+	if err := checkWindow(req, now, created, ttl); err != nil {
 		n.stats.ttlExpired.Add(1)
-		return nil, n.refuse(req, protocol.Errorf(protocol.KindTTL,
-			"Message %s created at %d is too old, TTL is %d", req.ID, req.Time, req.TTL)), false
+		n.metrics.skew(created.Sub(now), false)
+		return nil, n.refuse(req, err), false
 	}
+	n.metrics.skew(created.Sub(now), true)
 	// keyed on the verified caller and the request id, not on the signed
 	// bytes: a request re-signed with a new time is the same request
 	if n.replay != nil && n.replay.Seen(replay.RequestKey(caller.CallerID, req.ID), created.Add(ttl+time.Second), now) {
@@ -120,6 +121,24 @@ func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome
 		return nil, Outcome{Filtered: true, Request: req}, false
 	}
 	return &incoming{transport: tr, secure: sr, req: req, caller: caller}, Outcome{}, true
+}
+
+// checkWindow is the time window (docs/protocol.md §9.1): a request is
+// valid while now − ttl < created < now + ttl. A request from the
+// future says so, with how far ahead of this node's clock it is: that
+// is a clock out of step (the caller's, the signer's or this node's),
+// not an old request.
+func checkWindow(req *protocol.Request, now, created time.Time, ttl time.Duration) error {
+	if !created.Before(now.Add(ttl)) {
+		return protocol.Errorf(protocol.KindTTL,
+			"Message %s created at %d is from the future (clock skew?): %ds ahead of this node's clock, TTL is %d",
+			req.ID, req.Time, req.Time-now.Unix(), req.TTL)
+	}
+	if !now.Add(-ttl).Before(created) {
+		return protocol.Errorf(protocol.KindTTL,
+			"Message %s created at %d is too old, TTL is %d", req.ID, req.Time, req.TTL)
+	}
+	return nil
 }
 
 // decodeLayers decodes the three request layers; req is set when the
