@@ -37,6 +37,10 @@ type File struct {
 	gid  int // -1: leave the group alone
 	log  *logrus.Entry
 	now  func() time.Time
+	// write and truncate are (*os.File).Write and Truncate; tests put
+	// faults in.
+	write    func(*os.File, []byte) (int, error)
+	truncate func(*os.File, int64) error
 
 	mu        sync.Mutex
 	cond      sync.Cond // signalled when a batch is written
@@ -44,6 +48,7 @@ type File struct {
 	fi        os.FileInfo // of f, to notice rotation
 	lastCheck time.Time
 	broken    bool // the last write failed: reopen before the next one
+	torn      bool // the file may end in part of a record: start the next write on a new line
 	closed    bool
 	cur       *batch   // records not yet handed to write(2); nil: none
 	writing   bool     // one caller writes a batch without mu
@@ -65,7 +70,7 @@ func NewFile(cfg FileConfig, log *logrus.Entry) (*File, error) {
 		log = logrus.NewEntry(l)
 	}
 	a := &File{path: cfg.Path, mode: cfg.Mode.Perm(), gid: -1, log: log.WithField("file", cfg.Path), now: time.Now,
-		free: make([]*batch, 0, 2)}
+		free: make([]*batch, 0, 2), write: (*os.File).Write, truncate: (*os.File).Truncate}
 	a.cond.L = &a.mu
 	if a.mode == 0 {
 		a.mode = 0o600
@@ -212,23 +217,58 @@ func (a *File) recycleLocked(b *batch) {
 
 // writeLocked writes a.cur with mu released, then wakes its waiters.
 // Called with mu held, a.cur set and nobody writing. A write error marks
-// the file broken: the next batch reopens the path first.
+// the file broken: the next batch reopens the path first. A write that
+// fails part way (a full disk) is cut off again, so the file holds whole
+// lines only (see writeBatch).
 func (a *File) writeLocked() {
 	if now := a.now(); a.broken || now.Sub(a.lastCheck) >= rotateCheckInterval {
 		a.checkRotated(now)
 	}
-	b, f := a.cur, a.f
+	b, f, torn := a.cur, a.f, a.torn
 	a.cur, a.writing = nil, true
 	a.mu.Unlock()
-	_, err := f.Write(b.buf)
+	torn, err := a.writeBatch(f, b.buf, torn)
 	a.mu.Lock()
 	a.writing = false
 	b.done, b.err = true, err
+	if f == a.f {
+		a.torn = torn
+	}
 	if err != nil {
 		a.broken = true
 		a.log.WithError(err).WithField("records", b.waiters).Error("Cannot write the audit records")
 	}
 	a.cond.Broadcast()
+}
+
+// writeBatch appends buf to f, after a newline when the file may end in
+// a torn record (torn), and returns whether it may now. When the write
+// fails after some bytes went out, the file is truncated back to its
+// size before the write; when even that fails, the file is torn and the
+// next write starts on a new line, so only the torn record is lost.
+func (a *File) writeBatch(f *os.File, buf []byte, torn bool) (bool, error) {
+	if torn {
+		buf = append([]byte{'\n'}, buf...)
+	}
+	n, err := a.write(f, buf)
+	if err == nil {
+		return false, nil
+	}
+	if n <= 0 {
+		return torn, err
+	}
+	fi, cerr := f.Stat()
+	switch {
+	case cerr != nil:
+	case !fi.Mode().IsRegular() || fi.Size() < int64(n):
+		cerr = fmt.Errorf("%s is %v bytes, %d of them just written", a.path, fi.Size(), n)
+	default:
+		if cerr = a.truncate(f, fi.Size()-int64(n)); cerr == nil {
+			return torn, err
+		}
+	}
+	a.log.WithError(cerr).Error("Cannot cut the partly written audit records off: the next record starts on a new line")
+	return true, err
 }
 
 // waitIdleLocked waits until no write is in progress and every queued
@@ -278,6 +318,9 @@ func (a *File) reopenLocked() error {
 		return err
 	}
 	old := a.f
+	if !os.SameFile(fi, a.fi) {
+		a.torn = false // the torn tail stays in the old file
+	}
 	a.f, a.fi, a.broken, a.lastCheck = f, fi, false, a.now()
 	if err := old.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		a.log.WithError(err).Warn("Closing the previous audit log failed")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
@@ -62,8 +63,9 @@ const (
 // protocol.AppendLossyString, byte for byte as encoding/json writes them
 // without HTML escaping: control characters, invalid UTF-8 (as U+FFFD),
 // U+2028 and U+2029 escaped. Data is copied as received when it is valid
-// JSON on one line; multi-line JSON is compacted, and bytes that are not
-// JSON are written as a JSON string so the line stays parseable.
+// JSON on one line, with invalid UTF-8 replaced by U+FFFD; multi-line
+// JSON is compacted, and bytes that are not JSON are written as a JSON
+// string so the line stays parseable.
 func (r *Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, r.Timestamp) }
 
 // AppendAudit implements Entry: AppendJSON, with a zero Timestamp
@@ -126,7 +128,13 @@ func appendData(b []byte, d json.RawMessage) []byte {
 	case bytes.ContainsAny(d, "\r\n"):
 		var buf bytes.Buffer
 		_ = json.Compact(&buf, d) // d is valid
-		return append(b, buf.Bytes()...)
+		d = buf.Bytes()
+	}
+	if !utf8.Valid(d) {
+		// json.Valid and json.Compact pass invalid UTF-8 through, a
+		// strict reader refuses it. Outside strings JSON is ASCII, so the
+		// text stays valid JSON.
+		d = bytes.ToValidUTF8(d, []byte("\uFFFD"))
 	}
 	return append(b, d...)
 }

@@ -1,8 +1,10 @@
 package signer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 )
@@ -48,8 +50,15 @@ type AuditRecord struct {
 }
 
 // AppendAudit implements audit.Entry: the record as encoding/json
-// writes it (aaasvc's bytes, HTML characters escaped).
+// writes it (aaasvc's bytes, HTML characters escaped), with invalid
+// UTF-8 in the request replaced by U+FFFD as encoding/json does in the
+// other strings (it copies a RawMessage's bytes as they are).
 func (r *AuditRecord) AppendAudit(b []byte) ([]byte, error) {
+	if !utf8.Valid(r.Request) {
+		c := *r
+		c.Request = bytes.ToValidUTF8(r.Request, []byte("\uFFFD"))
+		r = &c
+	}
 	data, err := json.Marshal(r)
 	if err != nil {
 		return b, fmt.Errorf("encode signer audit record: %w", err)

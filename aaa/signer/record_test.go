@@ -1,11 +1,13 @@
 package signer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 )
@@ -78,4 +80,29 @@ func TestAuditRecordGolden(t *testing.T) {
 	if _, err := (&AuditRecord{Request: json.RawMessage(`{`)}).AppendAudit(nil); err == nil {
 		t.Fatal("a record with invalid request JSON was encoded")
 	}
+}
+
+// A request is audited as received, but never with invalid UTF-8:
+// encoding/json copies a RawMessage's bytes, and strict readers refuse
+// them.
+func FuzzAuditRecordUTF8(f *testing.F) {
+	f.Add("up=bob", []byte(`{"agent":"rpcutil"}`))
+	f.Add("up=\xff", []byte("{\"agent\":\"rpc\xffutil\",\"data\":{\"k\xc3\":\"\xed\xa0\x80\"}}"))
+	f.Fuzz(func(t *testing.T, caller string, req []byte) {
+		if !json.Valid(req) {
+			return // the signer only audits requests it decoded
+		}
+		line, err := (&AuditRecord{Protocol: AuditProtocol, CallerID: caller, Request: req}).AppendAudit(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(line) || !json.Valid(line) || bytes.ContainsAny(line, "\r\n") {
+			t.Fatalf("not one strict JSON line: %q", line)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, req) // req is valid
+		if utf8.Valid(req) && !bytes.ContainsAny(req, "<>&\u2028\u2029") && !bytes.Contains(line, compact.Bytes()) {
+			t.Fatalf("valid request %q not kept in %q", req, line)
+		}
+	})
 }

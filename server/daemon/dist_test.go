@@ -78,6 +78,17 @@ func TestSystemdUnits(t *testing.T) {
 				t.Errorf("%s lacks %q", u, strings.TrimSpace(want))
 			}
 		}
+		// Limits and the stop are explicit, not systemd's defaults.
+		for _, key := range []string{"LimitNOFILE=", "TasksMax=", "KillMode="} {
+			if n := strings.Count("\n"+string(b), "\n"+key); n != 1 {
+				t.Errorf("%s sets %s %d times, want once", u, strings.TrimSuffix(key, "="), n)
+			}
+		}
+		// tuttid's actions get their soft shutdown (SIGTERM to tuttid
+		// alone), then what is left of its agents is killed.
+		if u == "tuttid.service" && !strings.Contains(string(b), "\nKillMode=mixed\n") {
+			t.Errorf("%s lacks KillMode=mixed", u)
+		}
 		if u != "tuttid.service" && !strings.Contains(string(b), "User=tutti\n") {
 			t.Errorf("%s does not run as the tutti user", u)
 		}

@@ -1,7 +1,8 @@
 // Package procexec runs a program for an agent: no shell, a fixed
 // environment, its own process group (killed as a whole when the context
-// ends, and after the program exits so no stray child survives), and
-// bounded capture of its output.
+// ends, and after the program exits so no stray child survives), a
+// parent-death signal so it dies with the daemon (Linux), and bounded
+// capture of its output.
 package procexec
 
 import (
@@ -57,7 +58,7 @@ func Run(ctx context.Context, c Cmd) Result {
 	if cmd.Dir == "" {
 		cmd.Dir = "/"
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return killGroup(cmd) }
 	cmd.WaitDelay = waitDelay
 	cmd.Stdin = bytes.NewReader(c.Stdin)
