@@ -45,7 +45,7 @@ var ErrLimit = errors.New("compound expression over a limit")
 // its nesting depth and the regular expressions compiled while parsing
 // it. A zero field is the package's bound (MaxLength, a depth of 200, no
 // bound on regular expressions); a field above the package's bound is
-// that bound. The work of Eval is linear in the parsed tree, which
+// that bound. A negative MaxRegexes allows none. The work of Eval is linear in the parsed tree, which
 // MaxLength bounds.
 type Limits struct {
 	MaxLength  int
@@ -133,8 +133,8 @@ func (e *Expr) Within(lim Limits) error {
 		return &SyntaxError{Src: e.src, Pos: lim.length(), Msg: fmt.Sprintf("expression longer than %d bytes", lim.length()), limit: true}
 	case e.depth > lim.depth():
 		return &SyntaxError{Src: e.src, Msg: fmt.Sprintf("expression nested more than %d levels deep", lim.depth()), limit: true}
-	case lim.MaxRegexes > 0 && e.regexes > lim.MaxRegexes:
-		return &SyntaxError{Src: e.src, Msg: fmt.Sprintf("expression has more than %d regular expressions", lim.MaxRegexes), limit: true}
+	case lim.MaxRegexes != 0 && e.regexes > max(lim.MaxRegexes, 0):
+		return &SyntaxError{Src: e.src, Msg: fmt.Sprintf("expression has more than %d regular expressions", max(lim.MaxRegexes, 0)), limit: true}
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ func TestParseLimited(t *testing.T) {
 		{"too many matches", "fact('a') matches 'x' or fact('b') matches 'y' or fact('c') matches 'z'", Limits{MaxRegexes: 2}, true},
 		{"too many with regexes", "with('/a/') or with('/b/') or with('/c/')", Limits{MaxRegexes: 2}, true},
 		{"with names are no regexes", "with('a') or with('b') or with('c')", Limits{MaxRegexes: 2}, false},
+		{"negative allows no regex", "role=web and /a/", Limits{MaxRegexes: -1}, true},
+		{"negative allows no regex, none there", "role=web", Limits{MaxRegexes: -1}, false},
 		{"zero limits are the package's", "/a/ or /b/ or /c/", Limits{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,8 +34,8 @@ func (p *parser) limitf(pos int, format string, args ...any) *SyntaxError {
 // refuses it when it is one more than lim.MaxRegexes.
 func (p *parser) countRegex(pos int) error {
 	p.regexes++
-	if p.lim.MaxRegexes > 0 && p.regexes > p.lim.MaxRegexes {
-		return p.limitf(pos, "expression has more than %d regular expressions", p.lim.MaxRegexes)
+	if n := max(p.lim.MaxRegexes, 0); p.lim.MaxRegexes != 0 && p.regexes > n {
+		return p.limitf(pos, "expression has more than %d regular expressions", n)
 	}
 	return nil
 }
