@@ -27,6 +27,14 @@ const (
 	// config stays free of project imports, a test keeps the two equal.
 	defaultMaxMessageSize        = 4 << 20
 	defaultAuthProvider          = "action_policy"
+	// The filter limits mirror server/filter's Default* (a test keeps
+	// them equal).
+	defaultFilterMaxEntries          = 100000
+	defaultFilterMaxRegexes          = 256
+	defaultFilterMaxRegexLength      = 1024
+	defaultFilterMaxExpressions      = 64
+	defaultFilterMaxExpressionLength = 4096
+	defaultFilterMaxExpressionDepth  = 32
 	defaultPolicyName            = "default"
 	defaultPolicySubdir          = "policies"
 	defaultAuditMode             = os.FileMode(0o600)
