@@ -136,7 +136,7 @@ func (m *Matcher) MatchLimited(f *protocol.Filter, n Node, lim Limits) (Result, 
 	budget := lim.MaxRegexes - regexes(f)
 	for i, group := range f.Compound {
 		for _, e := range group {
-			r, used, err := m.matchCompound(i, e, n, lim.compoundLimits(budget))
+			r, used, err := m.matchCompound(i, e, n, compoundLimits(lim, budget))
 			if !r.Match || err != nil {
 				return r, err
 			}
