@@ -82,3 +82,26 @@ func TestParseLimitedCountsBeforeCompiling(t *testing.T) {
 		t.Fatalf("err = %v, want ErrLimit before compiling the third pattern", err)
 	}
 }
+
+// FuzzParseLimited: an expression ParseLimited accepts is within its
+// limits, and one it refuses for a limit is over them.
+func FuzzParseLimited(f *testing.F) {
+	for _, s := range []string{"role=web", "/a/ or (/b/ and c=~/d/)", "with('/x/') and fact('a') matches 'b'", "((((a=b))))"} {
+		f.Add(s, 3, 4)
+	}
+	f.Fuzz(func(t *testing.T, src string, regexes, depth int) {
+		lim := Limits{MaxRegexes: regexes%8 - 1, MaxDepth: depth % 16, MaxLength: 256}
+		x, err := ParseLimited(src, lim)
+		if err == nil {
+			if werr := x.Within(lim); werr != nil {
+				t.Fatalf("accepted %q under %+v but Within says %v", src, lim, werr)
+			}
+			return
+		}
+		if errors.Is(err, ErrLimit) {
+			if y, perr := Parse(src); perr == nil && y.Within(lim) == nil {
+				t.Fatalf("refused %q under %+v for a limit (%v) but it is within them", src, lim, err)
+			}
+		}
+	})
+}
