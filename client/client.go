@@ -286,7 +286,12 @@ func (c *Client) signAll(ctx context.Context, req Request, collective string, tt
 }
 
 // sign builds the request with filter and has it signed.
+// A filter over the nodes' default limits is refused here with the
+// reason: the nodes would refuse it without a reply.
 func (c *Client) sign(ctx context.Context, req Request, filter protocol.Filter, collective string, ttl time.Duration) ([]byte, string, error) {
+	if err := protocol.DefaultFilterLimits().Check(&filter); err != nil {
+		return nil, "", fmt.Errorf("%w; nodes with the default plugin.tutti.filter.* limits refuse it without a reply", err)
+	}
 	agent := req.Agent
 	msg := protocol.DiscoveryPayload
 	if req.Discovery {

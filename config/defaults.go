@@ -25,18 +25,26 @@ const (
 	defaultLogLevel         = "info"
 	// defaultMaxMessageSize mirrors protocol.DefaultMaxMessageSize (4 MiB);
 	// config stays free of project imports, a test keeps the two equal.
-	defaultMaxMessageSize        = 4 << 20
-	defaultAuthProvider          = "action_policy"
-	defaultPolicyName            = "default"
-	defaultPolicySubdir          = "policies"
-	defaultAuditMode             = os.FileMode(0o600)
-	defaultAuditProvider         = "choria"
-	defaultClassesFile           = "/opt/puppetlabs/puppet/cache/state/classes.txt"
-	defaultStatsAddress          = "127.0.0.1"
-	defaultAuditSubject          = "tutti.aaa.audit.>"
-	defaultAuditStreamName       = "TUTTI_AUDIT"
-	defaultAuditStreamSubjects   = "tutti.audit.>,tutti.aaa.audit.>"
-	defaultAuditStreamDuplicates = 20 * time.Minute
+	defaultMaxMessageSize = 4 << 20
+	defaultAuthProvider   = "action_policy"
+	// The filter limits mirror server/filter's Default* (a test keeps
+	// them equal).
+	defaultFilterMaxEntries          = 100000
+	defaultFilterMaxRegexes          = 256
+	defaultFilterMaxRegexLength      = 1024
+	defaultFilterMaxExpressions      = 64
+	defaultFilterMaxExpressionLength = 4096
+	defaultFilterMaxExpressionDepth  = 32
+	defaultPolicyName                = "default"
+	defaultPolicySubdir              = "policies"
+	defaultAuditMode                 = os.FileMode(0o600)
+	defaultAuditProvider             = "choria"
+	defaultClassesFile               = "/opt/puppetlabs/puppet/cache/state/classes.txt"
+	defaultStatsAddress              = "127.0.0.1"
+	defaultAuditSubject              = "tutti.aaa.audit.>"
+	defaultAuditStreamName           = "TUTTI_AUDIT"
+	defaultAuditStreamSubjects       = "tutti.audit.>,tutti.aaa.audit.>"
+	defaultAuditStreamDuplicates     = 20 * time.Minute
 	// defaultAuditSpoolMaxBytes bounds a node's audit spool (256 MiB).
 	defaultAuditSpoolMaxBytes = 256 << 20
 	defaultStatusInterval     = 30 * time.Second

@@ -143,6 +143,12 @@ func tuttiSecurityKeys() []KeyInfo {
 		k("plugin.tutti.security.crl", KindPath, "", "PEM CRL checked for callers and intermediates"),
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),
 		k("plugin.tutti.max_message_size", KindInt, strconv.Itoa(defaultMaxMessageSize), "largest transport message, bytes"),
+		k("plugin.tutti.filter.max_entries", KindInt, strconv.Itoa(defaultFilterMaxEntries), "node: most entries of a request's filter, all selectors together"),
+		k("plugin.tutti.filter.max_regexes", KindInt, strconv.Itoa(defaultFilterMaxRegexes), "node: most regular expressions in a request's filter, compound expressions' included"),
+		k("plugin.tutti.filter.max_regex_length", KindInt, strconv.Itoa(defaultFilterMaxRegexLength), "node: longest regular expression of a filter, bytes"),
+		k("plugin.tutti.filter.max_expressions", KindInt, strconv.Itoa(defaultFilterMaxExpressions), "node: most compound expressions in a request's filter"),
+		k("plugin.tutti.filter.max_expression_length", KindInt, strconv.Itoa(defaultFilterMaxExpressionLength), "node: longest compound expression, bytes"),
+		k("plugin.tutti.filter.max_expression_depth", KindInt, strconv.Itoa(defaultFilterMaxExpressionDepth), "node: deepest nesting of a compound expression"),
 		enum("plugin.tutti.callerid_kind", defaultCallerKind, "callerid prefix used with the client's own certificate", "choria", "cert"),
 		k("plugin.tutti.metrics_port", KindPort, "0", "Prometheus port (node: wins over plugin.choria.stats_port; broker: its own metrics); 0 = off"),
 	)

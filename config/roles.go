@@ -39,6 +39,7 @@ func ServerFrom(f *File) (*Server, error) {
 		r.invalid("plugin.choria.status_update_interval", "must be positive")
 	}
 	s.SoftShutdownTimeout = r.duration("soft_shutdown_timeout", defaultSoftShutdown)
+	s.Filter = readFilterLimits(r)
 	if r.bool("plugin.security.server_anon_tls", false) {
 		r.fail("plugin.security.server_anon_tls", fmt.Errorf("%w: servers always verify TLS in protocol v1", ErrUnsupported))
 	}
@@ -47,6 +48,25 @@ func ServerFrom(f *File) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func readFilterLimits(r *reader) FilterLimits {
+	positive := func(key string, def int) int {
+		v := r.int(key, def)
+		if v <= 0 {
+			r.invalid(key, "must be positive")
+			return def
+		}
+		return v
+	}
+	return FilterLimits{
+		MaxEntries:          positive("plugin.tutti.filter.max_entries", defaultFilterMaxEntries),
+		MaxRegexes:          positive("plugin.tutti.filter.max_regexes", defaultFilterMaxRegexes),
+		MaxRegexLength:      positive("plugin.tutti.filter.max_regex_length", defaultFilterMaxRegexLength),
+		MaxExpressions:      positive("plugin.tutti.filter.max_expressions", defaultFilterMaxExpressions),
+		MaxExpressionLength: positive("plugin.tutti.filter.max_expression_length", defaultFilterMaxExpressionLength),
+		MaxExpressionDepth:  positive("plugin.tutti.filter.max_expression_depth", defaultFilterMaxExpressionDepth),
+	}
 }
 
 func readAuthorization(r *reader) Authorization {

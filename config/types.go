@@ -185,6 +185,19 @@ type Server struct {
 	StatusFile          string
 	StatusInterval      time.Duration
 	SoftShutdownTimeout time.Duration // soft_shutdown_timeout (2s)
+	// Filter bounds the filters of requests: plugin.tutti.filter.*.
+	Filter FilterLimits
+}
+
+// FilterLimits are plugin.tutti.filter.*: a request whose filter is over
+// one of them is refused before any of the filter is compiled.
+type FilterLimits struct {
+	MaxEntries          int // max_entries (100000)
+	MaxRegexes          int // max_regexes (256)
+	MaxRegexLength      int // max_regex_length (1024 bytes)
+	MaxExpressions      int // max_expressions (64)
+	MaxExpressionLength int // max_expression_length (4096 bytes)
+	MaxExpressionDepth  int // max_expression_depth (32)
 }
 
 // Client is the CLI's configuration (client.conf, ~/.choriarc).

@@ -21,6 +21,7 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/security"
 	"github.com/tuttifleet/tutti/security/replay"
+	"github.com/tuttifleet/tutti/server/filter"
 )
 
 // FactStore is where a node's facts and classes come from
@@ -50,11 +51,15 @@ type Settings struct {
 	AuditRequired bool
 	// SoftShutdown is how long in-flight requests may run at shutdown.
 	SoftShutdown time.Duration
+	// FilterLimits bound the filters of requests; the zero value is
+	// filter.DefaultLimits().
+	FilterLimits filter.Limits
 }
 
 type runtimeConfig struct {
 	maxTTL         time.Duration
 	maxMessageSize int
+	filterLimits   filter.Limits
 	strictReplyTo  bool
 	auditRequired  bool
 	collectives    map[string]bool
@@ -175,7 +180,10 @@ func (n *Node) applySettings(s Settings) {
 	rc := &runtimeConfig{
 		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: !s.AnyReplyTo,
 		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
-		softShutdown: s.SoftShutdown,
+		softShutdown: s.SoftShutdown, filterLimits: s.FilterLimits,
+	}
+	if rc.filterLimits == (filter.Limits{}) {
+		rc.filterLimits = filter.DefaultLimits()
 	}
 	for _, c := range s.Collectives {
 		rc.collectives[c] = true

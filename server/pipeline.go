@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -113,11 +114,16 @@ func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindReplay,
 			"request %s from %s was already processed (replay)", req.ID, req.CallerID)), false
 	}
+	// cheap, counting only: nothing of the filter is compiled before it
+	// is known to be within the limits
+	if err := cfg.filterLimits.Check(&req.Filter); err != nil {
+		return nil, n.refuse(req, protocol.Wrap(protocol.KindTooLarge, err, "request %s from %s", req.ID, req.CallerID)), false
+	}
 	n.stats.validated.Add(1)
 	if _, known := n.agent(req.Agent); !known && req.Agent != protocol.DiscoveryAgent {
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindAgent, "request %s is for unknown agent %q", req.ID, req.Agent)), false
 	}
-	if !n.selected(req) {
+	if !n.selected(req, cfg.filterLimits) {
 		return nil, Outcome{Filtered: true, Request: req}, false
 	}
 	return &incoming{transport: tr, secure: sr, req: req, caller: caller}, Outcome{}, true
@@ -213,20 +219,25 @@ func checkArrival(from connector.Destination, identity string, req *protocol.Req
 	return nil
 }
 
-// selected matches the node against the request's filter. A filter the
-// node does not understand (an unknown selector, an unknown compound
-// function, an invalid expression) selects no node and is logged at
-// warning level with the caller, like a refusal.
-func (n *Node) selected(req *protocol.Request) bool {
-	res, err := filter.Match(&req.Filter, n.view)
+// selected matches the node against the request's filter within lim. A
+// filter the node does not understand (an unknown selector, an unknown
+// compound function, an invalid expression) selects no node and is
+// logged at warning level with the caller, like a refusal; so is one
+// whose compound expressions go over lim while they are parsed (too_large).
+func (n *Node) selected(req *protocol.Request, lim filter.Limits) bool {
+	res, err := filter.MatchLimited(&req.Filter, n.view, lim)
 	if err == nil && res.Match {
 		return true
 	}
 	n.stats.filtered.Add(1)
 	if err != nil {
-		n.metrics.refused(protocol.KindFilter)
-		n.log.WithFields(logrus.Fields{"reason": string(protocol.KindFilter), "request": req.ID, "caller": req.CallerID,
-			"sender": req.SenderID, "agent": req.Agent}).Warnf("request refused: filter not understood, no node matches it: %v", err)
+		kind, what := protocol.KindFilter, "filter not understood, no node matches it"
+		if errors.Is(err, filter.ErrLimit) {
+			kind, what = protocol.KindTooLarge, "filter over a limit"
+		}
+		n.metrics.refused(kind)
+		n.log.WithFields(logrus.Fields{"reason": string(kind), "request": req.ID, "caller": req.CallerID,
+			"sender": req.SenderID, "agent": req.Agent}).Warnf("request refused: %s: %v", what, err)
 		return false
 	}
 	if n.log.Logger.IsLevelEnabled(logrus.DebugLevel) {

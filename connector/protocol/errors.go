@@ -12,7 +12,7 @@ type Kind string
 const (
 	KindMalformed       Kind = "malformed"        // JSON, base64, missing or bad fields
 	KindUnknownProtocol Kind = "unknown_protocol" // protocol id not recognised
-	KindTooLarge        Kind = "too_large"        // message over the size cap
+	KindTooLarge        Kind = "too_large"        // message over the size cap, filter over its limits
 	KindCertificate     Kind = "certificate"      // chain, dates, usage, CRL
 	KindCaller          Kind = "caller"           // callerid format, name binding, allow list, privileges
 	KindSignature       Kind = "signature"        // signature or hash mismatch

@@ -22,6 +22,7 @@ import (
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
+	"github.com/tuttifleet/tutti/server/filter"
 )
 
 // Node is a running node with everything it was built from.
@@ -201,6 +202,11 @@ func settings(cfg *config.Server) server.Settings {
 		Identity: cfg.Identity, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL,
 		MaxMessageSize: cfg.MaxMessageSize, AnyReplyTo: !cfg.Security.StrictReplyTo,
 		AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
+		FilterLimits: filter.Limits{
+			MaxEntries: cfg.Filter.MaxEntries, MaxRegexes: cfg.Filter.MaxRegexes, MaxRegexLength: cfg.Filter.MaxRegexLength,
+			MaxExpressions: cfg.Filter.MaxExpressions, MaxExpressionLength: cfg.Filter.MaxExpressionLength,
+			MaxExpressionDepth: cfg.Filter.MaxExpressionDepth,
+		},
 	}
 }
 

@@ -83,12 +83,27 @@ var defaultMatcher = NewMatcher(DefaultCacheSize)
 // Match reports whether n is selected by f using a shared Matcher.
 func Match(f *protocol.Filter, n Node) (Result, error) { return defaultMatcher.Match(f, n) }
 
+// MatchLimited is Matcher.MatchLimited on the shared Matcher.
+func MatchLimited(f *protocol.Filter, n Node, lim Limits) (Result, error) {
+	return defaultMatcher.MatchLimited(f, n, lim)
+}
+
 // Match reports whether n is selected by f. A nil or empty filter matches.
 // An error (invalid regular expression or compound expression, unknown
 // function) always comes with a non-match.
 func (m *Matcher) Match(f *protocol.Filter, n Node) (Result, error) {
+	return m.MatchLimited(f, n, Limits{})
+}
+
+// MatchLimited is Match within lim: a filter over lim is refused with an
+// error wrapping ErrLimit before any of it is compiled (lim.Check), and
+// compound expressions are parsed within what is left of lim.MaxRegexes.
+func (m *Matcher) MatchLimited(f *protocol.Filter, n Node, lim Limits) (Result, error) {
 	if f == nil {
 		return Result{Match: true}, nil
+	}
+	if err := lim.Check(f); err != nil {
+		return fail("filter is over a limit"), err
 	}
 	if len(f.Unknown) > 0 {
 		return fail("filter has selectors this node does not understand: ", strings.Join(f.Unknown, ", ")),
@@ -118,11 +133,14 @@ func (m *Matcher) Match(f *protocol.Filter, n Node) (Result, error) {
 			return fail("fact ", ff.Fact, ff.Operator, ff.Value, " does not match"), nil
 		}
 	}
+	budget := lim.MaxRegexes - regexes(f)
 	for i, group := range f.Compound {
 		for _, e := range group {
-			if r, err := m.matchCompound(i, e, n); !r.Match || err != nil {
+			r, used, err := m.matchCompound(i, e, n, compoundLimits(lim, budget))
+			if !r.Match || err != nil {
 				return r, err
 			}
+			budget -= used
 		}
 	}
 	return Result{Match: true}, nil
@@ -196,33 +214,50 @@ func anyMatch(re *regexp.Regexp, names []string) bool {
 	return false
 }
 
-func (m *Matcher) matchCompound(i int, e protocol.CompoundEntry, n Node) (Result, error) {
+// matchCompound evaluates one expression parsed within lim; used is the
+// number of regular expressions it compiled.
+func (m *Matcher) matchCompound(i int, e protocol.CompoundEntry, n Node, lim compound.Limits) (r Result, used int, err error) {
 	if e.Raw != nil {
-		return fail("compound filter ", fmt.Sprint(i), " is not a Choria expression"),
+		return fail("compound filter ", fmt.Sprint(i), " is not a Choria expression"), 0,
 			fmt.Errorf("compound filter %d: MCollective token lists are not supported; send {\"expr\": ...}", i)
 	}
-	x, err := m.parse(e.Expr)
-	if err != nil {
-		return fail("compound expression ", e.Expr, " is invalid"), fmt.Errorf("compound filter %d: %w", i, err)
+	x, err := m.parse(e.Expr, lim)
+	if errors.Is(err, compound.ErrLimit) {
+		return fail("compound expression ", e.Expr, " is over a limit"), 0, fmt.Errorf("%w: compound filter %d: %w", ErrLimit, i, err)
 	}
+	if err != nil {
+		return fail("compound expression ", e.Expr, " is invalid"), 0, fmt.Errorf("compound filter %d: %w", i, err)
+	}
+	used = x.Regexes()
 	ok, err := x.Eval(env{n})
 	if err != nil {
-		return fail("compound expression ", e.Expr, " failed"), fmt.Errorf("compound filter %d %q: %w", i, e.Expr, err)
+		return fail("compound expression ", e.Expr, " failed"), used, fmt.Errorf("compound filter %d %q: %w", i, e.Expr, err)
 	}
 	if !ok {
-		return fail("compound expression ", e.Expr, " is false"), nil
+		return fail("compound expression ", e.Expr, " is false"), used, nil
 	}
-	return Result{Match: true}, nil
+	return Result{Match: true}, used, nil
 }
 
-func (m *Matcher) parse(src string) (*compound.Expr, error) {
+// parse parses src within lim, through the cache. An expression over lim
+// is not cached (another filter may leave it more room); one cached is
+// checked against lim before it is used.
+func (m *Matcher) parse(src string, lim compound.Limits) (*compound.Expr, error) {
 	m.mu.RLock()
 	p, ok := m.exprs[src]
 	m.mu.RUnlock()
 	if ok {
+		if p.err == nil {
+			if err := p.expr.Within(lim); err != nil {
+				return nil, err
+			}
+		}
 		return p.expr, p.err
 	}
-	x, err := compound.Parse(src)
+	x, err := compound.ParseLimited(src, lim)
+	if errors.Is(err, compound.ErrLimit) {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.exprs) >= m.max {

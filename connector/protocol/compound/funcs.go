@@ -18,6 +18,12 @@ type withSpec struct {
 	lower string
 }
 
+// withRegex reports whether compileWith(s) compiles a regular expression.
+func withRegex(s string) bool {
+	s = strings.TrimSpace(s)
+	return protocol.IsRegex(s) || strings.Contains(s, "=~")
+}
+
 func compileWith(s string) (*withSpec, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {

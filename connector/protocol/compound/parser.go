@@ -14,10 +14,30 @@ import (
 // operator depends on where it stands, so there is no separate token
 // stream.
 type parser struct {
-	src     string
-	pos     int
-	depth   int
-	unknown []call
+	src      string
+	pos      int
+	depth    int
+	maxDepth int // deepest nesting reached
+	regexes  int // regular expressions compiled so far
+	lim      Limits
+	unknown  []call
+}
+
+// limitf is the error of an expression over one of its Limits.
+func (p *parser) limitf(pos int, format string, args ...any) *SyntaxError {
+	e := p.errf(pos, format, args...)
+	e.limit = true
+	return e
+}
+
+// countRegex counts a regular expression about to be compiled at pos and
+// refuses it when it is one more than lim.MaxRegexes.
+func (p *parser) countRegex(pos int) error {
+	p.regexes++
+	if n := max(p.lim.MaxRegexes, 0); p.lim.MaxRegexes != 0 && p.regexes > n {
+		return p.limitf(pos, "expression has more than %d regular expressions", n)
+	}
+	return nil
 }
 
 func (p *parser) errf(pos int, format string, args ...any) *SyntaxError {
@@ -99,8 +119,9 @@ func (p *parser) symbol(s string) bool {
 
 func (p *parser) enter() error {
 	p.depth++
-	if p.depth > maxDepth {
-		return p.errf(p.pos, "expression nested more than %d levels deep", maxDepth)
+	p.maxDepth = max(p.maxDepth, p.depth)
+	if d := p.lim.depth(); p.depth > d {
+		return p.limitf(p.pos, "expression nested more than %d levels deep", d)
 	}
 	return nil
 }
@@ -190,6 +211,9 @@ func (p *parser) parseCmp() (node, error) {
 		s, isStr := lit.val.(string)
 		if !isStr {
 			return nil, p.errf(rpos, "the right side of %s must be a string", op)
+		}
+		if err := p.countRegex(rpos); err != nil {
+			return nil, err
 		}
 		if c.re, err = compilePattern(op, s); err != nil {
 			return nil, p.errf(rpos, "%v", err)
@@ -371,6 +395,9 @@ func (p *parser) parseClassRegex() (node, error) {
 			text := p.src[start : i+1]
 			if len(text) == 2 {
 				return nil, p.errf(start, "empty class regular expression")
+			}
+			if err := p.countRegex(start); err != nil {
+				return nil, err
 			}
 			re, err := protocol.CompileRegex(text)
 			if err != nil {

@@ -99,6 +99,9 @@ scan:
 		return nil, p.errf(start, "%v", err)
 	}
 	if ff.Operator == "=~" {
+		if err := p.countRegex(start); err != nil {
+			return nil, err
+		}
 		if _, err := protocol.CompileRegex(ff.Value); err != nil {
 			return nil, p.errf(start, "%v", err)
 		}
@@ -144,6 +147,11 @@ func (p *parser) parseCall(name string, start int) (node, error) {
 			s, isStr := lit.val.(string)
 			if !isStr {
 				return nil, p.errf(c.argPos[0], "with() needs a string")
+			}
+			if withRegex(s) {
+				if err := p.countRegex(c.argPos[0]); err != nil {
+					return nil, err
+				}
 			}
 			w, err := compileWith(s)
 			if err != nil {
