@@ -19,6 +19,7 @@ import (
 
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/config"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/internal/freeport"
@@ -294,6 +295,13 @@ func Run(ctx context.Context, o *Options) error {
 	if run("ActionPolicy: guest.mcollective may only ping; inventory is denied on every node", "rpc", "rpcutil", "inventory", "--config", conf("guest")) == 0 {
 		fails++
 	}
+	step("The broker refuses what a certificate has no business doing: guest.mcollective tries to read demo.mcollective's replies")
+	if err := Snoop(ctx, conf("guest"), "choria=demo.mcollective"); err != nil {
+		fmt.Fprintln(out, "refused:", err)
+	} else {
+		fmt.Fprintln(out, "the broker let guest.mcollective subscribe")
+		fails++
+	}
 	step("A request signed by a certificate from an untrusted CA is refused by every node")
 	refused, err := Rogue(ctx, fleet, conf("demo"))
 	if err != nil {
@@ -320,6 +328,34 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("%d demo steps did not behave as expected", fails)
 	}
 	return nil
+}
+
+// Snoop connects with clientConf's certificate and subscribes to the
+// replies of another caller; it returns the broker's refusal (nil when
+// the broker let it subscribe).
+func Snoop(ctx context.Context, clientConf, victim string) error {
+	cfg, _, err := config.LoadClient(clientConf)
+	if err != nil {
+		return err
+	}
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
+	if err != nil {
+		return err
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sub, err := conn.Subscribe(connector.Destination{Kind: connector.Reply,
+		ReplyTo: conn.NewReplyTo(cfg.MainCollective, victim, protocol.NewRequestID())}, func(connector.Message) {})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	return conn.Flush(ctx)
 }
 
 // Rogue signs a request with a certificate from another CA and sends it
