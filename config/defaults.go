@@ -21,6 +21,7 @@ const (
 	defaultCallerKind       = "choria"
 	defaultRegisterInterval = 300 * time.Second
 	defaultSoftShutdown     = 2 * time.Second
+	defaultQueueSize        = 1024
 	defaultLogFile          = "stdout"
 	defaultLogLevel         = "info"
 	// defaultMaxMessageSize mirrors protocol.DefaultMaxMessageSize (4 MiB);

@@ -143,6 +143,8 @@ func tuttiSecurityKeys() []KeyInfo {
 		k("plugin.tutti.security.crl", KindPath, "", "PEM CRL checked for callers and intermediates"),
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),
 		k("plugin.tutti.max_message_size", KindInt, strconv.Itoa(defaultMaxMessageSize), "largest transport message, bytes"),
+		k("plugin.tutti.workers", KindInt, "0", "node: most requests run at once; 0 is 4 per CPU"),
+		k("plugin.tutti.queue_size", KindInt, strconv.Itoa(defaultQueueSize), "node: most requests waiting for a worker, all callers together; a full queue drops the flooding caller's newest"),
 		k("plugin.tutti.filter.max_entries", KindInt, strconv.Itoa(defaultFilterMaxEntries), "node: most entries of a request's filter, all selectors together"),
 		k("plugin.tutti.filter.max_regexes", KindInt, strconv.Itoa(defaultFilterMaxRegexes), "node: most regular expressions in a request's filter, compound expressions' included"),
 		k("plugin.tutti.filter.max_regex_length", KindInt, strconv.Itoa(defaultFilterMaxRegexLength), "node: longest regular expression of a filter, bytes"),

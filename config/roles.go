@@ -40,6 +40,12 @@ func ServerFrom(f *File) (*Server, error) {
 	}
 	s.SoftShutdownTimeout = r.duration("soft_shutdown_timeout", defaultSoftShutdown)
 	s.Filter = readFilterLimits(r)
+	if s.Workers = r.int("plugin.tutti.workers", 0); s.Workers < 0 {
+		r.invalid("plugin.tutti.workers", "must not be negative (0 is 4 per CPU)")
+	}
+	if s.QueueSize = r.int("plugin.tutti.queue_size", defaultQueueSize); s.QueueSize <= 0 {
+		r.invalid("plugin.tutti.queue_size", "must be positive")
+	}
 	if r.bool("plugin.security.server_anon_tls", false) {
 		r.fail("plugin.security.server_anon_tls", fmt.Errorf("%w: servers always verify TLS in protocol v1", ErrUnsupported))
 	}

@@ -185,6 +185,9 @@ type Server struct {
 	StatusFile          string
 	StatusInterval      time.Duration
 	SoftShutdownTimeout time.Duration // soft_shutdown_timeout (2s)
+	// Workers (plugin.tutti.workers, 0: 4 per CPU) bounds the requests
+	// run at once, QueueSize (plugin.tutti.queue_size, 1024) those waiting.
+	Workers, QueueSize int
 	// Filter bounds the filters of requests: plugin.tutti.filter.*.
 	Filter FilterLimits
 }

@@ -21,6 +21,8 @@ type Metrics struct {
 	auditErrors   prometheus.Counter
 	duration      *prometheus.HistogramVec
 	skews         *prometheus.HistogramVec
+	queue         prometheus.Gauge
+	busyDrops     *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil:
@@ -58,8 +60,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			// symmetric around zero: a request from the future (or a node clock behind) is positive
 			Buckets: []float64{-3600, -300, -60, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 60, 300, 3600}},
 			[]string{"result"}),
+		queue: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "queue_depth", Help: "Requests waiting for a worker (plugin.tutti.queue_size bounds it)."}),
+		busyDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "busy_total", Help: "Requests dropped unanswered because the request queue was full, by reason: " +
+				"queue_full (the arrival was refused: its caller had the longest queue) or displaced (the newest " +
+				"request of the longest queue, pushed out by another caller's arrival)."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration, m.skews)
+	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration, m.skews,
+		m.queue, m.busyDrops)
 	return m
 }
 
@@ -71,6 +80,18 @@ func (m *Metrics) skew(d time.Duration, accepted bool) {
 			result = "accepted"
 		}
 		m.skews.WithLabelValues(result).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) queueDepth(n int) {
+	if m.on {
+		m.queue.Set(float64(n))
+	}
+}
+
+func (m *Metrics) busy(reason busyReason) {
+	if m.on {
+		m.busyDrops.WithLabelValues(string(reason)).Inc()
 	}
 }
 

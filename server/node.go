@@ -54,6 +54,9 @@ type Settings struct {
 	// FilterLimits bound the filters of requests; the zero value is
 	// filter.DefaultLimits().
 	FilterLimits filter.Limits
+	// Workers is the most requests run at once (0: DefaultWorkers());
+	// QueueSize the most waiting for a worker (0: 1024). See pool.go.
+	Workers, QueueSize int
 }
 
 type runtimeConfig struct {
@@ -65,6 +68,8 @@ type runtimeConfig struct {
 	collectives    map[string]bool
 	collectiveList []string
 	softShutdown   time.Duration
+	workers        int
+	queueSize      int
 }
 
 // Options build a Node. Every dependency is passed in so the emulator can
@@ -119,9 +124,11 @@ type Node struct {
 	running   bool                                // Start subscribed
 	subs      []connector.Subscription            // directed subjects
 	agentSubs map[string][]connector.Subscription // broadcast subjects by agent
-	inflight  sync.WaitGroup
-	closing   atomic.Bool
-	stopOnce  sync.Once
+	// inflight counts queued and running requests.
+	inflight sync.WaitGroup
+	sched    scheduler
+	closing  atomic.Bool
+	stopOnce sync.Once
 	// requests is the context every request runs under; Shutdown
 	// cancels it (cancelRequests) when the requests outlast the grace.
 	requests       context.Context
@@ -180,7 +187,7 @@ func (n *Node) applySettings(s Settings) {
 	rc := &runtimeConfig{
 		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: !s.AnyReplyTo,
 		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
-		softShutdown: s.SoftShutdown, filterLimits: s.FilterLimits,
+		softShutdown: s.SoftShutdown, filterLimits: s.FilterLimits, workers: s.Workers, queueSize: s.QueueSize,
 	}
 	if rc.filterLimits == (filter.Limits{}) {
 		rc.filterLimits = filter.DefaultLimits()
@@ -252,24 +259,26 @@ func (n *Node) confirmSubscriptions() {
 	}
 }
 
-// handle is the connector callback: each request runs in its own
-// goroutine so a slow action never holds up the subscription.
+// handle is the connector callback: it queues the request for the
+// node's bounded pool of workers (pool.go), so a slow action never holds
+// up the subscription and a flood cannot grow the node without bound.
 func (n *Node) handle(m connector.Message) {
 	if n.closing.Load() {
 		return
 	}
 	n.inflight.Add(1)
-	go func() {
-		defer n.inflight.Done()
-		n.HandleMessage(n.requests, m)
-	}()
+	n.enqueue(m)
 }
 
 // HandleMessage processes one message and publishes the reply. The
 // action runs under ctx; the reply is published even when ctx was
 // cancelled (an action cut short by shutdown still answers).
 func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
-	out := n.Process(ctx, m.Destination, m.Data)
+	n.publish(ctx, n.Process(ctx, m.Destination, m.Data))
+}
+
+// publish sends out's reply, if it has one.
+func (n *Node) publish(ctx context.Context, out Outcome) {
 	if out.Reply == nil {
 		return
 	}

@@ -56,9 +56,15 @@ type incoming struct {
 // returns the reply to publish (or why there is none). It is safe for
 // concurrent use; Handle calls it for every message.
 func (n *Node) Process(ctx context.Context, from connector.Destination, msg []byte) Outcome {
+	return n.process(ctx, from, n.decode(msg))
+}
+
+// process is Process over a message already decoded (the scheduler
+// decodes before queueing, to know the claimed caller).
+func (n *Node) process(ctx context.Context, from connector.Destination, d decoded) Outcome {
 	n.stats.total.Add(1)
 	received := n.now()
-	in, out, ok := n.admit(from, msg)
+	in, out, ok := n.admit(from, d)
 	if !ok {
 		return out
 	}
@@ -81,11 +87,11 @@ func (n *Node) Process(ctx context.Context, from connector.Destination, msg []by
 // the reply-to) come before verification, and the replay cache is
 // written only after it, so an unsigned or mis-addressed copy can
 // neither cost a signature check nor use up a caller's request id.
-func (n *Node) admit(from connector.Destination, msg []byte) (*incoming, Outcome, bool) {
+func (n *Node) admit(from connector.Destination, d decoded) (*incoming, Outcome, bool) {
 	cfg := n.cfg.Load()
-	tr, sr, req, err := decodeLayers(msg, cfg.maxMessageSize)
-	if err != nil {
-		return nil, n.refuse(req, err), false
+	tr, sr, req := d.tr, d.sr, d.req
+	if d.err != nil {
+		return nil, n.refuse(req, d.err), false
 	}
 	if err := n.checkAddress(cfg, from, tr, req); err != nil {
 		return nil, n.refuse(req, err), false
@@ -145,6 +151,22 @@ func checkWindow(req *protocol.Request, now, created time.Time, ttl time.Duratio
 			"Message %s created at %d is too old, TTL is %d", req.ID, req.Time, req.TTL)
 	}
 	return nil
+}
+
+// decoded is a message's three request layers, or why they did not
+// decode (req is set when the request layer decoded, for the log).
+type decoded struct {
+	tr  *protocol.Transport
+	sr  *protocol.SecureRequest
+	req *protocol.Request
+	err error
+}
+
+// decode decodes msg's layers under the current message size limit.
+// Nothing in them is verified yet.
+func (n *Node) decode(msg []byte) decoded {
+	tr, sr, req, err := decodeLayers(msg, n.cfg.Load().maxMessageSize)
+	return decoded{tr: tr, sr: sr, req: req, err: err}
 }
 
 // decodeLayers decodes the three request layers; req is set when the

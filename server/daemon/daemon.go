@@ -202,6 +202,7 @@ func settings(cfg *config.Server) server.Settings {
 		Identity: cfg.Identity, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL,
 		MaxMessageSize: cfg.MaxMessageSize, AnyReplyTo: !cfg.Security.StrictReplyTo,
 		AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
+		Workers: cfg.Workers, QueueSize: cfg.QueueSize,
 		FilterLimits: filter.Limits{
 			MaxEntries: cfg.Filter.MaxEntries, MaxRegexes: cfg.Filter.MaxRegexes, MaxRegexLength: cfg.Filter.MaxRegexLength,
 			MaxExpressions: cfg.Filter.MaxExpressions, MaxExpressionLength: cfg.Filter.MaxExpressionLength,

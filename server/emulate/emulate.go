@@ -394,6 +394,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 		Settings: server.Settings{
 			Identity: name, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL, MaxMessageSize: cfg.MaxMessageSize,
 			AnyReplyTo: !cfg.Security.StrictReplyTo, AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
+			Workers: cfg.Workers, QueueSize: cfg.QueueSize,
 		},
 		Connector: conn, Signer: p, Verifier: p,
 		Facts:      &nodeFacts{index: i + 1, identity: name, base: sh.base, classes: sh.classes[(i+1)%Groups]},
