@@ -1,0 +1,148 @@
+package daemon_test
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/connector"
+	"github.com/tuttifleet/tutti/connector/protocol"
+	"github.com/tuttifleet/tutti/security/x509"
+	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
+)
+
+// floodRequest is a signed rpcutil#ping broadcast from caller.
+func floodRequest(t *testing.T, p *x509.Provider, caller string) []byte {
+	msg, _ := protocol.EncodeRPCRequest("rpcutil", "ping", nil)
+	req := &protocol.Request{ID: protocol.NewRequestID(), SenderID: "flooder", CallerID: caller,
+		Collective: "mcollective", Agent: "rpcutil", TTL: 60, Time: time.Now().Unix(), Filter: protocol.NewFilter("rpcutil"), Message: msg}
+	raw, err := protocol.EncodeRequest(req)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	sig, err := p.Sign(raw)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	sec, _ := protocol.EncodeSecureRequest(&protocol.SecureRequest{Message: raw, Signature: sig, PubCert: p.CertificatePEM()})
+	tr, _ := protocol.EncodeTransport(&protocol.Transport{Data: sec, ReplyTo: connector.ReplyTo("mcollective", caller, req.ID), Sender: "flooder"})
+	return tr
+}
+
+// TestFloodFromOneCallerDoesNotStarveAnother: one caller blasts the node
+// open loop (signing and publishing as fast as it can, never waiting
+// for a reply) while another caller pings it: every ping is answered
+// within 1 s, the node's goroutines stay bounded by its worker pool
+// instead of growing with the blast, and the requests the full queue
+// could not take are counted and logged.
+func TestFloodFromOneCallerDoesNotStarveAnother(t *testing.T) {
+	if testing.Short() {
+		t.Skip("flood test")
+	}
+	sd := systemdtest.Listen(t)
+	f := startFleet(t, sd, "plugin.tutti.workers = 4\nplugin.tutti.queue_size = 128\n")
+	floodConn, floodP := f.connectAs(t, "admin.ops")
+	base := runtime.NumGoroutine()
+
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	flooding := make(chan struct{})
+	go func() { // the flooder
+		defer wg.Done()
+		defer close(flooding)
+		dest := connector.Destination{Kind: connector.Broadcast, Collective: "mcollective", Agent: "rpcutil"}
+		for sent.Load() < 20000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := floodConn.Publish(context.Background(), dest, floodRequest(t, floodP, "choria=admin.ops")); err != nil {
+				t.Errorf("flood publish: %v", err)
+				return
+			}
+			sent.Add(1)
+		}
+	}()
+	var most atomic.Int64
+	go func() { // samples the goroutine count during the flood
+		defer wg.Done()
+		for {
+			if g := int64(runtime.NumGoroutine()); g > most.Load() {
+				most.Store(g)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); sent.Load() < 1000; {
+		if time.Now().After(deadline) {
+			t.Fatal("the flooder did not get going")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// ping until the flood is over, at least 5 times
+	pings, slowest := 0, time.Duration(0)
+	for done := false; pings < 5 || !done; pings++ {
+		select {
+		case <-flooding:
+			done = true
+		default:
+		}
+		i, start := pings, time.Now()
+		var got *protocol.RPCReply
+		_, err := f.client.Do(context.Background(), client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"),
+			Targets: []string{nodeName}, Expect: 1, Timeout: time.Second}, func(r client.Result) { got = r.RPC })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || got.StatusCode != protocol.OK {
+			t.Errorf("ping %d during the flood (%d requests sent): no OK reply within 1s (%v)", i, sent.Load(), got)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	flooded := sent.Load()
+	close(stop)
+	wg.Wait()
+	t.Logf("%d pings during the flood, the slowest answered in %v", pings, slowest.Round(time.Millisecond))
+	// the pool runs 4 workers; without it every queued request had a goroutine
+	if limit := int64(base + 100); most.Load() > limit {
+		t.Errorf("goroutines grew to %d during the flood (before: %d, limit %d)", most.Load(), base, limit)
+	}
+	t.Logf("%d flood requests sent while pinging; goroutines %d before, at most %d during", flooded, base, most.Load())
+	if flooded < 20000 {
+		t.Fatalf("only %d flood requests went out while pinging: no flood to hold against", flooded)
+	}
+	m := f.scrape(t)
+	if !strings.Contains(m, "tutti_node_queue_depth") {
+		t.Error("no queue depth gauge")
+	}
+	if !hasLine(m, `tutti_node_busy_total{reason="queue_full"}`) {
+		t.Errorf("no busy refusals counted after a flood of %d:\n%s", flooded, grepLines(m, "tutti_node_busy"))
+	}
+	if !strings.Contains(f.log(t), "node busy") {
+		t.Error("the busy drops were not logged")
+	}
+}
+
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
