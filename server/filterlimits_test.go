@@ -99,11 +99,10 @@ func TestHugeFilterRefused(t *testing.T) {
 	if got := refusals(t, reg)["too_large"]; got != 1 {
 		t.Fatalf("tutti_node_refused_total{reason=too_large} = %v, want 1", got)
 	}
-	// decoding 3.7 MB and verifying the signature remain; compiling
-	// 90,000 regular expressions (seconds) does not
-	if took > time.Second {
-		t.Fatalf("refusal took %s", took)
-	}
+	// decoding 3.7 MB and verifying the signature remain, compiling
+	// 90,000 regular expressions does not: BenchmarkHugeFilterRequest
+	// measures it (the filter test bounds the refusal itself); a wall
+	// clock bound here flaked under -race on a loaded machine
 	t.Logf("refused a 90,000-regex filter (%d bytes) in %s", len(msg), took)
 }
 

@@ -112,7 +112,9 @@ func TestLimitsRefuseHugeFilterQuickly(t *testing.T) {
 	if !errors.Is(err, ErrLimit) {
 		t.Fatalf("err = %v, want ErrLimit", err)
 	}
-	if took > 50*time.Millisecond { // generous for -race on a loaded machine
+	// 13 µs here, and 2.5 s when the 90,000 regexes are compiled: a
+	// bound far from both holds on a loaded machine under -race
+	if took > time.Second {
 		t.Fatalf("refusal took %s", took)
 	}
 }
