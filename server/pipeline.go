@@ -463,10 +463,7 @@ func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest
 		Timestamp: n.now(), RequestID: in.req.ID, RequestTime: in.req.Time, Caller: in.req.CallerID,
 		Sender: in.req.SenderID, Agent: in.req.Agent, Action: rpc.Action, Data: rpc.Data, Decision: decision,
 		Reason: reason, Identity: n.identity, Collective: in.req.Collective, Policy: policy,
-		Received: in.received,
-	}
-	if f, err := json.Marshal(in.req.Filter); err == nil {
-		rec.Filter = f
+		Received: in.received, Filter: in.req.RawFilter, // as signed; no re-encoding per request
 	}
 	if in.caller != nil && in.caller.Privileged {
 		rec.Signer = in.caller.CertName

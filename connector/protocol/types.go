@@ -56,6 +56,10 @@ type Request struct {
 	TTL        int   // seconds
 	Time       int64 // Unix seconds at creation
 	Filter     Filter
+	// RawFilter is the filter exactly as signed: a slice of the bytes the
+	// request was decoded from (do not modify them), for records that
+	// must show what was signed rather than a re-encoding of Filter.
+	RawFilter []byte
 	// Message is the agent payload: RPC JSON, or "cGluZw==" for discovery.
 	// Use PayloadBytes to apply the node decoding rule.
 	Message string

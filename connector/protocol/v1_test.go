@@ -374,3 +374,21 @@ func FuzzDecode(f *testing.F) {
 		check(err)
 	})
 }
+
+// RawFilter is the filter exactly as signed, on both decoding paths: a
+// record that shows it shows what the caller signed.
+func TestRequestRawFilter(t *testing.T) {
+	data := []byte(`{"protocol":"choria:request:1","message":"e30=","envelope":{"requestid":"839a99254f3c4a07a050ce6897cef158",` +
+		`"senderid":"c","callerid":"choria=rip.mcollective","collective":"mcollective","agent":"rpcutil","ttl":60,"time":1,` +
+		`"filter": {"fact":[],"cf_class":[],"agent":["rpcutil"],"identity":["n1"],"compound":[]}}}`)
+	want := `{"fact":[],"cf_class":[],"agent":["rpcutil"],"identity":["n1"],"compound":[]}`
+	for _, fast := range []bool{true, false} {
+		r, err := decodeRequest(data, fast)
+		if err != nil {
+			t.Fatalf("fast=%v: %v", fast, err)
+		}
+		if string(r.RawFilter) != want {
+			t.Errorf("fast=%v: RawFilter %q, want %q", fast, r.RawFilter, want)
+		}
+	}
+}

@@ -232,6 +232,7 @@ type requestDoc struct {
 	ttl                                int
 	time                               int64
 	filter                             Filter
+	rawFilter                          []byte
 }
 
 func decodeRequest(data []byte, fast bool) (*Request, error) {
@@ -268,7 +269,12 @@ func (d *requestDoc) scanEnvelope(s *Scanner) bool {
 			return ok && int64(d.ttl) == n
 		}},
 		Field{Key: "time", Decode: func() (ok bool) { d.time, ok = s.integer(); d.hasTime = true; return ok }},
-		Field{Key: "filter", Decode: func() (ok bool) { d.filter, ok = s.filter(); d.hasFilt = true; return ok }},
+		Field{Key: "filter", Decode: func() (ok bool) {
+			start := s.i
+			d.filter, ok = s.filter()
+			d.rawFilter, d.hasFilt = bytes.TrimLeft(s.b[start:s.i], " \t\r\n"), true
+			return ok
+		}},
 	)
 }
 
@@ -311,14 +317,14 @@ func (d *requestDoc) unmarshal(data []byte) error {
 		Protocol string  `json:"protocol"`
 		Message  *string `json:"message"`
 		Envelope *struct {
-			RequestID  string  `json:"requestid"`
-			SenderID   string  `json:"senderid"`
-			CallerID   string  `json:"callerid"`
-			Collective string  `json:"collective"`
-			Agent      string  `json:"agent"`
-			TTL        *int    `json:"ttl"`
-			Time       *int64  `json:"time"`
-			Filter     *Filter `json:"filter"`
+			RequestID  string          `json:"requestid"`
+			SenderID   string          `json:"senderid"`
+			CallerID   string          `json:"callerid"`
+			Collective string          `json:"collective"`
+			Agent      string          `json:"agent"`
+			TTL        *int            `json:"ttl"`
+			Time       *int64          `json:"time"`
+			Filter     json.RawMessage `json:"filter"`
 		} `json:"envelope"`
 	}
 	if err := duplicateKey("request", data); err != nil {
@@ -343,8 +349,11 @@ func (d *requestDoc) unmarshal(data []byte) error {
 	if e.Time != nil {
 		d.time, d.hasTime = *e.Time, true
 	}
-	if e.Filter != nil {
-		d.filter, d.hasFilt = *e.Filter, true
+	if len(e.Filter) > 0 && string(e.Filter) != "null" {
+		if err := json.Unmarshal(e.Filter, &d.filter); err != nil {
+			return Wrap(KindMalformed, err, "request is not valid JSON")
+		}
+		d.rawFilter, d.hasFilt = e.Filter, true
 	}
 	return nil
 }
@@ -383,7 +392,7 @@ func (d *requestDoc) finish() (*Request, error) {
 	slices.Sort(d.filter.Unknown) // document order on the fast path, map order on the other
 	return &Request{
 		ID: d.id, SenderID: d.sender, CallerID: d.caller, Collective: d.collective,
-		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, Message: d.message,
+		Agent: d.agent, TTL: d.ttl, Time: d.time, Filter: d.filter, RawFilter: d.rawFilter, Message: d.message,
 	}, nil
 }
 
