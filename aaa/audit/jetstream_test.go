@@ -28,23 +28,31 @@ func startJetStream(t *testing.T) string {
 	return ns.ClientURL()
 }
 
-func TestJetStream(t *testing.T) {
-	url := startJetStream(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+// createStream connects to url (closed when the test ends) and creates
+// the stream cfg describes.
+func createStream(ctx context.Context, t *testing.T, url string, cfg jetstream.StreamConfig) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "AUDIT", Subjects: []string{"audit.>"}})
+	stream, err := js.CreateStream(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js, stream
+}
+
+func TestJetStream(t *testing.T) {
+	url := startJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, stream := createStream(ctx, t, url, jetstream.StreamConfig{Name: "AUDIT", Subjects: []string{"audit.>"}})
 
 	a, err := NewJetStream(JetStreamConfig{Servers: url, Subject: "audit.node", Name: "test", InboxPrefix: "_INBOX_test"})
 	if err != nil {

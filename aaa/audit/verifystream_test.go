@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -17,18 +16,7 @@ func TestVerifyStream(t *testing.T) {
 	url := startJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TUTTI_AUDIT", Subjects: []string{"tutti.audit.node.>", "tutti.aaa.audit.>"}}); err != nil {
-		t.Fatal(err)
-	}
+	js, _ := createStream(ctx, t, url, jetstream.StreamConfig{Name: "TUTTI_AUDIT", Subjects: []string{"tutti.audit.node.>", "tutti.aaa.audit.>"}})
 	node := sealedChain(t, pki, "node1", "node1")
 	aaa := sealedChain(t, pki, "aaa.privileged", "aaa.privileged")
 	publish := func(subj string, lines [][]byte) {
