@@ -334,17 +334,7 @@ func Run(ctx context.Context, o *Options) error {
 // replies of another caller; it returns the broker's refusal (nil when
 // the broker let it subscribe).
 func Snoop(ctx context.Context, clientConf, victim string) error {
-	cfg, _, err := config.LoadClient(clientConf)
-	if err != nil {
-		return err
-	}
-	p, err := x509.New(x509.ConfigFrom(cfg.Security))
-	if err != nil {
-		return err
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
+	cfg, _, conn, err := connectAs(ctx, clientConf)
 	if err != nil {
 		return err
 	}
@@ -356,6 +346,26 @@ func Snoop(ctx context.Context, clientConf, victim string) error {
 	}
 	defer sub.Unsubscribe()
 	return conn.Flush(ctx)
+}
+
+// connectAs connects to the fleet's broker with clientConf's certificate
+// (its log discarded), as the CLI would.
+func connectAs(ctx context.Context, clientConf string) (*config.Client, *x509.Provider, connector.Connector, error) {
+	cfg, _, err := config.LoadClient(clientConf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := x509.New(x509.ConfigFrom(cfg.Security))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, p, conn, nil
 }
 
 // Rogue signs a request with a certificate from another CA and sends it
@@ -373,17 +383,7 @@ func Rogue(ctx context.Context, fleet *Fleet, clientConf string) (*client.Summar
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := config.LoadClient(clientConf)
-	if err != nil {
-		return nil, err
-	}
-	p, err := x509.New(x509.ConfigFrom(cfg.Security))
-	if err != nil {
-		return nil, err
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common), p, logrus.NewEntry(l))
+	_, p, conn, err := connectAs(ctx, clientConf)
 	if err != nil {
 		return nil, err
 	}
