@@ -231,6 +231,11 @@ func renderPattern(pattern, key string) string {
 	return strings.Join(segs, ".")
 }
 
+// EditDistance is the Levenshtein distance of a and b (bytes), or limit
+// when it is limit or more: the measure behind the "did you mean" of
+// configuration keys, for other suggestions (the CLI's agent names).
+func EditDistance(a, b string, limit int) int { return levenshtein(a, b, limit) }
+
 // levenshtein is the edit distance of a and b (bytes); it gives up and
 // returns limit once every cell of a row reaches limit.
 func levenshtein(a, b string, limit int) int {

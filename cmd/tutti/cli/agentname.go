@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+
+	"github.com/tuttifleet/tutti/config"
 )
 
 // knownAgentNames are the names of the agents whose DDL the client has
@@ -21,31 +23,11 @@ func knownAgentNames(g *globals) []string {
 func nearestName(name string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := editDistance(name, k); d < bestD && d*2 < len(name) {
+		if d := config.EditDistance(name, k, bestD); d < bestD && d*2 < len(name) {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b (bytes).
-func editDistance(a, b string) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // unknownAgent decides about an agent whose DDL the client does not have
