@@ -164,6 +164,10 @@ func authKeys() []KeyInfo {
 		k("plugin.actionpolicy.enable_default", KindBool, "n", "use the default policy for agents without a file"),
 		k("plugin.actionpolicy.default_name", KindString, defaultPolicyName, "name of the default policy"),
 		k("plugin.tutti.policy_dir", KindPath, "<configdir>/"+defaultPolicySubdir, "policy directory"),
+		k("plugin.choria.require_client_filter", KindBool, "false", "node: refuse a request whose signed filter selects by nothing but its agent; client: refuse to send one"),
+		k("plugin.tutti.guard", KindList, "", "node: guarded actions, AGENT#ACTION or AGENT#*, each optionally :N (its own max_targets); a wider request is refused"),
+		k("plugin.tutti.guard.max_targets", KindInt, strconv.Itoa(defaultGuardMaxTargets), "node: most nodes a request to a guarded action may name in its identity filter"),
+		k("plugin.tutti.guard.selectors", KindBool, "true", "node: a fact, class or compound filter also lets a guarded action run"),
 	)
 }
 
@@ -258,7 +262,6 @@ func requestKeys() []KeyInfo {
 		k("soft_shutdown_timeout", KindDuration, secs(defaultSoftShutdown), "seconds running actions get on shutdown"),
 		k("soft_shutdown", KindBool, "1", "MCollective switch for soft_shutdown_timeout; always on"),
 		k("color", KindBool, "1", "CLI colours"),
-		k("plugin.choria.require_client_filter", KindBool, "false", "client refuses requests without a filter"),
 		k("publish_timeout", KindInt, "2", "Ruby client publish timeout").with(Ignored),
 		k("connection_timeout", KindInt, "", "Ruby client connect timeout").with(Ignored),
 		k("threaded", KindBool, "0", "MCollective threading").with(Ignored),

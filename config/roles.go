@@ -40,6 +40,7 @@ func ServerFrom(f *File) (*Server, error) {
 	}
 	s.SoftShutdownTimeout = r.duration("soft_shutdown_timeout", defaultSoftShutdown)
 	s.Filter = readFilterLimits(r)
+	s.Guard = readGuard(r)
 	if s.Workers = r.int("plugin.tutti.workers", 0); s.Workers < 0 {
 		r.invalid("plugin.tutti.workers", "must not be negative (0 is 4 per CPU)")
 	}

@@ -190,6 +190,9 @@ type Server struct {
 	Workers, QueueSize int
 	// Filter bounds the filters of requests: plugin.tutti.filter.*.
 	Filter FilterLimits
+	// Guard is the blast-radius guard: plugin.choria.require_client_filter
+	// and plugin.tutti.guard.*.
+	Guard Guard
 }
 
 // FilterLimits are plugin.tutti.filter.*: a request whose filter is over

@@ -22,6 +22,7 @@ import (
 	"github.com/tuttifleet/tutti/security"
 	"github.com/tuttifleet/tutti/security/replay"
 	"github.com/tuttifleet/tutti/server/filter"
+	"github.com/tuttifleet/tutti/server/guard"
 )
 
 // FactStore is where a node's facts and classes come from
@@ -57,6 +58,9 @@ type Settings struct {
 	// Workers is the most requests run at once (0: DefaultWorkers());
 	// QueueSize the most waiting for a worker (0: 1024). See pool.go.
 	Workers, QueueSize int
+	// Guard is the blast-radius guard (require_client_filter and the
+	// guarded actions); the zero value guards nothing. See blastradius.go.
+	Guard guard.Policy
 }
 
 type runtimeConfig struct {
@@ -70,6 +74,7 @@ type runtimeConfig struct {
 	softShutdown   time.Duration
 	workers        int
 	queueSize      int
+	guard          guard.Policy
 }
 
 // Options build a Node. Every dependency is passed in so the emulator can
@@ -188,6 +193,7 @@ func (n *Node) applySettings(s Settings) {
 		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: !s.AnyReplyTo,
 		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
 		softShutdown: s.SoftShutdown, filterLimits: s.FilterLimits, workers: s.Workers, queueSize: s.QueueSize,
+		guard: s.Guard,
 	}
 	if rc.filterLimits == (filter.Limits{}) {
 		rc.filterLimits = filter.DefaultLimits()

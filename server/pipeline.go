@@ -325,6 +325,9 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 			n.metrics.agentRefused(req.Agent, refusedPayload)
 			return nil, n.refuse(req, protocol.Errorf(protocol.KindMalformed, "discovery request %s is not a ping", req.ID)).Dropped
 		}
+		if err := n.guardDiscovery(req); err != nil {
+			return nil, err
+		}
 		return []byte("pong"), nil
 	}
 	agent, known := n.agent(req.Agent)
@@ -346,6 +349,9 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		n.metrics.agentRefused(req.Agent, refusedUnknownAction)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.UnknownAction,
 			StatusMsg: fmt.Sprintf("Unknown action %s for agent %s", rpc.Action, req.Agent)})
+	}
+	if rep, ok := n.guardAction(ctx, in, rpc); !ok { // blastradius.go
+		return n.rpcReplyUnless(noReply, req, rpc.Action, rep)
 	}
 	data, run := rpc.Data, agent.Run
 	if v, ok := agent.(Validator); ok {

@@ -23,6 +23,7 @@ const (
 	KindSubject         Kind = "subject"          // envelope agent or collective does not match the arrival subject
 	KindReplyTo         Kind = "reply_to"         // reply-to is not the caller's reply subject (strict_reply_to)
 	KindFilter          Kind = "filter"           // a filter the node does not understand (selects no node)
+	KindGuard           Kind = "guard"            // wider than the node's blast-radius guard allows (no filter, too many targets)
 )
 
 // Error is a refusal with a kind and a human reason.
@@ -63,6 +64,7 @@ var (
 	ErrSubject         = &Error{Kind: KindSubject}
 	ErrReplyTo         = &Error{Kind: KindReplyTo}
 	ErrFilter          = &Error{Kind: KindFilter}
+	ErrGuard           = &Error{Kind: KindGuard}
 )
 
 // Errorf builds an *Error of kind k.

@@ -23,6 +23,7 @@ import (
 	"github.com/tuttifleet/tutti/server"
 	"github.com/tuttifleet/tutti/server/facts"
 	"github.com/tuttifleet/tutti/server/filter"
+	"github.com/tuttifleet/tutti/server/guard"
 )
 
 // Node is a running node with everything it was built from.
@@ -208,7 +209,17 @@ func settings(cfg *config.Server) server.Settings {
 			MaxExpressions: cfg.Filter.MaxExpressions, MaxExpressionLength: cfg.Filter.MaxExpressionLength,
 			MaxExpressionDepth: cfg.Filter.MaxExpressionDepth,
 		},
+		Guard: guardPolicy(cfg.Guard),
 	}
+}
+
+// guardPolicy is the node's blast-radius guard from its configuration.
+func guardPolicy(g config.Guard) guard.Policy {
+	p := guard.Policy{RequireFilter: g.RequireFilter, MaxTargets: g.MaxTargets, Selectors: g.Selectors}
+	for _, r := range g.Rules {
+		p.Rules = append(p.Rules, guard.Rule{Agent: r.Agent, Action: r.Action, MaxTargets: r.MaxTargets})
+	}
+	return p
 }
 
 // Shutdown stops the node, waiting for in-flight requests, and closes
