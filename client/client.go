@@ -44,6 +44,9 @@ type Options struct {
 	// DirectedChunk is the most identities one signed directed request
 	// names (0: DefaultDirectedChunk).
 	DirectedChunk int
+	// RequireFilter refuses broadcast requests without a filter
+	// (plugin.choria.require_client_filter; see ErrFilterRequired).
+	RequireFilter bool
 	Log           *logrus.Entry
 	Now           func() time.Time
 }
@@ -258,6 +261,9 @@ type signedMessage struct {
 // by them; the other selectors stay and only narrow). Everything is
 // signed before anything is published.
 func (c *Client) signAll(ctx context.Context, req Request, collective string, ttl time.Duration) ([]signedMessage, error) {
+	if err := c.checkRequiredFilter(req); err != nil {
+		return nil, err
+	}
 	if len(req.Targets) == 0 {
 		secure, id, err := c.sign(ctx, req, req.Filter, collective, ttl)
 		if err != nil {

@@ -129,14 +129,16 @@ func (p *Policy) limit(r Rule) int {
 // narrow or batch it.
 func refusalMsg(agent, action string, r Rule, limit, named int, selectors bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s): %s#%s runs only for a request that names at most %d nodes", protocol.GuardRefusedMsg, r, agent, action, limit)
+	fmt.Fprintf(&b, "%s: %s#%s runs only for a request that names at most %d nodes", protocol.GuardRefusedMsg, agent, action, limit)
 	if selectors {
 		b.WriteString(" or selects them by fact, class or compound filter")
 	}
-	switch {
-	case named > 0:
+	if r.Action == "*" {
+		fmt.Fprintf(&b, " (rule %s)", r)
+	}
+	if named > 0 {
 		fmt.Fprintf(&b, "; this one names %d", named)
-	default:
+	} else {
 		b.WriteString("; this one names none")
 	}
 	fmt.Fprintf(&b, ". Run it in batches (tutti rpc --batch %d) or narrow it (-I NODE", limit)

@@ -106,6 +106,7 @@ type rpcOutput struct {
 	ok, failed    int
 	enc           *json.Encoder
 	err           error
+	guard         guardNotes // replies that were a node's guard refusing (guardhint.go)
 
 	// aggregates computes the lines printed between the replies and the
 	// totals of the human output — DDL aggregates such as counts of
@@ -137,6 +138,7 @@ func (o *rpcOutput) reply(r client.Result) {
 		return
 	}
 	res := toRPCResult(r, o.action)
+	o.guard.note(res)
 	if res.failed() {
 		o.failed++
 	} else {

@@ -185,6 +185,9 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if werr := out.finish(sum); werr != nil {
 		return exitWith(ExitFailed, werr)
 	}
+	if h := out.guard.hint(agent, action); h != "" {
+		fmt.Fprintln(g.stderr, h)
+	}
 	if err != nil {
 		return exitWith(ExitFailed, err)
 	}

@@ -109,7 +109,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	}
 	cl, err := client.New(client.Options{
 		Connector: conn, Signer: signer, Verifier: p, Identity: cfg.Identity, Collective: cfg.MainCollective,
-		TTL: cfg.TTL, AcceptUnsignedReplies: !cfg.Security.RequireSignedReplies, Log: log,
+		TTL: cfg.TTL, AcceptUnsignedReplies: !cfg.Security.RequireSignedReplies, RequireFilter: cfg.RequireClientFilter, Log: log,
 	})
 	if err != nil {
 		conn.Close()
