@@ -275,7 +275,7 @@ func (s *Service) setupSigner(now func() time.Time) error {
 	s.signer, err = NewSigner(SignerConfig{
 		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL), ChoriaServers: s.cfg.ChoriaServers,
 		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: s.auditor, Site: s.cfg.Site, Now: now,
-		Log:          s.log.WithField("component", "signer"),
+		Log: s.log.WithField("component", "signer"), Approval: s.cfg.Approval,
 		OnAuditError: func(error) { s.metrics.AuditErrors.Inc() },
 	})
 	return err
