@@ -350,7 +350,7 @@ func (a *Approval) sameRequest(req *protocol.Request, rpc *protocol.RPCRequest) 
 	if !jsonEqual(rpc.Data, a.Data) {
 		return fmt.Errorf("request inputs differ from the approved ones")
 	}
-	f, err := json.Marshal(&req.Filter)
+	f, err := canonicalFilter(&req.Filter)
 	if err != nil || !jsonEqual(f, a.Filter) {
 		return fmt.Errorf("request filter differs from the approved one")
 	}
@@ -365,6 +365,15 @@ func jsonEqual(a, b []byte) bool {
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
+}
+
+// canonicalFilter is the filter's JSON with its identities sorted: a
+// request sent again names the same nodes, perhaps in another order.
+func canonicalFilter(f *protocol.Filter) ([]byte, error) {
+	c := *f
+	c.Identity = slices.Clone(f.Identity)
+	slices.Sort(c.Identity)
+	return json.Marshal(&c)
 }
 
 // targets are the filter's identities.

@@ -57,7 +57,7 @@ func (s *Signer) gate(ctx context.Context, sr *SignRequest, d *decision, now tim
 	if err != nil {
 		return deny(CodeMalformed, err, "payload is not an RPC request")
 	}
-	filter, err := json.Marshal(&d.req.Filter)
+	filter, err := canonicalFilter(&d.req.Filter)
 	if err != nil {
 		return deny(CodeMalformed, err, "filter")
 	}
@@ -206,4 +206,10 @@ func approvalSummary(a *Approval) json.RawMessage {
 		return json.RawMessage("{}")
 	}
 	return b
+}
+
+// isApprovalCode reports whether code is one of the approval path's
+// refusals, whose reason is told to the requester.
+func isApprovalCode(code string) bool {
+	return code == CodeApprovalDenied || code == CodeApprovalExpired || code == CodeApprovalInvalid
 }

@@ -192,7 +192,11 @@ func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.SignTotal.WithLabelValues(DecisionDeny, reason).Inc()
 	s.metrics.SignSeconds.WithLabelValues(DecisionDeny).Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, map[string]string{"error": DeniedMessage, "error_code": reason})
+	msg := DeniedMessage
+	if den != nil && isApprovalCode(den.Code) {
+		msg = DeniedMessage + ": " + den.Reason // the requester's own approval: its decision and reason
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"error": msg, "error_code": reason})
 }
 
 // Handler is the API: login, sign (or 501 when not enabled), health, and

@@ -393,6 +393,8 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 	}
 	if d.approval != nil {
 		rec.ApprovalID, rec.Approver = d.approval.ID, d.approval.Approver
+	} else if sr.ApprovalID != "" && rec.ApprovalID == "" {
+		rec.ApprovalID = sr.ApprovalID // a refused pickup
 	}
 	// The fields are built only when something is logged: an allowed
 	// request is logged at debug level, usually off.

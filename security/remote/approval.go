@@ -184,10 +184,12 @@ func (s *Signer) pending(ctx context.Context, request []byte, id string) ([]byte
 		case <-t.C:
 		}
 		list, err := s.Approvals(wctx, "show", id, "")
-		if err != nil {
-			if wctx.Err() != nil && ctx.Err() == nil {
-				return nil, &PendingError{ID: id, TimedOut: true, Timeout: o.Timeout}
-			}
+		switch {
+		case err != nil && wctx.Err() != nil && ctx.Err() == nil:
+			return nil, &PendingError{ID: id, TimedOut: true, Timeout: o.Timeout}
+		case errors.Is(err, ErrUnreachable):
+			continue // tutti-aaa restarting: the approval is stored, keep asking
+		case err != nil:
 			return nil, fmt.Errorf("approval %s: %w", id, err)
 		}
 		if len(list) != 1 {
