@@ -26,6 +26,9 @@ import (
 // written to the state directory before it is answered, so a restart
 // loses nothing.
 
+// approvalSweepInterval is how often expired approvals are looked for.
+const approvalSweepInterval = 10 * time.Second
+
 // DefaultApprovalExpiry is how long a request waits for a decision, and
 // an approved one for its requester to collect it.
 const DefaultApprovalExpiry = time.Hour

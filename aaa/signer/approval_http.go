@@ -107,6 +107,25 @@ func (s *Signer) Approvals(ctx context.Context, call *ApprovalCall) ([]Approval,
 	return nil, deny(CodeMalformed, nil, "unknown approvals operation %q (list, show, approve, deny)", call.Op)
 }
 
+// sweepApprovals marks expired approvals (and audits them) every
+// interval until ctx ends, so that the audit shows an expiry when it
+// happens rather than when the approval is next looked at.
+func (s *Signer) sweepApprovals(ctx context.Context, interval time.Duration) {
+	if s.approvals == nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.approvals.list(s.cfg.Now(), s.auditExpired, func(*Approval) bool { return false })
+		}
+	}
+}
+
 // checkApprovalCaller verifies the token and the proof over the call.
 func (s *Signer) checkApprovalCaller(call *ApprovalCall, now time.Time) (*login.Claims, *Denial) {
 	claims, err := s.verifyToken(call.Token, now)
@@ -131,8 +150,8 @@ func (s *Signer) checkApprovalCaller(call *ApprovalCall, now time.Time) (*login.
 }
 
 // decide approves or denies a pending approval and audits the step. The
-// state is stored first; a failed audit is logged and counted (the
-// decision stands, and the final signature is audited with it).
+// state is stored first; when the step cannot be audited it is put back
+// to pending and the call refused: no decision without its record.
 func (s *Signer) decide(ctx context.Context, call *ApprovalCall, claims *login.Claims, mayDecide func(*Approval) bool, now time.Time) (Approval, *Denial) {
 	reason := strings.TrimSpace(call.Reason)
 	if call.Op == OpDeny && reason == "" {
@@ -171,6 +190,12 @@ func (s *Signer) decide(ctx context.Context, call *ApprovalCall, claims *login.C
 	}
 	s.cfg.Log.WithFields(map[string]any{"approval_id": a.ID, "approver": a.Approver, "callerid": a.Requester}).
 		Infof("Approval %s of %s#%s", a.State, a.Agent, a.Action)
-	_ = s.auditApproval(ctx, step, &a, now) // logged and counted there
+	if err := s.auditApproval(ctx, step, &a, now); err != nil {
+		_, rerr := s.approvals.transition(a.ID, now, nil, func(p *Approval) error {
+			p.State, p.Approver, p.Reason, p.Decided = ApprovalPending, "", "", time.Time{}
+			return nil
+		})
+		return Approval{}, deny(CodeInternal, errors.Join(err, rerr), "the decision on %s could not be audited; it stays pending", a.ID)
+	}
 	return a, nil
 }

@@ -385,6 +385,13 @@ func (s *Service) run(ctx context.Context) error {
 		}
 		servers = append(servers, mon)
 	}
+	if s.signer != nil {
+		// stopped before the auditors close (defers run last first)
+		sweepCtx, stopSweep := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() { defer close(swept); s.signer.sweepApprovals(sweepCtx, approvalSweepInterval) }()
+		defer func() { stopSweep(); <-swept }()
+	}
 	close(s.ready)
 	s.log.Infof("tutti-aaa listening on %s (site %s)", s.URL(), s.cfg.Site)
 	select {
