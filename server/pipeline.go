@@ -473,6 +473,7 @@ func (n *Node) audit(ctx context.Context, in *incoming, rpc *protocol.RPCRequest
 	}
 	if in.caller != nil && in.caller.Privileged {
 		rec.Signer = in.caller.CertName
+		rec.Approval = rpc.Approval // only a privileged signer may assert an approval
 	}
 	if err := (*a).Audit(ctx, rec); err != nil {
 		n.log.WithError(err).WithField("request", in.req.ID).Error("AUDIT WRITE FAILED")

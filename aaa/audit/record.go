@@ -34,6 +34,10 @@ type Record struct {
 	Collective string // envelope collective
 	Policy     string // policy file that decided, "" when unconfigured
 	Signer     string // CN of the privileged signing certificate, or ""
+	// Approval is the second person's approval the privileged signer
+	// put in the request ({"id","requester","approver"}); empty: none,
+	// and not written.
+	Approval json.RawMessage
 
 	// Trace fields (tutti audit show), added beside the others.
 	Type     string          // "" for a decision record, TypeOutcome for an outcome record
@@ -114,6 +118,10 @@ func (r *Record) appendJSON(b []byte, ts time.Time) []byte {
 		b = protocol.AppendLossyString(b, r.Policy)
 		b = append(b, `,"signer":`...)
 		b = protocol.AppendLossyString(b, r.Signer)
+		if len(r.Approval) > 0 {
+			b = append(b, `,"approval":`...)
+			b = appendData(b, r.Approval)
+		}
 		b = r.appendTrace(b)
 	}
 	return append(b, '}')

@@ -44,6 +44,15 @@ func TestRecordGolden(t *testing.T) {
 			want: `{"timestamp":"2026-11-22T14:31:27.100412+0000","request_id":"5b0e4d7a9c3f4e21b8a7c6d5e4f3a2b1","request_time":1795357887,"caller":"up=bob","sender":"laptop.example.net","agent":"rpcutil","action":"get_config_item","data":{"item":"loglevel"},"decision":"deny","reason":"Denying based on default policy in rpcutil.policy","identity":"node001.choria.local","collective":"mcollective","policy":"rpcutil.policy","signer":"aaasvc.privileged.mcollective"}`,
 		},
 		{
+			name: "record of a request approved by a second person",
+			rec: Record{Timestamp: mustTime(t, "2026-11-22T14:31:27.100412+0000"), RequestID: "5b0e4d7a9c3f4e21b8a7c6d5e4f3a2b1",
+				RequestTime: 1795357887, Caller: "up=bob", Sender: "laptop.example.net", Agent: "service", Action: "restart",
+				Data: json.RawMessage(`{}`), Decision: Allow, Reason: "ok", Identity: "node001", Collective: "mcollective",
+				Policy: "service.policy", Signer: "aaa.privileged.mcollective",
+				Approval: json.RawMessage(`{"id":"0a1b","requester":"up=bob","approver":"up=alice"}`)},
+			want: `{"timestamp":"2026-11-22T14:31:27.100412+0000","request_id":"5b0e4d7a9c3f4e21b8a7c6d5e4f3a2b1","request_time":1795357887,"caller":"up=bob","sender":"laptop.example.net","agent":"service","action":"restart","data":{},"decision":"allow","reason":"ok","identity":"node001","collective":"mcollective","policy":"service.policy","signer":"aaa.privileged.mcollective","approval":{"id":"0a1b","requester":"up=bob","approver":"up=alice"}}`,
+		},
+		{
 			name: "other zone written as UTC, absent data as {}, empty tutti fields kept",
 			rec:  Record{Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("X", 2*3600)), Decision: Allow},
 			want: `{"timestamp":"2026-01-02T01:04:05.000006+0000","request_id":"","request_time":0,"caller":"","sender":"","agent":"","action":"","data":{},"decision":"allow","reason":"","identity":"","collective":"","policy":"","signer":""}`,

@@ -77,6 +77,9 @@ type Claims struct {
 	PublicKey      string            `json:"public_key,omitempty"`
 	PubSubjects    []string          `json:"pub_subjects,omitempty"`
 	SubSubjects    []string          `json:"sub_subjects,omitempty"`
+	// Approve is tutti's approve claim: the actions this caller may
+	// approve for others (User.Approve).
+	Approve []string `json:"approve,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -126,6 +129,7 @@ func (s *TokenSigner) Issue(u *User, publicKey ed25519.PublicKey) (string, error
 		Permissions:    permissionsFrom(u.BrokerPermissions),
 		Purpose:        Purpose,
 		PublicKey:      hex.EncodeToString(publicKey),
+		Approve:        u.Approve,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			IssuedAt:  jwt.NewNumericDate(now),

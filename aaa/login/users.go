@@ -49,6 +49,12 @@ type User struct {
 	Properties map[string]string `json:"properties" yaml:"properties"`
 	// BrokerPermissions become the permissions claim.
 	BrokerPermissions map[string]bool `json:"broker_permissions" yaml:"broker_permissions"`
+	// Approve lists the actions whose requests this user may approve or
+	// deny when tutti-aaa holds them for a second person (docs/central-aaa.md,
+	// "Two-person approval"): "*", "<agent>.*" or "<agent>.<action>", as
+	// in ACLs. It becomes the approve claim. Nobody approves their own
+	// request.
+	Approve []string `json:"approve" yaml:"approve"`
 }
 
 // callerIDRe is the shape of a callerid a user may be given.
@@ -146,6 +152,11 @@ func normalizeUser(u *User) error {
 	for _, a := range u.ACLs {
 		if err := ValidateACL(a); err != nil {
 			return err
+		}
+	}
+	for _, a := range u.Approve {
+		if err := ValidateACL(a); err != nil {
+			return fmt.Errorf("approve: %w", err)
 		}
 	}
 	if u.OPAPolicyFile != "" && u.OPAPolicy == "" {

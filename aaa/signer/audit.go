@@ -47,6 +47,12 @@ type AuditRecord struct {
 	// that signs, the name every node's record gives as its signer: the
 	// join between this record and the nodes' (tutti audit show).
 	Signer string `json:"signer,omitempty"`
+	// ApprovalID names the approval of a held request (two-person
+	// approval): on its pending, approved, denied and expired records
+	// and on the allow record of its signature.
+	ApprovalID string `json:"approval_id,omitempty"`
+	// Approver is the callerid of who approved or denied it.
+	Approver string `json:"approver,omitempty"`
 }
 
 // AppendAudit implements audit.Entry: the record as encoding/json

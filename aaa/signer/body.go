@@ -78,6 +78,7 @@ func parseSignBody(data []byte, out *signBody) bool {
 		protocol.Field{Key: "token", Decode: func() (ok bool) { b.Token, ok = s.String(); return ok }},
 		protocol.Field{Key: "request", Decode: func() (ok bool) { b.Request, ok = s.String(); return ok }},
 		protocol.Field{Key: "signature", Decode: func() (ok bool) { b.Signature, ok = s.String(); return ok }},
+		protocol.Field{Key: "approval_id", Decode: func() (ok bool) { b.ApprovalID, ok = s.String(); return ok }},
 	) || !s.End() {
 		return false
 	}

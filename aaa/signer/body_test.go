@@ -18,7 +18,8 @@ func TestParseSignBody(t *testing.T) {
 		ok   bool
 		want signBody
 	}{
-		{`{"token":"t","request":"cmVx","signature":"ab"}`, true, signBody{"t", "cmVx", "ab"}},
+		{`{"token":"t","request":"cmVx","signature":"ab"}`, true, signBody{"t", "cmVx", "ab", ""}},
+		{`{"token":"t","request":"cmVx","approval_id":"0a1b"}`, true, signBody{Token: "t", Request: "cmVx", ApprovalID: "0a1b"}},
 		{" {\n\t\"request\" : \"cmVx\" ,\r\n\"token\":\"t\"}\n", true, signBody{Token: "t", Request: "cmVx"}},
 		{`{}`, true, signBody{}},
 		{`{"token":"a","token":"b"}`, false, signBody{}}, // a key twice: encoding/json's call (the last wins)

@@ -130,6 +130,8 @@ type Config struct {
 	// signatures (and crash on others): refuse to start, or to sign,
 	// with a privileged certificate whose key is not RSA. Default false.
 	ChoriaServers bool `yaml:"choria_servers"`
+	// tutti: two-person approval (docs/central-aaa.md).
+	Approval ApprovalConfig `yaml:"approval"`
 	// tutti: failed-login limits.
 	LoginLimits struct {
 		UserBurst int      `yaml:"user_burst"`
@@ -164,6 +166,7 @@ var knownKeys = []string{
 	"userlist_authenticator", "logfile_auditor", "jetstream_auditor", "listen_address",
 	"read_timeout", "write_timeout", "idle_timeout", "max_ttl", "privileged_certificate",
 	"privileged_key", "privileged_ca", "insecure_http", "login_rate_limit", "choria_servers",
+	"approval",
 }
 
 // LoadConfig reads path. Unknown top-level keys (other aaasvc plugins)
@@ -300,6 +303,10 @@ func (c *Config) Validate() error {
 		default:
 			bad("auditor %q is not supported (logfile, jetstream)", a)
 		}
+	}
+	errs = append(errs, c.Approval.validate()...)
+	if len(c.Approval.Rules) > 0 && c.Signer == "" {
+		bad("approval rules need the signer (signer: basicjwt)")
 	}
 	if c.MaxTTL < Duration(30*time.Second) {
 		bad("max_ttl %s is below the protocol minimum ttl of 30s", time.Duration(c.MaxTTL))

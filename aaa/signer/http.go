@@ -145,6 +145,8 @@ type signBody struct {
 	Token     string `json:"token"`
 	Request   string `json:"request"`
 	Signature string `json:"signature"`
+	// ApprovalID (tutti) redeems an approved request.
+	ApprovalID string `json:"approval_id"`
 }
 
 // decodeRequestB64 decodes standard base64. The decoder skips the MIME
@@ -171,7 +173,7 @@ func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("parsing request body from \"\" failed, because request is not base64: %v", err)})
 		return
 	}
-	secure, err := s.signer.Sign(r.Context(), &SignRequest{Token: body.Token, Request: reqBytes, Signature: body.Signature})
+	secure, err := s.signer.Sign(r.Context(), &SignRequest{Token: body.Token, Request: reqBytes, Signature: body.Signature, ApprovalID: body.ApprovalID})
 	if err == nil {
 		s.metrics.signAllowed.Inc()
 		s.metrics.signAllowedSeconds.Observe(time.Since(start).Seconds())
@@ -183,9 +185,18 @@ func (s *Service) handleSign(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, &den) {
 		reason = den.Code
 	}
+	if den != nil && den.ApprovalID != "" {
+		s.metrics.SignTotal.WithLabelValues(AuditPending, reason).Inc()
+		writeJSON(w, http.StatusOK, map[string]string{"error": PendingMessage, "error_code": reason, "approval_id": den.ApprovalID})
+		return
+	}
 	s.metrics.SignTotal.WithLabelValues(DecisionDeny, reason).Inc()
 	s.metrics.SignSeconds.WithLabelValues(DecisionDeny).Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, map[string]string{"error": DeniedMessage, "error_code": reason})
+	msg := DeniedMessage
+	if den != nil && isApprovalCode(den.Code) {
+		msg = DeniedMessage + ": " + den.Reason // the requester's own approval: its decision and reason
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"error": msg, "error_code": reason})
 }
 
 // Handler is the API: login, sign (or 501 when not enabled), health, and
@@ -199,6 +210,7 @@ func (s *Service) Handler() http.Handler {
 	}
 	if s.signer != nil {
 		mux.HandleFunc(SignPath, s.handleSign)
+		mux.HandleFunc(ApprovalsPath, s.handleApprovals)
 	} else {
 		mux.HandleFunc(SignPath, notImplemented("PostSign"))
 	}

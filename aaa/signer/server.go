@@ -275,7 +275,7 @@ func (s *Service) setupSigner(now func() time.Time) error {
 	s.signer, err = NewSigner(SignerConfig{
 		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL), ChoriaServers: s.cfg.ChoriaServers,
 		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: s.auditor, Site: s.cfg.Site, Now: now,
-		Log:          s.log.WithField("component", "signer"),
+		Log: s.log.WithField("component", "signer"), Approval: s.cfg.Approval,
 		OnAuditError: func(error) { s.metrics.AuditErrors.Inc() },
 	})
 	return err
@@ -384,6 +384,13 @@ func (s *Service) run(ctx context.Context) error {
 			return err
 		}
 		servers = append(servers, mon)
+	}
+	if s.signer != nil {
+		// stopped before the auditors close (defers run last first)
+		sweepCtx, stopSweep := context.WithCancel(ctx)
+		swept := make(chan struct{})
+		go func() { defer close(swept); s.signer.sweepApprovals(sweepCtx, approvalSweepInterval) }()
+		defer func() { stopSweep(); <-swept }()
 	}
 	close(s.ready)
 	s.log.Infof("tutti-aaa listening on %s (site %s)", s.URL(), s.cfg.Site)

@@ -50,6 +50,9 @@ type Denial struct {
 	// Audited is false for requests that could not be parsed at all
 	// (counted, not audited, as aaasvc does).
 	Audited bool
+	// ApprovalID names the approval a held request waits for
+	// (CodePendingApproval).
+	ApprovalID string
 }
 
 func (d *Denial) Error() string {
@@ -76,6 +79,8 @@ type SignRequest struct {
 	// Signature is hex ed25519 over Request by the token's public_key;
 	// empty for legacy bearer requests.
 	Signature string
+	// ApprovalID redeems an approved request (tutti's approval_id).
+	ApprovalID string
 }
 
 // SignerConfig is what a Signer needs.
@@ -99,6 +104,8 @@ type SignerConfig struct {
 	// (choria_servers): Choria servers crash on other keys. Privileged
 	// must then be able to tell (an *x509.Provider can).
 	ChoriaServers bool
+	// Approval holds the requests its rules name for a second person.
+	Approval ApprovalConfig
 }
 
 // rsaChecker tells whether a signer's key is RSA (*x509.Provider).
@@ -114,6 +121,8 @@ type Signer struct {
 	// an ed25519 or RSA verification.
 	verifiedMu sync.Mutex
 	verified   map[string]*login.Claims
+
+	approvals *approvalStore // nil: no approval rules
 }
 
 // maxVerifiedTokens bounds the verified-token cache; it is emptied when
@@ -163,7 +172,14 @@ func NewSigner(cfg SignerConfig) (*Signer, error) {
 	if cfg.Site == "" {
 		cfg.Site = DefaultSite
 	}
-	return &Signer{cfg: cfg, seen: replay.New(0), verified: map[string]*login.Claims{}}, nil
+	s := &Signer{cfg: cfg, seen: replay.New(0), verified: map[string]*login.Claims{}}
+	if len(cfg.Approval.Rules) > 0 {
+		var err error
+		if s.approvals, err = openApprovalStore(cfg.Approval.StateDir, time.Duration(cfg.Approval.Expiry)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // decision is what the checks established about one request.
@@ -176,6 +192,7 @@ type decision struct {
 	callerID     string // the callerid that gets signed
 	requested    string // the request's callerid when it differs
 	signedJSON   []byte
+	approval     *Approval // the approval this request redeems
 }
 
 // Sign runs the checks of docs/signer-api.md §4, audits the decision and returns
@@ -190,12 +207,21 @@ func (s *Signer) Sign(ctx context.Context, sr *SignRequest) ([]byte, error) {
 	var secure []byte
 	denial := s.check(sr, d, now)
 	if denial == nil {
-		secure, denial = s.sign(d)
+		denial = s.gate(ctx, sr, d, now)
+	}
+	if denial == nil {
+		secure, denial = s.sign(d, now)
+		if denial != nil && d.approval != nil {
+			s.unredeem(d.approval.ID, now)
+		}
 	}
 	if err := s.audit(ctx, sr, d, denial, now); err != nil && denial == nil {
 		// never sign what is neither in the stream nor durably spooled:
 		// the request is refused and may be sent again
 		s.seen.Remove(replay.StringKey(d.req.ID))
+		if d.approval != nil {
+			s.unredeem(d.approval.ID, now)
+		}
 		return nil, deny(CodeInternal, err, "request could not be audited")
 	}
 	if denial != nil {
@@ -239,6 +265,9 @@ func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 	}
 	if den := s.checkCaller(d); den != nil {
 		return den
+	}
+	if sr.ApprovalID != "" && d.action != "" {
+		return s.checkApprovedTime(req)
 	}
 	return s.checkTime(req, now)
 }
@@ -298,9 +327,15 @@ func (s *Signer) checkTime(req *protocol.Request, now time.Time) *Denial {
 }
 
 // sign rewrites the callerid and signs with the privileged certificate.
-func (s *Signer) sign(d *decision) ([]byte, *Denial) {
+func (s *Signer) sign(d *decision, now time.Time) ([]byte, *Denial) {
 	out := *d.req
 	out.CallerID = d.callerID
+	if d.approval != nil {
+		if err := approvedRequest(&out, d.approval, now); err != nil {
+			s.seen.Remove(replay.StringKey(d.req.ID))
+			return nil, deny(CodeInternal, err, "add the approval to the request")
+		}
+	}
 	msg, err := protocol.EncodeRequest(&out)
 	if err != nil {
 		s.seen.Remove(replay.StringKey(d.req.ID))
@@ -352,6 +387,14 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 	}
 	if den != nil {
 		rec.Action, rec.Reason, rec.ErrorCode = DecisionDeny, den.Reason, den.Code
+		if den.Code == CodePendingApproval {
+			rec.Action, rec.ApprovalID = AuditPending, den.ApprovalID
+		}
+	}
+	if d.approval != nil {
+		rec.ApprovalID, rec.Approver = d.approval.ID, d.approval.Approver
+	} else if sr.ApprovalID != "" && rec.ApprovalID == "" {
+		rec.ApprovalID = sr.ApprovalID // a refused pickup
 	}
 	// The fields are built only when something is logged: an allowed
 	// request is logged at debug level, usually off.

@@ -192,6 +192,8 @@ func FuzzFastDecode(f *testing.F) {
 		f.Add([]byte(q))
 	}
 	f.Add([]byte(`{"agent":"rpcutil","action":"ping","data":{"process_results":false}}`))
+	f.Add([]byte(`{"agent":"rpcutil","action":"ping","data":{},"approval":{"id":"0a1b","requester":"up=bob","approver":"up=alice"}}`))
+	f.Add([]byte(`{"agent":"rpcutil","action":"ping","approval":null}`))
 	f.Add([]byte(`{"action":"ping","statuscode":0,"statusmsg":"OK","data":{"pong":1795357924}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkSame(t, data) })
 }

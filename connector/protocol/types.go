@@ -129,6 +129,11 @@ type RPCRequest struct {
 	Agent  string          `json:"agent"`
 	Action string          `json:"action"`
 	Data   json.RawMessage `json:"data"`
+	// Approval is tutti-aaa's record of a second person's approval
+	// ({"id","requester","approver"}), which it adds to the payload it
+	// signs after an approval. Nodes trust it only from a privileged
+	// signer, and write it to their audit record; others ignore it.
+	Approval json.RawMessage `json:"approval,omitempty"`
 }
 
 // StatusCode is an RPC reply status (docs/protocol.md §14.3).

@@ -448,5 +448,6 @@ func (r *RPCRequest) scan(payload []byte) bool {
 		Field{Key: "agent", Decode: func() (ok bool) { r.Agent, ok = s.stringValue(); return ok }},
 		Field{Key: "action", Decode: func() (ok bool) { r.Action, ok = s.stringValue(); return ok }},
 		Field{Key: "data", Decode: func() (ok bool) { r.Data, ok = s.rawValue(); return ok }},
+		Field{Key: "approval", Decode: func() (ok bool) { r.Approval, ok = s.rawValue(); return ok }},
 	) && s.End()
 }

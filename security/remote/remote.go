@@ -89,6 +89,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock for the expiry check; nil means time.Now.
 	Now func() time.Time
+	// Approval says what to do with requests held for approval.
+	Approval ApprovalOptions
 }
 
 // Signer asks tutti-aaa (or aaasvc) to sign requests. Safe for
@@ -101,6 +103,7 @@ type Signer struct {
 	expires  time.Time
 	seed     ed25519.PrivateKey // nil: bearer requests
 	now      func() time.Time
+	approval ApprovalOptions
 }
 
 // New reads the token and seed once and builds the HTTP client. Errors:
@@ -109,7 +112,7 @@ func New(cfg Config) (*Signer, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("remote signer: no url (plugin.choria.security.request_signer.url)")
 	}
-	s := &Signer{url: cfg.URL, now: cfg.Now}
+	s := &Signer{url: cfg.URL, now: cfg.Now, approval: cfg.Approval}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -273,16 +276,21 @@ type signBody struct {
 	Token     string `json:"token"`
 	Request   string `json:"request"`
 	Signature string `json:"signature,omitempty"`
+	// ApprovalID (tutti) redeems an approval.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 type signAnswer struct {
 	SecureRequest string `json:"secure_request"`
 	Error         string `json:"error"`
 	ErrorCode     string `json:"error_code"`
+	ApprovalID    string `json:"approval_id"`
 }
 
 // SignRequest sends request to the signer and returns the secure request
 // it signed, after checking that it wraps a request with the same id.
+// A request tutti-aaa holds for approval is waited for, or returned as
+// a *PendingError (Config.Approval).
 func (s *Signer) SignRequest(ctx context.Context, request []byte) ([]byte, error) {
 	if err := s.checkExpiry(); err != nil {
 		return nil, err
@@ -291,13 +299,35 @@ func (s *Signer) SignRequest(ctx context.Context, request []byte) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("remote signer: %w", err)
 	}
-	body := signBody{Token: s.token, Request: base64.StdEncoding.EncodeToString(request)}
+	secure, err := s.sign(ctx, request, s.approvalFor(sent))
+	var p *pendingAnswer
+	if errors.As(err, &p) {
+		return s.pending(ctx, request, p.id)
+	}
+	return secure, err
+}
+
+// pendingAnswer is tutti-aaa's answer for a held request.
+type pendingAnswer struct{ id string }
+
+func (p *pendingAnswer) Error() string { return "pending approval " + p.id }
+
+// sign makes one sign call, with approvalID when redeeming one.
+func (s *Signer) sign(ctx context.Context, request []byte, approvalID string) ([]byte, error) {
+	sent, err := protocol.DecodeRequest(request)
+	if err != nil {
+		return nil, fmt.Errorf("remote signer: %w", err)
+	}
+	body := signBody{Token: s.token, Request: base64.StdEncoding.EncodeToString(request), ApprovalID: approvalID}
 	if s.seed != nil {
 		body.Signature = hex.EncodeToString(ed25519.Sign(s.seed, request))
 	}
 	var ans signAnswer
 	if err := postJSON(ctx, s.client, s.url, body, &ans); err != nil {
 		return nil, err
+	}
+	if ans.ErrorCode == CodePendingApproval && ans.ApprovalID != "" {
+		return nil, &pendingAnswer{id: ans.ApprovalID}
 	}
 	if ans.Error != "" {
 		return nil, &RefusedError{Message: ans.Error, Code: ans.ErrorCode}

@@ -51,6 +51,9 @@ type globals struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+	// approval is rpc's --no-wait, --approval-timeout and --approval
+	// (approve.go); a zero value waits without a bound.
+	approval approvalFlags
 }
 
 // NewRoot builds the command tree.
@@ -74,7 +77,7 @@ func NewRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newPKICmd(g), newPingCmd(g), newRPCCmd(g), newDiscoverCmd(g), newFactsCmd(g), newInventoryCmd(g),
 		newServiceCmd(g), newPluginCmd(g), newLoginCmd(g), newDemoCmd(g), newBenchCmd(g), newBenchWorkerCmd(g),
-		newAuditCmd(g),
+		newAuditCmd(g), newApprovalsCmd(g), newApproveCmd(g), newDenyCmd(g),
 	)
 	usageArgsAll(root)
 	return root

@@ -58,6 +58,7 @@ func newRPCCmd(g *globals) *cobra.Command {
 		ValidArgsFunction: completeAgents,
 	}
 	o.add(cmd)
+	g.approval.add(cmd)
 	// `tutti rpc AGENT [ACTION] --help` adds the agent's DDL to the usage.
 	usage := cmd.HelpFunc()
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
@@ -180,7 +181,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	sum, err := s.client.DoBatched(cmd.Context(), req, batch, out.reply)
 	if sum == nil {
 		out.bar.done()
-		return exitWith(ExitFailed, err)
+		return exitWith(failCode(err), err)
 	}
 	if werr := out.finish(sum); werr != nil {
 		return exitWith(ExitFailed, werr)
@@ -189,7 +190,7 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 		fmt.Fprintln(g.stderr, h)
 	}
 	if err != nil {
-		return exitWith(ExitFailed, err)
+		return exitWith(failCode(err), err)
 	}
 	return out.exit(sum)
 }

@@ -38,13 +38,19 @@ func (s *session) Close() {
 // client.conf names a request signer URL (security/remote), otherwise
 // with the local certificate.
 func newSigner(cfg *config.Client, p *x509.Provider) (security.RequestSigner, error) {
+	return newSignerWith(cfg, p, remote.ApprovalOptions{})
+}
+
+// newSignerWith is newSigner with what a remote signer does with
+// requests held for approval.
+func newSignerWith(cfg *config.Client, p *x509.Provider, approval remote.ApprovalOptions) (security.RequestSigner, error) {
 	rs := cfg.RequestSigner
 	switch {
 	case rs.Service:
 		return nil, errors.New("plugin.choria.security.request_signer.service (signing over Choria RPC) is not supported yet; use .url")
 	case rs.URL != "":
 		return remote.New(remote.Config{URL: rs.URL, TokenFile: rs.TokenFile, TokenEnv: rs.TokenEnv,
-			SeedFile: rs.SeedFile, CA: rs.CA, Insecure: rs.Insecure})
+			SeedFile: rs.SeedFile, CA: rs.CA, Insecure: rs.Insecure, Approval: approval})
 	case rs.Force:
 		return nil, fmt.Errorf("plugin.choria.security.request_signer.force is set but no signer url is configured")
 	}
@@ -97,7 +103,7 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("security: %w", explainSecurity(err, cfg.Security)))
 	}
-	signer, err := newSigner(cfg, p)
+	signer, err := newSignerWith(cfg, p, g.approval.options(g.stderr))
 	if err != nil {
 		return nil, exitWith(ExitFailed, err)
 	}
