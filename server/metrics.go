@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "queue_depth", Help: "Requests waiting for a worker (plugin.tutti.queue_size bounds it)."}),
 		busyDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
-			Name: "busy_total", Help: "Requests dropped unanswered because the request queue was full, by reason: " +
+			Name: "busy_total", Help: "Requests the full request queue could not take, by reason: " +
 				"queue_full (the arrival was refused: its caller had the longest queue) or displaced (the newest " +
 				"request of the longest queue, pushed out by another caller's arrival). Those whose request verifies " +
 				"are answered \"node busy\" and counted again in tutti_node_load_refused_total."}, []string{"reason"}),
