@@ -15,11 +15,11 @@ import (
 
 // Refusals for load: a verified request the node will not run now gets
 // a signed reply with status 1 (Aborted) and a statusmsg that starts
-// with BusyMsgPrefix or RateLimitedMsgPrefix, sent to its own reply
-// subject like any other reply (strict_reply_to holds: the request went
-// through admit, so its reply-to was checked). Clients render status 1
-// as a failure with its message; tutti rpc counts these apart and
-// hints to retry or batch.
+// with protocol.BusyMsgPrefix or protocol.RateLimitedMsgPrefix, sent to
+// its own reply subject like any other reply (strict_reply_to holds:
+// the request went through admit, so its reply-to was checked). Clients
+// render status 1 as a failure with its message; tutti rpc counts these
+// apart and hints to retry or batch.
 //
 // Three limits lead to such a reply:
 //
@@ -40,8 +40,8 @@ import (
 // Discovery pings have no status to carry a refusal: they are dropped
 // and counted.
 const (
-	BusyMsgPrefix        = "node busy"
-	RateLimitedMsgPrefix = "rate limited"
+	BusyMsgPrefix        = protocol.BusyMsgPrefix
+	RateLimitedMsgPrefix = protocol.RateLimitedMsgPrefix
 )
 
 // loadReason labels tutti_node_load_refused_total.

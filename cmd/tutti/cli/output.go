@@ -104,6 +104,7 @@ type rpcOutput struct {
 	results       []rpcResult
 	refused       []refusedReply
 	ok, failed    int
+	busy          []string // nodes that refused for load (protocol.IsLoadRefusal), among failed
 	enc           *json.Encoder
 	err           error
 
@@ -139,6 +140,9 @@ func (o *rpcOutput) reply(r client.Result) {
 	res := toRPCResult(r, o.action)
 	if res.failed() {
 		o.failed++
+		if protocol.IsLoadRefusal(res.StatusCode, res.StatusMsg) {
+			o.busy = append(o.busy, res.Sender)
+		}
 	} else {
 		o.ok++
 	}
@@ -165,6 +169,7 @@ type rpcStats struct {
 	Replies        int            `json:"replies"`
 	OK             int            `json:"ok"`
 	Failed         int            `json:"failed"`
+	Busy           int            `json:"busy"` // of Failed, refused for load ("node busy", "rate limited")
 	NoReply        int            `json:"no_reply"`
 	Refused        int            `json:"refused"`
 	RefusedReasons map[string]int `json:"refused_reasons,omitempty"`
@@ -244,6 +249,12 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), countsLine(c, o.ok, o.failed, len(sum.Missing)))
 	if sum.Unsigned > 0 {
 		b.WriteString(unsignedNote(sum.Unsigned) + "\n")
+	}
+	if len(o.busy) > 0 {
+		sort.Strings(o.busy)
+		fmt.Fprintf(&b, "%s %s refused for load (node busy or rate limited), the request did not run there; "+
+			"retry them later, or send to fewer nodes at a time (--batch N): %s\n",
+			c.bad("Busy:"), plural(len(o.busy), "node", "nodes"), strings.Join(o.busy, ", "))
 	}
 	printRefused(&b, o.refused, "  ")
 	if len(sum.Missing) > 0 {

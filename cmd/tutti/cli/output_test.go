@@ -100,6 +100,11 @@ func outputCases() []outputCase {
 			fakeReply("web2.example.net", 10*ms, protocol.OK, "OK", `{"status":"running"}`),
 		}, discovery: []refusedReply{toRefused(client.Result{Sender: "web3.example.net", RTT: ms, State: client.Failed,
 			Reason: client.ReasonSignature, Err: errors.New(`reply signature by "web3.example.net" is invalid`)}, "discovery")}},
+		{name: "busy", nodes: 3, sum: withCounts(sum(nil, nil, "a1b2c3"), 2, 0), replies: []client.Result{
+			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
+			fakeReply("web2.example.net", 3*ms, protocol.Aborted, "node busy: web2.example.net has 1024 requests queued, retry later or send fewer at once (--batch)", `{}`),
+			fakeReply("web3.example.net", 2*ms, protocol.Aborted, "rate limited: caller choria=tester.mcollective is over 5 requests/s on web3.example.net (plugin.tutti.rate_limit), retry later", `{}`),
+		}},
 		{name: "unsigned_accepted", nodes: 2, sum: withCounts(sum(nil, nil, "a1b2c3"), 0, 1), replies: []client.Result{
 			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
 			unsigned,
