@@ -17,16 +17,18 @@ import (
 // A caller counts once it passed verification, the time window, the
 // replay cache and the filter: forged caller ids never get an entry.
 // At most maxTrackedCallers are tracked; when that many are, the idle
-// ones (nothing in the last two windows) are forgotten, and if none is
-// idle, new callers share one entry (the "" caller), so a holder of
-// many certificates cannot grow the node's memory either.
+// ones (nothing in the last two windows) are forgotten (one scan a
+// second at most), and meanwhile new callers share one entry (the ""
+// caller), so a holder of many certificates can grow neither the
+// node's memory nor its work per request.
 //
 // The metric has one series per caller for the topCallers busiest
 // callers of the last complete rateWindow only, so its label values
 // stay bounded whatever the number of callers.
 type callerRates struct {
-	mu      sync.Mutex
-	callers map[string]*callerRate
+	mu        sync.Mutex
+	callers   map[string]*callerRate
+	lastEvict time.Time // evictIdle scans every caller: at most once a second
 }
 
 type callerRate struct {
@@ -96,6 +98,10 @@ func (r *callerRate) roll(now time.Time) {
 // evictIdle forgets the callers with no request in the last two
 // windows and whose bucket is full again; it reports whether any went.
 func (c *callerRates) evictIdle(now time.Time) bool {
+	if now.Sub(c.lastEvict) < time.Second {
+		return false
+	}
+	c.lastEvict = now
 	n := len(c.callers)
 	for id, r := range c.callers {
 		r.roll(now)
