@@ -94,3 +94,17 @@ func TestAgentSlots(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCallerRatesAllow is the per-request cost of the rate
+// tracking (metrics on) and of the token bucket (rate limit on).
+func BenchmarkCallerRatesAllow(b *testing.B) {
+	now := time.Unix(1_000_000, 0)
+	for _, limit := range []float64{0, 1e9} {
+		b.Run(fmt.Sprintf("limit=%g", limit), func(b *testing.B) {
+			var c callerRates
+			for i := 0; b.Loop(); i++ {
+				c.allow("choria=tester.mcollective", now.Add(time.Duration(i)), limit, 0)
+			}
+		})
+	}
+}
