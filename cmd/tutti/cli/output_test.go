@@ -143,7 +143,7 @@ func renderOutput(t *testing.T, c outputCase, mode outputMode) (string, int) {
 
 func TestRPCOutputGolden(t *testing.T) {
 	wantExit := map[string]int{"all_ok": ExitOK, "failures_first": ExitRefused, "batched_interrupted_limited": ExitFailed,
-		"no_replies": ExitNoReplies, "refused": ExitRefused, "unsigned_accepted": ExitOK}
+		"no_replies": ExitNoReplies, "refused": ExitRefused, "unsigned_accepted": ExitOK, "busy": ExitFailed}
 	for _, c := range outputCases() {
 		t.Run(c.name, func(t *testing.T) {
 			for mode, ext := range map[outputMode]string{humanOutput: "txt", jsonOutput: "json", jsonlOutput: "jsonl"} {
