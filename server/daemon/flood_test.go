@@ -54,6 +54,12 @@ func TestFloodFromOneCallerDoesNotStarveAnother(t *testing.T) {
 	}
 	t.Run("unverifiable", func(t *testing.T) { flood(t, "", false) })
 	t.Run("verified", func(t *testing.T) {
+		if raceEnabled {
+			// the refusal lane verifies and signs at race-detector speed,
+			// a second flood's worth of CPU; the node-busy answer itself is
+			// checked under the race detector by TestFullQueueAnswersNodeBusy
+			t.Skip("a verified flood's timing bound does not hold under the race detector")
+		}
 		flood(t, "plugin.choria.security.certname_whitelist = \\.mcollective$,^admin\\.ops$\n", true)
 	})
 }
