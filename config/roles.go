@@ -47,6 +47,13 @@ func ServerFrom(f *File) (*Server, error) {
 	if s.QueueSize = r.int("plugin.tutti.queue_size", defaultQueueSize); s.QueueSize <= 0 {
 		r.invalid("plugin.tutti.queue_size", "must be positive")
 	}
+	s.AgentConcurrency = readAgentConcurrency(r)
+	if s.RateLimit = r.float("plugin.tutti.rate_limit", 0); s.RateLimit < 0 {
+		r.invalid("plugin.tutti.rate_limit", "must not be negative (0 is no limit)")
+	}
+	if s.RateBurst = r.int("plugin.tutti.rate_burst", 0); s.RateBurst < 0 {
+		r.invalid("plugin.tutti.rate_burst", "must not be negative (0 is twice the rate)")
+	}
 	if r.bool("plugin.security.server_anon_tls", false) {
 		r.fail("plugin.security.server_anon_tls", fmt.Errorf("%w: servers always verify TLS in protocol v1", ErrUnsupported))
 	}
@@ -55,6 +62,30 @@ func ServerFrom(f *File) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readAgentConcurrency reads plugin.tutti.agent.<agent>.concurrency.
+func readAgentConcurrency(r *reader) map[string]int {
+	var out map[string]int
+	for _, key := range r.f.Keys() {
+		a, ok := strings.CutPrefix(key, "plugin.tutti.agent.")
+		if !ok {
+			continue
+		}
+		if a, ok = strings.CutSuffix(a, ".concurrency"); !ok || a == "" || strings.Contains(a, ".") {
+			continue
+		}
+		v := r.int(key, 0)
+		if v < 0 {
+			r.invalid(key, "must not be negative (0 is no cap beyond the workers)")
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[a] = v
+	}
+	return out
 }
 
 func readFilterLimits(r *reader) FilterLimits {

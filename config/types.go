@@ -188,6 +188,15 @@ type Server struct {
 	// Workers (plugin.tutti.workers, 0: 4 per CPU) bounds the requests
 	// run at once, QueueSize (plugin.tutti.queue_size, 1024) those waiting.
 	Workers, QueueSize int
+	// AgentConcurrency: the concurrency cap of each agent named in a
+	// concurrency key such as plugin.tutti.agent.service.concurrency
+	// (the node holds the defaults of the others).
+	AgentConcurrency map[string]int
+	// RateLimit (plugin.tutti.rate_limit, 0: off) and RateBurst
+	// (plugin.tutti.rate_burst, 0: twice the rate) bound each verified
+	// caller's requests.
+	RateLimit float64
+	RateBurst int
 	// Filter bounds the filters of requests: plugin.tutti.filter.*.
 	Filter FilterLimits
 	// Guard is the blast-radius guard: plugin.choria.require_client_filter

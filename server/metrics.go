@@ -23,6 +23,8 @@ type Metrics struct {
 	skews         *prometheus.HistogramVec
 	queue         prometheus.Gauge
 	busyDrops     *prometheus.CounterVec
+	loadRefusals  *prometheus.CounterVec
+	reg           prometheus.Registerer
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil:
@@ -32,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		return &Metrics{}
 	}
 	m := &Metrics{
-		on: true,
+		on: true, reg: reg,
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "refused_total", Help: "Requests refused before dispatch, by reason."}, []string{"reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
@@ -63,12 +65,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		queue: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "tutti", Subsystem: "node",
 			Name: "queue_depth", Help: "Requests waiting for a worker (plugin.tutti.queue_size bounds it)."}),
 		busyDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
-			Name: "busy_total", Help: "Requests dropped unanswered because the request queue was full, by reason: " +
+			Name: "busy_total", Help: "Requests the full request queue could not take, by reason: " +
 				"queue_full (the arrival was refused: its caller had the longest queue) or displaced (the newest " +
-				"request of the longest queue, pushed out by another caller's arrival)."}, []string{"reason"}),
+				"request of the longest queue, pushed out by another caller's arrival). Those whose request verifies " +
+				"are answered \"node busy\" and counted again in tutti_node_load_refused_total."}, []string{"reason"}),
+		loadRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "tutti", Subsystem: "node",
+			Name: "load_refused_total", Help: "Verified requests refused for load, by reason: queue_full (answered \"node busy\" " +
+				"from the refusal lane), agent_concurrency (the agent ran its plugin.tutti.agent.<agent>.concurrency cap) or " +
+				"rate_limited (the caller went over plugin.tutti.rate_limit). Discovery pings among them get no reply."},
+			[]string{"reason"}),
 	}
 	reg.MustRegister(m.refusals, m.requests, m.results, m.denials, m.agentRefusals, m.auditErrors, m.duration, m.skews,
-		m.queue, m.busyDrops)
+		m.queue, m.busyDrops, m.loadRefusals)
 	return m
 }
 
@@ -92,6 +100,20 @@ func (m *Metrics) queueDepth(n int) {
 func (m *Metrics) busy(reason busyReason) {
 	if m.on {
 		m.busyDrops.WithLabelValues(string(reason)).Inc()
+	}
+}
+
+func (m *Metrics) loadRefused(reason loadReason) {
+	if m.on {
+		m.loadRefusals.WithLabelValues(string(reason)).Inc()
+	}
+}
+
+// watchCallers registers the per-caller rate gauge of rates (once per
+// registry: a second node on the same registry is not added).
+func (m *Metrics) watchCallers(rates *callerRates, now func() time.Time) {
+	if m.on {
+		_ = m.reg.Register(newCallerRateCollector(rates, now))
 	}
 }
 

@@ -61,20 +61,32 @@ type Settings struct {
 	// Guard is the blast-radius guard (require_client_filter and the
 	// guarded actions); the zero value guards nothing. See blastradius.go.
 	Guard guard.Policy
+	// AgentConcurrency caps the requests an agent runs at once
+	// (plugin.tutti.agent.<agent>.concurrency; 0: no cap). Agents not
+	// named: external agents half the workers, built-in ones no cap
+	// beyond the workers. See overload.go.
+	AgentConcurrency map[string]int
+	// RateLimit is the requests per second each verified caller may
+	// send (0: no limit), RateBurst its bucket (0: twice RateLimit).
+	RateLimit float64
+	RateBurst int
 }
 
 type runtimeConfig struct {
-	maxTTL         time.Duration
-	maxMessageSize int
-	filterLimits   filter.Limits
-	strictReplyTo  bool
-	auditRequired  bool
-	collectives    map[string]bool
-	collectiveList []string
-	softShutdown   time.Duration
-	workers        int
-	queueSize      int
-	guard          guard.Policy
+	maxTTL           time.Duration
+	maxMessageSize   int
+	filterLimits     filter.Limits
+	strictReplyTo    bool
+	auditRequired    bool
+	collectives      map[string]bool
+	collectiveList   []string
+	softShutdown     time.Duration
+	workers          int
+	queueSize        int
+	guard            guard.Policy
+	agentConcurrency map[string]int
+	rateLimit        float64
+	rateBurst        int
 }
 
 // Options build a Node. Every dependency is passed in so the emulator can
@@ -132,6 +144,9 @@ type Node struct {
 	// inflight counts queued and running requests.
 	inflight sync.WaitGroup
 	sched    scheduler
+	slots    agentSlots  // running requests per agent, for the caps
+	rates    callerRates // per verified caller, for the rate limit and its metric
+	loadLog  loadLog
 	closing  atomic.Bool
 	stopOnce sync.Once
 	// requests is the context every request runs under; Shutdown
@@ -193,7 +208,7 @@ func (n *Node) applySettings(s Settings) {
 		maxTTL: s.MaxTTL, maxMessageSize: s.MaxMessageSize, strictReplyTo: !s.AnyReplyTo,
 		auditRequired: s.AuditRequired, collectives: map[string]bool{}, collectiveList: s.Collectives,
 		softShutdown: s.SoftShutdown, filterLimits: s.FilterLimits, workers: s.Workers, queueSize: s.QueueSize,
-		guard: s.Guard,
+		guard: s.Guard, agentConcurrency: s.AgentConcurrency, rateLimit: s.RateLimit, rateBurst: s.RateBurst,
 	}
 	if rc.filterLimits == (filter.Limits{}) {
 		rc.filterLimits = filter.DefaultLimits()
@@ -205,7 +220,10 @@ func (n *Node) applySettings(s Settings) {
 }
 
 // SetMetrics replaces the node's metrics (Prometheus when enabled).
-func (n *Node) SetMetrics(m *Metrics) { n.metrics = m }
+func (n *Node) SetMetrics(m *Metrics) {
+	n.metrics = m
+	m.watchCallers(&n.rates, n.now)
+}
 
 // SetAuthorizer swaps the authorizer (nil disables authorization).
 func (n *Node) SetAuthorizer(a Authorizer) { n.authorizer.Store(&a) }

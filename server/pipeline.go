@@ -70,6 +70,9 @@ func (n *Node) process(ctx context.Context, from connector.Destination, d decode
 	}
 	in.received = received
 	n.stats.passed.Add(1)
+	if out, limited := n.rateLimited(n.cfg.Load(), in); limited {
+		return out
+	}
 	body, dropped := n.dispatch(ctx, in)
 	if dropped != nil || body == nil {
 		return Outcome{Dropped: dropped, Request: in.req}
@@ -373,6 +376,12 @@ func (n *Node) dispatch(ctx context.Context, in *incoming) ([]byte, error) {
 		n.metrics.agentRefused(req.Agent, refusedDenied)
 		return n.rpcReplyUnless(noReply, req, rpc.Action, agents.Reply{StatusCode: protocol.Aborted, StatusMsg: protocol.NotAuthorizedMsg})
 	}
+	release, busy, ok := n.acquireAgent(n.cfg.Load(), in)
+	if !ok {
+		n.auditOutcome(ctx, in, rpc, busy, time.Now(), 0)
+		return n.rpcReplyUnless(noReply, req, rpc.Action, busy)
+	}
+	defer release()
 	timeout := agent.Metadata().Timeout
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -20,10 +20,13 @@ import (
 // When the queue is full, an arrival from a caller with fewer queued
 // messages than the longest queue pushes out the newest message of that
 // longest queue; otherwise the arrival itself is refused. Either way
-// the refused message is dropped, counted (tutti_node_busy_total) and
-// logged at most once per busyLogEvery: there is no reply, because the
-// message is not verified yet and a reply to an unverified message
-// would let anyone make the node publish.
+// the refused message is counted (tutti_node_busy_total) and goes to
+// the refusal lane (overload.go): one goroutine verifies it like any
+// request and answers "node busy" to its caller. Only a verified
+// request is answered (a reply to an unverified message would let
+// anyone make the node publish). When the lane is full too, the
+// message is dropped unanswered and logged at most once per
+// busyLogEvery.
 //
 // The caller a message is queued under is the callerid its request
 // layer claims, read before the signature is checked. It is used for
@@ -69,6 +72,7 @@ type scheduler struct {
 	// busy log rate limit
 	lastLog  time.Time
 	unlogged int
+	lane     refusalLane
 }
 
 // busyReason says why a message was dropped for a full queue.
@@ -110,7 +114,11 @@ func (n *Node) enqueue(m connector.Message) {
 	}
 	n.metrics.queueDepth(s.queued)
 	var logNow int
+	var laneStart, laned bool
 	if dropped != nil {
+		laneStart, laned = s.laneJob(*dropped)
+	}
+	if dropped != nil && !laned {
 		if now := n.now(); now.Sub(s.lastLog) >= busyLogEvery {
 			logNow, s.unlogged, s.lastLog = s.unlogged+1, 0, now
 		} else {
@@ -119,14 +127,19 @@ func (n *Node) enqueue(m connector.Message) {
 	}
 	s.mu.Unlock()
 	if dropped != nil {
-		n.inflight.Done()
 		n.metrics.busy(reason)
+	}
+	if dropped != nil && !laned {
+		n.inflight.Done()
 		if logNow > 0 {
 			n.logBusy(dropped, reason, logNow, maxQueue)
 		}
 	}
 	if start {
 		go n.work()
+	}
+	if laneStart {
+		go n.refuseBusy()
 	}
 }
 
@@ -135,7 +148,7 @@ func (n *Node) logBusy(j *job, reason busyReason, count, maxQueue int) {
 	if j.msg.req != nil {
 		f["request"], f["claimed_caller"] = j.msg.req.ID, j.msg.req.CallerID
 	}
-	n.log.WithFields(f).Warn("node busy: request queue full, requests dropped unanswered (logged at most every 10s)")
+	n.log.WithFields(f).Warn("node busy: request queue and refusal lane full, requests dropped unanswered (logged at most every 10s)")
 }
 
 // work runs queued messages until the queue is empty.

@@ -204,6 +204,7 @@ func settings(cfg *config.Server) server.Settings {
 		MaxMessageSize: cfg.MaxMessageSize, AnyReplyTo: !cfg.Security.StrictReplyTo,
 		AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
 		Workers: cfg.Workers, QueueSize: cfg.QueueSize,
+		AgentConcurrency: cfg.AgentConcurrency, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		FilterLimits: filter.Limits{
 			MaxEntries: cfg.Filter.MaxEntries, MaxRegexes: cfg.Filter.MaxRegexes, MaxRegexLength: cfg.Filter.MaxRegexLength,
 			MaxExpressions: cfg.Filter.MaxExpressions, MaxExpressionLength: cfg.Filter.MaxExpressionLength,

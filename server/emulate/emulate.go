@@ -395,6 +395,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 			Identity: name, Collectives: cfg.Collectives, MaxTTL: cfg.Security.MaxTTL, MaxMessageSize: cfg.MaxMessageSize,
 			AnyReplyTo: !cfg.Security.StrictReplyTo, AuditRequired: cfg.Audit.Required, SoftShutdown: cfg.SoftShutdownTimeout,
 			Workers: cfg.Workers, QueueSize: cfg.QueueSize,
+			AgentConcurrency: cfg.AgentConcurrency, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		},
 		Connector: conn, Signer: p, Verifier: p,
 		Facts:      &nodeFacts{index: i + 1, identity: name, base: sh.base, classes: sh.classes[(i+1)%Groups]},

@@ -57,7 +57,7 @@ func (fc fleetCall) run(cmd *cobra.Command, g *globals, s *session, sel *selectF
 
 // stats are the totals of the request in rpc's --json schema.
 func (o *rpcOutput) stats(sum *client.BatchSummary) rpcStats {
-	return rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, NoReply: len(sum.Missing),
+	return rpcStats{Nodes: o.nodes, Replies: o.ok + o.failed, OK: o.ok, Failed: o.failed, Busy: len(o.busy), NoReply: len(sum.Missing),
 		Refused: len(o.refused), RefusedReasons: refusedReasons(o.refused), Unsigned: sum.Unsigned,
 		ElapsedMS: sum.Elapsed.Milliseconds()}
 }

@@ -104,6 +104,7 @@ type rpcOutput struct {
 	results       []rpcResult
 	refused       []refusedReply
 	ok, failed    int
+	busy          []string // nodes that refused for load (protocol.IsLoadRefusal), among failed
 	enc           *json.Encoder
 	err           error
 	guard         guardNotes // replies that were a node's guard refusing (guardhint.go)
@@ -141,6 +142,9 @@ func (o *rpcOutput) reply(r client.Result) {
 	o.guard.note(res)
 	if res.failed() {
 		o.failed++
+		if protocol.IsLoadRefusal(res.StatusCode, res.StatusMsg) {
+			o.busy = append(o.busy, res.Sender)
+		}
 	} else {
 		o.ok++
 	}
@@ -167,6 +171,7 @@ type rpcStats struct {
 	Replies        int            `json:"replies"`
 	OK             int            `json:"ok"`
 	Failed         int            `json:"failed"`
+	Busy           int            `json:"busy"` // of Failed, refused for load ("node busy", "rate limited")
 	NoReply        int            `json:"no_reply"`
 	Refused        int            `json:"refused"`
 	RefusedReasons map[string]int `json:"refused_reasons,omitempty"`
@@ -246,6 +251,12 @@ func (o *rpcOutput) printHuman(sum *client.BatchSummary) error {
 		o.ok+o.failed, o.nodes, sum.Elapsed.Round(time.Millisecond), countsLine(c, o.ok, o.failed, len(sum.Missing)))
 	if sum.Unsigned > 0 {
 		b.WriteString(unsignedNote(sum.Unsigned) + "\n")
+	}
+	if len(o.busy) > 0 {
+		sort.Strings(o.busy)
+		fmt.Fprintf(&b, "%s %s refused for load (node busy or rate limited), the request did not run there; "+
+			"retry them later, or send to fewer nodes at a time (--batch N): %s\n",
+			c.bad("Busy:"), plural(len(o.busy), "node", "nodes"), strings.Join(o.busy, ", "))
 	}
 	printRefused(&b, o.refused, "  ")
 	if len(sum.Missing) > 0 {

@@ -100,6 +100,11 @@ func outputCases() []outputCase {
 			fakeReply("web2.example.net", 10*ms, protocol.OK, "OK", `{"status":"running"}`),
 		}, discovery: []refusedReply{toRefused(client.Result{Sender: "web3.example.net", RTT: ms, State: client.Failed,
 			Reason: client.ReasonSignature, Err: errors.New(`reply signature by "web3.example.net" is invalid`)}, "discovery")}},
+		{name: "busy", nodes: 3, sum: withCounts(sum(nil, nil, "a1b2c3"), 2, 0), replies: []client.Result{
+			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
+			fakeReply("web2.example.net", 3*ms, protocol.Aborted, "node busy: web2.example.net has 1024 requests queued, retry later or send fewer at once (--batch)", `{}`),
+			fakeReply("web3.example.net", 2*ms, protocol.Aborted, "rate limited: caller choria=tester.mcollective is over 5 requests/s on web3.example.net (plugin.tutti.rate_limit), retry later", `{}`),
+		}},
 		{name: "unsigned_accepted", nodes: 2, sum: withCounts(sum(nil, nil, "a1b2c3"), 0, 1), replies: []client.Result{
 			fakeReply("web1.example.net", 12*ms, protocol.OK, "OK", `{"status":"running"}`),
 			unsigned,
@@ -138,7 +143,7 @@ func renderOutput(t *testing.T, c outputCase, mode outputMode) (string, int) {
 
 func TestRPCOutputGolden(t *testing.T) {
 	wantExit := map[string]int{"all_ok": ExitOK, "failures_first": ExitRefused, "batched_interrupted_limited": ExitFailed,
-		"no_replies": ExitNoReplies, "refused": ExitRefused, "unsigned_accepted": ExitOK}
+		"no_replies": ExitNoReplies, "refused": ExitRefused, "unsigned_accepted": ExitOK, "busy": ExitFailed}
 	for _, c := range outputCases() {
 		t.Run(c.name, func(t *testing.T) {
 			for mode, ext := range map[outputMode]string{humanOutput: "txt", jsonOutput: "json", jsonlOutput: "jsonl"} {
