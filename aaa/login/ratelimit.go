@@ -35,8 +35,10 @@ func (r RateLimit) withDefaults() RateLimit {
 // maxBuckets bounds a limiter's memory; past it, full buckets are dropped.
 const maxBuckets = 100_000
 
-// failLimiter is a token bucket per key, spent by failures only. Its
-// mutex guards a few map operations, never a password check.
+// failLimiter is a token bucket per key. Every attempt reserves a token
+// before it is checked and only a successful one gets it back, so the
+// bucket is spent by failures, and by attempts in flight. Its mutex
+// guards a few map operations, never a password check.
 type failLimiter struct {
 	burst float64
 	every time.Duration
@@ -62,23 +64,12 @@ func (l *failLimiter) refill(b *bucket, now time.Time) {
 	}
 }
 
-// retryAfter is 0 when key may try now, otherwise how long to wait.
-func (l *failLimiter) retryAfter(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		return 0
-	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(l.every))
-}
-
-// fail spends one token of key's bucket.
-func (l *failLimiter) fail(key string, now time.Time) {
+// reserve spends one token of key's bucket before the attempt is
+// checked, so concurrent attempts cannot all pass a check made before
+// any of them failed. It returns 0 when the attempt may go ahead,
+// otherwise how long to wait (and spends nothing). A successful attempt
+// gives its token back with refund.
+func (l *failLimiter) reserve(key string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[key]
@@ -90,7 +81,21 @@ func (l *failLimiter) fail(key string, now time.Time) {
 		l.buckets[key] = b
 	}
 	l.refill(b, now)
-	b.tokens = max(0, b.tokens-1)
+	if b.tokens < 1 {
+		return max(time.Second, time.Duration((1-b.tokens)*float64(l.every)))
+	}
+	b.tokens--
+	return 0
+}
+
+// refund gives back the token an attempt reserved: it did not fail.
+func (l *failLimiter) refund(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[key]; ok {
+		l.refill(b, now)
+		b.tokens = min(l.burst, b.tokens+1)
+	}
 }
 
 // pruneLocked drops buckets that have refilled completely: they carry no
