@@ -116,8 +116,8 @@ type Authenticator struct {
 	seen           *replay.Cache // login signatures, until they are stale
 	otp            *totpGuard
 	// compare is bcrypt.CompareHashAndPassword (tests count its calls).
-	compare func(hash, password []byte) error
-	dummyHash      []byte
+	compare   func(hash, password []byte) error
+	dummyHash []byte
 }
 
 // NewAuthenticator builds an Authenticator from cfg.
