@@ -248,6 +248,9 @@ func (c *Config) Validate() error {
 	if !c.InsecureHTTP && (c.TLSCertificate == "" || c.TLSKey == "") {
 		bad("tls_certificate and tls_key are required (plain HTTP only with insecure_http, for tests)")
 	}
+	if c.InsecureHTTP && (c.TLSCertificate != "" || c.TLSKey != "") {
+		bad("insecure_http (or run --insecure-http) asks for plain HTTP but tls_certificate/tls_key ask for HTTPS: remove one of them")
+	}
 	switch c.Authenticator {
 	case "":
 	case "userlist":

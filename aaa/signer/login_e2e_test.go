@@ -165,3 +165,20 @@ func TestSwagger(t *testing.T) {
 		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
 	}
 }
+
+// TestFutureRequestSaysClockSkew: a request dated ahead of the signer's
+// clock by more than its ttl is refused as from the future, not as old.
+func TestFutureRequestSaysClockSkew(t *testing.T) {
+	env := signertest.Start(t, signertest.Options{})
+	tok, seed := env.Login(t, "bob")
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now().Add(2*time.Minute), 60), seed); code != signer.CodeStale {
+		t.Fatalf("code %q", code)
+	}
+	if _, code := env.Sign(t, tok, signertest.Request(t, "rpcutil", "ping", "up=bob", time.Now().Add(-2*time.Minute), 60), seed); code != signer.CodeStale {
+		t.Fatalf("code %q", code)
+	}
+	recs := env.AuditRecords(t)
+	if len(recs) != 2 || !strings.Contains(recs[0].Reason, "from the future (clock skew?)") || !strings.Contains(recs[1].Reason, "too old") {
+		t.Fatalf("audit reasons %+v", recs)
+	}
+}

@@ -288,8 +288,12 @@ func (s *Signer) checkTime(req *protocol.Request, now time.Time) *Denial {
 		return deny(CodeStale, nil, "ttl %ds is above max_ttl %s", req.TTL, s.cfg.MaxTTL)
 	}
 	created := time.Unix(req.Time, 0)
-	if age := now.Sub(created); age >= ttl || -age >= ttl {
-		return deny(CodeStale, nil, "request created at %d is outside its ttl of %ds (now %d)", req.Time, req.TTL, now.Unix())
+	if age := now.Sub(created); -age >= ttl {
+		return deny(CodeStale, nil, "request created at %d is from the future (clock skew?): %ds ahead of the signer's clock, ttl %ds",
+			req.Time, req.Time-now.Unix(), req.TTL)
+	} else if age >= ttl {
+		return deny(CodeStale, nil, "request created at %d is too old: %ds before the signer's clock, ttl %ds",
+			req.Time, now.Unix()-req.Time, req.TTL)
 	}
 	if s.seen.Seen(replay.StringKey(req.ID), created.Add(ttl+time.Second), now) {
 		return deny(CodeReplayed, nil, "request id %s was already signed", req.ID)
