@@ -130,6 +130,8 @@ type Config struct {
 	// signatures (and crash on others): refuse to start, or to sign,
 	// with a privileged certificate whose key is not RSA. Default false.
 	ChoriaServers bool `yaml:"choria_servers"`
+	// tutti: where token revocations are kept.
+	TokenRevocation TokenRevocationConfig `yaml:"token_revocation"`
 	// tutti: failed-login limits.
 	LoginLimits struct {
 		UserBurst int      `yaml:"user_burst"`

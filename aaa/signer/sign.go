@@ -32,6 +32,7 @@ const (
 	CodeStale          = "stale_request"
 	CodeReplayed       = "replayed"
 	CodeInternal       = "internal_error"
+	// CodeRevoked (token_revoked) is in revocation.go.
 )
 
 // DeniedMessage is the human text of every refusal, for compatibility.
@@ -95,6 +96,8 @@ type SignerConfig struct {
 	Log         *logrus.Entry
 	// OnAuditError is called when the auditor fails (metrics).
 	OnAuditError func(error)
+	// Revocations refuses revoked tokens; nil: none are.
+	Revocations Revocations
 	// ChoriaServers refuses to sign unless Privileged's key is RSA
 	// (choria_servers): Choria servers crash on other keys. Privileged
 	// must then be able to tell (an *x509.Provider can).
@@ -226,6 +229,9 @@ func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 		return deny(CodeBadToken, err, "token refused")
 	}
 	d.claims = claims
+	if den := s.checkRevoked(claims); den != nil {
+		return den
+	}
 	if den := s.checkPossession(sr, d); den != nil {
 		return den
 	}
