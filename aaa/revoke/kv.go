@@ -33,12 +33,12 @@ type KVConfig struct {
 // when missing) and watches it: every instance sees every revocation,
 // whichever instance (or tutti-aaa token revoke) wrote it.
 type KVStore struct {
-	nc     *nats.Conn
-	kv     jetstream.KeyValue
-	set    *Set
-	log    *logrus.Entry
-	w      jetstream.KeyWatcher
-	done   chan struct{}
+	nc   *nats.Conn
+	kv   jetstream.KeyValue
+	set  *Set
+	log  *logrus.Entry
+	w    jetstream.KeyWatcher
+	done chan struct{}
 }
 
 // OpenKV connects, opens or creates the bucket and reads it completely
