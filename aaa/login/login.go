@@ -152,20 +152,19 @@ func NewAuthenticator(cfg Config) (*Authenticator, error) {
 // returns a signed token. Every error matches ErrLoginFailed except a
 // token signing failure, which matches ErrIssue.
 func (a *Authenticator) Login(req *Request, source string) (string, error) {
-	now := a.now()
-	release, err := a.reserve(req.Username, source, now)
+	finish, err := a.reserve(req.Username, source)
 	if err != nil {
 		return "", err
 	}
+	now := a.now()
 	u, pub, err := a.check(req, now)
 	var sf *SecondFactorRequired
-	if errors.As(err, &sf) {
-		release() // the password was right
-	}
+	// A failure keeps the reserved attempts spent; a right password
+	// (with or without the code still to come) gives them back.
+	finish(err == nil || errors.As(err, &sf))
 	if err != nil {
-		return "", err // the reserved attempts stay spent
+		return "", err
 	}
-	release()
 	tok, err := a.tokens.Issue(u, pub)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrIssue, err)
@@ -174,20 +173,21 @@ func (a *Authenticator) Login(req *Request, source string) (string, error) {
 }
 
 // reserve takes one attempt from the source address's and the user's
-// buckets before anything is checked (docs/central-aaa.md, rate limits):
-// concurrent guesses cannot all reach bcrypt. release gives both back
-// after a successful login.
-func (a *Authenticator) reserve(user, source string, now time.Time) (release func(), err error) {
-	if wait := a.byAddr.reserve(source, now); wait > 0 {
+// budgets before anything is checked (docs/central-aaa.md, "Login
+// attempts"): concurrent guesses cannot all reach bcrypt. finish(ok)
+// ends the attempt; ok gives both back.
+func (a *Authenticator) reserve(user, source string) (finish func(ok bool), err error) {
+	if wait := a.byAddr.reserve(source, a.now); wait > 0 {
 		return nil, &RateLimitedError{Key: "address", RetryAfter: wait}
 	}
-	if wait := a.byUser.reserve(user, now); wait > 0 {
-		a.byAddr.refund(source, now)
+	if wait := a.byUser.reserve(user, a.now); wait > 0 {
+		a.byAddr.done(source, a.now(), true) // not attempted
 		return nil, &RateLimitedError{Key: "user", RetryAfter: wait}
 	}
-	return func() {
-		a.byUser.refund(user, now)
-		a.byAddr.refund(source, now)
+	return func(ok bool) {
+		now := a.now()
+		a.byUser.done(user, now, ok)
+		a.byAddr.done(source, now, ok)
 	}, nil
 }
 

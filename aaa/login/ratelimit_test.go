@@ -33,11 +33,12 @@ func TestConcurrentGuessesLimited(t *testing.T) {
 			errs <- err
 		})
 	}
-	// give the goroutines time to pile up at the gate (or be refused)
+	// five guesses reach the gate; the others wait for them or are refused
 	deadline := time.Now().Add(5 * time.Second)
-	for len(errs) < guesses-5 && time.Now().Before(deadline) {
+	for calls.Load() < 5 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(100 * time.Millisecond) // a sixth would have arrived by now
 	close(gate)
 	inFlight.Wait()
 	close(errs)
@@ -82,6 +83,28 @@ func TestPerAddressLimitConcurrent(t *testing.T) {
 	// another address is not affected
 	if _, err := a.Login(signedRequest("bob.smith", "secret", now), "10.0.0.2"); err != nil {
 		t.Fatalf("login from another address: %v", err)
+	}
+}
+
+// TestConcurrentSuccessesQueue: more concurrent right logins than the
+// burst all succeed: those beyond it wait for the ones in flight.
+func TestConcurrentSuccessesQueue(t *testing.T) {
+	now := time.Unix(1795357850, 0)
+	a := loginFixture(t, func() time.Time { return now }, RateLimit{UserBurst: 2, UserEvery: time.Hour, AddrBurst: 2, AddrEvery: time.Hour})
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for range 12 {
+		wg.Go(func() {
+			_, err := a.Login(signedRequest("bob.smith", "secret", now), "10.0.0.1")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
