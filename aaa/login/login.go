@@ -30,13 +30,26 @@ type Request struct {
 	// PublicKey is hex of the user's fresh ed25519 public key.
 	PublicKey string `json:"public_key"`
 	// Signature is hex of the ed25519 signature over
-	// "<timestamp>:<username>:<password>".
+	// "<timestamp>:<username>:<password>", followed by ":<otp>" when
+	// OTP is set.
 	Signature string `json:"signature"`
+	// OTP is the one-time code of a user with a second factor (tutti;
+	// aaasvc clients never send it).
+	OTP string `json:"otp,omitempty"`
 }
 
 // LoginMessage is the text a login's signature covers.
 func LoginMessage(timestamp, username, password string) []byte {
 	return []byte(timestamp + ":" + username + ":" + password)
+}
+
+// OTPLoginMessage is the text a login's signature covers when it
+// carries a one-time code: LoginMessage, ":", the code.
+func OTPLoginMessage(timestamp, username, password, otp string) []byte {
+	if otp == "" {
+		return LoginMessage(timestamp, username, password)
+	}
+	return []byte(timestamp + ":" + username + ":" + password + ":" + otp)
 }
 
 // ErrLoginFailed is the one error a caller sees for any failed login.
@@ -101,7 +114,10 @@ type Authenticator struct {
 
 	byUser, byAddr *failLimiter
 	seen           *replay.Cache // login signatures, until they are stale
-	dummyHash      []byte
+	otp            *totpGuard
+	// compare is bcrypt.CompareHashAndPassword (tests count its calls).
+	compare   func(hash, password []byte) error
+	dummyHash []byte
 }
 
 // NewAuthenticator builds an Authenticator from cfg.
@@ -119,6 +135,8 @@ func NewAuthenticator(cfg Config) (*Authenticator, error) {
 		byUser:    newFailLimiter(lim.UserBurst, lim.UserEvery),
 		byAddr:    newFailLimiter(lim.AddrBurst, lim.AddrEvery),
 		seen:      replay.New(0),
+		otp:       newTOTPGuard(),
+		compare:   bcrypt.CompareHashAndPassword,
 		dummyHash: dummy,
 	}
 	if a.now == nil {
@@ -134,17 +152,17 @@ func NewAuthenticator(cfg Config) (*Authenticator, error) {
 // returns a signed token. Every error matches ErrLoginFailed except a
 // token signing failure, which matches ErrIssue.
 func (a *Authenticator) Login(req *Request, source string) (string, error) {
-	now := a.now()
-	if wait := a.byUser.retryAfter(req.Username, now); wait > 0 {
-		return "", &RateLimitedError{Key: "user", RetryAfter: wait}
-	}
-	if wait := a.byAddr.retryAfter(source, now); wait > 0 {
-		return "", &RateLimitedError{Key: "address", RetryAfter: wait}
-	}
-	u, pub, err := a.check(req, now)
+	finish, err := a.reserve(req.Username, source)
 	if err != nil {
-		a.byUser.fail(req.Username, now)
-		a.byAddr.fail(source, now)
+		return "", err
+	}
+	now := a.now()
+	u, pub, err := a.check(req, now)
+	var sf *SecondFactorRequired
+	// A failure keeps the reserved attempts spent; a right password
+	// (with or without the code still to come) gives them back.
+	finish(err == nil || errors.As(err, &sf))
+	if err != nil {
 		return "", err
 	}
 	tok, err := a.tokens.Issue(u, pub)
@@ -152,6 +170,25 @@ func (a *Authenticator) Login(req *Request, source string) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrIssue, err)
 	}
 	return tok, nil
+}
+
+// reserve takes one attempt from the source address's and the user's
+// budgets before anything is checked (docs/central-aaa.md, "Login
+// attempts"): concurrent guesses cannot all reach bcrypt. finish(ok)
+// ends the attempt; ok gives both back.
+func (a *Authenticator) reserve(user, source string) (finish func(ok bool), err error) {
+	if wait := a.byAddr.reserve(source, a.now); wait > 0 {
+		return nil, &RateLimitedError{Key: "address", RetryAfter: wait}
+	}
+	if wait := a.byUser.reserve(user, a.now); wait > 0 {
+		a.byAddr.done(source, a.now(), true) // not attempted
+		return nil, &RateLimitedError{Key: "user", RetryAfter: wait}
+	}
+	return func(ok bool) {
+		now := a.now()
+		a.byUser.done(user, now, ok)
+		a.byAddr.done(source, now, ok)
+	}, nil
 }
 
 // check runs the checks of docs/signer-api.md §2 in order.
@@ -175,7 +212,7 @@ func (a *Authenticator) check(req *Request, now time.Time) (*User, ed25519.Publi
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return a.fail("bad_request", fmt.Errorf("signature is not %d hex bytes", ed25519.SignatureSize))
 	}
-	if !ed25519.Verify(pub, LoginMessage(req.Timestamp, req.Username, req.Password), sig) {
+	if !ed25519.Verify(pub, OTPLoginMessage(req.Timestamp, req.Username, req.Password, req.OTP), sig) {
 		return a.fail("bad_signature", errors.New("signature does not verify with public_key"))
 	}
 	// Keyed on the decoded signature, not its hex: "AB" and "ab" decode
@@ -186,11 +223,19 @@ func (a *Authenticator) check(req *Request, now time.Time) (*User, ed25519.Publi
 	u, ok := a.users.Lookup(req.Username)
 	if !ok {
 		// Same cost as a real check, so timing does not reveal the user.
-		_ = bcrypt.CompareHashAndPassword(a.dummyHash, []byte(req.Password))
+		_ = a.compare(a.dummyHash, []byte(req.Password))
 		return a.fail("unknown_user", fmt.Errorf("no user %q", req.Username))
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(req.Password)); err != nil {
+	if err := a.compare([]byte(u.Password), []byte(req.Password)); err != nil {
 		return a.fail("bad_password", fmt.Errorf("user %q: %w", req.Username, err))
+	}
+	if u.TOTPSecret != "" {
+		if req.OTP == "" {
+			return nil, nil, &SecondFactorRequired{Kind: SecondFactorTOTP}
+		}
+		if err := a.otp.check(u.Username, u.TOTPSecret, req.OTP, now); err != nil {
+			return nil, nil, err
+		}
 	}
 	return u, ed25519.PublicKey(pub), nil
 }

@@ -131,7 +131,10 @@ func (s *TokenSigner) Issue(u *User, publicKey ed25519.PublicKey) (string, error
 		PublicKey:      hex.EncodeToString(publicKey),
 		Approve:        u.Approve,
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    Issuer,
+			Issuer: Issuer,
+			// tutti: the user name, which token revocation by user
+			// matches (aaasvc writes no sub; Choria ignores it).
+			Subject:   u.Username,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(s.validity)),

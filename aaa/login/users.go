@@ -55,6 +55,9 @@ type User struct {
 	// in ACLs. It becomes the approve claim. Nobody approves their own
 	// request.
 	Approve []string `json:"approve" yaml:"approve"`
+	// TOTPSecret is the base32 secret of the user's second factor
+	// (tutti; enrol with tutti-aaa user totp): logins then need a code.
+	TOTPSecret string `json:"totp_secret,omitempty" yaml:"totp_secret,omitempty"`
 }
 
 // callerIDRe is the shape of a callerid a user may be given.
@@ -137,6 +140,9 @@ func normalizeUser(u *User) error {
 	}
 	if _, err := bcrypt.Cost([]byte(u.Password)); err != nil {
 		return fmt.Errorf("password is not a bcrypt hash (make one with tutti-aaa hash-password): %w", err)
+	}
+	if err := checkTOTPSecret(u.TOTPSecret); err != nil {
+		return err
 	}
 	if u.CallerID == "" {
 		u.CallerID = "up=" + u.Username

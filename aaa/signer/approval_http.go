@@ -135,6 +135,9 @@ func (s *Signer) checkApprovalCaller(call *ApprovalCall, now time.Time) (*login.
 	case err != nil:
 		return nil, deny(CodeBadToken, err, "token refused")
 	}
+	if den := s.checkRevoked(claims); den != nil {
+		return nil, den
+	}
 	pub, err := hex.DecodeString(claims.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return nil, deny(CodeBadToken, err, "token has no usable public_key claim (approvals need proof of possession)")

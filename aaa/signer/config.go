@@ -132,6 +132,8 @@ type Config struct {
 	ChoriaServers bool `yaml:"choria_servers"`
 	// tutti: two-person approval (docs/central-aaa.md).
 	Approval ApprovalConfig `yaml:"approval"`
+	// tutti: where token revocations are kept.
+	TokenRevocation TokenRevocationConfig `yaml:"token_revocation"`
 	// tutti: failed-login limits.
 	LoginLimits struct {
 		UserBurst int      `yaml:"user_burst"`
@@ -250,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.InsecureHTTP && (c.TLSCertificate == "" || c.TLSKey == "") {
 		bad("tls_certificate and tls_key are required (plain HTTP only with insecure_http, for tests)")
+	}
+	if c.InsecureHTTP && (c.TLSCertificate != "" || c.TLSKey != "") {
+		bad("insecure_http (or run --insecure-http) asks for plain HTTP but tls_certificate/tls_key ask for HTTPS: remove one of them")
 	}
 	switch c.Authenticator {
 	case "":

@@ -139,3 +139,14 @@ func FuzzDecodeRequestB64(f *testing.F) {
 		}
 	})
 }
+
+// TestInsecureHTTPWithCertificate: plain HTTP asked for while a TLS
+// certificate is configured is refused, not silently ignored.
+func TestInsecureHTTPWithCertificate(t *testing.T) {
+	doc := "authenticator: userlist\nport: 8443\ninsecure_http: true\ntls_certificate: c.pem\ntls_key: c.key\n" +
+		"userlist_authenticator: {signing_key: k, users_file: u}\n"
+	_, _, err := ParseConfig([]byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "insecure_http (or run --insecure-http) asks for plain HTTP") {
+		t.Fatalf("err = %v", err)
+	}
+}

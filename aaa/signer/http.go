@@ -119,6 +119,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 	var rl *login.RateLimitedError
 	var f *login.Failure
+	var sf *login.SecondFactorRequired
 	switch {
 	case err == nil:
 		s.metrics.LoginTotal.WithLabelValues("ok", "").Inc()
@@ -129,6 +130,12 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		log.WithError(err).Warn("Login rate limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": login.ErrLoginFailed.Error()})
+	case errors.As(err, &sf):
+		// tutti: the password was right; the client asks for the code
+		// and logs in again with it (docs/signer-api.md §2).
+		s.metrics.LoginTotal.WithLabelValues("second_factor", sf.Kind).Inc()
+		log.Info("Login needs a one-time code")
+		writeJSON(w, http.StatusOK, map[string]string{"error": login.ErrSecondFactor.Error(), "second_factor": sf.Kind})
 	case errors.As(err, &f):
 		s.metrics.LoginTotal.WithLabelValues("failed", f.Reason).Inc()
 		log.WithError(err).Warn("Login failed")
@@ -215,6 +222,7 @@ func (s *Service) Handler() http.Handler {
 		mux.HandleFunc(SignPath, notImplemented("PostSign"))
 	}
 	mux.HandleFunc(HealthPath, s.handleHealth)
+	mux.HandleFunc(SwaggerPath, handleSwagger)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path)})
 	})

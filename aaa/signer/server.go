@@ -47,7 +47,9 @@ type Service struct {
 	signer   *Signer // nil: signing disabled
 	provider *x509.Provider
 	auditor  audit.Auditor // every configured auditor; nil: none
-	tlsCert  atomic.Pointer[tls.Certificate]
+	// revocations: nil when none are configured
+	revocations RevocationStore
+	tlsCert     atomic.Pointer[tls.Certificate]
 
 	ready    chan struct{}
 	addr     net.Addr
@@ -94,7 +96,11 @@ func New(config *Config, opts Options) (s *Service, err error) {
 		}
 	}
 	if cfg.Signer == "basicjwt" {
+		if err := s.setupRevocations(); err != nil {
+			return nil, err
+		}
 		if err := s.setupSigner(opts.Now); err != nil {
+			_ = s.closeRevocations()
 			return nil, err
 		}
 	}
@@ -275,7 +281,8 @@ func (s *Service) setupSigner(now func() time.Time) error {
 	s.signer, err = NewSigner(SignerConfig{
 		Tokens: tokens, Privileged: s.provider, MaxTTL: time.Duration(s.cfg.MaxTTL), ChoriaServers: s.cfg.ChoriaServers,
 		AllowBearer: s.cfg.BasicJWT.AllowBearerTokens, Auditor: s.auditor, Site: s.cfg.Site, Now: now,
-		Log: s.log.WithField("component", "signer"), Approval: s.cfg.Approval,
+		Approval: s.cfg.Approval, Revocations: s.revocationsOrNil(),
+		Log:          s.log.WithField("component", "signer"),
 		OnAuditError: func(error) { s.metrics.AuditErrors.Inc() },
 	})
 	return err
@@ -429,6 +436,9 @@ func (s *Service) closeAuditors() {
 		return
 	}
 	s.closed = true
+	if err := s.closeRevocations(); err != nil {
+		s.log.WithError(err).Warn("Closing revocations")
+	}
 	if s.auditor == nil {
 		return
 	}

@@ -32,6 +32,7 @@ const (
 	CodeStale          = "stale_request"
 	CodeReplayed       = "replayed"
 	CodeInternal       = "internal_error"
+	// CodeRevoked (token_revoked) is in revocation.go.
 )
 
 // DeniedMessage is the human text of every refusal, for compatibility.
@@ -100,6 +101,8 @@ type SignerConfig struct {
 	Log         *logrus.Entry
 	// OnAuditError is called when the auditor fails (metrics).
 	OnAuditError func(error)
+	// Revocations refuses revoked tokens; nil: none are.
+	Revocations Revocations
 	// ChoriaServers refuses to sign unless Privileged's key is RSA
 	// (choria_servers): Choria servers crash on other keys. Privileged
 	// must then be able to tell (an *x509.Provider can).
@@ -252,6 +255,9 @@ func (s *Signer) check(sr *SignRequest, d *decision, now time.Time) *Denial {
 		return deny(CodeBadToken, err, "token refused")
 	}
 	d.claims = claims
+	if den := s.checkRevoked(claims); den != nil {
+		return den
+	}
 	if den := s.checkPossession(sr, d); den != nil {
 		return den
 	}
@@ -317,8 +323,12 @@ func (s *Signer) checkTime(req *protocol.Request, now time.Time) *Denial {
 		return deny(CodeStale, nil, "ttl %ds is above max_ttl %s", req.TTL, s.cfg.MaxTTL)
 	}
 	created := time.Unix(req.Time, 0)
-	if age := now.Sub(created); age >= ttl || -age >= ttl {
-		return deny(CodeStale, nil, "request created at %d is outside its ttl of %ds (now %d)", req.Time, req.TTL, now.Unix())
+	if age := now.Sub(created); -age >= ttl {
+		return deny(CodeStale, nil, "request created at %d is from the future (clock skew?): %ds ahead of the signer's clock, ttl %ds",
+			req.Time, req.Time-now.Unix(), req.TTL)
+	} else if age >= ttl {
+		return deny(CodeStale, nil, "request created at %d is too old: %ds before the signer's clock, ttl %ds",
+			req.Time, now.Unix()-req.Time, req.TTL)
 	}
 	if s.seen.Seen(replay.StringKey(req.ID), created.Add(ttl+time.Second), now) {
 		return deny(CodeReplayed, nil, "request id %s was already signed", req.ID)

@@ -22,7 +22,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newHashPasswordCmd(), newBenchCmd())
+	root.AddCommand(newRunCmd(), newHashPasswordCmd(), newBenchCmd(), newUserCmd(), newTokenCmd())
 	return root
 }
 

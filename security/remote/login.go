@@ -33,7 +33,15 @@ type LoginOptions struct {
 	HTTPClient *http.Client
 	// Now is the clock for the login timestamp; nil means time.Now.
 	Now func() time.Time
+	// OTP is asked for the one-time code when the service answers that
+	// the user has a second factor (second_factor "totp"); nil: such a
+	// login fails with ErrSecondFactor.
+	OTP func() (string, error)
 }
+
+// ErrSecondFactor means the password was right but the user has a
+// second factor and no code could be asked for.
+var ErrSecondFactor = errors.New("login: this user has a second factor: a one-time code is needed")
 
 type loginBody struct {
 	Username  string `json:"username"`
@@ -41,6 +49,20 @@ type loginBody struct {
 	Timestamp string `json:"timestamp"`
 	PublicKey string `json:"public_key"`
 	Signature string `json:"signature"`
+	OTP       string `json:"otp,omitempty"`
+}
+
+// signedLoginBody signs a login body with priv at now; the signature
+// covers the code when there is one (docs/signer-api.md §2).
+func signedLoginBody(priv ed25519.PrivateKey, now time.Time, user, password, otp string) loginBody {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	msg := ts + ":" + user + ":" + password
+	if otp != "" {
+		msg += ":" + otp
+	}
+	return loginBody{Username: user, Password: password, Timestamp: ts, OTP: otp,
+		PublicKey: hex.EncodeToString(priv.Public().(ed25519.PublicKey)),
+		Signature: hex.EncodeToString(ed25519.Sign(priv, []byte(msg)))}
 }
 
 // Login makes a fresh ed25519 key, logs in with it (docs/signer-api.md §2) and, on
@@ -64,7 +86,7 @@ func Login(ctx context.Context, o LoginOptions) (string, error) {
 			return "", err
 		}
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", fmt.Errorf("login: make key: %w", err)
 	}
@@ -72,10 +94,10 @@ func Login(ctx context.Context, o LoginOptions) (string, error) {
 	if o.Now != nil {
 		now = o.Now
 	}
-	ts := strconv.FormatInt(now().Unix(), 10)
-	body := loginBody{Username: o.User, Password: o.Password, Timestamp: ts, PublicKey: hex.EncodeToString(pub),
-		Signature: hex.EncodeToString(ed25519.Sign(priv, []byte(ts+":"+o.User+":"+o.Password)))}
-	token, err := postLogin(ctx, client, o.URLs, body)
+	token, factor, err := postLogin(ctx, client, o.URLs, signedLoginBody(priv, now(), o.User, o.Password, ""))
+	if err == nil && factor != "" {
+		token, err = secondFactor(ctx, client, o, priv, now, factor)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -92,8 +114,32 @@ func Login(ctx context.Context, o LoginOptions) (string, error) {
 	return token, nil
 }
 
-// postLogin tries the URLs from a random start until one answers.
-func postLogin(ctx context.Context, c *http.Client, urls []string, body loginBody) (string, error) {
+// secondFactor asks for the one-time code and logs in again with it.
+func secondFactor(ctx context.Context, c *http.Client, o LoginOptions, priv ed25519.PrivateKey,
+	now func() time.Time, factor string) (string, error) {
+	if factor != "totp" {
+		return "", fmt.Errorf("%w: the service asks for a second factor this client does not know (%q)", ErrLoginFailed, factor)
+	}
+	if o.OTP == nil {
+		return "", ErrSecondFactor
+	}
+	code, err := o.OTP()
+	if err != nil {
+		return "", fmt.Errorf("login: one-time code: %w", err)
+	}
+	if code == "" {
+		return "", ErrSecondFactor
+	}
+	token, factor, err := postLogin(ctx, c, o.URLs, signedLoginBody(priv, now(), o.User, o.Password, code))
+	if err == nil && factor != "" {
+		return "", fmt.Errorf("%w: the one-time code was not accepted", ErrLoginFailed)
+	}
+	return token, err
+}
+
+// postLogin tries the URLs from a random start until one answers. It
+// returns the token, or the second factor the service asks for.
+func postLogin(ctx context.Context, c *http.Client, urls []string, body loginBody) (string, string, error) {
 	start := 0
 	if n, err := rand.Int(rand.Reader, big.NewInt(int64(len(urls)))); err == nil {
 		start = int(n.Int64())
@@ -102,8 +148,9 @@ func postLogin(ctx context.Context, c *http.Client, urls []string, body loginBod
 	for i := range urls {
 		url := urls[(start+i)%len(urls)]
 		var ans struct {
-			Token string `json:"token"`
-			Error string `json:"error"`
+			Token        string `json:"token"`
+			Error        string `json:"error"`
+			SecondFactor string `json:"second_factor"`
 		}
 		err := postJSON(ctx, c, url, body, &ans)
 		var se *StatusError
@@ -112,17 +159,19 @@ func postLogin(ctx context.Context, c *http.Client, urls []string, body loginBod
 			errs = append(errs, err)
 			continue
 		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
-			return "", fmt.Errorf("%w: too many failed attempts, retry after %ss", ErrLoginFailed, se.RetryAfter)
+			return "", "", fmt.Errorf("%w: too many failed attempts, retry after %ss", ErrLoginFailed, se.RetryAfter)
 		case err != nil:
-			return "", fmt.Errorf("login: %w", err)
+			return "", "", fmt.Errorf("login: %w", err)
+		case ans.SecondFactor != "" && ans.Token == "":
+			return "", ans.SecondFactor, nil
 		case ans.Error != "":
-			return "", fmt.Errorf("%w: %s", ErrLoginFailed, ans.Error)
+			return "", "", fmt.Errorf("%w: %s", ErrLoginFailed, ans.Error)
 		case ans.Token == "":
-			return "", fmt.Errorf("login: %s answered without a token", url)
+			return "", "", fmt.Errorf("login: %s answered without a token", url)
 		}
-		return ans.Token, nil
+		return ans.Token, "", nil
 	}
-	return "", fmt.Errorf("login: %w", errors.Join(errs...))
+	return "", "", fmt.Errorf("login: %w", errors.Join(errs...))
 }
 
 // writePrivate writes data to path with mode 0600 via a temporary file

@@ -54,13 +54,19 @@ type RefusedError struct {
 	Message string
 	// Code is tutti-aaa's error_code (empty from aaasvc).
 	Code string
+	// Hint is this client's guess at the cause, when it has one.
+	Hint string
 }
 
 func (e *RefusedError) Error() string {
+	msg := "the request signer refused the request: " + e.Message
 	if e.Code != "" {
-		return fmt.Sprintf("the request signer refused the request: %s (%s)", e.Message, e.Code)
+		msg += " (" + e.Code + ")"
 	}
-	return "the request signer refused the request: " + e.Message
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	return msg
 }
 
 // Is matches ErrRefused, and ErrTokenExpired for a token_expired refusal.
@@ -104,6 +110,10 @@ type Signer struct {
 	seed     ed25519.PrivateKey // nil: bearer requests
 	now      func() time.Time
 	approval ApprovalOptions
+	// boundKey: the token has a public_key claim (tutti-aaa and aaasvc
+	// since 2021 refuse it without the matching signature).
+	boundKey bool
+	seedFile string
 }
 
 // New reads the token and seed once and builds the HTTP client. Errors:
@@ -120,7 +130,7 @@ func New(cfg Config) (*Signer, error) {
 	if s.token, err = readToken(cfg.TokenFile, cfg.TokenEnv); err != nil {
 		return nil, err
 	}
-	if s.callerID, s.expires, err = tokenInfo(s.token); err != nil {
+	if s.callerID, s.expires, s.boundKey, err = tokenInfo(s.token); err != nil {
 		return nil, err
 	}
 	if err := s.checkExpiry(); err != nil {
@@ -130,6 +140,7 @@ func New(cfg Config) (*Signer, error) {
 	if seedFile == "" && cfg.TokenFile != "" {
 		seedFile = DefaultSeedFile(cfg.TokenFile)
 	}
+	s.seedFile = seedFile
 	if seedFile != "" {
 		if s.seed, err = readSeed(expandHome(seedFile)); err != nil {
 			return nil, err
@@ -171,22 +182,42 @@ func readToken(file, env string) (string, error) {
 
 // tokenInfo reads callerid and exp without verifying the token: the
 // signer verifies it, the client only needs to know who it claims to be.
-func tokenInfo(token string) (string, time.Time, error) {
+func tokenInfo(token string) (callerID string, exp time.Time, boundKey bool, err error) {
 	var c struct {
-		CallerID string `json:"callerid"`
+		CallerID  string `json:"callerid"`
+		PublicKey string `json:"public_key"`
 		jwt.RegisteredClaims
 	}
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {
-		return "", time.Time{}, fmt.Errorf("remote signer: the token is not a JWT (log in again): %w", err)
+		return "", time.Time{}, false, fmt.Errorf("remote signer: the token is not a JWT (log in again): %w", err)
 	}
 	if c.CallerID == "" {
-		return "", time.Time{}, errors.New("remote signer: the token has no callerid claim")
+		return "", time.Time{}, false, errors.New("remote signer: the token has no callerid claim")
 	}
-	var exp time.Time
 	if c.ExpiresAt != nil {
 		exp = c.ExpiresAt.Time
 	}
-	return c.CallerID, exp, nil
+	return c.CallerID, exp, c.PublicKey != "", nil
+}
+
+// Warning is a problem the signer will meet, for the CLI to show before
+// it sends anything: a token bound to a key (public_key claim) used
+// without that key's seed is refused by the signer (bad_signature)
+// unless it accepts bearer tokens. "" when there is none.
+func (s *Signer) Warning() string {
+	if s.seed != nil || !s.boundKey {
+		return ""
+	}
+	return s.noSeed()
+}
+
+func (s *Signer) noSeed() string {
+	where := "no seed file is configured (token from the environment)"
+	if s.seedFile != "" {
+		where = "its seed file " + s.seedFile + " does not exist"
+	}
+	return "the token is bound to a proof-of-possession key but " + where +
+		": requests go without a signature and tutti-aaa refuses them (bad_signature) unless it allows bearer tokens; run tutti login again, or set plugin.choria.security.request_signer.seed_file"
 }
 
 func (s *Signer) checkExpiry() error {
@@ -330,7 +361,11 @@ func (s *Signer) sign(ctx context.Context, request []byte, approvalID string) ([
 		return nil, &pendingAnswer{id: ans.ApprovalID}
 	}
 	if ans.Error != "" {
-		return nil, &RefusedError{Message: ans.Error, Code: ans.ErrorCode}
+		re := &RefusedError{Message: ans.Error, Code: ans.ErrorCode}
+		if s.seed == nil && (ans.ErrorCode == "bad_signature" || ans.ErrorCode == "") {
+			re.Hint = s.noSeed()
+		}
+		return nil, re
 	}
 	secure, err := base64.StdEncoding.DecodeString(ans.SecureRequest)
 	if err != nil || len(secure) == 0 {

@@ -29,7 +29,8 @@ func newLoginCmd(g *globals) *cobra.Command {
 		Use:   "login",
 		Short: "Log in to the central AAA service and store a token for remote signing",
 		Long: `login asks for your user name and password (or takes --user, $TUTTI_USER, $TUTTI_PASSWORD
-and --password-stdin for automation), logs in to plugin.login.aaasvc.login.url and writes the
+and --password-stdin for automation), then a one-time code when your user has a second factor
+($TUTTI_OTP, or the line after the password with --password-stdin), logs in to plugin.login.aaasvc.login.url and writes the
 token to plugin.choria.security.request_signer.token_file (default ` + defaultTokenFile + `) and
 the signing seed next to it. A tutti-login executable on PATH replaces the built-in flow.`,
 		Args: cobra.NoArgs,
@@ -97,7 +98,26 @@ func loginOptions(cmd *cobra.Command, cfg *config.Client, user, url string, pass
 	default:
 		err = errors.New("no password: use --password-stdin or TUTTI_PASSWORD when not on a terminal")
 	}
+	o.OTP = otpPrompt(cmd, in, tty, passwordStdin)
 	return o, err
+}
+
+// otpPrompt asks for the one-time code of a user with a second factor,
+// only when the service asks for it: $TUTTI_OTP, the line after the
+// password with --password-stdin, or a prompt on a terminal.
+func otpPrompt(cmd *cobra.Command, in *bufio.Reader, tty, passwordStdin bool) func() (string, error) {
+	return func() (string, error) {
+		switch {
+		case os.Getenv("TUTTI_OTP") != "":
+			return os.Getenv("TUTTI_OTP"), nil
+		case passwordStdin:
+			return readLine(in)
+		case tty:
+			fmt.Fprint(cmd.ErrOrStderr(), "One-time code: ")
+			return readLine(in)
+		}
+		return "", errors.New("a one-time code is needed: set TUTTI_OTP, or give it on the line after the password with --password-stdin")
+	}
 }
 
 func isTerminal(r io.Reader) bool {

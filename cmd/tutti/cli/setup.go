@@ -107,6 +107,9 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	if err != nil {
 		return nil, exitWith(ExitFailed, err)
 	}
+	if w, ok := signer.(interface{ Warning() string }); ok && w.Warning() != "" {
+		log.Warn(w.Warning())
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
 	conn, err := dial.Open(ctx, dial.ConfigFrom(&cfg.Common).WithToken(brokerToken(signer)), p, log)
