@@ -202,6 +202,9 @@ func (s *Service) Handler() http.Handler {
 	} else {
 		mux.HandleFunc(SignPath, notImplemented("PostSign"))
 	}
+	if s.sso != nil {
+		s.sso.Register(mux)
+	}
 	mux.HandleFunc(HealthPath, s.handleHealth)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{http.StatusNotFound, fmt.Sprintf("path %s was not found", r.URL.Path)})
