@@ -41,7 +41,13 @@ func (a *Authenticator) StartDevice(ctx context.Context, pub ed25519.PublicKey, 
 			errors.New("no device_authorization_endpoint in the discovery document"))
 	}
 	conf := a.oauth2Config(p, "")
-	da, err := conf.DeviceAuth(a.ctx(ctx))
+	var auth []oauth2.AuthCodeOption
+	if a.secret != "" {
+		// A confidential client authenticates here too (RFC 8628 §3.1);
+		// x/oauth2 sends only client_id.
+		auth = append(auth, oauth2.SetAuthURLParam("client_secret", a.secret))
+	}
+	da, err := conf.DeviceAuth(a.ctx(ctx), auth...)
 	if err != nil {
 		return nil, refuse("provider", "the identity provider refused to start a device sign-in", err)
 	}
