@@ -56,6 +56,9 @@ type Options struct {
 	// Clients; default one: "tutti-aaa" with secret "s3cret".
 	Clients []Client
 	Users   []User
+	// KeysFrom, when set, makes this provider sign with that provider's
+	// keys (one key across issuers, as multi-tenant providers do).
+	KeysFrom *Provider
 }
 
 // Provider is a running OpenID provider.
@@ -153,9 +156,11 @@ func (p *Provider) handleDevice(w http.ResponseWriter, r *http.Request) {
 // JWKS (as providers publish the previous key for a while).
 func (p *Provider) RotateKey() error { return p.store.rotate(false) }
 
-// ReplaceKey makes a new signing key current and drops every old one
-// from the JWKS.
-func (p *Provider) ReplaceKey() error { return p.store.rotate(true) }
+// CurrentKeyID is the kid the provider signs with now.
+func (p *Provider) CurrentKeyID() string {
+	k, _ := p.store.SigningKey(context.Background())
+	return k.ID()
+}
 
 // SignWithStrayKey signs claims with a fresh RSA key that the JWKS does
 // not hold, under kid.
@@ -213,6 +218,12 @@ func newStore(issuer string, opts Options) (*store, error) {
 			Email: u.Username + "@example.com", EmailVerified: true, PreferredLanguage: language.English}
 	}
 	s.Storage = storage.NewStorageWithClients(us, exClients)
+	if opts.KeysFrom != nil {
+		opts.KeysFrom.store.mu.Lock()
+		defer opts.KeysFrom.store.mu.Unlock()
+		s.keys = slices.Clone(opts.KeysFrom.store.keys)
+		return s, nil
+	}
 	return s, s.rotate(true)
 }
 
