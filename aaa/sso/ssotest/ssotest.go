@@ -348,15 +348,20 @@ func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
 func (k publicKey) Use() string                        { return "sig" }
 func (k publicKey) Key() any                           { return &k.key.PublicKey }
 
-// client is a confidential client of type native: loopback redirects
-// on any port (RFC 8252 §7.3), the code and device grants, and the
-// user's claims (groups) in the ID token.
+// client is a confidential (web) client with loopback redirects on
+// any port (RFC 8252 §7.3, by a redirect glob), the code and device
+// grants, and the user's claims (groups) in the ID token.
 type client struct{ Client }
+
+func (c *client) RedirectURIGlobs() []string {
+	return []string{"http://127.0.0.1:*/callback", "http://[[]::1]:*/callback", "http://localhost:*/callback"}
+}
+func (c *client) PostLogoutRedirectURIGlobs() []string { return nil }
 
 func (c *client) GetID() string                       { return c.ID }
 func (c *client) RedirectURIs() []string              { return []string{"http://127.0.0.1/callback"} }
 func (c *client) PostLogoutRedirectURIs() []string    { return nil }
-func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
+func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
 func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
