@@ -465,6 +465,9 @@ func (s *Service) Reload() error {
 	if s.users != nil {
 		errs = append(errs, s.users.Reload())
 	}
+	if s.sso != nil {
+		s.sso.Reload()
+	}
 	if s.auditor != nil {
 		errs = append(errs, s.auditor.Reopen())
 	}

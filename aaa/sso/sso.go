@@ -114,6 +114,16 @@ func New(cfg Config, opts Options) (*Authenticator, error) {
 	return a, nil
 }
 
+// Reload forgets the discovered provider and its cached JWKS: the next
+// login discovers again. Keys the provider has withdrawn are otherwise
+// trusted until a restart (the key set is refetched only for an
+// unknown kid). Flows in progress keep their sessions.
+func (a *Authenticator) Reload() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.provider, a.verifier = nil, nil
+}
+
 // Close stops the device flows in progress.
 func (a *Authenticator) Close() { a.cancel() }
 
