@@ -57,20 +57,24 @@ func (a *Authenticator) StartDevice(ctx context.Context, pub ed25519.PublicKey, 
 		expires = now.Add(MaxDeviceTimeout)
 	}
 	s := &session{id: randomID(), pub: pub, source: source, expires: expires, done: make(chan struct{})}
+	s.lastPoll.Store(now.UnixNano())
+	var pollCtx context.Context
+	pollCtx, s.cancel = context.WithDeadline(a.ctx(a.bg), expires)
 	if !a.sessions.add(s, now) {
+		s.cancel()
 		return nil, ErrBusy
 	}
-	go a.pollDevice(s, conf, da)
+	go a.pollDevice(pollCtx, s, conf, da)
+	go a.watchDevice(s)
 	interval := max(int(da.Interval), 1)
 	return &DeviceStart{Session: s.id, UserCode: da.UserCode, VerificationURI: da.VerificationURI,
 		VerificationURIComplete: da.VerificationURIComplete, ExpiresIn: int(time.Until(expires).Seconds()), Interval: interval}, nil
 }
 
 // pollDevice runs the token polling (RFC 8628 §3.4, with slow_down) for s.
-func (a *Authenticator) pollDevice(s *session, conf *oauth2.Config, da *oauth2.DeviceAuthResponse) {
+func (a *Authenticator) pollDevice(ctx context.Context, s *session, conf *oauth2.Config, da *oauth2.DeviceAuthResponse) {
 	defer close(s.done)
-	ctx, cancel := context.WithDeadline(a.ctx(a.bg), s.expires)
-	defer cancel()
+	defer s.cancel()
 	tok, err := conf.DeviceAccessToken(ctx, da)
 	if err != nil {
 		s.err = deviceRefusal(err)
@@ -87,6 +91,27 @@ func (a *Authenticator) pollDevice(s *session, conf *oauth2.Config, da *oauth2.D
 	var id *Identity
 	s.token, id, s.err = a.issue(ctx, raw, "", s.pub)
 	a.logOutcome("device", s.source, id, s.err)
+}
+
+// watchDevice ends s when the CLI has stopped polling for
+// abandonAfter: nobody would collect the token, and the provider
+// should not be polled for nothing.
+func (a *Authenticator) watchDevice(s *session) {
+	t := time.NewTicker(abandonAfter / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if a.now().Sub(time.Unix(0, s.lastPoll.Load())) > abandonAfter {
+				s.cancel()
+				a.sessions.remove(s.id)
+				a.log.WithField("source", s.source).Info("SSO device sign-in abandoned by the client")
+				return
+			}
+		}
+	}
 }
 
 func deviceRefusal(err error) error {
@@ -108,6 +133,7 @@ func (a *Authenticator) Poll(id string) (string, error) {
 	if !ok || s.done == nil {
 		return "", refuse("unknown_session", "no such sign-in in progress (expired, finished, or started at another tutti-aaa)", nil)
 	}
+	s.lastPoll.Store(a.now().UnixNano())
 	select {
 	case <-s.done:
 	default:

@@ -138,3 +138,22 @@ func TestHTTPCodeFlow(t *testing.T) {
 		t.Fatalf("replayed exchange: %d", code)
 	}
 }
+
+// TestHTTPBoundsFlowsPerSource: one address may not hold more than
+// sso.MaxSessionsPerSource flows in progress.
+func TestHTTPBoundsFlowsPerSource(t *testing.T) {
+	r := newRig(t, nil, nil, nil)
+	base := serve(t, r)
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	_, ch := pkce()
+	body := map[string]string{"public_key": hex.EncodeToString(pub), "redirect_uri": "http://127.0.0.1:4711/callback",
+		"code_challenge": ch, "code_challenge_method": "S256"}
+	for i := range sso.MaxSessionsPerSource {
+		if code, out := post(t, base+sso.AuthorizePath, body); code != http.StatusOK {
+			t.Fatalf("start %d: %d %v", i, code, out)
+		}
+	}
+	if code, out := post(t, base+sso.AuthorizePath, body); code != http.StatusServiceUnavailable || out["reason"] != "busy" {
+		t.Fatalf("start past the limit: %d %v", code, out)
+	}
+}
