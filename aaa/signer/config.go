@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tuttifleet/tutti/aaa/login"
+	"github.com/tuttifleet/tutti/aaa/sso"
 )
 
 // ErrConfig is wrapped by every refusal of a tutti-aaa configuration.
@@ -92,8 +93,12 @@ type Config struct {
 	// TLSCA set requires and verifies client certificates (mTLS).
 	TLSCA string `yaml:"tls_ca"`
 
-	BasicJWT       BasicJWTConfig `yaml:"basicjwt_signer"`
-	Userlist       UserlistConfig `yaml:"userlist_authenticator"`
+	BasicJWT BasicJWTConfig `yaml:"basicjwt_signer"`
+	Userlist UserlistConfig `yaml:"userlist_authenticator"`
+	// tutti: single sign-on over OpenID Connect (aaa/sso), beside or
+	// instead of the userlist; tokens are signed with
+	// userlist_authenticator.signing_key.
+	OIDC           sso.Config `yaml:"oidc_authenticator"`
 	LogfileAuditor struct {
 		Logfile string `yaml:"logfile"`
 	} `yaml:"logfile_auditor"`
@@ -169,6 +174,7 @@ var knownKeys = []string{
 	"read_timeout", "write_timeout", "idle_timeout", "max_ttl", "privileged_certificate",
 	"privileged_key", "privileged_ca", "insecure_http", "login_rate_limit", "choria_servers",
 	"approval",
+	"oidc_authenticator",
 }
 
 // LoadConfig reads path. Unknown top-level keys (other aaasvc plugins)
@@ -235,6 +241,9 @@ func (c *Config) applyDefaults() {
 	if c.Authorizer == "" {
 		c.Authorizer = "actionlist"
 	}
+	if c.OIDC.Enabled() {
+		c.OIDC.ApplyDefaults()
+	}
 }
 
 // Validate checks the settings that can be checked without opening
@@ -259,7 +268,7 @@ func (c *Config) Validate() error {
 	switch c.Authenticator {
 	case "":
 	case "userlist":
-		if c.Userlist.SigningKey == "" {
+		if c.Userlist.SigningKey == "" && !c.OIDC.Enabled() {
 			bad("userlist_authenticator.signing_key is required")
 		}
 		if (len(c.Userlist.Users) == 0) == (c.Userlist.UsersFile == "") {
@@ -286,7 +295,13 @@ func (c *Config) Validate() error {
 	default:
 		bad("signer %q is not supported (basicjwt or empty)", c.Signer)
 	}
-	if c.Authenticator == "" && c.Signer == "" {
+	if c.OIDC.Enabled() {
+		errs = append(errs, c.OIDC.Validate())
+		if c.Userlist.SigningKey == "" {
+			bad("oidc_authenticator signs with userlist_authenticator.signing_key, which is not set")
+		}
+	}
+	if c.Authenticator == "" && c.Signer == "" && !c.OIDC.Enabled() {
 		bad("neither authenticator nor signer is enabled: nothing to serve")
 	}
 	for _, a := range c.Auditors {

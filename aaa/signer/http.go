@@ -221,6 +221,9 @@ func (s *Service) Handler() http.Handler {
 	} else {
 		mux.HandleFunc(SignPath, notImplemented("PostSign"))
 	}
+	if s.sso != nil {
+		s.sso.Register(mux)
+	}
 	mux.HandleFunc(HealthPath, s.handleHealth)
 	mux.HandleFunc(SwaggerPath, handleSwagger)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

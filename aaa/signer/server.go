@@ -22,6 +22,7 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/login"
+	"github.com/tuttifleet/tutti/aaa/sso"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -43,6 +44,7 @@ type Service struct {
 	metrics *Metrics
 
 	auth     *login.Authenticator // nil: login disabled
+	sso      *sso.Authenticator   // nil: single sign-on disabled
 	users    *login.Users
 	signer   *Signer // nil: signing disabled
 	provider *x509.Provider
@@ -92,6 +94,11 @@ func New(config *Config, opts Options) (s *Service, err error) {
 	}
 	if cfg.Authenticator == "userlist" {
 		if err := s.setupLogin(opts.Now); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.OIDC.Enabled() {
+		if err := s.setupSSO(opts.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -238,6 +245,17 @@ func (s *Service) setupLogin(now func() time.Time) error {
 	return err
 }
 
+// setupSSO builds the OpenID Connect login (aaa/sso), signing with the
+// userlist signing key.
+func (s *Service) setupSSO(now func() time.Time) error {
+	key, err := login.LoadSigningKey(s.cfg.Userlist.SigningKey)
+	if err != nil {
+		return fmt.Errorf("userlist_authenticator.signing_key: %w", err)
+	}
+	s.sso, err = sso.New(s.cfg.OIDC, sso.Options{Key: key, Now: now, Log: s.log.WithField("component", "sso")})
+	return err
+}
+
 // loadProvider reads the privileged certificate, key and CA once.
 func (s *Service) loadProvider() error {
 	var err error
@@ -360,6 +378,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) run(ctx context.Context) error {
 	defer s.closeAuditors()
+	if s.sso != nil {
+		defer s.sso.Close()
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.ListenAddress, listenPort(s.cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -460,6 +481,9 @@ func (s *Service) Reload() error {
 	}
 	if s.users != nil {
 		errs = append(errs, s.users.Reload())
+	}
+	if s.sso != nil {
+		s.sso.Reload()
 	}
 	if s.auditor != nil {
 		errs = append(errs, s.auditor.Reopen())

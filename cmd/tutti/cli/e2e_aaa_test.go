@@ -31,8 +31,9 @@ func startAAAFleet(t *testing.T) *aaaFleet {
 	return startAAAFleetOn(t, startFleet(t, 2))
 }
 
-// startAAAFleetOn adds tutti-aaa to a running fleet.
-func startAAAFleetOn(t *testing.T, f *Fleet) *aaaFleet {
+// startAAAFleetOn adds tutti-aaa to a running fleet; configure edits
+// tutti-aaa's configuration further.
+func startAAAFleetOn(t *testing.T, f *Fleet, configure ...func(*signer.Config)) *aaaFleet {
 	t.Helper()
 	ca, err := x509.LoadCADir(filepath.Join(f.Dir, "pki"))
 	if err != nil {
@@ -47,6 +48,9 @@ func startAAAFleetOn(t *testing.T, f *Fleet) *aaaFleet {
 	}, Configure: func(c *signer.Config) {
 		c.BasicJWT.SigningCertificate = filepath.Join(f.Dir, "aaa", "jwt.pub")
 		c.Userlist.SigningKey = filepath.Join(f.Dir, "aaa", "jwt.seed")
+		for _, edit := range configure {
+			edit(c)
+		}
 	}})
 	// The nodes' policy: bob (as the signer asserts him) may ping, nothing
 	// more, although his token allows all of rpcutil.

@@ -25,6 +25,7 @@ const defaultTokenFile = "~/.choria/token"
 func newLoginCmd(g *globals) *cobra.Command {
 	var user, url string
 	var passwordStdin bool
+	var sso ssoFlags
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Log in to the central AAA service and store a token for remote signing",
@@ -32,7 +33,11 @@ func newLoginCmd(g *globals) *cobra.Command {
 and --password-stdin for automation), then a one-time code when your user has a second factor
 ($TUTTI_OTP, or the line after the password with --password-stdin), logs in to plugin.login.aaasvc.login.url and writes the
 token to plugin.choria.security.request_signer.token_file (default ` + defaultTokenFile + `) and
-the signing seed next to it. A tutti-login executable on PATH replaces the built-in flow.`,
+the signing seed next to it. A tutti-login executable on PATH replaces the built-in flow.
+
+With --sso you sign in at your organisation's identity provider instead (single sign-on through
+tutti-aaa's OpenID Connect login): a browser opens where there is one, otherwise tutti prints a
+URL and a code to enter on any device (--sso-flow chooses).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path, err := exec.LookPath("tutti-login"); err == nil {
@@ -41,6 +46,9 @@ the signing seed next to it. A tutti-login executable on PATH replaces the built
 			cfg, _, err := config.LoadClient(g.config)
 			if err != nil {
 				return exitWith(ExitFailed, err)
+			}
+			if sso.enabled {
+				return runSSOLogin(cmd, cfg, url, sso)
 			}
 			opts, err := loginOptions(cmd, cfg, user, url, passwordStdin)
 			if err != nil {
@@ -56,6 +64,7 @@ the signing seed next to it. A tutti-login executable on PATH replaces the built
 	cmd.Flags().StringVar(&user, "user", "", "user name (default $TUTTI_USER, else prompt)")
 	cmd.Flags().StringVar(&url, "url", "", "login URL (default plugin.login.aaasvc.login.url)")
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	sso.register(cmd)
 	return cmd
 }
 
