@@ -64,6 +64,7 @@ type scheduler struct {
 	mu      sync.Mutex
 	callers map[string]*callerQueue // callers with queued messages
 	turns   []*callerQueue          // round-robin order of callers
+	spare   *callerQueue            // the last emptied queue, reused by the next new caller
 	queued  int
 	running int
 	// busy log rate limit
@@ -176,7 +177,8 @@ func (s *scheduler) push(caller string, j job, maxQueue int) (*job, busyReason) 
 		}
 		longest := s.longest()
 		if longest == nil || len(longest.jobs) <= own {
-			return &j, busyQueueFull
+			refused := j // a copy: &j would put every pushed job on the heap
+			return &refused, busyQueueFull
 		}
 		last := longest.jobs[len(longest.jobs)-1]
 		longest.jobs = longest.jobs[:len(longest.jobs)-1]
@@ -193,7 +195,11 @@ func (s *scheduler) push(caller string, j job, maxQueue int) (*job, busyReason) 
 
 func (s *scheduler) add(q *callerQueue, caller string, j job) {
 	if q == nil {
-		q = &callerQueue{caller: caller}
+		if q, s.spare = s.spare, nil; q != nil {
+			q.caller = caller
+		} else {
+			q = &callerQueue{caller: caller}
+		}
 		s.callers[caller] = q
 		s.turns = append(s.turns, q)
 	}
@@ -232,15 +238,23 @@ func (s *scheduler) pop() (job, bool) {
 	}
 	q := s.turns[0]
 	s.turns[0] = nil
-	s.turns = s.turns[1:]
+	if len(s.turns) == 1 {
+		s.turns = s.turns[:0] // keep the array: the next push needs no new one
+	} else {
+		s.turns = s.turns[1:]
+	}
 	j := q.jobs[0]
 	q.jobs[0] = job{}
-	q.jobs = q.jobs[1:]
 	s.queued--
-	if len(q.jobs) > 0 {
+	if len(q.jobs) > 1 {
+		q.jobs = q.jobs[1:]
 		s.turns = append(s.turns, q)
 	} else {
+		// emptied: kept (with its array) for the next caller, so a node
+		// handed one message at a time allocates nothing per message
 		delete(s.callers, q.caller)
+		q.jobs, q.caller = q.jobs[:0], ""
+		s.spare = q
 	}
 	return j, true
 }
