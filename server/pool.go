@@ -67,6 +67,7 @@ type scheduler struct {
 	mu      sync.Mutex
 	callers map[string]*callerQueue // callers with queued messages
 	turns   []*callerQueue          // round-robin order of callers
+	spare   *callerQueue            // the last emptied queue, reused by the next new caller
 	queued  int
 	running int
 	// busy log rate limit
@@ -95,10 +96,36 @@ func (rc *runtimeConfig) poolLimits() (workers, queue int) {
 	return workers, queue
 }
 
-// enqueue decodes m, queues it under its claimed caller and starts a
-// worker when fewer than the maximum run. It runs on the connector's
-// delivery goroutine, so it does no more than decode.
+// enqueue hands m to a new worker when nothing is queued and fewer than
+// the maximum run, and otherwise queues it (queue). It runs on the
+// connector's delivery goroutine, so it does no more than decode.
 func (n *Node) enqueue(m connector.Message) {
+	maxWorkers, _ := n.cfg.Load().poolLimits()
+	s := &n.sched
+	s.mu.Lock()
+	if s.queued == 0 && s.running < maxWorkers {
+		// Nothing waits, so there is no one to be fair to: a new worker
+		// decodes and runs m. Decoding here (or entering queue's large
+		// frame) would grow the stack of the connector's long-lived
+		// delivery goroutine for good: +6 KiB RSS per node.
+		s.running++
+		s.mu.Unlock()
+		go n.workFrom(m)
+		return
+	}
+	s.mu.Unlock()
+	n.queue(m)
+}
+
+// workFrom runs m, then queued messages until the queue is empty.
+func (n *Node) workFrom(m connector.Message) {
+	n.run(job{from: m.Destination, msg: n.decode(m.Data)})
+	n.work()
+}
+
+// queue decodes m, queues it under its claimed caller and starts a
+// worker when fewer than the maximum run (enqueue, when messages wait).
+func (n *Node) queue(m connector.Message) {
 	d := n.decode(m.Data)
 	caller := ""
 	if d.req != nil {
@@ -189,7 +216,8 @@ func (s *scheduler) push(caller string, j job, maxQueue int) (*job, busyReason) 
 		}
 		longest := s.longest()
 		if longest == nil || len(longest.jobs) <= own {
-			return &j, busyQueueFull
+			refused := j // a copy: &j would put every pushed job on the heap
+			return &refused, busyQueueFull
 		}
 		last := longest.jobs[len(longest.jobs)-1]
 		longest.jobs = longest.jobs[:len(longest.jobs)-1]
@@ -206,7 +234,11 @@ func (s *scheduler) push(caller string, j job, maxQueue int) (*job, busyReason) 
 
 func (s *scheduler) add(q *callerQueue, caller string, j job) {
 	if q == nil {
-		q = &callerQueue{caller: caller}
+		if q, s.spare = s.spare, nil; q != nil {
+			q.caller = caller
+		} else {
+			q = &callerQueue{caller: caller}
+		}
 		s.callers[caller] = q
 		s.turns = append(s.turns, q)
 	}
@@ -245,15 +277,23 @@ func (s *scheduler) pop() (job, bool) {
 	}
 	q := s.turns[0]
 	s.turns[0] = nil
-	s.turns = s.turns[1:]
+	if len(s.turns) == 1 {
+		s.turns = s.turns[:0] // keep the array: the next push needs no new one
+	} else {
+		s.turns = s.turns[1:]
+	}
 	j := q.jobs[0]
 	q.jobs[0] = job{}
-	q.jobs = q.jobs[1:]
 	s.queued--
-	if len(q.jobs) > 0 {
+	if len(q.jobs) > 1 {
+		q.jobs = q.jobs[1:]
 		s.turns = append(s.turns, q)
 	} else {
+		// emptied: kept (with its array) for the next caller, so a node
+		// handed one message at a time allocates nothing per message
 		delete(s.callers, q.caller)
+		q.jobs, q.caller = q.jobs[:0], ""
+		s.spare = q
 	}
 	return j, true
 }

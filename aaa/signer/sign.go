@@ -419,7 +419,9 @@ func (s *Signer) audit(ctx context.Context, sr *SignRequest, d *decision, den *D
 	if s.cfg.Auditor == nil {
 		return nil
 	}
-	if err := s.cfg.Auditor.Audit(ctx, rec); err != nil {
+	// The caller's disconnect must not cancel the record of a decision
+	// already taken (a remote auditor would otherwise give up on it).
+	if err := s.cfg.Auditor.Audit(context.WithoutCancel(ctx), rec); err != nil {
 		log().WithError(err).Error("Could not audit signing decision")
 		if s.cfg.OnAuditError != nil {
 			s.cfg.OnAuditError(err)

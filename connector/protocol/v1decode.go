@@ -350,10 +350,13 @@ func (d *requestDoc) unmarshal(data []byte) error {
 		d.time, d.hasTime = *e.Time, true
 	}
 	if len(e.Filter) > 0 && string(e.Filter) != "null" {
-		if err := json.Unmarshal(e.Filter, &d.filter); err != nil {
+		// into a local: &d.filter given to encoding/json would move every
+		// requestDoc to the heap, also on the scanner path
+		var f Filter
+		if err := json.Unmarshal(e.Filter, &f); err != nil {
 			return Wrap(KindMalformed, err, "request is not valid JSON")
 		}
-		d.rawFilter, d.hasFilt = e.Filter, true
+		d.filter, d.rawFilter, d.hasFilt = f, e.Filter, true
 	}
 	return nil
 }
