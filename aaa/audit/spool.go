@@ -59,6 +59,10 @@ type SpoolConfig struct {
 	// had not acknowledged yet. Records the stream acknowledged are
 	// never fsynced: the stream holds them.
 	FsyncInterval time.Duration
+	// Window is how many records are sent before the first of them is
+	// acknowledged, when the Publisher is an AsyncPublisher; default
+	// DefaultSpoolWindow.
+	Window int
 }
 
 // SpoolStats are a spool's counters, for metrics.
@@ -122,6 +126,9 @@ func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error)
 		cfg.SegmentBytes = DefaultSpoolSegmentBytes
 	}
 	cfg.SegmentBytes = min(cfg.SegmentBytes, cfg.MaxBytes)
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultSpoolWindow
+	}
 	if log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)

@@ -7,11 +7,40 @@ import (
 	"time"
 )
 
-// deliver sends the spooled records in order until Close: one at a
-// time, each acknowledged before the next is sent, so the stream holds
-// each writer's records in the order they were spooled. A failed
-// publish is retried with backoff (spoolRetryMin doubling to
-// spoolRetryMax), forever: the record stays first in line.
+// DefaultSpoolWindow is how many records the deliverer keeps sent and not
+// yet acknowledged when SpoolConfig.Window is not set.
+const DefaultSpoolWindow = 32
+
+// cursorSaveEvery bounds the acknowledged records between two cursor
+// writes while a window is full (the cursor is also written whenever
+// nothing is in flight). A crash sends those again; the stream drops the
+// duplicates.
+const cursorSaveEvery = 64
+
+// AsyncPublisher is a Publisher that can have several records in flight
+// on one connection. The deliverer sends up to SpoolConfig.Window records
+// before the first is acknowledged; they reach the stream in the order
+// they were sent, so each writer's records stay in order.
+type AsyncPublisher interface {
+	Publisher
+	// PublishRecordAsync sends line (kept until its result is known) with
+	// the same Nats-Msg-Id as PublishRecord and returns a channel that
+	// receives the stream's answer once: nil when stored. An error
+	// returned at once means nothing was sent.
+	PublishRecordAsync(line []byte) (<-chan error, error)
+}
+
+// deliver sends the spooled records in order until Close. With an
+// AsyncPublisher it keeps up to a window of records in flight; their
+// acknowledgements are taken in order and the cursor moves past each
+// acknowledged record. A failed publish drops the window, waits
+// (spoolRetryMin doubling to spoolRetryMax) and sends again from the
+// first unacknowledged record, one at a time until one is stored: the
+// records of the window that were stored are dropped by the stream as
+// duplicates (Nats-Msg-Id), so each is stored once and in order. The
+// one case that can reorder: the stream refuses a record and stores the
+// next one already in flight (a full stream that frees space between
+// the two); tutti audit verify reports it.
 func (s *Spool) deliver() {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -23,7 +52,11 @@ func (s *Spool) deliver() {
 		case <-ctx.Done():
 		}
 	}()
-	d := &deliverer{s: s}
+	d := &deliverer{s: s, window: s.cfg.Window}
+	d.async, _ = s.pub.(AsyncPublisher)
+	if d.async == nil {
+		d.window = 1
+	}
 	defer d.close()
 	for d.step(ctx) {
 	}
@@ -31,13 +64,22 @@ func (s *Spool) deliver() {
 
 // deliverer is the state of the delivery goroutine.
 type deliverer struct {
-	s       *Spool
-	rf      *os.File // reader of the cursor's segment
-	rfNum   uint64
-	buf     []byte
-	backoff time.Duration
-	failing bool
-	cfile   *os.File
+	s        *Spool
+	async    AsyncPublisher // nil: s.pub one record at a time
+	window   int
+	inflight []inflight // sent, oldest first, from the cursor on
+	sent     int64      // bytes of the in-flight frames
+	rf       *os.File   // reader of the cursor's segment
+	rfNum    uint64
+	backoff  time.Duration
+	failing  bool // since the last failure, until a record is stored
+	unsaved  int  // acknowledged records since the cursor was written
+	cfile    *os.File
+}
+
+type inflight struct {
+	n   int64 // frame size
+	res <-chan error
 }
 
 func (d *deliverer) close() {
@@ -49,25 +91,40 @@ func (d *deliverer) close() {
 	}
 }
 
-// step delivers (or waits for) the next record; false ends delivery.
+// step sends the next record, or takes the next acknowledgement, or
+// waits for a record; false ends delivery.
 func (d *deliverer) step(ctx context.Context) bool {
 	s := d.s
 	sg, size, isHead := s.position()
-	if s.cur.off >= size {
-		if isHead {
-			select {
-			case <-s.wake:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		if err := s.dropSegment(sg); err != nil {
-			s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
-			return sleep(ctx, spoolRetryMax)
-		}
-		return true
+	off := s.cur.off + d.sent
+	limit := d.window
+	if d.failing {
+		limit = 1 // after a failure: one at a time until one is stored
 	}
+	if off < size && len(d.inflight) < limit {
+		return d.send(ctx, sg, off, size)
+	}
+	if len(d.inflight) > 0 {
+		return d.ack(ctx, len(d.inflight) < limit)
+	}
+	if isHead {
+		select {
+		case <-s.wake:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if err := s.dropSegment(sg); err != nil {
+		s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
+		return sleep(ctx, spoolRetryMax)
+	}
+	return true
+}
+
+// send reads the frame at off in sg and publishes it.
+func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool {
+	s := d.s
 	if d.rf == nil || d.rfNum != sg.num {
 		if d.rf != nil {
 			d.rf.Close()
@@ -80,26 +137,51 @@ func (d *deliverer) step(ctx context.Context) bool {
 		}
 		d.rfNum = sg.num
 	}
-	line, n, err := readFrame(d.rf, s.cur.off, size, d.buf)
+	line, n, err := readFrame(d.rf, off, size, nil) // a new buffer: the publisher keeps it
 	if err != nil {
-		// size only covers synced whole frames: this is a disk fault
-		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, s.cur.off)
-		s.advance(size - s.cur.off)
+		if len(d.inflight) > 0 {
+			return d.ack(ctx, false) // settle the window first
+		}
+		// size only covers whole written frames: this is a disk fault
+		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, off)
+		s.advance(size - off)
 		return true
 	}
-	d.buf = line
-	if err := s.pub.PublishRecord(ctx, line); err != nil {
-		if ctx.Err() != nil {
-			return false
+	var res <-chan error
+	if d.async != nil {
+		if res, err = d.async.PublishRecordAsync(line); err != nil {
+			res = settled(err)
 		}
-		s.pubErrs.Add(1)
-		if !d.failing {
-			d.failing = true
-			s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
-		}
-		d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
-		return sleep(ctx, d.backoff)
+	} else {
+		res = settled(s.pub.PublishRecord(ctx, line))
 	}
+	d.inflight = append(d.inflight, inflight{n: n, res: res})
+	d.sent += n
+	return true
+}
+
+// ack takes the oldest in-flight record's result. While it waits, a
+// newly written record ends the wait when the window has room (more).
+func (d *deliverer) ack(ctx context.Context, more bool) bool {
+	s := d.s
+	wake := s.wake
+	if !more {
+		wake = nil
+	}
+	var err error
+	select {
+	case err = <-d.inflight[0].res:
+	case <-wake:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+	if err != nil {
+		return d.failed(ctx, err)
+	}
+	n := d.inflight[0].n
+	d.inflight = d.inflight[1:]
+	d.sent -= n
 	if d.failing {
 		d.failing = false
 		s.log.Info("audit spool: stream reachable again; delivering the backlog")
@@ -107,11 +189,42 @@ func (d *deliverer) step(ctx context.Context) bool {
 	d.backoff = 0
 	s.delivered.Add(1)
 	s.advance(n)
-	d.cfile = s.saveCursor(d.cfile)
+	if d.unsaved++; len(d.inflight) == 0 || d.unsaved >= cursorSaveEvery {
+		d.unsaved = 0
+		d.cfile = s.saveCursor(d.cfile)
+	}
 	return true
 }
 
-// position returns the cursor's segment, its synced size, and whether
+// failed drops the window after a failed publish and waits before
+// sending again from the cursor.
+func (d *deliverer) failed(ctx context.Context, err error) bool {
+	s := d.s
+	if ctx.Err() != nil {
+		return false
+	}
+	d.inflight, d.sent = d.inflight[:0], 0
+	s.pubErrs.Add(1)
+	if !d.failing {
+		d.failing = true
+		s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
+	}
+	if d.unsaved > 0 {
+		d.unsaved = 0
+		d.cfile = s.saveCursor(d.cfile)
+	}
+	d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
+	return sleep(ctx, d.backoff)
+}
+
+// settled is a result known at once.
+func settled(err error) <-chan error {
+	c := make(chan error, 1)
+	c <- err
+	return c
+}
+
+// position returns the cursor's segment, its written size, and whether
 // it is the head (still written to).
 func (s *Spool) position() (sg *segment, size int64, isHead bool) {
 	s.mu.Lock()
