@@ -97,12 +97,21 @@ type Spool struct {
 	used    int64       // undelivered bytes, including batches being written
 	full    bool        // logged "spool full" and not yet "accepting again"
 	syncDue *time.Timer // FsyncInterval > 0: a deferred fsync is armed
+	recent  written     // the last batch written, read by the deliverer without a read(2)
 
 	wake chan struct{} // a batch was written
 	stop chan struct{}
 	done chan struct{}
 
 	spooled, delivered, refused, writeErrs, pubErrs atomic.Uint64
+}
+
+// written is a batch of frames as written at off of segment seg. Its
+// buffer is never changed again.
+type written struct {
+	seg uint64
+	off int64
+	buf []byte
 }
 
 type spoolBatch struct {
@@ -346,6 +355,7 @@ func (s *Spool) write(b *spoolBatch) error {
 	}
 	s.mu.Lock()
 	h.size += int64(len(b.buf))
+	s.recent = written{seg: h.num, off: off, buf: b.buf}
 	if s.cfg.FsyncInterval > 0 && s.syncDue == nil && !s.closed {
 		s.syncDue = time.AfterFunc(s.cfg.FsyncInterval, s.deferredSync)
 	}

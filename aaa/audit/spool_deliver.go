@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
@@ -71,6 +73,7 @@ type deliverer struct {
 	sent     int64      // bytes of the in-flight frames
 	rf       *os.File   // reader of the cursor's segment
 	rfNum    uint64
+	ahead    written // bytes read ahead from rf
 	backoff  time.Duration
 	failing  bool // since the last failure, until a record is stored
 	unsaved  int  // acknowledged records since the cursor was written
@@ -122,9 +125,24 @@ func (d *deliverer) step(ctx context.Context) bool {
 	return true
 }
 
-// send reads the frame at off in sg and publishes it.
-func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool {
+// readAhead is how much the deliverer reads from a segment at once when
+// the record is no longer in memory (a backlog).
+const readAhead = 64 << 10
+
+// frame returns the frame at off of sg (size bytes written): from the
+// last batch written when it is there (the deliverer keeps up), else
+// from what was read ahead, else read from the file with what follows
+// it. The line is not changed afterwards: the publisher may keep it.
+func (d *deliverer) frame(sg *segment, off, size int64) ([]byte, int64, error) {
 	s := d.s
+	s.mu.Lock()
+	r := s.recent
+	s.mu.Unlock()
+	for _, w := range []written{r, d.ahead} {
+		if w.seg == sg.num && off >= w.off && holdsFrame(w.buf, off-w.off) {
+			return parseFrame(w.buf[off-w.off:])
+		}
+	}
 	if d.rf == nil || d.rfNum != sg.num {
 		if d.rf != nil {
 			d.rf.Close()
@@ -132,12 +150,40 @@ func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool
 		var err error
 		if d.rf, err = os.Open(sg.path); err != nil {
 			d.rf = nil
-			s.log.WithError(err).Error("audit spool: cannot open a segment")
-			return sleep(ctx, spoolRetryMax)
+			return nil, 0, fmt.Errorf("%w: %w", errOpen, err)
 		}
 		d.rfNum = sg.num
 	}
-	line, n, err := readFrame(d.rf, off, size, nil) // a new buffer: the publisher keeps it
+	buf := make([]byte, min(size-off, readAhead)) // a new buffer: the publisher keeps its lines
+	if _, err := d.rf.ReadAt(buf, off); err != nil {
+		return nil, 0, fmt.Errorf("%w: at %d: %w", errBadFrame, off, err)
+	}
+	d.ahead = written{seg: sg.num, off: off, buf: buf}
+	if !holdsFrame(buf, 0) && len(buf) == readAhead {
+		return readFrame(d.rf, off, size, nil) // a record longer than readAhead
+	}
+	return parseFrame(buf)
+}
+
+// holdsFrame reports whether b holds a whole frame at off.
+func holdsFrame(b []byte, off int64) bool {
+	if off < 0 || off+frameHeader > int64(len(b)) {
+		return false
+	}
+	return off+frameHeader+int64(binary.BigEndian.Uint32(b[off:off+4])) <= int64(len(b))
+}
+
+// errOpen is a segment that cannot be opened: retried.
+var errOpen = errors.New("audit spool: cannot open a segment")
+
+// send reads the frame at off in sg and publishes it.
+func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool {
+	s := d.s
+	line, n, err := d.frame(sg, off, size)
+	if errors.Is(err, errOpen) {
+		s.log.WithError(err).Error("audit spool: cannot read the spool")
+		return sleep(ctx, spoolRetryMax)
+	}
 	if err != nil {
 		if len(d.inflight) > 0 {
 			return d.ack(ctx, false) // settle the window first

@@ -304,6 +304,13 @@ func FuzzSegment(f *testing.F) {
 			if err != nil {
 				t.Fatalf("frame at %d of the valid prefix: %v", off, err)
 			}
+			// the deliverer's in-memory reader agrees with the file's
+			if !holdsFrame(data[:valid], off) {
+				t.Fatalf("holdsFrame: no whole frame at %d", off)
+			}
+			if pl, pn, err := parseFrame(data[off:valid]); err != nil || pn != fl || string(pl) != string(l) {
+				t.Fatalf("parseFrame at %d: %q %d %v, readFrame %q %d", off, pl, pn, err, l, fl)
+			}
 			lines = append(lines, l)
 			off += fl
 		}
@@ -316,6 +323,9 @@ func FuzzSegment(f *testing.F) {
 		}
 		if string(again) != string(data[:valid]) {
 			t.Fatal("valid prefix does not re-encode to itself")
+		}
+		if _, _, err := parseFrame(data); err == nil && !holdsFrame(data, 0) {
+			t.Fatal("parseFrame accepted a frame holdsFrame says is not whole")
 		}
 		if c, ok := decodeCursor(data); ok && string(c.encode()) != string(data) {
 			t.Fatal("cursor does not re-encode to itself")
