@@ -131,3 +131,11 @@ const (
 	defaultCheckpointInterval = time.Minute
 	defaultCheckpointRecords  = 1000
 )
+
+// The audit spool's fsync policy: records are written before the
+// action runs (a kill -9 loses none) and fsynced within a second unless
+// the stream acknowledged them first (docs/operations.md).
+const (
+	defaultAuditSpoolFsync         = "interval"
+	defaultAuditSpoolFsyncInterval = time.Second
+)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ServerFrom builds a node's typed configuration from f. Every invalid
@@ -139,6 +140,9 @@ func readAudit(r *reader) Audit {
 		Stream:        r.bool("plugin.tutti.audit.stream", false),
 		Subject:       r.str("plugin.tutti.audit.subject", ""),
 		SpoolMaxBytes: int64(r.int("plugin.tutti.audit.spool_max_bytes", defaultAuditSpoolMaxBytes)),
+		SpoolFsync:    r.enum("plugin.tutti.audit.spool_fsync", defaultAuditSpoolFsync),
+
+		SpoolFsyncInterval: r.duration("plugin.tutti.audit.spool_fsync_interval", defaultAuditSpoolFsyncInterval),
 
 		Chain:              r.bool("plugin.tutti.audit.chain", true),
 		ChainState:         r.path("plugin.tutti.audit.chain_state", ""),
@@ -164,7 +168,21 @@ func readAudit(r *reader) Audit {
 	if a.SpoolMaxBytes < 1024 {
 		r.invalid("plugin.tutti.audit.spool_max_bytes", "%d is under 1024", a.SpoolMaxBytes)
 	}
+	if a.SpoolFsyncInterval <= 0 || a.SpoolFsyncInterval > time.Minute {
+		r.invalid("plugin.tutti.audit.spool_fsync_interval", "%v is not between 0 and 60 seconds", a.SpoolFsyncInterval)
+	}
 	return a
+}
+
+// SpoolFsyncDelay is the spool's fsync policy as audit.SpoolConfig's
+// FsyncInterval: 0 when every record is fsynced before the action runs
+// (spool_fsync = always), else the longest an undelivered record waits
+// for its fsync.
+func (a Audit) SpoolFsyncDelay() time.Duration {
+	if a.SpoolFsync == "always" {
+		return 0
+	}
+	return a.SpoolFsyncInterval
 }
 
 // libDirs joins libdir and plugin.choria.agent_provider.mcorpc.libdir.

@@ -136,6 +136,11 @@ type Audit struct {
 	SpoolDir string
 	// SpoolMaxBytes: plugin.tutti.audit.spool_max_bytes (256 MiB).
 	SpoolMaxBytes int64
+	// SpoolFsync: plugin.tutti.audit.spool_fsync, "interval" (default)
+	// or "always"; SpoolFsyncInterval: plugin.tutti.audit.spool_fsync_interval
+	// (1 s). See SpoolFsyncDelay.
+	SpoolFsync         string
+	SpoolFsyncInterval time.Duration
 
 	// The tamper-evident chain (docs/security.md, "Audit trail").
 	Chain              bool          // plugin.tutti.audit.chain

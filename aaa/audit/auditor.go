@@ -48,6 +48,10 @@ var ErrClosed = errors.New("audit: auditor is closed")
 // encoding failure, a closed auditor) will not go away by retrying.
 var ErrUnavailable = errors.New("audit: destination unavailable")
 
+// ErrPartlyStored is matched by a Multi error when at least one of its
+// auditors stored the record and at least one did not.
+var ErrPartlyStored = errors.New("audit: record stored by some outputs only")
+
 // Discard returns an Auditor that drops every record (auditing off).
 func Discard() Auditor { return discard{} }
 
@@ -58,8 +62,10 @@ func (discard) Reopen() error                      { return nil }
 func (discard) Close() error                       { return nil }
 
 // Multi returns an Auditor that writes each record to every auditor in
-// order, even when an earlier one fails, and joins their errors. Nil
-// auditors are skipped.
+// order, even when an earlier one fails, and joins their errors. When
+// some stored the record and others failed, the error matches
+// ErrPartlyStored (a Chain then counts the record as written: the sink
+// that missed it shows a gap). Nil auditors are skipped.
 func Multi(a ...Auditor) Auditor {
 	m := make(multi, 0, len(a))
 	for _, x := range a {
@@ -78,6 +84,9 @@ func (m multi) Audit(ctx context.Context, e Entry) error {
 		if err := a.Audit(ctx, e); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 && len(errs) < len(m) {
+		errs = append(errs, ErrPartlyStored)
 	}
 	return errors.Join(errs...)
 }

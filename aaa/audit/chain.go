@@ -67,8 +67,11 @@ type ChainConfig struct {
 // seq is the order in which every sink receives them; the price is one
 // write per record instead of the File's grouped writes.
 //
-// A record is chained even when a sink fails to store it: the sink that
-// missed it then shows a gap, which is the truth.
+// A record that no sink stored does not advance the chain: the next
+// record takes its seq and prev, so a failed write (a full disk, a full
+// spool) leaves no gap. A record that some sinks stored and others did
+// not (Multi's ErrPartlyStored) does advance it: the sink that missed it
+// then shows a gap, which is the truth.
 //
 // Periodically (Interval, or every Records records) and at Close, the
 // chain appends a checkpoint: a chained record of type "checkpoint"
@@ -153,7 +156,11 @@ func (c *Chain) Audit(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("audit: encode record %s: %w", e.AuditID(), err)
 	}
+	seq := c.seq
 	err = c.writeLocked(ctx, body, e.AuditID())
+	if c.seq == seq {
+		return err // stored nowhere: nothing to seal
+	}
 	if c.sinceCheck++; c.cfg.Records > 0 && c.sinceCheck >= c.cfg.Records {
 		c.checkpointLocked(ctx)
 	}
@@ -161,17 +168,27 @@ func (c *Chain) Audit(ctx context.Context, e Entry) error {
 }
 
 // writeLocked stamps body (one JSON object) and writes it. The chain
-// advances even when the write fails.
+// advances only when a sink stored the record (see commitLocked).
 func (c *Chain) writeLocked(ctx context.Context, body []byte, id string) error {
 	line, err := c.stamp(body)
 	if err != nil {
 		return fmt.Errorf("audit: chain record %s: %w", id, err)
 	}
 	c.buf = line
+	return c.commitLocked(ctx, line, id)
+}
+
+// commitLocked writes the stamped line and moves the head to it unless
+// no sink stored it: a record written nowhere does not use up a seq.
+func (c *Chain) commitLocked(ctx context.Context, line []byte, id string) error {
+	err := c.next.Audit(ctx, rawEntry{line: line, id: id})
+	if err != nil && !errors.Is(err, ErrPartlyStored) {
+		return err
+	}
 	c.seq++
 	sum := sha256.Sum256(line)
 	c.head = hex.EncodeToString(sum[:])
-	return c.next.Audit(ctx, rawEntry{line: line, id: id})
+	return err
 }
 
 // stamp inserts writer, seq (the next one) and prev before the closing
@@ -214,9 +231,13 @@ func (c *Chain) checkpointLocked(ctx context.Context) {
 	if c.sinceCheck == 0 || c.seq == 0 || c.cfg.Signer == nil {
 		return
 	}
+	n := c.sinceCheck
 	c.sinceCheck = 0
 	if err := c.writeCheckpoint(ctx); err != nil {
 		c.log.WithError(err).Error("Cannot write the audit checkpoint")
+		if !errors.Is(err, ErrPartlyStored) {
+			c.sinceCheck = n // written nowhere: the records still wait for one
+		}
 		return
 	}
 	c.saveState(false)
@@ -245,10 +266,7 @@ func (c *Chain) writeCheckpoint(ctx context.Context) error {
 	line = protocol.AppendLossyString(line, string(c.cfg.Signer.CertificatePEM()))
 	line = append(line, '}')
 	c.buf = line
-	c.seq++
-	sum := sha256.Sum256(line)
-	c.head = hex.EncodeToString(sum[:])
-	return c.next.Audit(ctx, rawEntry{line: line, id: "checkpoint-" + strconv.FormatUint(c.seq, 10)})
+	return c.commitLocked(ctx, line, "checkpoint-"+strconv.FormatUint(c.seq+1, 10))
 }
 
 // writeRestart writes the first record of a new chain naming the

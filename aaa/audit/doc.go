@@ -34,14 +34,18 @@
 // name.
 //
 // Spool puts a durable local queue in front of JetStream. Audit appends
-// the record to a segment file and returns once it is fsynced (group
-// commit: callers arriving during a write and fsync share the next
-// one), so a record is on disk before the action it records runs, and
-// a kill -9 or a power loss loses nothing Audit returned nil for. A
-// deliverer goroutine publishes the records in order, one at a time,
-// with Nats-Msg-Id = hex SHA-256 of the line (a record sent again, after
-// a lost acknowledgement or a restart, is stored once within the
-// stream's duplicate window), and drops them once acknowledged; while
+// the record to a segment file (group commit: callers arriving during a
+// write share the next one) and returns once it is written, so a record
+// is on disk before the action it records runs and a kill -9 loses
+// nothing Audit returned nil for. The fsync policy is
+// SpoolConfig.FsyncInterval: 0 fsyncs each write before Audit returns (a
+// power loss loses nothing either); an interval fsyncs the records
+// still undelivered at most that long after they were written (a power
+// loss can lose the undelivered records of the last interval). A
+// deliverer goroutine publishes the records in order, with Nats-Msg-Id =
+// hex SHA-256 of the line (a record sent again, after a lost
+// acknowledgement or a restart, is stored once within the stream's
+// duplicate window), and drops them once acknowledged; while
 // the stream is unreachable records queue on disk, bounded by
 // SpoolConfig.MaxBytes, past which Audit fails with ErrSpoolFull.
 // Segments are length + CRC-32C framed lines; a torn tail is cut off on

@@ -153,3 +153,83 @@ func TestFileDevFull(t *testing.T) {
 		}
 	}
 }
+
+// A record the file failed to store does not use up a chain seq: the
+// next record continues from the last one written, and the file
+// verifies with no gap, with or without a torn line left behind.
+func TestChainFailedWriteKeepsSeq(t *testing.T) {
+	for _, cut := range []bool{true, false} {
+		t.Run(fmt.Sprintf("truncated=%v", cut), func(t *testing.T) {
+			a := newTestFile(t, FileConfig{})
+			c, err := NewChain(ChainConfig{Writer: "node1", Interval: -1, Records: -1}, a, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := c.Audit(ctx, rec("r1")); err != nil {
+				t.Fatal(err)
+			}
+			a.write = shortWrite
+			if !cut {
+				a.truncate = func(*os.File, int64) error { return syscall.EIO }
+			}
+			if err := c.Audit(ctx, rec("r2")); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("short write: err %v, want ENOSPC", err)
+			}
+			if seq, _ := c.Head(); seq != 1 {
+				t.Fatalf("seq after a failed write %d, want 1", seq)
+			}
+			a.write, a.truncate = (*os.File).Write, (*os.File).Truncate
+			if err := c.Audit(ctx, rec("r3")); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(a.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			v := NewVerifier(nil)
+			if err := v.ReadFrom("audit.log", f); err != nil {
+				t.Fatal(err)
+			}
+			r := v.Report()
+			wantProblems := 0
+			if !cut {
+				wantProblems = 1 // the torn line is malformed, nothing more
+			}
+			if len(r.Problems) != wantProblems || len(r.Writers) != 1 || r.Writers[0].LastSeq != 2 || r.Writers[0].Records != 2 {
+				t.Fatalf("report %+v, want seq 1-2 and %d problems", r, wantProblems)
+			}
+			if wantProblems == 1 && r.Problems[0].Kind != ProblemMalformed {
+				t.Fatalf("problem %v, want the torn line as malformed", r.Problems[0])
+			}
+		})
+	}
+}
+
+// A record stored by one sink of Multi and missed by another advances
+// the chain: the sink that missed it shows the gap.
+func TestChainPartlyStoredAdvances(t *testing.T) {
+	a := newTestFile(t, FileConfig{})
+	c, err := NewChain(ChainConfig{Writer: "node1", Interval: -1, Records: -1}, Multi(a, &failing{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Audit(context.Background(), rec("r1"))
+	if err == nil || !errors.Is(err, ErrPartlyStored) {
+		t.Fatalf("err %v, want ErrPartlyStored", err)
+	}
+	if seq, _ := c.Head(); seq != 1 {
+		t.Fatalf("seq %d, want 1", seq)
+	}
+	c2, err := NewChain(ChainConfig{Writer: "node2", Interval: -1, Records: -1}, Multi(&failing{}, &failing{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Audit(context.Background(), rec("r1")); errors.Is(err, ErrPartlyStored) || err == nil {
+		t.Fatalf("err %v, want the sinks' errors only", err)
+	}
+	if seq, head := c2.Head(); seq != 0 || head != "" {
+		t.Fatalf("seq %d head %q after a record stored nowhere, want 0 and none", seq, head)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,10 @@ import (
 // DefaultJetStreamTimeout bounds one publish when JetStreamConfig.Timeout
 // is not set.
 const DefaultJetStreamTimeout = 2 * time.Second
+
+// asyncMaxPending bounds the records a JetStream auditor has in flight
+// (PublishRecordAsync); a spool sends at most its window.
+const asyncMaxPending = 1024
 
 // JetStreamConfig is where the JetStream auditor publishes.
 type JetStreamConfig struct {
@@ -50,6 +55,10 @@ type JetStream struct {
 	cfg JetStreamConfig
 	nc  *nats.Conn
 	js  jetstream.JetStream
+
+	amu      sync.Mutex
+	inflight int    // PublishRecordAsync results not yet known
+	epoch    uint64 // nc's reconnect count when they were sent
 }
 
 // NewJetStream connects to cfg.Servers. nats.go reconnects on its own;
@@ -75,7 +84,8 @@ func NewJetStream(cfg JetStreamConfig) (*JetStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream auditor: connect to %s: %w", cfg.Servers, err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout),
+		jetstream.WithPublishAsyncMaxPending(asyncMaxPending))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream auditor: %w", err)
@@ -113,6 +123,53 @@ func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
 	return a.publish(ctx, line, jetstream.WithMsgID(hex.EncodeToString(sum[:])))
 }
 
+// PublishRecordAsync implements AsyncPublisher: PublishRecord without
+// waiting. The result arrives on the channel within cfg.Timeout.
+//
+// Records in flight keep their order because they go out on one
+// connection, which the stream reads in order: what a lost connection
+// loses is a tail of them. So a record is sent only on the connection
+// that carries every record still in flight: while disconnected (not
+// into nats.go's reconnect buffer, which would send it ahead of the lost
+// ones after the reconnect) and after a reconnect until the records sent
+// before it are settled, it is refused with ErrUnavailable, and the
+// spool sends it again after the lost ones.
+func (a *JetStream) PublishRecordAsync(line []byte) (<-chan error, error) {
+	if a.nc.IsClosed() || a.nc.IsDraining() {
+		return nil, ErrClosed
+	}
+	a.amu.Lock()
+	defer a.amu.Unlock()
+	epoch := a.nc.Stats().Reconnects
+	switch {
+	case !a.nc.IsConnected():
+		return nil, fmt.Errorf("%w: publish to %s: not connected", ErrUnavailable, a.cfg.Subject)
+	case a.inflight > 0 && epoch != a.epoch:
+		return nil, fmt.Errorf("%w: publish to %s: reconnected while records were in flight", ErrUnavailable, a.cfg.Subject)
+	}
+	sum := sha256.Sum256(line)
+	f, err := a.js.PublishAsync(a.cfg.Subject, line, jetstream.WithMsgID(hex.EncodeToString(sum[:])))
+	if err != nil {
+		return nil, fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, err)
+	}
+	a.inflight++
+	a.epoch = epoch
+	res := make(chan error, 1)
+	go func() {
+		var err error
+		select {
+		case <-f.Ok():
+		case perr := <-f.Err():
+			err = fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, perr)
+		}
+		a.amu.Lock()
+		a.inflight--
+		a.amu.Unlock()
+		res <- err
+	}()
+	return res, nil
+}
+
 // publish sends one encoded record and waits for its acknowledgement.
 func (a *JetStream) publish(ctx context.Context, data []byte, opts ...jetstream.PublishOpt) error {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
@@ -135,4 +192,4 @@ func (a *JetStream) Close() error {
 	return nil
 }
 
-var _ Publisher = (*JetStream)(nil)
+var _ AsyncPublisher = (*JetStream)(nil)

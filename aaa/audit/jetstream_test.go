@@ -12,7 +12,7 @@ import (
 )
 
 // startJetStream runs a real nats-server with JetStream on a random port.
-func startJetStream(t *testing.T) string {
+func startJetStream(t testing.TB) string {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
@@ -30,7 +30,7 @@ func startJetStream(t *testing.T) string {
 
 // createStream connects to url (closed when the test ends) and creates
 // the stream cfg describes.
-func createStream(ctx context.Context, t *testing.T, url string, cfg jetstream.StreamConfig) (jetstream.JetStream, jetstream.Stream) {
+func createStream(ctx context.Context, t testing.TB, url string, cfg jetstream.StreamConfig) (jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {

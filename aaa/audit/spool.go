@@ -49,6 +49,20 @@ type SpoolConfig struct {
 	// segment file; delivered segments are removed whole. Default
 	// DefaultSpoolSegmentBytes (at most MaxBytes).
 	SegmentBytes int64
+	// FsyncInterval is the fsync policy. 0 fsyncs every write before
+	// Audit returns (group commit): nothing Audit returned nil for is
+	// lost, even by a power loss. A positive interval returns once the
+	// record is written (write(2) done: a kill -9 of the process loses
+	// nothing) and fsyncs the records still undelivered at most that
+	// long after the first write since the last fsync, so a power loss
+	// can lose the records written in the last interval that the stream
+	// had not acknowledged yet. Records the stream acknowledged are
+	// never fsynced: the stream holds them.
+	FsyncInterval time.Duration
+	// Window is how many records are sent before the first of them is
+	// acknowledged, when the Publisher is an AsyncPublisher; default
+	// DefaultSpoolWindow.
+	Window int
 }
 
 // SpoolStats are a spool's counters, for metrics.
@@ -70,6 +84,8 @@ type Spool struct {
 	cfg SpoolConfig
 	pub Publisher
 	log *logrus.Entry
+	// sync is (*os.File).Sync for the records' fsyncs; tests count them.
+	sync func(*os.File) error
 
 	mu      sync.Mutex
 	closed  bool
@@ -80,12 +96,22 @@ type Spool struct {
 	cur     cursor      // delivery position in segs[0]
 	used    int64       // undelivered bytes, including batches being written
 	full    bool        // logged "spool full" and not yet "accepting again"
+	syncDue *time.Timer // FsyncInterval > 0: a deferred fsync is armed
+	recent  written     // the last batch written, read by the deliverer without a read(2)
 
 	wake chan struct{} // a batch was written
 	stop chan struct{}
 	done chan struct{}
 
 	spooled, delivered, refused, writeErrs, pubErrs atomic.Uint64
+}
+
+// written is a batch of frames as written at off of segment seg. Its
+// buffer is never changed again.
+type written struct {
+	seg uint64
+	off int64
+	buf []byte
 }
 
 type spoolBatch struct {
@@ -109,12 +135,15 @@ func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error)
 		cfg.SegmentBytes = DefaultSpoolSegmentBytes
 	}
 	cfg.SegmentBytes = min(cfg.SegmentBytes, cfg.MaxBytes)
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultSpoolWindow
+	}
 	if log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
 		log = logrus.NewEntry(l)
 	}
-	s := &Spool{cfg: cfg, pub: pub, log: log.WithField("spool", cfg.Dir), next: &spoolBatch{done: make(chan struct{})},
+	s := &Spool{cfg: cfg, pub: pub, log: log.WithField("spool", cfg.Dir), sync: (*os.File).Sync, next: &spoolBatch{done: make(chan struct{})},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit spool: %w", err)
@@ -207,6 +236,12 @@ func (s *Spool) newHead(num uint64) error {
 		return err
 	}
 	if s.head != nil {
+		if s.cfg.FsyncInterval > 0 { // the deferred fsync covers the head only
+			if err := s.sync(s.head); err != nil {
+				f.Close()
+				return err
+			}
+		}
 		_ = s.head.Close()
 	}
 	s.head = f
@@ -217,9 +252,10 @@ func (s *Spool) newHead(num uint64) error {
 func (s *Spool) cursorPath() string { return s.cfg.Dir + string(os.PathSeparator) + cursorFile }
 
 // Audit encodes e and writes it to the spool, returning once the record
-// is on disk (written and fsynced). Callers arriving while a write is in
-// progress are batched into the next write and its one fsync (group
-// commit). ctx is not used: the write is local.
+// is on disk: written, and fsynced unless SpoolConfig.FsyncInterval
+// defers the fsync. Callers arriving while a write is in progress are
+// batched into the next write and its one fsync (group commit). ctx is
+// not used: the write is local.
 func (s *Spool) Audit(_ context.Context, e Entry) error {
 	line, err := e.AppendAudit(nil)
 	if err != nil {
@@ -293,7 +329,8 @@ func (s *Spool) append(line []byte) error {
 }
 
 // write appends a batch to the head segment (starting a new one when
-// the head is past SegmentBytes) and fsyncs it. Only the caller holding
+// the head is past SegmentBytes) and fsyncs it, or arms the deferred
+// fsync (FsyncInterval). Only the caller holding
 // s.writing calls it. A failed write is cut off so the segment holds
 // whole frames only.
 func (s *Spool) write(b *spoolBatch) error {
@@ -309,8 +346,8 @@ func (s *Spool) write(b *spoolBatch) error {
 	f, off := s.head, h.size
 	s.mu.Unlock()
 	_, err := f.WriteAt(b.buf, off)
-	if err == nil {
-		err = f.Sync()
+	if err == nil && s.cfg.FsyncInterval <= 0 {
+		err = s.sync(f)
 	}
 	if err != nil {
 		_ = f.Truncate(off)
@@ -318,8 +355,29 @@ func (s *Spool) write(b *spoolBatch) error {
 	}
 	s.mu.Lock()
 	h.size += int64(len(b.buf))
+	s.recent = written{seg: h.num, off: off, buf: b.buf}
+	if s.cfg.FsyncInterval > 0 && s.syncDue == nil && !s.closed {
+		s.syncDue = time.AfterFunc(s.cfg.FsyncInterval, s.deferredSync)
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// deferredSync is the FsyncInterval policy's fsync: of the head, when
+// records wait for delivery (the older segments were fsynced when the
+// head moved past them, see newHead).
+func (s *Spool) deferredSync() {
+	s.mu.Lock()
+	s.syncDue = nil
+	f, pending := s.head, s.used > 0
+	s.mu.Unlock()
+	if !pending {
+		return // all delivered: the stream holds them
+	}
+	if err := s.sync(f); err != nil && !errors.Is(err, os.ErrClosed) {
+		s.writeErrs.Add(1)
+		s.log.WithError(err).Error("AUDIT SPOOL FSYNC FAILED: undelivered records may not survive a power loss")
+	}
 }
 
 // Stats returns the spool's counters.
@@ -354,7 +412,15 @@ func (s *Spool) Close() error {
 		time.Sleep(time.Millisecond)
 		s.mu.Lock()
 	}
-	return s.head.Close()
+	var err error
+	if s.syncDue != nil {
+		s.syncDue.Stop()
+		s.syncDue = nil
+	}
+	if s.cfg.FsyncInterval > 0 && s.used > 0 {
+		err = s.sync(s.head)
+	}
+	return errors.Join(err, s.head.Close())
 }
 
 var _ Auditor = (*Spool)(nil)

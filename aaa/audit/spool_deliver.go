@@ -2,16 +2,47 @@ package audit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
 
-// deliver sends the spooled records in order until Close: one at a
-// time, each acknowledged before the next is sent, so the stream holds
-// each writer's records in the order they were spooled. A failed
-// publish is retried with backoff (spoolRetryMin doubling to
-// spoolRetryMax), forever: the record stays first in line.
+// DefaultSpoolWindow is how many records the deliverer keeps sent and not
+// yet acknowledged when SpoolConfig.Window is not set.
+const DefaultSpoolWindow = 32
+
+// cursorSaveEvery bounds the acknowledged records between two cursor
+// writes while a window is full (the cursor is also written whenever
+// nothing is in flight). A crash sends those again; the stream drops the
+// duplicates.
+const cursorSaveEvery = 64
+
+// AsyncPublisher is a Publisher that can have several records in flight
+// on one connection. The deliverer sends up to SpoolConfig.Window records
+// before the first is acknowledged; they reach the stream in the order
+// they were sent, so each writer's records stay in order.
+type AsyncPublisher interface {
+	Publisher
+	// PublishRecordAsync sends line (kept until its result is known) with
+	// the same Nats-Msg-Id as PublishRecord and returns a channel that
+	// receives the stream's answer once: nil when stored. An error
+	// returned at once means nothing was sent.
+	PublishRecordAsync(line []byte) (<-chan error, error)
+}
+
+// deliver sends the spooled records in order until Close. With an
+// AsyncPublisher it keeps up to a window of records in flight; their
+// acknowledgements are taken in order and the cursor moves past each
+// acknowledged record. A failed publish drops the window, waits
+// (spoolRetryMin doubling to spoolRetryMax) and sends again from the
+// first unacknowledged record, one at a time until one is stored: the
+// records of the window that were stored are dropped by the stream as
+// duplicates (Nats-Msg-Id), so each is stored once and in order. The
+// one case that can reorder: the stream refuses a record and stores the
+// next one already in flight (a full stream that frees space between
+// the two); tutti audit verify reports it.
 func (s *Spool) deliver() {
 	defer close(s.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -23,7 +54,11 @@ func (s *Spool) deliver() {
 		case <-ctx.Done():
 		}
 	}()
-	d := &deliverer{s: s}
+	d := &deliverer{s: s, window: s.cfg.Window}
+	d.async, _ = s.pub.(AsyncPublisher)
+	if d.async == nil {
+		d.window = 1
+	}
 	defer d.close()
 	for d.step(ctx) {
 	}
@@ -31,13 +66,23 @@ func (s *Spool) deliver() {
 
 // deliverer is the state of the delivery goroutine.
 type deliverer struct {
-	s       *Spool
-	rf      *os.File // reader of the cursor's segment
-	rfNum   uint64
-	buf     []byte
-	backoff time.Duration
-	failing bool
-	cfile   *os.File
+	s        *Spool
+	async    AsyncPublisher // nil: s.pub one record at a time
+	window   int
+	inflight []inflight // sent, oldest first, from the cursor on
+	sent     int64      // bytes of the in-flight frames
+	rf       *os.File   // reader of the cursor's segment
+	rfNum    uint64
+	ahead    written // bytes read ahead from rf
+	backoff  time.Duration
+	failing  bool // since the last failure, until a record is stored
+	unsaved  int  // acknowledged records since the cursor was written
+	cfile    *os.File
+}
+
+type inflight struct {
+	n   int64 // frame size
+	res <-chan error
 }
 
 func (d *deliverer) close() {
@@ -49,24 +94,54 @@ func (d *deliverer) close() {
 	}
 }
 
-// step delivers (or waits for) the next record; false ends delivery.
+// step sends the next record, or takes the next acknowledgement, or
+// waits for a record; false ends delivery.
 func (d *deliverer) step(ctx context.Context) bool {
 	s := d.s
 	sg, size, isHead := s.position()
-	if s.cur.off >= size {
-		if isHead {
-			select {
-			case <-s.wake:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+	off := s.cur.off + d.sent
+	limit := d.window
+	if d.failing {
+		limit = 1 // after a failure: one at a time until one is stored
+	}
+	if off < size && len(d.inflight) < limit {
+		return d.send(ctx, sg, off, size)
+	}
+	if len(d.inflight) > 0 {
+		return d.ack(ctx, len(d.inflight) < limit)
+	}
+	if isHead {
+		select {
+		case <-s.wake:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		if err := s.dropSegment(sg); err != nil {
-			s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
-			return sleep(ctx, spoolRetryMax)
+	}
+	if err := s.dropSegment(sg); err != nil {
+		s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
+		return sleep(ctx, spoolRetryMax)
+	}
+	return true
+}
+
+// readAhead is how much the deliverer reads from a segment at once when
+// the record is no longer in memory (a backlog).
+const readAhead = 64 << 10
+
+// frame returns the frame at off of sg (size bytes written): from the
+// last batch written when it is there (the deliverer keeps up), else
+// from what was read ahead, else read from the file with what follows
+// it. The line is not changed afterwards: the publisher may keep it.
+func (d *deliverer) frame(sg *segment, off, size int64) ([]byte, int64, error) {
+	s := d.s
+	s.mu.Lock()
+	r := s.recent
+	s.mu.Unlock()
+	for _, w := range []written{r, d.ahead} {
+		if w.seg == sg.num && off >= w.off && holdsFrame(w.buf, off-w.off) {
+			return parseFrame(w.buf[off-w.off:])
 		}
-		return true
 	}
 	if d.rf == nil || d.rfNum != sg.num {
 		if d.rf != nil {
@@ -75,31 +150,84 @@ func (d *deliverer) step(ctx context.Context) bool {
 		var err error
 		if d.rf, err = os.Open(sg.path); err != nil {
 			d.rf = nil
-			s.log.WithError(err).Error("audit spool: cannot open a segment")
-			return sleep(ctx, spoolRetryMax)
+			return nil, 0, fmt.Errorf("%w: %w", errOpen, err)
 		}
 		d.rfNum = sg.num
 	}
-	line, n, err := readFrame(d.rf, s.cur.off, size, d.buf)
+	buf := make([]byte, min(size-off, readAhead)) // a new buffer: the publisher keeps its lines
+	if _, err := d.rf.ReadAt(buf, off); err != nil {
+		return nil, 0, fmt.Errorf("%w: at %d: %w", errBadFrame, off, err)
+	}
+	d.ahead = written{seg: sg.num, off: off, buf: buf}
+	if !holdsFrame(buf, 0) && len(buf) == readAhead {
+		return readFrame(d.rf, off, size, nil) // a record longer than readAhead
+	}
+	return parseFrame(buf)
+}
+
+// holdsFrame reports whether b holds a whole frame at off.
+func holdsFrame(b []byte, off int64) bool {
+	if off < 0 || off+frameHeader > int64(len(b)) {
+		return false
+	}
+	return off+frameHeader+int64(binary.BigEndian.Uint32(b[off:off+4])) <= int64(len(b))
+}
+
+// errOpen is a segment that cannot be opened: retried.
+var errOpen = errors.New("audit spool: cannot open a segment")
+
+// send reads the frame at off in sg and publishes it.
+func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool {
+	s := d.s
+	line, n, err := d.frame(sg, off, size)
+	if errors.Is(err, errOpen) {
+		s.log.WithError(err).Error("audit spool: cannot read the spool")
+		return sleep(ctx, spoolRetryMax)
+	}
 	if err != nil {
-		// size only covers synced whole frames: this is a disk fault
-		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, s.cur.off)
-		s.advance(size - s.cur.off)
+		if len(d.inflight) > 0 {
+			return d.ack(ctx, false) // settle the window first
+		}
+		// size only covers whole written frames: this is a disk fault
+		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, off)
+		s.advance(size - off)
 		return true
 	}
-	d.buf = line
-	if err := s.pub.PublishRecord(ctx, line); err != nil {
-		if ctx.Err() != nil {
-			return false
+	var res <-chan error
+	if d.async != nil {
+		if res, err = d.async.PublishRecordAsync(line); err != nil {
+			res = settled(err)
 		}
-		s.pubErrs.Add(1)
-		if !d.failing {
-			d.failing = true
-			s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
-		}
-		d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
-		return sleep(ctx, d.backoff)
+	} else {
+		res = settled(s.pub.PublishRecord(ctx, line))
 	}
+	d.inflight = append(d.inflight, inflight{n: n, res: res})
+	d.sent += n
+	return true
+}
+
+// ack takes the oldest in-flight record's result. While it waits, a
+// newly written record ends the wait when the window has room (more).
+func (d *deliverer) ack(ctx context.Context, more bool) bool {
+	s := d.s
+	wake := s.wake
+	if !more {
+		wake = nil
+	}
+	var err error
+	select {
+	case err = <-d.inflight[0].res:
+	case <-wake:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+	if err != nil {
+		return d.failed(ctx, err)
+	}
+	n := d.inflight[0].n
+	d.inflight = d.inflight[1:]
+	d.sent -= n
 	if d.failing {
 		d.failing = false
 		s.log.Info("audit spool: stream reachable again; delivering the backlog")
@@ -107,11 +235,42 @@ func (d *deliverer) step(ctx context.Context) bool {
 	d.backoff = 0
 	s.delivered.Add(1)
 	s.advance(n)
-	d.cfile = s.saveCursor(d.cfile)
+	if d.unsaved++; len(d.inflight) == 0 || d.unsaved >= cursorSaveEvery {
+		d.unsaved = 0
+		d.cfile = s.saveCursor(d.cfile)
+	}
 	return true
 }
 
-// position returns the cursor's segment, its synced size, and whether
+// failed drops the window after a failed publish and waits before
+// sending again from the cursor.
+func (d *deliverer) failed(ctx context.Context, err error) bool {
+	s := d.s
+	if ctx.Err() != nil {
+		return false
+	}
+	d.inflight, d.sent = d.inflight[:0], 0
+	s.pubErrs.Add(1)
+	if !d.failing {
+		d.failing = true
+		s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
+	}
+	if d.unsaved > 0 {
+		d.unsaved = 0
+		d.cfile = s.saveCursor(d.cfile)
+	}
+	d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
+	return sleep(ctx, d.backoff)
+}
+
+// settled is a result known at once.
+func settled(err error) <-chan error {
+	c := make(chan error, 1)
+	c <- err
+	return c
+}
+
+// position returns the cursor's segment, its written size, and whether
 // it is the head (still written to).
 func (s *Spool) position() (sg *segment, size int64, isHead bool) {
 	s.mu.Lock()

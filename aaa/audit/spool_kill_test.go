@@ -19,10 +19,11 @@ import (
 
 // Environment of the child process of TestSpoolKill9.
 const (
-	killChildDir = "TUTTI_TEST_SPOOL_KILL_DIR"
-	killChildURL = "TUTTI_TEST_SPOOL_KILL_URL"
-	killChildSub = "TUTTI_TEST_SPOOL_KILL_SUBJECT"
-	killWriters  = 4
+	killChildDir   = "TUTTI_TEST_SPOOL_KILL_DIR"
+	killChildURL   = "TUTTI_TEST_SPOOL_KILL_URL"
+	killChildSub   = "TUTTI_TEST_SPOOL_KILL_SUBJECT"
+	killChildFsync = "TUTTI_TEST_SPOOL_KILL_FSYNC_INTERVAL"
+	killWriters    = 4
 )
 
 // TestSpoolKill9: a process writing records through a spool to a real
@@ -34,27 +35,32 @@ const (
 // taking the records while the child runs (the reopened spool sends
 // again what was stored but not yet marked delivered, and the stream
 // drops the duplicates), and with the stream unreachable for the child
-// (every record waits on disk).
+// (every record waits on disk). Then both again with the fsync deferred
+// (SpoolConfig.FsyncInterval): a record Audit returned nil for is
+// written, in the kernel's page cache, which a kill -9 does not lose.
 func TestSpoolKill9(t *testing.T) {
 	if dir := os.Getenv(killChildDir); dir != "" {
-		spoolKillChild(dir, os.Getenv(killChildURL), os.Getenv(killChildSub))
+		fsync, _ := time.ParseDuration(os.Getenv(killChildFsync))
+		spoolKillChild(dir, os.Getenv(killChildURL), os.Getenv(killChildSub), fsync)
 		return
 	}
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
-	t.Run("delivering", func(t *testing.T) { testSpoolKill9(t, "audit.node1") })
-	// no stream captures it: every publish fails, as in an outage
-	t.Run("outage", func(t *testing.T) { testSpoolKill9(t, "nowhere.node1") })
+	for _, fsync := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprintf("fsync=%v/delivering", fsync), func(t *testing.T) { testSpoolKill9(t, "audit.node1", fsync) })
+		// no stream captures it: every publish fails, as in an outage
+		t.Run(fmt.Sprintf("fsync=%v/outage", fsync), func(t *testing.T) { testSpoolKill9(t, "nowhere.node1", fsync) })
+	}
 }
 
-func testSpoolKill9(t *testing.T, childSubject string) {
+func testSpoolKill9(t *testing.T, childSubject string, fsync time.Duration) {
 	url := startJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	_, stream := createStream(ctx, t, url, jetstream.StreamConfig{Name: "AUDIT", Subjects: []string{"audit.>"}, Duplicates: time.Hour})
 	dir := t.TempDir()
-	printed := runKilledChild(t, dir, url, childSubject)
+	printed := runKilledChild(t, dir, url, childSubject, fsync)
 	before, err := stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -108,10 +114,10 @@ func testSpoolKill9(t *testing.T, childSubject string) {
 // runKilledChild runs this test in a child process spooling to dir and
 // SIGKILLs it once it has printed a few hundred records, in the middle
 // of its writes; it returns the records the child printed.
-func runKilledChild(t *testing.T, dir, url, subject string) []int {
+func runKilledChild(t *testing.T, dir, url, subject string, fsync time.Duration) []int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolKill9$")
-	cmd.Env = append(os.Environ(), killChildDir+"="+dir, killChildURL+"="+url, killChildSub+"="+subject)
+	cmd.Env = append(os.Environ(), killChildDir+"="+dir, killChildURL+"="+url, killChildSub+"="+subject, killChildFsync+"="+fsync.String())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -152,13 +158,13 @@ func runKilledChild(t *testing.T, dir, url, subject string) []int {
 
 // spoolKillChild writes records until it is killed, printing each one
 // once the spool has it on disk.
-func spoolKillChild(dir, url, subject string) {
+func spoolKillChild(dir, url, subject string, fsync time.Duration) {
 	pub, err := NewJetStream(JetStreamConfig{Servers: url, Subject: subject, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	s, err := NewSpool(SpoolConfig{Dir: dir, SegmentBytes: 64 << 10}, pub, nil)
+	s, err := NewSpool(SpoolConfig{Dir: dir, SegmentBytes: 64 << 10, FsyncInterval: fsync}, pub, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -73,6 +73,23 @@ func readFrame(r io.ReaderAt, off, size int64, buf []byte) (line []byte, n int64
 	return buf, frameHeader + l, nil
 }
 
+// parseFrame parses the frame at the start of b, which must hold it
+// whole; the line is a slice of b.
+func parseFrame(b []byte) (line []byte, n int64, err error) {
+	if len(b) < frameHeader {
+		return nil, 0, errBadFrame
+	}
+	l := int64(binary.BigEndian.Uint32(b[:4]))
+	if l == 0 || l > maxFrameLine || l > int64(len(b)-frameHeader) {
+		return nil, 0, errBadFrame
+	}
+	line = b[frameHeader : frameHeader+l]
+	if crc32.Checksum(line, castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
+		return nil, 0, errBadFrame
+	}
+	return line, frameHeader + l, nil
+}
+
 // scanSegment returns the length of the valid prefix of a segment of
 // size bytes and the number of records in it.
 func scanSegment(r io.ReaderAt, size int64) (valid int64, records int) {

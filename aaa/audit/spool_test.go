@@ -304,6 +304,13 @@ func FuzzSegment(f *testing.F) {
 			if err != nil {
 				t.Fatalf("frame at %d of the valid prefix: %v", off, err)
 			}
+			// the deliverer's in-memory reader agrees with the file's
+			if !holdsFrame(data[:valid], off) {
+				t.Fatalf("holdsFrame: no whole frame at %d", off)
+			}
+			if pl, pn, err := parseFrame(data[off:valid]); err != nil || pn != fl || string(pl) != string(l) {
+				t.Fatalf("parseFrame at %d: %q %d %v, readFrame %q %d", off, pl, pn, err, l, fl)
+			}
 			lines = append(lines, l)
 			off += fl
 		}
@@ -316,6 +323,9 @@ func FuzzSegment(f *testing.F) {
 		}
 		if string(again) != string(data[:valid]) {
 			t.Fatal("valid prefix does not re-encode to itself")
+		}
+		if _, _, err := parseFrame(data); err == nil && !holdsFrame(data, 0) {
+			t.Fatal("parseFrame accepted a frame holdsFrame says is not whole")
 		}
 		if c, ok := decodeCursor(data); ok && string(c.encode()) != string(data) {
 			t.Fatal("cursor does not re-encode to itself")
@@ -336,42 +346,53 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// BenchmarkSpool measures records/s spooled, each Audit returning after
-// the fsync holding its record: one caller (one fsync per record) and
-// 32 × GOMAXPROCS concurrent callers (group commit: one fsync per batch).
+// BenchmarkSpool measures records/s spooled: Audit returning after the
+// fsync holding its record (fsync=always) or after its write
+// (fsync=interval, the node's default), with one caller (one write, and
+// fsync, per record) and 32 × GOMAXPROCS concurrent callers (group
+// commit: one per batch).
 func BenchmarkSpool(b *testing.B) {
-	for _, par := range []int{0, 32} {
-		name := "callers=1"
-		if par > 0 {
-			name = fmt.Sprintf("callers=%dxGOMAXPROCS", par)
+	for _, fsync := range []time.Duration{0, time.Second} {
+		for _, par := range []int{0, 32} {
+			name := "fsync=always"
+			if fsync > 0 {
+				name = "fsync=interval"
+			}
+			if par > 0 {
+				name += fmt.Sprintf("/callers=%dxGOMAXPROCS", par)
+			} else {
+				name += "/callers=1"
+			}
+			b.Run(name, func(b *testing.B) { benchSpool(b, fsync, par) })
 		}
-		b.Run(name, func(b *testing.B) {
-			s, err := NewSpool(SpoolConfig{Dir: b.TempDir(), MaxBytes: 1 << 30}, &memPub{}, nil)
-			if err != nil {
+	}
+}
+
+func benchSpool(b *testing.B, fsync time.Duration, par int) {
+	s, err := NewSpool(SpoolConfig{Dir: b.TempDir(), MaxBytes: 1 << 30, FsyncInterval: fsync}, &memPub{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := rec("bench")
+	b.ReportAllocs()
+	b.ResetTimer()
+	if par == 0 {
+		for range b.N {
+			if err := s.Audit(context.Background(), r); err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
-			r := rec("bench")
-			b.ReportAllocs()
-			b.ResetTimer()
-			if par == 0 {
-				for range b.N {
-					if err := s.Audit(context.Background(), r); err != nil {
-						b.Fatal(err)
-					}
+		}
+	} else {
+		b.SetParallelism(par)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.Audit(context.Background(), r); err != nil {
+					b.Error(err)
+					return
 				}
-			} else {
-				b.SetParallelism(par)
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := s.Audit(context.Background(), r); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

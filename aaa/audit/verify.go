@@ -58,6 +58,10 @@ type WriterReport struct {
 	// they, or a truncation after them, cannot be proven.
 	Unprotected int `json:"unprotected"`
 	Restarts    int `json:"restarts"`
+	// Purged is set when the chain starts after seq 1 and the Verifier
+	// was told the records before may have been purged (AllowPurged): seq
+	// 1 to FirstSeq-1 were not checked.
+	Purged bool `json:"purged,omitempty"`
 }
 
 // Report is what Verifier found.
@@ -77,10 +81,17 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // the writer's name that chains to the CA. Give it the rotated files of
 // a writer oldest first. After a problem it resynchronises on the record
 // that showed it, so one edit yields one problem.
+//
+// A writer's first record must be seq 1 (or a restart): a chain that
+// starts later is missing its oldest records, a ProblemMissing, unless
+// AllowPurged says the source may have dropped them (a stream's
+// retention, max_age or max_bytes, an admin's purge, rotated files
+// deleted).
 type Verifier struct {
 	v       CheckpointVerifier
 	writers map[string]*writerState
 	report  Report
+	purged  bool
 }
 
 type writerState struct {
@@ -94,6 +105,14 @@ type writerState struct {
 func NewVerifier(v CheckpointVerifier) *Verifier {
 	return &Verifier{v: v, writers: map[string]*writerState{}}
 }
+
+// AllowPurged accepts a writer's chain that starts after seq 1, from its
+// first record on: the report marks the writer Purged instead of naming
+// seq 1 to the first one as missing. Call it before the first Line. What
+// is then verified is the chain from there on; that nothing before it
+// was removed by anyone but the retention is for the auditor to judge
+// from the stream's limits and the first seq of each writer.
+func (v *Verifier) AllowPurged() { v.purged = true }
 
 // ReadFrom checks every line of r, naming them source:N.
 func (v *Verifier) ReadFrom(source string, r io.Reader) error {
@@ -133,6 +152,9 @@ func (v *Verifier) Line(source string, n int, line []byte) {
 		v.writers[l.Writer] = w
 	}
 	p := Problem{Source: source, Line: n, Writer: l.Writer, Seq: l.Seq}
+	if w.Records == 0 && l.Seq > 1 && l.Type != TypeRestart {
+		v.firstAfterOne(w, p)
+	}
 	hash := LineHash(line)
 	if l.Type == TypeRestart {
 		v.restart(w, l, p)
@@ -172,6 +194,22 @@ func (v *Verifier) link(w *writerState, l Link, hash string, p Problem) bool {
 	}
 	v.problem(p)
 	return p.Kind != ProblemReordered && p.Kind != ProblemDuplicate
+}
+
+// firstAfterOne handles a writer whose first record is not seq 1.
+func (v *Verifier) firstAfterOne(w *writerState, p Problem) {
+	if v.purged {
+		w.Purged = true
+		return
+	}
+	p.Kind = ProblemMissing
+	if p.Seq == 2 {
+		p.Message = "seq 1 is missing before the writer's first record: it was deleted or purged"
+	} else {
+		p.Message = fmt.Sprintf("seq 1 to %d are missing before the writer's first record: they were deleted or purged", p.Seq-1)
+	}
+	p.Message += " (when the stream's retention or a rotation dropped them, verify with --allow-purged)"
+	v.problem(p)
 }
 
 // restart checks a restart record against the head it names.

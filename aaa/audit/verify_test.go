@@ -134,6 +134,49 @@ func TestVerifyKeepsWritersApart(t *testing.T) {
 	}
 }
 
+// A chain whose oldest records are gone (deleted, or purged by the
+// stream's retention) is reported, naming the missing range, unless the
+// auditor allows a purged head: then it verifies from its first record.
+func TestVerifyMissingHead(t *testing.T) {
+	pki := newChainPKI(t)
+	good := sealedChain(t, pki, "node1", "node1")
+	for _, cut := range []int{1, 3} {
+		rep := verifyLines(t, pki.verifier, good[cut:])
+		if rep.OK() || rep.Problems[0].Kind != ProblemMissing || rep.Problems[0].Line != 1 {
+			t.Fatalf("first %d records cut off: %v", cut, rep.Problems)
+		}
+		want := "seq 1 is missing"
+		if cut == 3 {
+			want = "seq 1 to 3 are missing"
+		}
+		if !strings.Contains(rep.Problems[0].Message, want) || len(rep.Problems) != 1 {
+			t.Fatalf("first %d records cut off: %v, want one problem saying %q", cut, rep.Problems, want)
+		}
+		v := NewVerifier(pki.verifier)
+		v.AllowPurged()
+		for i, l := range good[cut:] {
+			v.Line("stream", i+1, l)
+		}
+		rep = v.Report()
+		if w := rep.Writers[0]; !rep.OK() || !w.Purged || w.FirstSeq != uint64(cut+1) || w.Checkpoints == 0 {
+			t.Fatalf("purged head allowed: %+v", rep)
+		}
+	}
+	// a gap after the first record is still one, purged head or not
+	v := NewVerifier(pki.verifier)
+	v.AllowPurged()
+	for i, l := range append(clone(good[2:3]), good[4:]...) {
+		v.Line("stream", i+1, l)
+	}
+	if rep := v.Report(); rep.OK() || rep.Problems[0].Kind != ProblemMissing {
+		t.Fatalf("gap after a purged head: %v", rep.Problems)
+	}
+	// an untouched chain is not marked purged
+	if rep := verifyLines(t, pki.verifier, good); rep.Writers[0].Purged {
+		t.Fatalf("untouched chain marked purged: %+v", rep.Writers[0])
+	}
+}
+
 func TestVerifierReadFrom(t *testing.T) {
 	pki := newChainPKI(t)
 	v := NewVerifier(pki.verifier)

@@ -50,7 +50,8 @@ func openAuditStream(cfg *config.Server, p *x509.Provider, log *logrus.Entry) (*
 	if err != nil {
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}
-	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: cfg.Audit.SpoolDir, MaxBytes: cfg.Audit.SpoolMaxBytes},
+	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: cfg.Audit.SpoolDir, MaxBytes: cfg.Audit.SpoolMaxBytes,
+		FsyncInterval: cfg.Audit.SpoolFsyncDelay()},
 		pub, log.WithField("component", "audit-spool"))
 	if err != nil {
 		_ = pub.Close()

@@ -115,11 +115,13 @@ func (d *Node) keepRestartOnly(cfg *config.Server) {
 	cfg.StatsPort, cfg.StatsAddress = old.StatsPort, old.StatsAddress
 	cfg.Registration, cfg.RegisterInterval, cfg.RegistrationSplay = old.Registration, old.RegisterInterval, old.RegistrationSplay
 	cfg.RegistrationCollective = old.RegistrationCollective
-	warn("audit stream settings (plugin.tutti.audit.stream, subject, spool_dir, spool_max_bytes)",
+	warn("audit stream settings (plugin.tutti.audit.stream, subject, spool_dir, spool_max_bytes, spool_fsync, spool_fsync_interval)",
 		cfg.Audit.Stream != old.Audit.Stream || cfg.Audit.Subject != old.Audit.Subject ||
-			cfg.Audit.SpoolDir != old.Audit.SpoolDir || cfg.Audit.SpoolMaxBytes != old.Audit.SpoolMaxBytes)
+			cfg.Audit.SpoolDir != old.Audit.SpoolDir || cfg.Audit.SpoolMaxBytes != old.Audit.SpoolMaxBytes ||
+			cfg.Audit.SpoolFsyncDelay() != old.Audit.SpoolFsyncDelay())
 	cfg.Audit.Stream, cfg.Audit.Subject = old.Audit.Stream, old.Audit.Subject
 	cfg.Audit.SpoolDir, cfg.Audit.SpoolMaxBytes = old.Audit.SpoolDir, old.Audit.SpoolMaxBytes
+	cfg.Audit.SpoolFsync, cfg.Audit.SpoolFsyncInterval = old.Audit.SpoolFsync, old.Audit.SpoolFsyncInterval
 }
 
 // reloadedAuthorizer builds a new authorizer when the authorization

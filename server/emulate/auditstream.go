@@ -64,7 +64,8 @@ func openNodeStream(o Options, p *x509.Provider, name string, log *logrus.Entry)
 	if err != nil {
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}
-	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: filepath.Join(o.spoolRoot(), name), MaxBytes: o.Config.Audit.SpoolMaxBytes},
+	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: filepath.Join(o.spoolRoot(), name), MaxBytes: o.Config.Audit.SpoolMaxBytes,
+		FsyncInterval: o.Config.Audit.SpoolFsyncDelay()},
 		pub, log.WithField("component", "audit-spool"))
 	if err != nil {
 		_ = pub.Close()

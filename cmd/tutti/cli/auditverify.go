@@ -17,9 +17,10 @@ import (
 )
 
 type auditVerifyOpts struct {
-	ca     string
-	json   bool
-	stream bool
+	ca          string
+	json        bool
+	stream      bool
+	allowPurged bool
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
@@ -33,13 +34,17 @@ func newAuditVerifyCmd(g *globals) *cobra.Command {
 			"by the CA (the client configuration's, or --ca). Give a writer's rotated files oldest first.\n" +
 			"It names every broken, missing or reordered record (file:line, writer, seq) and exits 1 when\n" +
 			"there is one; the records after a writer's last checkpoint are reported as unprotected: a\n" +
-			"truncation there cannot be told from a writer that stopped.\n\n" +
+			"truncation there cannot be told from a writer that stopped. A writer whose first record is not\n" +
+			"seq 1 (or a restart) is missing its oldest records: an error, unless --allow-purged says the\n" +
+			"stream's retention (max_age, max_bytes), an admin's purge or a deleted rotated file dropped\n" +
+			"them; the chain is then verified from its first record on and the writer is marked purged.\n\n" +
 			"--stream reads the audit stream (plugin.tutti.audit.stream_name) from the start, through the\n" +
 			"client configuration's broker, with its certificate (the broker must let it read the audit\n" +
 			"stream: an admin or audit-reader certificate).",
 		Example: "  tutti audit verify /var/log/tutti/audit.log.1 /var/log/tutti/audit.log\n" +
 			"  tutti audit verify --ca ca.pem --json node*.log | jq '.problems'\n" +
-			"  tutti audit verify --stream",
+			"  tutti audit verify --stream\n" +
+			"  tutti audit verify --stream --allow-purged   # the stream's max_age dropped the oldest records",
 		Args: usageArgs(func(cmd *cobra.Command, args []string) error {
 			if !o.stream && len(args) == 0 {
 				return errors.New("give audit files, or --stream")
@@ -52,6 +57,7 @@ func newAuditVerifyCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.ca, "ca", "", "CA certificate (PEM) the checkpoint certificates must chain to (default: the client configuration's)")
 	fl.BoolVar(&o.json, "json", false, "print one JSON document")
 	fl.BoolVar(&o.stream, "stream", false, "also read the central audit stream (JetStream) through the configured broker")
+	fl.BoolVar(&o.allowPurged, "allow-purged", false, "accept chains that start after seq 1 (oldest records purged by retention) and verify them from their first record")
 	return cmd
 }
 
@@ -61,6 +67,9 @@ func runAuditVerify(ctx context.Context, g *globals, o *auditVerifyOpts, files [
 		return exitWith(ExitFailed, err)
 	}
 	v := audit.NewVerifier(ver)
+	if o.allowPurged {
+		v.AllowPurged()
+	}
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -153,6 +162,9 @@ func writeVerifyText(w io.Writer, rep audit.Report) error {
 	}
 	for _, wr := range rep.Writers {
 		p("%-30s seq %d-%d  records %d  checkpoints %d", wr.Writer, wr.FirstSeq, wr.LastSeq, wr.Records, wr.Checkpoints)
+		if wr.Purged {
+			p("  seq 1-%d purged (not checked)", wr.FirstSeq-1)
+		}
 		if wr.Restarts > 0 {
 			p("  restarts %d", wr.Restarts)
 		}

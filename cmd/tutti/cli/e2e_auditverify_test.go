@@ -196,7 +196,22 @@ func TestE2EAuditVerifyStream(t *testing.T) {
 		}
 		return line
 	})
+	n3 := "node3.demo.example.net"
+	rewrite(n3, func(i int, line []byte) []byte { // the oldest two gone, as max_age would
+		if i < 2 {
+			return nil
+		}
+		return line
+	})
 	code, out, stderr = runCLI(t, "audit", "verify", "--stream", "--config", a.readerConf)
+	head := fmt.Sprintf("missing: writer %s seq 3: seq 1 to 2 are missing before the writer's first record", n3)
+	if !strings.Contains(out, head) {
+		t.Fatalf("verify --stream of a stream without node3's first records:\n%s\nwant %q", out, head)
+	}
+	code, out, stderr = runCLI(t, "audit", "verify", "--stream", "--allow-purged", "--config", a.readerConf)
+	if strings.Contains(out, head) || !strings.Contains(out, "seq 1-2 purged (not checked)") {
+		t.Fatalf("verify --stream --allow-purged:\n%s\nwant node3's head reported as purged", out)
+	}
 	missing := fmt.Sprintf("missing: writer %s seq %d: seq %d to %d are missing", n2, dropped.Seq+1, dropped.Seq, dropped.Seq)
 	broken := fmt.Sprintf("broken: writer %s seq %d: prev does not match the hash of seq %d", n1, edited.Seq+1, edited.Seq)
 	if code != ExitFailed || !strings.Contains(out, auditStreamName+":") || !strings.Contains(out, missing) ||

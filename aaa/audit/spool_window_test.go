@@ -1,0 +1,147 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// windowPub is an AsyncPublisher that holds each record's result until
+// the test releases it, and stores a record once (as Nats-Msg-Id does).
+type windowPub struct {
+	memPub
+	wmu     sync.Mutex
+	pending []pendingPub
+	seen    map[string]bool
+	maxSent int
+	refuse  bool // disconnected: sends fail at once
+}
+
+type pendingPub struct {
+	line string
+	res  chan error
+}
+
+func (p *windowPub) PublishRecordAsync(line []byte) (<-chan error, error) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if p.refuse {
+		return nil, fmt.Errorf("%w: not connected", ErrUnavailable)
+	}
+	r := make(chan error, 1)
+	p.pending = append(p.pending, pendingPub{line: string(line), res: r})
+	p.maxSent = max(p.maxSent, len(p.pending))
+	return r, nil
+}
+
+func (p *windowPub) inFlight() int { p.wmu.Lock(); defer p.wmu.Unlock(); return len(p.pending) }
+
+// release answers the records in flight, in order: the first fail ones
+// with err (a connection lost: they and all after them are lost), the
+// others stored.
+func (p *windowPub) release(fail int, err error) {
+	p.wmu.Lock()
+	pend := p.pending
+	p.pending = nil
+	p.wmu.Unlock()
+	for i, q := range pend {
+		if i >= len(pend)-fail {
+			q.res <- err
+			continue
+		}
+		p.mu.Lock()
+		if !p.seen[q.line] {
+			p.seen[q.line] = true
+			p.lines = append(p.lines, q.line)
+		}
+		p.mu.Unlock()
+		q.res <- nil
+	}
+}
+
+// The deliverer keeps at most Window records in flight and delivers in
+// order; after a lost window it sends again from the first record not
+// acknowledged, and the records of that window that were stored are
+// not stored twice.
+func TestSpoolWindow(t *testing.T) {
+	pub := &windowPub{seen: map[string]bool{}}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Window: 4}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 {
+		if err := s.Audit(context.Background(), numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a full window", func() bool { return pub.inFlight() == 4 })
+	pub.release(0, nil) // 0-3 stored
+	waitFor(t, "the next window", func() bool { return pub.inFlight() == 4 })
+	pub.wmu.Lock()
+	pub.refuse = true // the connection is lost: 4, 5 stored; 6, 7 lost; what follows refused
+	pub.wmu.Unlock()
+	pub.release(2, fmt.Errorf("%w: connection lost", ErrUnavailable))
+	waitFor(t, "the failure", func() bool { return s.Stats().PublishErrors > 0 })
+	pub.wmu.Lock()
+	pub.refuse = false
+	pub.wmu.Unlock()
+	// after the failure: one record at a time until one is stored
+	waitFor(t, "the retry", func() bool { return pub.inFlight() == 1 })
+	pub.release(0, nil) // 6
+	for len(pub.got()) < 10 {
+		waitFor(t, "more records in flight", func() bool { return pub.inFlight() > 0 || len(pub.got()) == 10 })
+		pub.release(0, nil)
+	}
+	want := make([]string, 10)
+	for i := range want {
+		want[i] = spoolLine(i)
+	}
+	if got := pub.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored\n%q\nwant\n%q", got, want)
+	}
+	if pub.maxSent > 4 {
+		t.Fatalf("%d records in flight, window 4", pub.maxSent)
+	}
+	waitFor(t, "nothing pending", func() bool { return s.Stats().PendingBytes == 0 })
+	if st := s.Stats(); st.Delivered != 10 || st.PublishErrors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A publisher that fails at once (disconnected) is retried like one
+// that fails later.
+func TestSpoolWindowSendError(t *testing.T) {
+	pub := &refusingPub{}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir()}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Audit(context.Background(), numbered(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a refused send", func() bool { return s.Stats().PublishErrors > 0 })
+	pub.setDown(false)
+	waitFor(t, "delivery", func() bool { return len(pub.got()) == 1 })
+}
+
+type refusingPub struct {
+	memPub
+	upMu sync.Mutex
+	up   bool
+}
+
+func (p *refusingPub) setDown(d bool) { p.upMu.Lock(); p.up = !d; p.upMu.Unlock() }
+
+func (p *refusingPub) PublishRecordAsync(line []byte) (<-chan error, error) {
+	p.upMu.Lock()
+	up := p.up
+	p.upMu.Unlock()
+	if !up {
+		return nil, errors.New("not connected")
+	}
+	return settled(p.PublishRecord(context.Background(), line)), nil
+}
