@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 // ErrStaleCRL is wrapped by ApplyCRL's refusal of a CRL that is not newer
@@ -130,4 +132,30 @@ func (p *Provider) CheckChain(chain []*stdx509.Certificate) error {
 	}
 	_, err := unrevokedChain([][]*stdx509.Certificate{chain}, p.st.Load().revoked, certName(chain[0]))
 	return err
+}
+
+// revokedRefusal is VerifyRequest's answer for a certificate that chains
+// to the CA but is revoked: revoked (wrapping security.ErrRevoked) only
+// when the callerid is bound to the certificate and the signature
+// verifies, so that a node answers "certificate revoked" to the holder
+// of the revoked key alone; otherwise the binding or signature refusal,
+// as for any other certificate.
+func (p *Provider) revokedRefusal(revoked error, message, signature, pubcert []byte, callerID, kind, certname string) error {
+	ders, err := pemCertificates(pubcert)
+	if err != nil {
+		return revoked // cannot happen: the chain was parsed to find it revoked
+	}
+	leaf, err := stdx509.ParseCertificate(ders[0])
+	if err != nil {
+		return revoked
+	}
+	e := p.newEntry(leaf, []*stdx509.Certificate{leaf})
+	if err := p.bindCaller(e, callerID, kind, certname); err != nil {
+		return err
+	}
+	if err := VerifyWith(e.pub, message, signature); err != nil {
+		return protocol.Wrap(protocol.KindSignature, err,
+			"request signature by revoked certificate %q (callerid %q) is invalid", e.name, callerID)
+	}
+	return revoked
 }

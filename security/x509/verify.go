@@ -59,6 +59,9 @@ func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID st
 	}
 	st := p.st.Load()
 	e, err := p.verifiedCert(st, pubcert, forRequest)
+	if errors.Is(err, security.ErrRevoked) {
+		return nil, p.revokedRefusal(err, message, signature, pubcert, callerID, kind, certname)
+	}
 	if err != nil {
 		return nil, err
 	}

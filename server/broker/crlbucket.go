@@ -1,0 +1,163 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	stdx509 "crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+)
+
+// CRLBucket is the JetStream key/value bucket of CRLs the broker creates
+// when JetStream is on (security/revocation's CRLBucket). Only the admin
+// role may write it; every other role may read and watch it.
+const CRLBucket = "TUTTI_CRL"
+
+// crlStream is the bucket's stream.
+const crlStream = "KV_" + CRLBucket
+
+// crlReaderPerms adds to perms what watching and reading the CRL bucket
+// needs (nats.go's KeyValue WatchAll and Get): stream info, an ordered
+// push consumer (create, delete, and answering its flow control), direct
+// get, with the answers and deliveries under the connection's own inbox
+// prefix, which every role already reads. Nothing that writes.
+func crlReaderPerms(perms *server.Permissions) *server.Permissions {
+	api := "$JS.API."
+	perms.Publish.Allow = append(perms.Publish.Allow,
+		api+"INFO",
+		api+"STREAM.INFO."+crlStream,
+		api+"CONSUMER.CREATE."+crlStream, api+"CONSUMER.CREATE."+crlStream+".>",
+		api+"CONSUMER.DELETE."+crlStream+".*",
+		api+"DIRECT.GET."+crlStream+".>", api+"STREAM.MSG.GET."+crlStream,
+		"$JS.FC."+crlStream+".>",
+	)
+	return perms
+}
+
+// manageCRLBucket creates the CRL bucket over an in-process connection,
+// retrying until it succeeds or the broker shuts down; crlReady is
+// closed then.
+func (b *Broker) manageCRLBucket() {
+	l := b.cfg.Log.WithField("bucket", CRLBucket)
+	for warned := false; ; {
+		err := b.putCRLBucket()
+		if err == nil {
+			l.Info("CRL bucket ready")
+			close(b.crlReady)
+			return
+		}
+		if !warned {
+			l.WithError(err).Warn("CRL bucket not created yet; retrying")
+			warned = true
+		}
+		select {
+		case <-b.quit:
+			return
+		case <-time.After(auditStreamRetry):
+		}
+	}
+}
+
+func (b *Broker) putCRLBucket() error {
+	nc, err := b.InternalConn()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := jetstream.KeyValueConfig{Bucket: CRLBucket, History: 5, Replicas: max(b.cfg.AuditStream.Replicas, 1),
+		Storage: jetstream.FileStorage, Description: "tutti certificate revocation lists (owned by tuttid broker; written by the admin role)"}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+		return fmt.Errorf("create or update bucket %s: %w", CRLBucket, err)
+	}
+	return nil
+}
+
+// CRLBucketReady is closed once the CRL bucket exists; never when
+// JetStream is off.
+func (b *Broker) CRLBucketReady() <-chan struct{} { return b.crlReady }
+
+// InternalConn opens a connection to this broker in process, with every
+// permission (the broker's own connection, not reachable from the
+// network). The caller closes it.
+func (b *Broker) InternalConn(opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{nats.InProcessServer(b.srv), nats.Token(b.internal), nats.Name(internalUser)}, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("in-process connection: %w", err)
+	}
+	return nc, nil
+}
+
+// connChains remembers the verified certificate chain of every client
+// connection, by the hex SHA-256 of its leaf (as nats-server's Connz
+// reports it), so that CloseRevoked can check connections opened before a
+// revocation.
+type connChains struct {
+	mu sync.Mutex
+	m  map[string][]*stdx509.Certificate
+}
+
+func (c *connChains) add(chain []*stdx509.Certificate) {
+	sum := sha256.Sum256(chain[0].Raw)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string][]*stdx509.Certificate{}
+	}
+	c.m[hex.EncodeToString(sum[:])] = chain
+	c.mu.Unlock()
+}
+
+// CloseRevoked closes every client connection whose verified certificate
+// chain check refuses (x509.Provider.CheckChain after a new CRL) and
+// returns how many it closed. Each is logged with the certificate and
+// the reason. Connections opened later are refused at the TLS handshake.
+func (b *Broker) CloseRevoked(check func([]*stdx509.Certificate) error) int {
+	cz, err := b.srv.Connz(&server.ConnzOptions{Username: true, Limit: 1 << 30})
+	if err != nil {
+		b.cfg.Log.WithError(err).Error("cannot list connections to close revoked certificates")
+		return 0
+	}
+	b.chains.mu.Lock()
+	seen := make(map[string][]*stdx509.Certificate, len(cz.Conns))
+	for _, ci := range cz.Conns {
+		if len(ci.TLSPeerCerts) == 0 {
+			continue
+		}
+		if ch, ok := b.chains.m[ci.TLSPeerCerts[0].CertSha256]; ok {
+			seen[ci.TLSPeerCerts[0].CertSha256] = ch
+		}
+	}
+	b.chains.m = seen // forget the chains of closed connections
+	b.chains.mu.Unlock()
+	closed := 0
+	for _, ci := range cz.Conns {
+		if len(ci.TLSPeerCerts) == 0 {
+			continue
+		}
+		chain, ok := seen[ci.TLSPeerCerts[0].CertSha256]
+		if !ok {
+			continue
+		}
+		if err := check(chain); err != nil {
+			b.cfg.Log.WithError(err).WithFields(logrus.Fields{"certificate": ci.AuthorizedUser, "cid": ci.Cid, "remote": ci.IP}).
+				Warn("closing the connection of a revoked certificate")
+			if err := b.srv.DisconnectClientByID(ci.Cid); err == nil {
+				closed++
+			}
+		}
+	}
+	return closed
+}
