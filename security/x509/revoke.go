@@ -171,3 +171,24 @@ func ParseCRL(data []byte) (*stdx509.RevocationList, error) {
 	}
 	return crl, nil
 }
+
+// SerialNames maps the serial numbers (decimal) of the certificates in
+// dir (*.pem other than ca.pem and crl.pem) to their subjects, for
+// listings. Files that do not parse are skipped.
+func SerialNames(dir string) map[string]string {
+	out := map[string]string{}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
+	for _, p := range paths {
+		if b := filepath.Base(p); b == CAFile || b == CRLFile {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if certs, err := ParseCertificatesPEM(data); err == nil {
+			out[certs[0].SerialNumber.String()] = certs[0].Subject.String()
+		}
+	}
+	return out
+}
