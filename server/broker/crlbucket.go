@@ -6,6 +6,7 @@ import (
 	stdx509 "crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/security/x509"
 )
 
 // CRLBucket is the JetStream key/value bucket of CRLs the broker creates
@@ -27,17 +30,19 @@ const crlStream = "KV_" + CRLBucket
 // needs (nats.go's KeyValue WatchAll and Get): stream info, an ordered
 // push consumer (create, delete, and answering its flow control), direct
 // get, with the answers and deliveries under the connection's own inbox
-// prefix, which every role already reads. Nothing that writes.
-func crlReaderPerms(perms *server.Permissions) *server.Permissions {
+// prefix (x509.InboxPrefix of its certificate name). Nothing that writes.
+func crlReaderPerms(name string, perms *server.Permissions) *server.Permissions {
 	api := "$JS.API."
 	perms.Publish.Allow = append(perms.Publish.Allow,
-		api+"INFO",
 		api+"STREAM.INFO."+crlStream,
 		api+"CONSUMER.CREATE."+crlStream, api+"CONSUMER.CREATE."+crlStream+".>",
 		api+"CONSUMER.DELETE."+crlStream+".*",
 		api+"DIRECT.GET."+crlStream+".>", api+"STREAM.MSG.GET."+crlStream,
 		"$JS.FC."+crlStream+".>",
 	)
+	if inbox := x509.InboxPrefix(name) + ".>"; !slices.Contains(perms.Subscribe.Allow, inbox) {
+		perms.Subscribe.Allow = append(perms.Subscribe.Allow, inbox)
+	}
 	return perms
 }
 
