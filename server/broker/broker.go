@@ -413,5 +413,8 @@ func (b *Broker) Shutdown() {
 	})
 }
 
+// Done is closed when Shutdown begins.
+func (b *Broker) Done() <-chan struct{} { return b.quit }
+
 // Server is the underlying nats-server, for tests and metrics.
 func (b *Broker) Server() *server.Server { return b.srv }

@@ -96,5 +96,12 @@ func (b *Broker) startBrokerCRLWatch() (*crlWatch, error) {
 		}
 		return info, err
 	}
-	return runCRLWatch(nc, apply, log), nil
+	w := runCRLWatch(nc, apply, log)
+	// StartBroker's callers hold the embedded broker only: the watch ends
+	// with it
+	go func() {
+		<-b.Done()
+		w.close()
+	}()
+	return w, nil
 }

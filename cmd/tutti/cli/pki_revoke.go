@@ -48,7 +48,10 @@ func newPKIRevokeCmds(g *globals) []*cobra.Command {
 			if noPublish {
 				return nil
 			}
-			return g.publishCRL(cmd.Context(), res.PEM)
+			if err := g.publishCRL(cmd.Context(), res.PEM); err != nil {
+				return fmt.Errorf("%w; the CRL is signed and kept in %s: publish it with tutti pki publish-crl %s", err, res.Path, res.Path)
+			}
+			return nil
 		},
 	}
 	revoke.Flags().StringVar(&dir, "dir", "./pki", "PKI directory holding ca.pem and ca.key (and crl.pem)")
@@ -103,7 +106,9 @@ func (g *globals) revocationConn() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name(cfg.Identity+" pki"),
 		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second),
-		nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass))
+		nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			fmt.Fprintf(g.stderr, "tutti: broker: %v\n", err)
+		}))
 	if err != nil {
 		return nil, exitWith(ExitFailed, fmt.Errorf("connect to broker %s: %w", strings.Join(hosts, ","), err))
 	}
