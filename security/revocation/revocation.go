@@ -85,9 +85,14 @@ func Publish(ctx context.Context, nc *nats.Conn, crl []byte) (key string, rev ui
 // Applier puts a CRL in force (x509.Provider.ApplyCRL).
 type Applier func(crl []byte) (x509.CRLInfo, error)
 
-// WatchRetry is how long Watch waits before it looks for the bucket
-// again when it does not exist yet or the watch failed.
-const WatchRetry = 2 * time.Second
+// WatchRetry is how long Watch first waits before it looks for the
+// bucket again when it does not exist yet or the watch failed; the wait
+// doubles up to MaxWatchRetry, so a fleet on a broker without JetStream
+// does not ask for the bucket every few seconds per node.
+const (
+	WatchRetry    = 2 * time.Second
+	MaxWatchRetry = time.Minute
+)
 
 // Watch watches the CRL bucket over nc until ctx ends, calling apply with
 // every CRL it holds and every new one. A CRL that apply refuses (not
@@ -98,10 +103,14 @@ const WatchRetry = 2 * time.Second
 func Watch(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry) {
 	log = log.WithField("bucket", CRLBucket)
 	warned := false
+	wait := WatchRetry
 	for ctx.Err() == nil {
-		err := watchOnce(ctx, nc, apply, log)
+		watched, err := watchOnce(ctx, nc, apply, log)
 		if ctx.Err() != nil {
 			return
+		}
+		if watched {
+			wait = WatchRetry
 		}
 		if err != nil && !warned {
 			log.WithError(err).Warn("cannot watch the CRL bucket yet; revocations published there are not applied until it can")
@@ -109,33 +118,36 @@ func Watch(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(WatchRetry):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, MaxWatchRetry)
 	}
 }
 
-func watchOnce(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry) error {
+// watchOnce watches until ctx ends or the watch fails; watched tells
+// whether it got as far as watching.
+func watchOnce(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry) (watched bool, _ error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return err
+		return false, err
 	}
 	kv, err := js.KeyValue(ctx, CRLBucket)
 	if err != nil {
-		return fmt.Errorf("open bucket: %w", err)
+		return false, fmt.Errorf("open bucket: %w", err)
 	}
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("watch bucket: %w", err)
+		return false, fmt.Errorf("watch bucket: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
 	log.Info("watching the CRL bucket")
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return true, nil
 		case e, ok := <-w.Updates():
 			if !ok {
-				return errors.New("watch ended")
+				return true, errors.New("watch ended")
 			}
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue // end of the initial values, or a delete/purge
