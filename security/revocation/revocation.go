@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -100,12 +101,26 @@ const (
 // it applies, at info level. A missing bucket (a broker without
 // JetStream, or not created yet) is looked for again every WatchRetry.
 // Watch returns when ctx ends.
-func Watch(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry) {
+//
+// synced, when not nil, is closed once the CRLs the bucket held when the
+// watch began have been applied, or the first attempt failed: a node
+// waits for it (a bounded time) before it serves requests, so that after
+// being offline it does not serve a revoked caller until its watch
+// catches up.
+func Watch(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry, synced chan<- struct{}) {
 	log = log.WithField("bucket", CRLBucket)
+	var once sync.Once
+	markSynced := func() {
+		if synced != nil {
+			once.Do(func() { close(synced) })
+		}
+	}
+	defer markSynced()
 	warned := false
 	wait := WatchRetry
 	for ctx.Err() == nil {
-		watched, err := watchOnce(ctx, nc, apply, log)
+		watched, err := watchOnce(ctx, nc, apply, log, markSynced)
+		markSynced()
 		if ctx.Err() != nil {
 			return
 		}
@@ -126,7 +141,7 @@ func Watch(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry)
 
 // watchOnce watches until ctx ends or the watch fails; watched tells
 // whether it got as far as watching.
-func watchOnce(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry) (watched bool, _ error) {
+func watchOnce(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.Entry, synced func()) (watched bool, _ error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return false, err
@@ -149,8 +164,12 @@ func watchOnce(ctx context.Context, nc *nats.Conn, apply Applier, log *logrus.En
 			if !ok {
 				return true, errors.New("watch ended")
 			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue // end of the initial values, or a delete/purge
+			if e == nil {
+				synced() // the initial values are applied
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				continue // a delete or purge: the CRL in force stays
 			}
 			applyEntry(e, apply, log)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	stdx509 "crypto/x509"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
@@ -16,9 +17,10 @@ import (
 
 // crlWatch is a running watch of the broker's CRL bucket.
 type crlWatch struct {
-	nc   *nats.Conn
-	stop context.CancelFunc
-	done chan struct{}
+	nc     *nats.Conn
+	stop   context.CancelFunc
+	done   chan struct{}
+	synced chan struct{}
 }
 
 func (w *crlWatch) close() {
@@ -65,12 +67,30 @@ func startNodeCRLWatch(cfg *config.Server, p *x509.Provider, log *logrus.Entry) 
 // runCRLWatch runs revocation.Watch over nc until close.
 func runCRLWatch(nc *nats.Conn, apply revocation.Applier, log *logrus.Entry) *crlWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &crlWatch{nc: nc, stop: cancel, done: make(chan struct{})}
+	w := &crlWatch{nc: nc, stop: cancel, done: make(chan struct{}), synced: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		revocation.Watch(ctx, nc, apply, log)
+		revocation.Watch(ctx, nc, apply, log, w.synced)
 	}()
 	return w
+}
+
+// crlSyncWait bounds how long a node waits for the CRLs of the bucket
+// before it subscribes (revocation.Watch's synced).
+const crlSyncWait = 5 * time.Second
+
+// waitSynced waits until the watch has applied the bucket's CRLs, its
+// first attempt failed, or crlSyncWait passed (logged).
+func (w *crlWatch) waitSynced(ctx context.Context, log *logrus.Entry) {
+	if w == nil {
+		return
+	}
+	select {
+	case <-w.synced:
+	case <-ctx.Done():
+	case <-time.After(crlSyncWait):
+		log.Warnf("the CRL bucket was not read within %v; serving requests, revocations apply when it is", crlSyncWait)
+	}
 }
 
 // startBrokerCRLWatch watches the CRL bucket over the broker's own

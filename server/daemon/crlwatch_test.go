@@ -47,18 +47,25 @@ func (f *fleet) adminConn(t *testing.T) *natsgo.Conn {
 	return nc
 }
 
+var errServed = errors.New("the node served the request")
+
 // revokedReply asks the node for rpcutil#ping and returns the status
 // message of a "certificate revoked" refusal, or an error.
 func (f *fleet) revokedReply() (string, error) {
 	var msg string
+	served := false
 	_, err := f.client.Do(context.Background(), client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"),
 		Targets: []string{nodeName}, Expect: 1, Timeout: 2 * time.Second}, func(r client.Result) {
 		if r.State == client.Verified && r.RPC != nil && r.RPC.StatusCode == protocol.Aborted {
 			msg = r.RPC.StatusMsg
 		}
+		served = served || r.RPC != nil && r.RPC.StatusCode == protocol.OK
 	})
 	if err != nil {
 		return "", err
+	}
+	if served {
+		return "", errServed
 	}
 	if !strings.HasPrefix(msg, protocol.CertificateRevokedMsg) {
 		return "", errors.New("no certificate revoked refusal yet")
@@ -68,7 +75,8 @@ func (f *fleet) revokedReply() (string, error) {
 
 // A tuttid node that was down when a revocation was published gets the
 // CRL from the bucket when it starts again, and answers the revoked
-// caller "certificate revoked" (signed, to the caller's reply subject).
+// caller "certificate revoked" (signed, to the caller's reply subject)
+// from its first request on: it reads the bucket before it subscribes.
 // The broker's own watch is off here (crl_watch = false), as on a broker
 // that does not enforce CRLs, so the caller can still reach the node.
 func TestOfflineNodeAppliesTheLatestCRL(t *testing.T) {
@@ -103,6 +111,9 @@ func TestOfflineNodeAppliesTheLatestCRL(t *testing.T) {
 	var msg string
 	brokertest.Eventually(t, 10*time.Second, func() error {
 		msg, err = f.revokedReply()
+		if errors.Is(err, errServed) {
+			t.Fatal("the restarted node served the revoked caller before applying the CRL")
+		}
 		return err
 	})
 	t.Logf("restarted node refused %v after starting: %s", time.Since(start), msg)

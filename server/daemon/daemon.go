@@ -101,6 +101,7 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 	if d.crl, err = startNodeCRLWatch(cfg, d.Provider, log); err != nil {
 		return err
 	}
+	d.crl.waitSynced(ctx, log)
 	var rc *replay.Cache
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)

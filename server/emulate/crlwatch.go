@@ -83,7 +83,7 @@ func (f *Fleet) startCRLWatch(o Options, kp keyPair, caPEM []byte) (*crlWatch, e
 	log := f.log.WithField("component", "crl-watch")
 	go func() {
 		defer close(w.done)
-		revocation.Watch(ctx, nc, apply, log)
+		revocation.Watch(ctx, nc, apply, log, nil)
 	}()
 	return w, nil
 }
