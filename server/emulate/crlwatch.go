@@ -2,7 +2,9 @@ package emulate
 
 import (
 	"context"
-	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -62,22 +64,7 @@ func (f *Fleet) startCRLWatch(o Options, kp keyPair, caPEM []byte) (*crlWatch, e
 		return nil, err
 	}
 	provs := f.provs
-	apply := func(crl []byte) (x509.CRLInfo, error) {
-		var (
-			first x509.CRLInfo
-			errs  []error
-		)
-		for i, pv := range provs {
-			info, err := pv.ApplyCRL(crl)
-			if i == 0 {
-				first = info
-			}
-			if err != nil && len(errs) == 0 {
-				errs = append(errs, err) // the nodes share a CA: one reason says it
-			}
-		}
-		return first, errors.Join(errs...)
-	}
+	apply := func(crl []byte) (x509.CRLInfo, error) { return applyAll(provs, crl) }
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &crlWatch{nc: nc, stop: cancel, done: make(chan struct{})}
 	log := f.log.WithField("component", "crl-watch")
@@ -86,4 +73,35 @@ func (f *Fleet) startCRLWatch(o Options, kp keyPair, caPEM []byte) (*crlWatch, e
 		revocation.Watch(ctx, nc, apply, log, nil)
 	}()
 	return w, nil
+}
+
+// applyAll applies crl to every provider, as many at once as there are
+// CPUs (on a real fleet each node applies it on its own), and returns
+// the first provider's result; the nodes share a CA, so one reason says
+// why it was refused.
+func applyAll(provs []*x509.Provider, crl []byte) (x509.CRLInfo, error) {
+	errs := make([]error, len(provs))
+	var first x509.CRLInfo
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(provs); i = int(next.Add(1) - 1) {
+				info, err := provs[i].ApplyCRL(crl)
+				if i == 0 {
+					first = info
+				}
+				errs[i] = err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return first, err
+		}
+	}
+	return first, nil
 }
