@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
@@ -25,7 +26,7 @@ func (n *Node) refuseRevoked(cfg *runtimeConfig, tr *protocol.Transport, req *pr
 		return out
 	}
 	replyTo := tr.ReplyTo
-	if c, ok := n.conn.(interface{ CanonicalReplyTo(string) string }); ok {
+	if c, ok := n.conn.(connector.ReplyCanonicalizer); ok {
 		replyTo = c.CanonicalReplyTo(replyTo)
 	}
 	if !validReplyTo(replyTo, req.Collective, req.CallerID) {
