@@ -112,16 +112,21 @@ func (b *Broker) InternalConn(opts ...nats.Option) (*nats.Conn, error) {
 // revocation.
 type connChains struct {
 	mu sync.Mutex
-	m  map[string][]*stdx509.Certificate
+	m  map[string]connChain
+}
+
+type connChain struct {
+	chain []*stdx509.Certificate
+	added time.Time
 }
 
 func (c *connChains) add(chain []*stdx509.Certificate) {
 	sum := sha256.Sum256(chain[0].Raw)
 	c.mu.Lock()
 	if c.m == nil {
-		c.m = map[string][]*stdx509.Certificate{}
+		c.m = map[string]connChain{}
 	}
-	c.m[hex.EncodeToString(sum[:])] = chain
+	c.m[hex.EncodeToString(sum[:])] = connChain{chain: chain, added: time.Now()}
 	c.mu.Unlock()
 }
 
@@ -130,36 +135,42 @@ func (c *connChains) add(chain []*stdx509.Certificate) {
 // returns how many it closed. Each is logged with the certificate and
 // the reason. Connections opened later are refused at the TLS handshake.
 func (b *Broker) CloseRevoked(check func([]*stdx509.Certificate) error) int {
+	listed := time.Now()
 	cz, err := b.srv.Connz(&server.ConnzOptions{Username: true, Limit: 1 << 30})
 	if err != nil {
 		b.cfg.Log.WithError(err).Error("cannot list connections to close revoked certificates")
 		return 0
 	}
+	type target struct {
+		ci    *server.ConnInfo
+		chain []*stdx509.Certificate
+	}
+	var targets []target
 	b.chains.mu.Lock()
-	seen := make(map[string][]*stdx509.Certificate, len(cz.Conns))
+	open := make(map[string]bool, len(cz.Conns))
 	for _, ci := range cz.Conns {
 		if len(ci.TLSPeerCerts) == 0 {
 			continue
 		}
+		open[ci.TLSPeerCerts[0].CertSha256] = true
 		if ch, ok := b.chains.m[ci.TLSPeerCerts[0].CertSha256]; ok {
-			seen[ci.TLSPeerCerts[0].CertSha256] = ch
+			targets = append(targets, target{ci, ch.chain})
 		}
 	}
-	b.chains.m = seen // forget the chains of closed connections
+	// forget the chains of closed connections, not those of connections
+	// opened since the listing
+	for k, ch := range b.chains.m {
+		if !open[k] && ch.added.Before(listed) {
+			delete(b.chains.m, k)
+		}
+	}
 	b.chains.mu.Unlock()
 	closed := 0
-	for _, ci := range cz.Conns {
-		if len(ci.TLSPeerCerts) == 0 {
-			continue
-		}
-		chain, ok := seen[ci.TLSPeerCerts[0].CertSha256]
-		if !ok {
-			continue
-		}
-		if err := check(chain); err != nil {
-			b.cfg.Log.WithError(err).WithFields(logrus.Fields{"certificate": ci.AuthorizedUser, "cid": ci.Cid, "remote": ci.IP}).
+	for _, tg := range targets {
+		if err := check(tg.chain); err != nil {
+			b.cfg.Log.WithError(err).WithFields(logrus.Fields{"certificate": tg.ci.AuthorizedUser, "cid": tg.ci.Cid, "remote": tg.ci.IP}).
 				Warn("closing the connection of a revoked certificate")
-			if err := b.srv.DisconnectClientByID(ci.Cid); err == nil {
+			if err := b.srv.DisconnectClientByID(tg.ci.Cid); err == nil {
 				closed++
 			}
 		}
