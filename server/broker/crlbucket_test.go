@@ -80,6 +80,28 @@ func TestCRLBucketOnlyAdminWrites(t *testing.T) {
 	if _, err := revocation.ListTokens(short, admin); !errors.Is(err, revocation.ErrNoBucket) {
 		t.Errorf("token bucket: %v, want it absent", err)
 	}
+	// tutti-aaa's bucket, as the contract says it writes it
+	js, _ := jetstream.New(admin)
+	kv, err := js.CreateKeyValue(short, jetstream.KeyValueConfig{Bucket: revocation.TokenBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"jti.t1":   `{"user":"alice","jti":"t1","revoked_at":"2026-12-06T10:00:00Z","by":"admin","reason":"lost laptop"}`,
+		"user.bob": `{"user":"bob","revoked_at":"2026-12-06T09:00:00Z","by":"admin","reason":"left"}`,
+		"jti.gone": `{"user":"carol","jti":"gone","revoked_at":"2026-12-06T08:00:00Z"}`,
+	} {
+		if _, err := kv.PutString(short, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kv.Delete(short, "jti.gone"); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := revocation.ListTokens(short, admin)
+	if err != nil || len(tokens) != 2 || tokens[0].Key != "user.bob" || tokens[1].Reason != "lost laptop" {
+		t.Errorf("token revocations %+v %v", tokens, err)
+	}
 	for _, v := range e.hook.AllEntries() {
 		if v.Message == "permission denied" && v.Data["certificate"] == "node1.example.net" {
 			if s, _ := v.Data["subject"].(string); s != "" && s[:4] == "$JS." && !isWrite(s) {
