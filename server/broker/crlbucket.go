@@ -15,13 +15,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/security/revocation"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
 // CRLBucket is the JetStream key/value bucket of CRLs the broker creates
 // when JetStream is on (security/revocation's CRLBucket). Only the admin
 // role may write it; every other role may read and watch it.
-const CRLBucket = "TUTTI_CRL"
+const CRLBucket = revocation.CRLBucket
 
 // crlStream is the bucket's stream.
 const crlStream = "KV_" + CRLBucket
@@ -82,9 +83,7 @@ func (b *Broker) putCRLBucket() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg := jetstream.KeyValueConfig{Bucket: CRLBucket, History: 5, Replicas: max(b.cfg.AuditStream.Replicas, 1),
-		Storage: jetstream.FileStorage, Description: "tutti certificate revocation lists (owned by tuttid broker; written by the admin role)"}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+	if _, err := js.CreateOrUpdateKeyValue(ctx, revocation.BucketConfig(b.cfg.AuditStream.Replicas)); err != nil {
 		return fmt.Errorf("create or update bucket %s: %w", CRLBucket, err)
 	}
 	return nil
