@@ -172,6 +172,7 @@ func readSecurity(r *reader, certname string) Security {
 		PrivilegedCallerKinds: r.list("plugin.tutti.security.privileged_caller_kinds", nil),
 		AllowLegacyCerts:      r.bool("plugin.security.support_legacy_certificates", false),
 		CRLFile:               r.path("plugin.tutti.security.crl", ""),
+		CRLWatch:              r.bool("plugin.tutti.security.crl_watch", true),
 		CipherSuites:          r.list("plugin.security.cipher_suites", nil),
 		ECCCurves:             r.list("plugin.security.ecc_curves", nil),
 		MaxTTL:                r.duration("plugin.tutti.max_ttl", defaultMaxTTL),

@@ -141,6 +141,7 @@ func tuttiSecurityKeys() []KeyInfo {
 		k("plugin.tutti.require_signed_replies", KindBool, "true", "client: refuse replies without a node signature (false accepts Choria servers' unsigned replies, marked)"),
 		k("plugin.tutti.choria_servers", KindBool, "false", "the fleet has Choria servers: the client signs requests with RSA keys only"),
 		k("plugin.tutti.security.crl", KindPath, "", "PEM CRL checked for callers and intermediates"),
+		k("plugin.tutti.security.crl_watch", KindBool, "true", "node and broker: watch the broker's TUTTI_CRL bucket and apply a newer CRL signed by the CA at once, without a reload (NATS only)"),
 		k("plugin.tutti.security.privileged_caller_kinds", KindList, "any", "callerid kinds a privileged certificate may assert"),
 		k("plugin.tutti.max_message_size", KindInt, strconv.Itoa(defaultMaxMessageSize), "largest transport message, bytes"),
 		k("plugin.tutti.workers", KindInt, "0", "node: most requests run at once; 0 is 4 per CPU"),

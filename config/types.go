@@ -81,6 +81,7 @@ type Security struct {
 	// AllowLegacyCerts: plugin.security.support_legacy_certificates.
 	AllowLegacyCerts bool
 	CRLFile          string // plugin.tutti.security.crl
+	CRLWatch         bool   // plugin.tutti.security.crl_watch
 	CipherSuites     []string
 	ECCCurves        []string
 	// MaxTTL: plugin.tutti.max_ttl (default 1h).

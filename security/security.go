@@ -9,7 +9,10 @@
 // it off (docs/protocol.md §16 W19).
 package security
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Signer signs bytes with a private key that never leaves it.
 //
@@ -66,3 +69,9 @@ type RequestSigner interface {
 	// SignRequest returns the serialised secure request.
 	SignRequest(ctx context.Context, request []byte) ([]byte, error)
 }
+
+// ErrRevoked is wrapped by a verification refusal whose cause is a
+// certificate listed in a CRL in force (errors.Is), so that a node can
+// answer the revoked caller "certificate revoked" instead of dropping the
+// request silently.
+var ErrRevoked = errors.New("certificate revoked")

@@ -46,6 +46,7 @@ type rig struct {
 	node   *server.Node
 	client *x509.Provider
 	nodeP  *x509.Provider // the node's signer and verifier
+	ca     *x509.CA
 }
 
 func newRig(tb testing.TB, kt x509.KeyType, authz server.Authorizer, aud audit.Auditor) *rig {
@@ -76,7 +77,7 @@ func newRig(tb testing.TB, kt x509.KeyType, authz server.Authorizer, aud audit.A
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &rig{node: n, client: clientP, nodeP: nodeP}
+	return &rig{node: n, client: clientP, nodeP: nodeP, ca: ca}
 }
 
 // request returns a fresh signed rpcutil#ping transport message.

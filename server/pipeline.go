@@ -104,6 +104,9 @@ func (n *Node) admit(from connector.Destination, d decoded) (*incoming, Outcome,
 			"request %s from %s is unsigned (\"insecure\"), only signer services accept that", req.ID, req.CallerID)), false
 	}
 	caller, err := n.verifier.VerifyRequest(sr.Message, sr.Signature, sr.PubCert, req.CallerID)
+	if errors.Is(err, security.ErrRevoked) {
+		return nil, n.refuseRevoked(cfg, tr, req, err), false
+	}
 	if err != nil {
 		return nil, n.refuse(req, err), false
 	}

@@ -176,6 +176,10 @@ type RPCReply struct {
 	Data       json.RawMessage `json:"data"`
 }
 
+// CertificateRevokedMsg begins the reply text a node sends the holder of
+// a revoked certificate (status Aborted), followed by ": " and the reason.
+const CertificateRevokedMsg = "certificate revoked"
+
 // NotAuthorizedMsg is the reply text for a denied request (Choria's wording).
 const NotAuthorizedMsg = "You are not authorized to call this agent or action"
 

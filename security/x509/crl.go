@@ -32,11 +32,12 @@ func (r revocations) revoked(c *stdx509.Certificate) bool {
 // A CRL past its NextUpdate is still used: its entries remain revoked,
 // and failing closed on the whole fleet because a CRL was not refreshed in
 // time would be worse.
-func parseCRLs(data []byte, issuers []*stdx509.Certificate) (revocations, error) {
+func parseCRLs(data []byte, issuers []*stdx509.Certificate) (revocations, map[string]crlMark, error) {
 	if len(data) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	out := revocations{}
+	marks := map[string]crlMark{}
 	n := 0
 	for {
 		var b *pem.Block
@@ -50,19 +51,22 @@ func parseCRLs(data []byte, issuers []*stdx509.Certificate) (revocations, error)
 		n++
 		crl, err := stdx509.ParseRevocationList(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("parse CRL #%d: %w", n, err)
+			return nil, nil, fmt.Errorf("parse CRL #%d: %w", n, err)
 		}
 		if err := checkCRLIssuer(crl, issuers); err != nil {
-			return nil, fmt.Errorf("CRL #%d (issuer %s): %w", n, crl.Issuer, err)
+			return nil, nil, fmt.Errorf("CRL #%d (issuer %s): %w", n, crl.Issuer, err)
+		}
+		if m := markOf(crl); m.newerThan(marks[string(crl.RawIssuer)]) {
+			marks[string(crl.RawIssuer)] = m
 		}
 		for _, e := range crl.RevokedCertificateEntries {
 			out[revocationKey{issuer: string(crl.RawIssuer), serial: e.SerialNumber.String()}] = struct{}{}
 		}
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("CRL file holds no X509 CRL PEM block")
+		return nil, nil, fmt.Errorf("CRL file holds no X509 CRL PEM block")
 	}
-	return out, nil
+	return out, marks, nil
 }
 
 func checkCRLIssuer(crl *stdx509.RevocationList, issuers []*stdx509.Certificate) error {

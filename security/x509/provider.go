@@ -70,7 +70,10 @@ type Provider struct {
 	fullChainOnly bool
 
 	reloadMu sync.Mutex
-	st       atomic.Pointer[state]
+	// pushed are the CRLs applied by ApplyCRL, one per issuer (raw
+	// subject DER), kept across Reload; guarded by reloadMu.
+	pushed map[string]*pushedCRL
+	st     atomic.Pointer[state]
 }
 
 // pemSet is the raw material of a state.
@@ -90,6 +93,13 @@ type state struct {
 	cas     []*stdx509.Certificate // the CA file, as caPool holds it
 	fast    fastCAs                // CAs that may issue on the fast path
 	revoked revocations
+	// marks are the number and thisUpdate of the newest CRL in force per
+	// issuer (raw subject DER), file or pushed.
+	marks map[string]crlMark
+	// fileRevoked and fileMarks are the CRL file's part of revoked and
+	// marks, kept so ApplyCRL can rebuild the union without the files.
+	fileRevoked revocations
+	fileMarks   map[string]crlMark
 
 	requests *certCache // chains verified for clientAuth
 	replies  *certCache // chains verified for serverAuth or clientAuth
@@ -221,9 +231,10 @@ func (p *Provider) build(set pemSet) (*state, error) {
 		st.caPool.AddCert(c)
 	}
 	st.cas, st.fast = cas, newFastCAs(cas)
-	if st.revoked, err = parseCRLs(set.crl, cas); err != nil {
+	if st.fileRevoked, st.fileMarks, err = parseCRLs(set.crl, cas); err != nil {
 		return nil, err
 	}
+	st.revoked, st.marks = mergeCRLs(st.fileRevoked, st.fileMarks, p.pushed)
 	if len(set.key) > 0 && len(set.cert) == 0 {
 		return nil, errors.New("a private key was given without its certificate")
 	}

@@ -59,6 +59,9 @@ func (p *Provider) VerifyRequest(message, signature, pubcert []byte, callerID st
 	}
 	st := p.st.Load()
 	e, err := p.verifiedCert(st, pubcert, forRequest)
+	if errors.Is(err, security.ErrRevoked) {
+		return nil, p.revokedRefusal(err, message, signature, pubcert, callerID, kind, certname)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +272,7 @@ func unrevokedChain(chains [][]*stdx509.Certificate, rev revocations, name strin
 	if firstRevoked == nil { // Verify returned no chain; cannot happen
 		return nil, protocol.Errorf(protocol.KindCertificate, "certificate for %q: no verified chain", name)
 	}
-	return nil, protocol.Errorf(protocol.KindCertificate,
+	return nil, protocol.Wrap(protocol.KindCertificate, security.ErrRevoked,
 		"certificate for %q is revoked: %q serial %s is listed in the CRL",
 		name, certName(firstRevoked), firstRevoked.SerialNumber)
 }

@@ -23,6 +23,8 @@ type authenticator struct {
 	// internal is the token of the broker's own in-process connection,
 	// the one connection without a certificate (see isInternal).
 	internal string
+	// chains records each connection's verified chain (CloseRevoked).
+	chains *connChains
 }
 
 // Check implements server.Authentication. A false return is logged with
@@ -52,6 +54,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	c.RegisterUser(&server.User{Username: name, Permissions: g.perms, ConnectionDeadline: g.deadline})
+	if a.chains != nil {
+		a.chains.add(cs.VerifiedChains[0])
+	}
 	l.WithFields(logrus.Fields{"certificate": name, "role": g.role}).Debug("broker connection authorized")
 	return true
 }

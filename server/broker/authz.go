@@ -250,13 +250,13 @@ func (p *policy) authorize(name, token string, log *logrus.Entry) (*grant, error
 	case RoleAdmin:
 		// nil Permissions: everything, JetStream and $SYS included
 	case RoleNode:
-		g.perms = p.nodePerms(name)
+		g.perms = crlReaderPerms(name, p.nodePerms(name))
 	case RoleAuditReader:
 		g.perms = p.auditReaderPerms(name, &server.Permissions{
 			Publish: &server.SubjectPermission{}, Subscribe: &server.SubjectPermission{}})
 	default:
 		g.callers = append([]string{"choria=" + name, "cert=" + name}, g.callers...)
-		g.perms = p.clientPerms(g)
+		g.perms = crlReaderPerms(name, p.clientPerms(g))
 		if matches(p.readers, name) {
 			g.perms = p.auditReaderPerms(name, g.perms)
 		}

@@ -113,6 +113,8 @@ type Broker struct {
 	// (audit stream management).
 	internal   string
 	auditReady chan struct{}
+	crlReady   chan struct{}
+	chains     *connChains
 	quit       chan struct{}
 }
 
@@ -134,9 +136,9 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{cfg: cfg, policy: pol, denials: newDenials(), internal: internal,
-		auditReady: make(chan struct{}), quit: make(chan struct{})}
+		auditReady: make(chan struct{}), crlReady: make(chan struct{}), chains: &connChains{}, quit: make(chan struct{})}
 	authLog := cfg.Log.WithField("source", "authorization")
-	opts.CustomClientAuthentication = &authenticator{p: pol, log: authLog, stats: b.denials, internal: internal}
+	opts.CustomClientAuthentication = &authenticator{p: pol, log: authLog, stats: b.denials, internal: internal, chains: b.chains}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("create broker: %w", err)
@@ -337,6 +339,9 @@ func (b *Broker) Start(ctx context.Context) error {
 			if b.cfg.JetStreamDir != "" && !b.cfg.AuditStream.Off {
 				go b.manageAuditStream()
 			}
+			if b.cfg.JetStreamDir != "" {
+				go b.manageCRLBucket()
+			}
 			return nil
 		}
 		select {
@@ -407,6 +412,9 @@ func (b *Broker) Shutdown() {
 		b.cfg.Log.Info("broker stopped")
 	})
 }
+
+// Done is closed when Shutdown begins.
+func (b *Broker) Done() <-chan struct{} { return b.quit }
 
 // Server is the underlying nats-server, for tests and metrics.
 func (b *Broker) Server() *server.Server { return b.srv }

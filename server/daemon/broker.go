@@ -26,6 +26,7 @@ type Broker struct {
 	Config   *config.Broker
 	Provider *x509.Provider
 	Log      *logrus.Entry
+	crl      *crlWatch
 }
 
 // StartBroker starts the embedded broker described by cfg.
@@ -70,7 +71,18 @@ func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entr
 	if err := b.Start(ctx); err != nil {
 		return nil, err
 	}
-	return &Broker{Broker: b, Config: cfg, Provider: p, Log: log}, nil
+	d := &Broker{Broker: b, Config: cfg, Provider: p, Log: log}
+	if d.crl, err = d.startBrokerCRLWatch(); err != nil {
+		b.Shutdown()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Shutdown stops the CRL watch and the broker.
+func (b *Broker) Shutdown() {
+	b.crl.close()
+	b.Broker.Shutdown()
 }
 
 // Reload re-reads the broker's configuration file at path and its

@@ -43,7 +43,9 @@ type Node struct {
 	metrics  *daemonMetrics
 	// stream is the spool to the broker's audit stream
 	// (plugin.tutti.audit.stream); nil when off.
-	stream    *auditStream
+	stream *auditStream
+	// crl watches the broker's CRL bucket; nil when off.
+	crl       *crlWatch
 	stopWatch context.CancelFunc
 	// background ends the facts watcher and the registration loop.
 	background context.Context
@@ -97,6 +99,10 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 			return err
 		}
 	}
+	if d.crl, err = startNodeCRLWatch(cfg, d.Provider, log); err != nil {
+		return err
+	}
+	d.crl.waitSynced(ctx, log)
 	var rc *replay.Cache
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)
@@ -245,6 +251,7 @@ func (d *Node) close() {
 	if d.stream != nil {
 		d.stream.close()
 	}
+	d.crl.close()
 }
 
 // checkOwnReplies signs a message as a reply and verifies it as a client

@@ -130,7 +130,9 @@ type Report struct {
 // Fleet is a running emulated fleet.
 type Fleet struct {
 	nodes   []*server.Node
+	provs   []*x509.Provider
 	conns   []connector.Connector
+	crl     *crlWatch
 	streams []*nodeStream
 	auditor audit.Auditor
 	report  Report
@@ -187,7 +189,11 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		f.conns = append(f.conns, conn)
 		sh.conn = conn
 	}
+	first := pairs[0]
 	if err := f.build(ctx, o, sh, names, pairs, store.ca.CertPEM); err != nil {
+		return nil, err
+	}
+	if f.crl, err = f.startCRLWatch(o, first, store.ca.CertPEM); err != nil {
 		return nil, err
 	}
 	startSeconds := time.Since(t0).Seconds()
@@ -313,6 +319,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	nodes := make([]*server.Node, len(names))
+	provs := make([]*x509.Provider, len(names))
 	conns := make([]connector.Connector, len(names))
 	streams := make([]*nodeStream, len(names))
 	errs := make([]error, len(names))
@@ -327,7 +334,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 				if i >= len(names) {
 					return
 				}
-				nodes[i], conns[i], streams[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i], caPEM)
+				nodes[i], provs[i], conns[i], streams[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i], caPEM)
 				pairs[i] = keyPair{} // the provider holds its own copy
 				if errs[i] != nil {
 					cancel()
@@ -339,6 +346,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 	for i := range nodes {
 		if nodes[i] != nil {
 			f.nodes = append(f.nodes, nodes[i])
+			f.provs = append(f.provs, provs[i])
 		}
 		if conns[i] != nil {
 			f.conns = append(f.conns, conns[i])
@@ -355,18 +363,18 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 
 // newNode builds, connects and starts node i.
 func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair, caPEM []byte) (
-	_ *server.Node, _ connector.Connector, _ *nodeStream, err error) {
+	_ *server.Node, _ *x509.Provider, _ connector.Connector, _ *nodeStream, err error) {
 	cfg := o.Config
 	p, err := x509.NewFromPEM(kp.cert, kp.key, caPEM, x509.ConfigFrom(cfg.Security))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: security: %w", name, err)
+		return nil, nil, nil, nil, fmt.Errorf("%s: security: %w", name, err)
 	}
 	log := o.Log.WithField("node", name)
 	conn := sh.conn
 	var own connector.Connector
 	if conn == nil {
 		if own, err = connect(ctx, o, p, name, sh.natsLog); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		conn = own
 	}
@@ -377,7 +385,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 			if own != nil {
 				_ = own.Close()
 			}
-			return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		auditor = audit.Multi(sh.auditor, stream.spool) // file, then spool: tuttid's order
 	}
@@ -412,9 +420,9 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 			_ = stream.spool.Close()
 			_ = stream.pub.Close()
 		}
-		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return n, own, stream, nil
+	return n, p, own, stream, nil
 }
 
 // connect opens one broker connection named name presenting p's
@@ -472,6 +480,7 @@ func (f *Fleet) Stats() (total, replies uint64) {
 // and the connections and the audit file. It is idempotent.
 func (f *Fleet) Shutdown(ctx context.Context) {
 	f.stop.Do(func() {
+		f.crl.close()
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 256)
 		for _, n := range f.nodes {

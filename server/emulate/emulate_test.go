@@ -16,6 +16,7 @@ import (
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
+	"github.com/tuttifleet/tutti/server/broker"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
 
@@ -25,10 +26,11 @@ type testEnv struct {
 	dir, pki string
 	conf     *config.Server
 	file     *config.File
+	broker   *broker.Broker
 	client   *client.Client
 }
 
-func newTestEnv(t *testing.T, extra string) *testEnv {
+func newTestEnv(t *testing.T, extra string, tune ...func(*broker.Config)) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	pki := filepath.Join(dir, "pki")
@@ -43,6 +45,9 @@ func newTestEnv(t *testing.T, extra string) *testEnv {
 	// SharedConn carries every node on the first node's certificate,
 	// which the broker must let subscribe to every node's subject.
 	bc.Authorization.SharedNodes = []string{`^node-0*1$`}
+	for _, f := range tune {
+		f(&bc)
+	}
 	b := brokertest.Start(t, bc)
 	policies := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(policies, 0o755); err != nil {
@@ -64,7 +69,7 @@ func newTestEnv(t *testing.T, extra string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{dir: dir, pki: pki, conf: cfg, file: file, client: newTestClient(t, ca, b.ClientURL(), "admin.mcollective")}
+	return &testEnv{dir: dir, pki: pki, conf: cfg, file: file, broker: b, client: newTestClient(t, ca, b.ClientURL(), "admin.mcollective")}
 }
 
 // newTestClient connects a client as user, requiring signed replies.
@@ -74,6 +79,13 @@ func newTestClient(t *testing.T, ca *x509.CA, url, user string) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return clientFor(t, ca, url, is)
+}
+
+// clientFor connects a client with the certificate is.
+func clientFor(t *testing.T, ca *x509.CA, url string, is *x509.Issued) *client.Client {
+	t.Helper()
+	user := is.Name
 	p, err := x509.NewFromPEM(is.CertPEM, is.KeyPEM, ca.CertPEM, x509.Config{})
 	if err != nil {
 		t.Fatal(err)

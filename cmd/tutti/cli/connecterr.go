@@ -37,7 +37,8 @@ func explainSecurity(err error, sec config.Security) error {
 	case errors.As(err, &ce) && ce.Whose == natsconn.BrokerCertificate:
 		return fmt.Errorf("%w; this client trusts the CA at %s", err, securitySetting(sec, "ca"))
 	case errors.As(err, &ce):
-		return fmt.Errorf("%w; this client's certificate is %s", err, securitySetting(sec, "certificate"))
+		return fmt.Errorf("%w; this client's certificate is %s (a certificate the CA revoked is refused too: tutti pki revoked lists them)",
+			err, securitySetting(sec, "certificate"))
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
 type pingOpts struct {
@@ -83,6 +84,9 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	defer s.Close()
 	var replies []pingReply
 	var refused []refusedReply
+	// denials are nodes that verified the request and refused it with a
+	// status (a revoked certificate: "certificate revoked: …")
+	var denials []string
 	out := g.stdout
 	mode := o.out.mode()
 	enc := json.NewEncoder(out)
@@ -99,6 +103,14 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 				if werr == nil {
 					werr = enc.Encode(refusedJSONLine{"refused", rr})
 				}
+			}
+			return
+		}
+		if r.RPC != nil && r.RPC.StatusCode != protocol.OK {
+			d := r.Sender + ": " + r.RPC.StatusCode.String() + ": " + r.RPC.StatusMsg
+			denials = append(denials, d)
+			if mode == humanOutput {
+				fmt.Fprintln(out, "refused by "+d)
 			}
 			return
 		}
@@ -140,6 +152,8 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 	switch {
 	case len(refused) > 0:
 		return exitWith(ExitRefused, nil)
+	case len(denials) > 0:
+		return exitWith(ExitFailed, fmt.Errorf("%d node(s) refused this request, e.g. %s", len(denials), denials[0]))
 	case len(replies) == 0 && o.filter.given():
 		return exitWith(ExitNoReplies, fmt.Errorf("no nodes matched the filter"))
 	case len(replies) == 0:

@@ -81,6 +81,7 @@ func newPKICmd(g *globals) *cobra.Command {
 	issueCmd.Flags().IntVar(&days, "days", 365, "validity in days (at least 1)")
 	issueCmd.Flags().BoolVar(&force, "force", false, "replace an existing NAME.pem and NAME.key")
 	cmd.AddCommand(initCmd, issueCmd)
+	cmd.AddCommand(newPKIRevokeCmds(g)...)
 	return cmd
 }
 
