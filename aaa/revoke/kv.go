@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sirupsen/logrus"
+
+	"github.com/tuttifleet/tutti/security/revocation"
 )
 
 // KVConfig is how a KVStore reaches JetStream.
@@ -79,8 +81,7 @@ func openKV(nc *nats.Conn, timeout time.Duration, log *logrus.Entry) (*KVStore, 
 	defer cancel()
 	kv, err := js.KeyValue(ctx, BucketName)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketName,
-			Description: "tutti-aaa token revocations (jti.<token id>, user.<name>)", History: 5})
+		kv, err = js.CreateKeyValue(ctx, revocation.TokenBucketConfig(1))
 		if errors.Is(err, jetstream.ErrBucketExists) { // another instance was faster
 			kv, err = js.KeyValue(ctx, BucketName)
 		}

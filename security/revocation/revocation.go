@@ -59,6 +59,21 @@ func BucketConfig(replicas int) jetstream.KeyValueConfig {
 	}
 }
 
+// TokenBucketConfig is the token revocation bucket (TokenBucket) as the
+// broker creates it beside the CRL bucket: tutti-aaa (a privileged
+// certificate) reads, watches and puts entries; only the admin role may
+// delete or purge it. tutti-aaa creates it the same way on a broker that
+// has not.
+func TokenBucketConfig(replicas int) jetstream.KeyValueConfig {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	return jetstream.KeyValueConfig{
+		Bucket: TokenBucket, History: 5, Replicas: replicas, Storage: jetstream.FileStorage,
+		Description: "tutti-aaa token revocations (jti.<token id>, user.<name>; owned by tuttid broker)",
+	}
+}
+
 // Publish verifies nothing but the form of crl (one CRL, PEM or DER) and
 // puts it under its issuer's key; every watcher verifies it against its
 // own CA. The connection must be an admin certificate's: no other role

@@ -257,6 +257,9 @@ func (p *policy) authorize(name, token string, log *logrus.Entry) (*grant, error
 	default:
 		g.callers = append([]string{"choria=" + name, "cert=" + name}, g.callers...)
 		g.perms = crlReaderPerms(name, p.clientPerms(g))
+		if role == RolePrivileged {
+			g.perms = tokenBucketPerms(name, g.perms)
+		}
 		if matches(p.readers, name) {
 			g.perms = p.auditReaderPerms(name, g.perms)
 		}

@@ -27,19 +27,36 @@ const CRLBucket = revocation.CRLBucket
 // crlStream is the bucket's stream.
 const crlStream = "KV_" + CRLBucket
 
+// tokenStream is the stream of tutti-aaa's token revocation bucket.
+const tokenStream = "KV_" + revocation.TokenBucket
+
 // crlReaderPerms adds to perms what watching and reading the CRL bucket
 // needs (nats.go's KeyValue WatchAll and Get): stream info, an ordered
 // push consumer (create, delete, and answering its flow control), direct
 // get, with the answers and deliveries under the connection's own inbox
 // prefix (x509.InboxPrefix of its certificate name). Nothing that writes.
 func crlReaderPerms(name string, perms *server.Permissions) *server.Permissions {
+	return kvReaderPerms(crlStream, name, perms)
+}
+
+// tokenBucketPerms adds to a privileged certificate's perms what
+// tutti-aaa needs of the token revocation bucket: read and watch it as
+// crlReaderPerms does, and put entries ($KV.<bucket>.>, acknowledged to
+// its own inbox). Deleting or purging the bucket stays the admin's.
+func tokenBucketPerms(name string, perms *server.Permissions) *server.Permissions {
+	perms = kvReaderPerms(tokenStream, name, perms)
+	perms.Publish.Allow = append(perms.Publish.Allow, "$KV."+revocation.TokenBucket+".>")
+	return perms
+}
+
+func kvReaderPerms(stream, name string, perms *server.Permissions) *server.Permissions {
 	api := "$JS.API."
 	perms.Publish.Allow = append(perms.Publish.Allow,
-		api+"STREAM.INFO."+crlStream,
-		api+"CONSUMER.CREATE."+crlStream, api+"CONSUMER.CREATE."+crlStream+".>",
-		api+"CONSUMER.DELETE."+crlStream+".*",
-		api+"DIRECT.GET."+crlStream+".>", api+"STREAM.MSG.GET."+crlStream,
-		"$JS.FC."+crlStream+".>",
+		api+"STREAM.INFO."+stream,
+		api+"CONSUMER.CREATE."+stream, api+"CONSUMER.CREATE."+stream+".>",
+		api+"CONSUMER.DELETE."+stream+".*",
+		api+"DIRECT.GET."+stream+".>", api+"STREAM.MSG.GET."+stream,
+		"$JS.FC."+stream+".>",
 	)
 	if inbox := x509.InboxPrefix(name) + ".>"; !slices.Contains(perms.Subscribe.Allow, inbox) {
 		perms.Subscribe.Allow = append(perms.Subscribe.Allow, inbox)
@@ -85,6 +102,9 @@ func (b *Broker) putCRLBucket() error {
 	defer cancel()
 	if _, err := js.CreateOrUpdateKeyValue(ctx, revocation.BucketConfig(b.cfg.AuditStream.Replicas)); err != nil {
 		return fmt.Errorf("create or update bucket %s: %w", CRLBucket, err)
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, revocation.TokenBucketConfig(b.cfg.AuditStream.Replicas)); err != nil {
+		return fmt.Errorf("create or update bucket %s: %w", revocation.TokenBucket, err)
 	}
 	return nil
 }

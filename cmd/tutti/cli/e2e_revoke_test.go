@@ -86,7 +86,18 @@ func TestE2EPKIRevoke(t *testing.T) {
 	}
 	code, out, errs = runCLI(t, "pki", "revoked", "--config", admin, "--dir", pki)
 	if code != ExitOK || !strings.Contains(out, "CN=guest.mcollective") || !strings.Contains(out, "key compromise") ||
-		!strings.Contains(out, "bucket TUTTI_TOKEN_REVOCATIONS absent") || !strings.Contains(out, "3039") {
+		!strings.Contains(out, "Revoked login tokens (tutti-aaa):\n  none") || !strings.Contains(out, "3039") {
 		t.Fatalf("revoked: %d\n%s\n%s", code, out, errs)
+	}
+	// a client certificate reads the CRLs but not tutti-aaa's bucket: told
+	// so at the broker's refusal, not after the 15 s timeout
+	asClient := time.Now()
+	code, out, errs = runCLI(t, "pki", "revoked", "--config", f.ClientConfig)
+	if code == ExitOK || !strings.Contains(out, "CN=guest.mcollective") && !strings.Contains(out, "3039") ||
+		!strings.Contains(out, "cannot read TUTTI_TOKEN_REVOCATIONS") || !strings.Contains(out, "ermission") {
+		t.Fatalf("revoked as a client: %d\n%s\n%s", code, out, errs)
+	}
+	if took := time.Since(asClient); took > 10*time.Second {
+		t.Errorf("revoked as a client took %s, want the refusal well before the timeout", took)
 	}
 }

@@ -88,6 +88,12 @@ func newPKIRevokeCmds(g *globals) []*cobra.Command {
 // revocationConn connects with the client configuration's certificate,
 // receiving under its own inbox prefix.
 func (g *globals) revocationConn() (*nats.Conn, error) {
+	return g.revocationConnDenied(nil)
+}
+
+// revocationConnDenied is revocationConn whose permission refusals, as
+// the broker reports them, are also sent to denied (when not full).
+func (g *globals) revocationConnDenied(denied chan<- error) (*nats.Conn, error) {
 	cfg, _, err := config.LoadClient(g.config)
 	if err != nil {
 		return nil, exitWith(ExitFailed, err)
@@ -107,6 +113,13 @@ func (g *globals) revocationConn() (*nats.Conn, error) {
 	nc, err := nats.Connect(strings.Join(hosts, ","), nats.Secure(tlsc), nats.Name(cfg.Identity+" pki"),
 		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())), nats.Timeout(10*time.Second),
 		nats.UserInfo(cfg.NATS.User, cfg.NATS.Pass), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if denied != nil && errors.Is(err, nats.ErrPermissionViolation) {
+				select {
+				case denied <- err:
+				default:
+				}
+				return
+			}
 			fmt.Fprintf(g.stderr, "tutti: broker: %v\n", err)
 		}))
 	if err != nil {
@@ -132,7 +145,8 @@ func (g *globals) publishCRL(ctx context.Context, crl []byte) error {
 }
 
 func (g *globals) listRevoked(ctx context.Context, pkiDir string) error {
-	nc, err := g.revocationConn()
+	denied := make(chan error, 8)
+	nc, err := g.revocationConnDenied(denied)
 	if err != nil {
 		return err
 	}
@@ -144,10 +158,11 @@ func (g *globals) listRevoked(ctx context.Context, pkiDir string) error {
 	cctx, cancel := context.WithTimeout(ctx, revocationTimeout)
 	certs, cerr := revocation.ListCRLs(cctx, nc)
 	cancel()
-	// the token bucket is tutti-aaa's: a certificate the broker does not
-	// let read it (not an admin) times out rather than being told so
+	// the token bucket is tutti-aaa's: the broker lets only admin and
+	// privileged certificates read it, and says so asynchronously; the
+	// listing stops at that refusal rather than at the timeout
 	tctx, cancel := context.WithTimeout(ctx, revocationTimeout)
-	tokens, terr := revocation.ListTokens(tctx, nc)
+	tokens, terr := listTokensOrDenied(tctx, nc, denied)
 	cancel()
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "Revoked certificates:")
@@ -174,7 +189,7 @@ func (g *globals) listRevoked(ctx context.Context, pkiDir string) error {
 	case errors.Is(terr, revocation.ErrNoBucket):
 		fmt.Fprintf(w, "  none (bucket %s absent)\n", revocation.TokenBucket)
 	case terr != nil:
-		fmt.Fprintf(w, "  cannot read %s: %v (the broker lets admin certificates read it)\n", revocation.TokenBucket, terr)
+		fmt.Fprintf(w, "  cannot read %s: %v (the broker lets admin and privileged certificates read it)\n", revocation.TokenBucket, terr)
 	case len(tokens) == 0:
 		fmt.Fprintln(w, "  none")
 	default:
@@ -190,6 +205,31 @@ func (g *globals) listRevoked(ctx context.Context, pkiDir string) error {
 		return exitWith(ExitFailed, errors.Join(cerr, terr))
 	}
 	return nil
+}
+
+// listTokensOrDenied lists the token revocations, giving up at the first
+// permission refusal that names the token bucket.
+func listTokensOrDenied(ctx context.Context, nc *nats.Conn, denied <-chan error) ([]revocation.TokenRevocation, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err := <-denied:
+				if strings.Contains(err.Error(), revocation.TokenBucket) {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	tokens, err := revocation.ListTokens(ctx, nc)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, nats.ErrPermissionViolation) {
+		return nil, cause
+	}
+	return tokens, err
 }
 
 func dash(s string) string {
