@@ -9,6 +9,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/tuttifleet/tutti/internal/freeport"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -93,8 +95,13 @@ func TestFileStore(t *testing.T) {
 
 func startJetStream(t *testing.T) string {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	return startJetStreamOn(t, -1, t.TempDir()).ClientURL()
+}
+
+func startJetStreamOn(t *testing.T, port int, store string) *natsserver.Server {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true,
+		StoreDir: store, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +110,7 @@ func startJetStream(t *testing.T) string {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server did not start")
 	}
-	return ns.ClientURL()
+	return ns
 }
 
 // TestKVStoreInstancesAgree: two instances on one bucket (created by the
@@ -139,8 +146,84 @@ func TestKVStoreInstancesAgree(t *testing.T) {
 	if e := c.Revoked(Token{ID: "2ABC"}); e == nil || e.By != "root" {
 		t.Fatalf("late instance: %+v", e)
 	}
-	if v, err := c.kv.Get(context.Background(), "jti.2ABC"); err != nil || !strings.Contains(string(v.Value()), `"reason":"test"`) {
+	if v, err := (*c.kv.Load()).Get(context.Background(), "jti.2ABC"); err != nil || !strings.Contains(string(v.Value()), `"reason":"test"`) {
 		t.Fatalf("stored value: %v", err)
+	}
+}
+
+// TestKVStoreStartsWithoutTheBroker: an instance that saw a revocation
+// mirrors it into its cache; restarted while the broker is down it
+// starts at once with the cached revocation in force and refuses new
+// revocations with a reason; when the broker is back the bucket is read
+// and replaces the cache (a revocation deleted meanwhile is gone, one
+// added meanwhile in force), and Revoke works again.
+func TestKVStoreStartsWithoutTheBroker(t *testing.T) {
+	store, cache := t.TempDir(), filepath.Join(t.TempDir(), "revocations.json")
+	port := freeport.Must(t)
+	ns := startJetStreamOn(t, port, store)
+	url := ns.ClientURL()
+	a, err := OpenKV(KVConfig{Servers: url, Cache: cache}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, e := range []Entry{{JTI: "OLD1", RevokedAt: time.Now(), By: "root"}, {JTI: "GONE", RevokedAt: time.Now(), By: "root"}} {
+		if err := a.Revoke(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { data, _ := os.ReadFile(cache); return strings.Contains(string(data), "GONE") })
+	_ = a.Close()
+
+	// the broker goes away; a new instance starts from the cache
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	start := time.Now()
+	b, err := OpenKV(KVConfig{Servers: url, Cache: cache, Timeout: 500 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatalf("started without the broker: %v", err)
+	}
+	defer b.Close()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("start took %s with the broker down", took)
+	}
+	if b.Revoked(Token{ID: "OLD1"}) == nil || b.Revoked(Token{ID: "GONE"}) == nil {
+		t.Fatal("the cached revocations are not in force")
+	}
+	if err := b.Revoke(ctx, Entry{JTI: "NEW1", RevokedAt: time.Now()}); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("revoke with the broker down: %v", err)
+	}
+
+	// meanwhile another instance deletes GONE and adds NEW2
+	url2 := startJetStreamOn(t, port, store).ClientURL()
+	admin, err := OpenKV(KVConfig{Servers: url2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := (*admin.kv.Load()).Delete(ctx, "jti.GONE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Revoke(ctx, Entry{JTI: "NEW2", RevokedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.Revoked(Token{ID: "NEW2"}) != nil && b.Revoked(Token{ID: "GONE"}) == nil })
+	if b.Revoked(Token{ID: "OLD1"}) == nil {
+		t.Fatal("OLD1 lost when the bucket came back")
+	}
+	if err := b.Revoke(ctx, Entry{JTI: "NEW3", RevokedAt: time.Now()}); err != nil {
+		t.Fatalf("revoke after the broker came back: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

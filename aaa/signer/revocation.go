@@ -85,7 +85,7 @@ func OpenRevocations(cfg *Config, log *logrus.Entry) (RevocationStore, error) {
 
 func openRevocations(c *Config, provider *x509.Provider, log *logrus.Entry) (RevocationStore, error) {
 	if servers := c.revocationServers(); servers != "" {
-		kc := revoke.KVConfig{Servers: servers, Name: "tutti-aaa revocations " + c.Site}
+		kc := revoke.KVConfig{Servers: servers, Name: "tutti-aaa revocations " + c.Site, Cache: c.revocationFile()}
 		if provider != nil && strings.Contains(servers, "tls://") {
 			var err error
 			if kc.TLS, err = provider.ClientTLS(""); err != nil {
