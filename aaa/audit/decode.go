@@ -54,6 +54,12 @@ type Event struct {
 	StatusMsg  string        `json:"statusmsg,omitempty"`
 	Started    time.Time     `json:"started,omitzero"`
 	Duration   time.Duration `json:"duration,omitempty"`
+	// Approver is the second person who approved the request, and
+	// ApprovalID the approval: from tutti-aaa's records (approver,
+	// approval_id) or a node's (the approval the signer put in the
+	// request).
+	Approver   string `json:"approver,omitempty"`
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // ErrNotRecord is matched by a DecodeEvent error for a line that is not
@@ -87,6 +93,9 @@ type line struct {
 	Started    string          `json:"started"`
 	DurationMS float64         `json:"duration_ms"`
 	Request    json.RawMessage `json:"request"`
+	Approver   string          `json:"approver"`
+	ApprovalID string          `json:"approval_id"`
+	Approval   json.RawMessage `json:"approval"`
 }
 
 // signedRequest is the part of a choria:request:1 a signer record holds.
@@ -114,6 +123,16 @@ func DecodeEvent(b []byte) (Event, error) {
 	e := Event{
 		RequestID: l.RequestID, Caller: l.Caller, Agent: l.Agent, Action: l.Action, Identity: l.Identity,
 		Collective: l.Collective, Signer: l.Signer, Reason: l.Reason, Policy: l.Policy, Time: parseTime(l.Timestamp),
+		Approver: l.Approver, ApprovalID: l.ApprovalID,
+	}
+	if e.Approver == "" && len(l.Approval) > 0 {
+		var a struct {
+			ID       string `json:"id"`
+			Approver string `json:"approver"`
+		}
+		if json.Unmarshal(l.Approval, &a) == nil {
+			e.Approver, e.ApprovalID = a.Approver, a.ID
+		}
 	}
 	switch {
 	case l.Protocol == signerProtocol:

@@ -69,6 +69,18 @@ func TestDecodeEvent(t *testing.T) {
 		e.Signer != "aaa.privileged.mcollective" || string(e.Filter) != `{"identity":["n1"]}` || e.Time.Unix() != 1795357877 {
 		t.Fatalf("signer record decoded as %+v", e)
 	}
+	// two-person approval: tutti-aaa's record names the approver, a
+	// node's carries the approval the signer put in the request
+	approved := Record{Timestamp: ts, RequestID: "r2", Caller: "up=alice", Agent: "service", Action: "restart", Decision: Allow,
+		Identity: "n1", Approval: json.RawMessage(`{"id":"ap1","requester":"up=alice","approver":"up=bob"}`)}
+	if e, err = DecodeEvent(approved.AppendJSON(nil)); err != nil || e.Approver != "up=bob" || e.ApprovalID != "ap1" {
+		t.Fatalf("node record with an approval decoded as %+v (%v)", e, err)
+	}
+	signedApproved := `{"protocol":"io.choria.signer.v1.signature_audit","callerid":"up=alice","action":"allow","time":1795357877,` +
+		`"request_id":"r2","approval_id":"ap1","approver":"up=bob"}`
+	if e, err = DecodeEvent([]byte(signedApproved)); err != nil || e.Kind != KindSigner || e.Approver != "up=bob" || e.ApprovalID != "ap1" {
+		t.Fatalf("signer record with an approver decoded as %+v (%v)", e, err)
+	}
 	if e, err = DecodeEvent([]byte(`{"type":"checkpoint","seq":9}`)); err != nil || e.Kind != KindOther {
 		t.Fatalf("checkpoint: %+v %v", e, err)
 	}

@@ -49,16 +49,20 @@ type auditTrace struct {
 	Caller string `json:"caller"`
 	// Signer is the signing certificate; Site, SignerDecision and
 	// SignerReason tutti-aaa's record (empty without one).
-	Signer         string          `json:"signer,omitempty"`
-	Site           string          `json:"site,omitempty"`
-	SignerDecision string          `json:"signer_decision,omitempty"`
-	SignerReason   string          `json:"signer_reason,omitempty"`
-	Signed         *time.Time      `json:"signed,omitempty"`
-	Agent          string          `json:"agent"`
-	Action         string          `json:"action"`
-	Data           json.RawMessage `json:"data,omitempty"`
-	Filter         json.RawMessage `json:"filter,omitempty"`
-	Nodes          []nodeTrace     `json:"nodes"`
+	Signer         string     `json:"signer,omitempty"`
+	Site           string     `json:"site,omitempty"`
+	SignerDecision string     `json:"signer_decision,omitempty"`
+	SignerReason   string     `json:"signer_reason,omitempty"`
+	Signed         *time.Time `json:"signed,omitempty"`
+	// Approver approved the request for the caller (two-person
+	// approval); ApprovalID names the approval.
+	Approver   string          `json:"approver,omitempty"`
+	ApprovalID string          `json:"approval_id,omitempty"`
+	Agent      string          `json:"agent"`
+	Action     string          `json:"action"`
+	Data       json.RawMessage `json:"data,omitempty"`
+	Filter     json.RawMessage `json:"filter,omitempty"`
+	Nodes      []nodeTrace     `json:"nodes"`
 }
 
 // nodeTrace is what one node recorded of the request.
@@ -125,6 +129,9 @@ func (tr *auditTrace) add(e audit.Event, nodes map[string]*nodeTrace) {
 	if tr.Filter == nil && e.Filter != nil {
 		tr.Filter = e.Filter
 	}
+	if e.Approver != "" {
+		tr.Approver, tr.ApprovalID = e.Approver, e.ApprovalID
+	}
 	if e.Kind == audit.KindSigner {
 		t := e.Time
 		tr.Caller, tr.Signer, tr.Site, tr.SignerDecision, tr.SignerReason, tr.Signed = e.Caller, e.Signer, e.Site, e.Decision, e.Reason, &t
@@ -181,6 +188,9 @@ func (tr *auditTrace) print(w io.Writer) error {
 		fmt.Fprintf(&b, "  signer:  %s (no tutti-aaa record)\n", tr.Signer)
 	default:
 		fmt.Fprintf(&b, "  signer:  - (signed by the caller's own certificate)\n")
+	}
+	if tr.Approver != "" {
+		fmt.Fprintf(&b, "  approver: %s (approval %s)\n", tr.Approver, orDash(tr.ApprovalID))
 	}
 	fmt.Fprintf(&b, "  request: %s#%s\n", orDash(tr.Agent), orDash(tr.Action))
 	fmt.Fprintf(&b, "  inputs:  %s\n", orDash(string(tr.Data)))

@@ -287,6 +287,12 @@ func TestE2EApprovalApproved(t *testing.T) {
 			if ap["approver"] != "up=alice" || ap["id"] != p.ID || ap["requester"] != "up=bob" {
 				t.Fatalf("the node's record must name the approver: %v", rec)
 			}
+			// and the trace of the request shows who asked and who approved
+			code, out, stderr := a.cli(t, "alice", "", "audit", "show", allow.RequestID,
+				"--file", filepath.Join(a.Dir, "audit-node1.demo.example.net.log"))
+			if code != ExitOK || !strings.Contains(out, "caller:  up=bob") || !strings.Contains(out, "approver: up=alice (approval "+p.ID+")") {
+				t.Fatalf("audit show of an approved request: exit %d:\n%s%s", code, out, stderr)
+			}
 			return
 		}
 	}
