@@ -116,9 +116,7 @@ func TestAgentPileUpRefusedAtCap(t *testing.T) {
 func TestFullQueueAnswersNodeBusy(t *testing.T) {
 	sd := systemdtest.Listen(t)
 	f := startFleet(t, sd, "plugin.tutti.workers = 1\nplugin.tutti.queue_size = 1\n")
-	for len(slowStarted) > 0 {
-		<-slowStarted
-	}
+	drainSlowStarted()
 	first := make(chan protocol.StatusCode)
 	go func() { first <- f.call(t, "slow", "sleep") }()
 	select {
