@@ -104,9 +104,9 @@ func New(n agents.Node) (agents.Agent, error) {
 
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "y", "yes", "t", "true", "on":
+	case "1", "y", "yes", "t", "true":
 		return true, nil
-	case "0", "n", "no", "f", "false", "off", "":
+	case "0", "n", "no", "f", "false", "":
 		return false, nil
 	}
 	return false, fmt.Errorf("must be true or false")
