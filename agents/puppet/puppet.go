@@ -198,6 +198,8 @@ func (m *mgr) status(ctx context.Context, req *agents.Request) (any, error) {
 	out := map[string]any{"applying": false, "idling": false, "enabled": false, "daemon_present": false,
 		"lastrun": 0, "since_lastrun": -1, "disable_message": ""}
 	if err := m.present(); err != nil {
+		// enabled is unknown: left out, so it counts in no summary
+		delete(out, "enabled")
 		out["status"], out["message"] = "absent", err.Error()
 		return out, nil
 	}
