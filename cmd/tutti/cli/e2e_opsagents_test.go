@@ -366,3 +366,22 @@ func mustReadOr(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestPluginDocOpsAgents(t *testing.T) {
+	code, out, _ := runCLI(t, "plugin", "doc")
+	for _, agent := range []string{"nettest", "puppet", "shell"} {
+		if code != ExitOK || !strings.Contains(out, "\n  "+agent+" ") {
+			t.Fatalf("plugin doc does not list %s:\n%s", agent, out)
+		}
+	}
+	for _, tc := range []struct{ what, want string }{
+		{"nettest/ping", "rtt (RTT (ms))"},
+		{"puppet/disable", "message (string, optional)"},
+		{"shell/run", "Example: tutti rpc shell run command=STRING"},
+	} {
+		code, out, _ := runCLI(t, "plugin", "doc", tc.what)
+		if code != ExitOK || !strings.Contains(out, tc.want) {
+			t.Fatalf("plugin doc %s: %d\n%s", tc.what, code, out)
+		}
+	}
+}
