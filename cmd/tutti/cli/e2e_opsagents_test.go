@@ -341,6 +341,11 @@ func TestE2EShellAgent(t *testing.T) {
 	if !allowed || !denied {
 		t.Fatalf("audit of shell#run (allowed %v, denied %v):\n%s", allowed, denied, b)
 	}
+	// node2 audited the command it refused to run, and why
+	b2 := mustReadOr(t, filepath.Join(f.Dir, "audit-"+opsNode2+".log"))
+	if !strings.Contains(b2, `"command":"echo hello"`) || !strings.Contains(b2, "The shell agent is disabled on this node") {
+		t.Fatalf("node2 audit:\n%s", b2)
+	}
 }
 
 func waitForFile(t *testing.T, path, want string) {
