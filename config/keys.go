@@ -175,7 +175,7 @@ func patternOf(key string) string {
 var sections = []string{
 	"identity", "nats", "stomp", "security", "mcollective ssl", "tutti security",
 	"authorization", "audit", "request signer", "facts", "registration",
-	"logging", "requests", "broker", "federation", "legacy",
+	"logging", "requests", "nettest, puppet and shell agents", "broker", "federation", "legacy",
 }
 
 func sectionRank(s string) int {

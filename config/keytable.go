@@ -36,6 +36,7 @@ func buildKeys() []KeyInfo {
 		securityKeys(), mcoSSLKeys(), tuttiSecurityKeys(), authKeys(), auditKeys(),
 		signerKeys(), factKeys(), registrationKeys(), loggingKeys(), requestKeys(),
 		brokerKeys(), federationKeys(), legacyKeys(),
+		opsAgentKeys(), // nettest, puppet, shell
 	} {
 		all = append(all, s...)
 	}

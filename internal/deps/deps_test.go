@@ -105,8 +105,15 @@ func (g graph) testSupport(path string) bool {
 	if !ours {
 		return false
 	}
+	if productNamedTest[r] {
+		return slices.Contains(g[path].Imports, "testing")
+	}
 	return strings.HasSuffix(r[strings.LastIndex(r, "/")+1:], "test") || slices.Contains(g[path].Imports, "testing")
 }
+
+// productNamedTest are product packages whose name ends in "test" for
+// another reason than test support: the nettest agent keeps Choria's name.
+var productNamedTest = map[string]bool{"agents/nettest": true}
 
 // walk visits the packages start reaches, breadth first. bad says
 // whether a package breaks the rule (it is reported, not walked
