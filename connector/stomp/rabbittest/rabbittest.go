@@ -399,10 +399,16 @@ type Shared struct {
 // Main runs the package's tests and stops the broker afterwards.
 func (s *Shared) Main(m *testing.M) int {
 	code := m.Run()
+	s.Stop()
+	return code
+}
+
+// Stop stops the broker if it was started, for a TestMain that runs
+// the tests itself (another broker's Main).
+func (s *Shared) Stop() {
 	if s.b != nil {
 		s.b.Stop()
 	}
-	return code
 }
 
 // Broker returns the package's broker, starting it on first use. When
