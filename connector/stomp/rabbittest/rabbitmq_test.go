@@ -88,6 +88,8 @@ func TestLoginRefusals(t *testing.T) {
 	cfg.Brokers[0].Password = "wrong"
 	if _, err := connect(t, cfg, 3*time.Second); err == nil || !strings.Contains(err.Error(), "refused the connection") {
 		t.Errorf("wrong password: %v; want the broker's refusal", err)
+	} else {
+		t.Logf("wrong password refused as expected: %v", err)
 	}
 	cfg = config(t, b, "client-nocert")
 	tlsc := &tls.Config{RootCAs: b.PKI.Pool, MinVersion: tls.VersionTLS12}
@@ -95,6 +97,8 @@ func TestLoginRefusals(t *testing.T) {
 	if c, err := connect(t, cfg, 3*time.Second); err == nil {
 		_ = c.Close()
 		t.Error("connected without a client certificate")
+	} else {
+		t.Logf("no client certificate refused as expected: %v", err)
 	}
 }
 
