@@ -111,7 +111,7 @@ func NormalizeNATSURL(s string) (string, error) {
 func readSTOMP(r *reader, name string) ActiveMQ {
 	p := "plugin." + name + "."
 	a := ActiveMQ{
-		VHost:                 r.str(p+"vhost", defaultVHost),
+		VHost:                 r.str(p+"vhost", stompVHost(name)),
 		Randomize:             r.bool(p+"randomize", false),
 		HeartbeatInterval:     r.duration(p+"heartbeat_interval", 0),
 		InitialReconnectDelay: r.duration(p+"initial_reconnect_delay", defaultInitialReconnect),
@@ -142,9 +142,26 @@ func readSTOMP(r *reader, name string) ActiveMQ {
 	return a
 }
 
+// stompVHost is a STOMP connector's default vhost: "mcollective" for
+// ActiveMQ, RabbitMQ's default virtual host "/" for rabbitmq, as in
+// MCollective's connectors.
+func stompVHost(name string) string {
+	if name == "rabbitmq" {
+		return defaultRabbitMQVHost
+	}
+	return defaultVHost
+}
+
+// stompEnv is the prefix of a pool member's certificate environment
+// variables: MCOLLECTIVE_ACTIVEMQ_POOL<n>_SSL_ or
+// MCOLLECTIVE_RABBITMQ_POOL<n>_SSL_, after the connector.
+func stompEnv(name string, i int) string {
+	return fmt.Sprintf("MCOLLECTIVE_%s_POOL%d_SSL_", strings.ToUpper(name), i)
+}
+
 func readPoolMember(r *reader, p string, i int) STOMPBroker {
 	k := fmt.Sprintf("%spool.%d.", p, i)
-	env := fmt.Sprintf("MCOLLECTIVE_ACTIVEMQ_POOL%d_SSL_", i)
+	env := stompEnv(strings.TrimSuffix(strings.TrimPrefix(p, "plugin."), "."), i)
 	b := STOMPBroker{
 		Host:     r.str(k+"host", ""),
 		Port:     r.port(k+"port", defaultSTOMPPort),

@@ -53,6 +53,7 @@ const (
 	defaultBrokerListen       = "::"
 	defaultBrokerClientPort   = 4222
 	defaultVHost              = "mcollective"
+	defaultRabbitMQVHost      = "/"
 	defaultSTOMPPort          = 61613
 	defaultInitialReconnect   = 10 * time.Millisecond
 	defaultMaxReconnect       = 30 * time.Second

@@ -64,11 +64,13 @@ func natsKeys() []KeyInfo {
 	)
 }
 
-// stompKeys are the STOMP connector keys; rabbitmq has the same shape.
+// stompKeys are the STOMP connector keys; rabbitmq has the same shape
+// plus use_reply_exchange.
 func stompKeys(name string) []KeyInfo {
 	p := "plugin." + name + "."
 	pool := p + "pool.<n>."
-	return section("stomp",
+	env := "MCOLLECTIVE_" + strings.ToUpper(name) + "_POOL<n>_SSL_"
+	keys := section("stomp",
 		k(p+"pool.size", KindInt, "required", "number of brokers in the pool"),
 		k(pool+"host", KindString, "", "broker <n> host (1-based)"),
 		k(pool+"port", KindPort, strconv.Itoa(defaultSTOMPPort), "broker <n> port"),
@@ -76,12 +78,12 @@ func stompKeys(name string) []KeyInfo {
 		k(pool+"password", KindString, "", "STOMP password (env STOMP_PASSWORD wins)"),
 		k(pool+"ssl", KindBool, "0", "TLS to broker <n>"),
 		k(pool+"ssl.ca", KindPath, "", "CA bundle for broker <n>"),
-		k(pool+"ssl.cert", KindPath, "", "client certificate (env MCOLLECTIVE_ACTIVEMQ_POOL<n>_SSL_CERT wins)"),
-		k(pool+"ssl.key", KindPath, "", "client key (env MCOLLECTIVE_ACTIVEMQ_POOL<n>_SSL_KEY wins)"),
+		k(pool+"ssl.cert", KindPath, "", "client certificate (env "+env+"CERT wins)"),
+		k(pool+"ssl.key", KindPath, "", "client key (env "+env+"KEY wins)"),
 		k(pool+"ssl.fallback", KindBool, "0", "unverified TLS when files are missing; tutti never falls back").with(Ignored),
 		k(pool+"ssl.ciphers", KindString, "", "OpenSSL cipher list").with(Ignored),
 		k(p+"heartbeat_interval", KindDuration, "0", "STOMP 1.1 heart-beats, seconds (>= 30 when set)"),
-		k(p+"vhost", KindString, defaultVHost, "host header of CONNECT"),
+		k(p+"vhost", KindString, stompVHost(name), "host header of CONNECT (RabbitMQ: the virtual host)"),
 		k(p+"stomp_1_0_fallback", KindBool, "1", "allow STOMP 1.0 when 1.1 fails"),
 		k(p+"agents_multiplex", KindBool, "0", "one topic for all agents"),
 		k(p+"base64", KindBool, "0", "base64 the frame body"),
@@ -98,6 +100,11 @@ func stompKeys(name string) []KeyInfo {
 		k(p+"max_hbread_fails", KindInt, "2", "heart-beat read failures tolerated").with(Ignored),
 		k(p+"max_hbrlck_fails", KindInt, "0", "heart-beat lock failures tolerated").with(Ignored),
 	)
+	if name == "rabbitmq" {
+		keys = append(keys, section("stomp", k(p+"use_reply_exchange", KindBool, "1",
+			"replies through the <collective>_reply exchange; tutti always does (its reply-to is signed, RabbitMQ's temp-queue rewriting cannot apply)").with(Ignored))...)
+	}
+	return keys
 }
 
 func securityKeys() []KeyInfo {

@@ -39,11 +39,12 @@ type NATS struct {
 	SRVDomain   string
 }
 
-// ActiveMQ is the STOMP pool (plugin.activemq.*).
+// ActiveMQ is the STOMP pool (plugin.activemq.*, or plugin.rabbitmq.*
+// with connector = rabbitmq).
 type ActiveMQ struct {
 	Pool              []STOMPBroker
 	HeartbeatInterval time.Duration // 0 = none
-	VHost             string        // default "mcollective"
+	VHost             string        // default "mcollective" (rabbitmq: "/")
 	Randomize         bool
 	// Reconnect policy.
 	InitialReconnectDelay time.Duration // 10ms
@@ -53,7 +54,7 @@ type ActiveMQ struct {
 	ConnectTimeout        time.Duration // 30s
 }
 
-// STOMPBroker is one pool member (plugin.activemq.pool.<n>.*).
+// STOMPBroker is one pool member (plugin.<connector>.pool.<n>.*).
 type STOMPBroker struct {
 	Host           string
 	Port           int // 61613

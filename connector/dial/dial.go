@@ -1,6 +1,6 @@
 // Package dial opens the middleware connection a configuration names:
-// NATS (connector = nats, the default) or STOMP to ActiveMQ (connector =
-// activemq or stomp). It is the one place that chooses a connector, used
+// NATS (connector = nats, the default), STOMP to ActiveMQ (connector =
+// activemq or stomp) or STOMP to RabbitMQ (connector = rabbitmq). It is the one place that chooses a connector, used
 // by every binary that connects (tuttid, the tutti CLI, its demo and
 // bench, the emulator), so none of them reaches into another's wiring.
 //
@@ -45,12 +45,14 @@ type Identity interface {
 // Config is what a connection needs from the configuration.
 type Config struct {
 	// Connector is the configured middleware: "" or "nats", "activemq"
-	// or "stomp".
+	// or "stomp", "rabbitmq".
 	Connector string
 	// Name is the connection's name on the broker and in logs (the
 	// identity).
-	Name     string
-	NATS     config.NATS
+	Name string
+	NATS config.NATS
+	// ActiveMQ is the STOMP pool: plugin.activemq.*, or plugin.rabbitmq.*
+	// with connector = rabbitmq.
 	ActiveMQ config.ActiveMQ
 	// Token is a login token presented to a NATS broker (a client whose
 	// requests tutti-aaa signs): a tutti broker configured to verify it
@@ -85,7 +87,8 @@ type kind struct {
 func kinds() []kind {
 	return []kind{
 		{names: []string{"nats", ""}, open: openNATS},
-		{names: []string{"activemq", "stomp"}, open: openSTOMP},
+		{names: []string{"activemq", "stomp"}, open: openActiveMQ},
+		{names: []string{"rabbitmq"}, open: openRabbitMQ},
 	}
 }
 
@@ -131,26 +134,40 @@ func natsConfig(c Config, id Identity, log *logrus.Entry) (natsconn.Config, erro
 	}, nil
 }
 
-// openSTOMP connects to the plugin.activemq pool. Each member's ssl.ca /
+// openActiveMQ connects to the plugin.activemq pool with MCollective's
+// ActiveMQ destinations.
+func openActiveMQ(ctx context.Context, c Config, id Identity, log *logrus.Entry) (connector.Connector, error) {
+	return openSTOMP(ctx, c, id, log, "activemq", stompconn.ActiveMQ)
+}
+
+// openRabbitMQ connects to the plugin.rabbitmq pool with MCollective's
+// RabbitMQ destinations (exchanges per collective).
+func openRabbitMQ(ctx context.Context, c Config, id Identity, log *logrus.Entry) (connector.Connector, error) {
+	return openSTOMP(ctx, c, id, log, "rabbitmq", stompconn.RabbitMQ)
+}
+
+// openSTOMP connects to the plugin.<name> pool. Each member's ssl.ca /
 // ssl.cert / ssl.key override the identity's CA and certificate; TLS
 // itself is required.
-func openSTOMP(ctx context.Context, c Config, id Identity, log *logrus.Entry) (connector.Connector, error) {
+func openSTOMP(ctx context.Context, c Config, id Identity, log *logrus.Entry, name string, naming stompconn.Naming) (connector.Connector, error) {
 	a := c.ActiveMQ
+	p := "plugin." + name
 	if len(a.Pool) == 0 {
-		return nil, errors.New("connector activemq: plugin.activemq.pool.size is 0; configure at least one broker")
+		return nil, fmt.Errorf("connector %s: %s.pool.size is 0; configure at least one broker", name, p)
 	}
 	brokers := make([]stompconn.Broker, 0, len(a.Pool))
 	for i, m := range a.Pool {
 		if !m.SSL {
-			return nil, fmt.Errorf("connector activemq: plugin.activemq.pool.%d.ssl is off; tutti only talks to brokers over TLS with a client certificate (set it to 1)", i+1)
+			return nil, fmt.Errorf("connector %s: %s.pool.%d.ssl is off; tutti only talks to brokers over TLS with a client certificate (set it to 1)", name, p, i+1)
 		}
 		tlsc, err := memberTLS(m, id)
 		if err != nil {
-			return nil, fmt.Errorf("connector activemq: plugin.activemq.pool.%d: %w", i+1, err)
+			return nil, fmt.Errorf("connector %s: %s.pool.%d: %w", name, p, i+1, err)
 		}
 		brokers = append(brokers, stompconn.Broker{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password, TLS: tlsc})
 	}
 	return stompconn.Connect(ctx, stompconn.Config{
+		Naming:  naming,
 		Brokers: brokers, Randomize: a.Randomize, VHost: a.VHost, HeartBeat: a.HeartbeatInterval,
 		ConnectTimeout:        a.ConnectTimeout,
 		InitialReconnectDelay: a.InitialReconnectDelay, MaxReconnectDelay: a.MaxReconnectDelay,

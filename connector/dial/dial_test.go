@@ -51,7 +51,10 @@ func TestConnectSTOMPRefusals(t *testing.T) {
 			"ssl.cert and ssl.key must be set together"},
 		{"CA file without certificates", config.Common{Connector: "stomp", ActiveMQ: config.ActiveMQ{Pool: with(func(m *config.STOMPBroker) { m.SSLCA = notPEM })}},
 			"no PEM certificates"},
-		{"rabbitmq", config.Common{Connector: "rabbitmq"}, `connector "rabbitmq" is not available in this build; use nats or activemq`},
+		{"rabbitmq without a pool", config.Common{Connector: "rabbitmq"}, "connector rabbitmq: plugin.rabbitmq.pool.size is 0"},
+		{"plain STOMP to RabbitMQ", config.Common{Connector: "rabbitmq", ActiveMQ: config.ActiveMQ{Pool: with(func(m *config.STOMPBroker) { m.SSL = false })}},
+			"plugin.rabbitmq.pool.1.ssl is off"},
+		{"unknown connector", config.Common{Connector: "zeromq"}, `connector "zeromq" is not available in this build; use nats or activemq or rabbitmq`},
 	}
 	log := quietLog()
 	for _, tc := range tests {

@@ -1,10 +1,12 @@
-// Package stomp is the STOMP connector for ActiveMQ, with MCollective's
-// destinations (see Map): broadcast requests on one topic per agent,
-// directed requests on the collective's nodes queue with an mc_identity
-// header and selector, replies on per-request reply queues. Collectives are
-// the first element of every name, so one broker hosts several and its
-// authorization map can keep them apart. Like every connector it moves
-// opaque bytes and never looks inside them.
+// Package stomp is the STOMP connector for ActiveMQ and RabbitMQ, with
+// MCollective's destinations. ActiveMQ (see Map): broadcast requests on one
+// topic per agent, directed requests on the collective's nodes queue with
+// an mc_identity header and selector, replies on per-request reply queues.
+// RabbitMQ (see MapRabbitMQ): per-collective broadcast, directed and reply
+// exchanges with the agent, identity or reply-to as routing key.
+// Collectives are part of every name, so one broker hosts several and its
+// permissions can keep them apart. Like every connector it moves opaque
+// bytes and never looks inside them.
 //
 // It speaks STOMP 1.1/1.2 over mutually authenticated TLS, using
 // go-stomp's frame codec with its own connection loop (see session):
@@ -78,7 +80,11 @@ type Config struct {
 	// Brokers is the pool, tried in order (or shuffled with Randomize).
 	Brokers   []Broker
 	Randomize bool
-	// VHost is the CONNECT host header (default "mcollective").
+	// Naming chooses the broker's destination names: ActiveMQ (the
+	// default, Map) or RabbitMQ (MapRabbitMQ).
+	Naming Naming
+	// VHost is the CONNECT host header (default "mcollective"; "/" with
+	// RabbitMQ naming, where it is the virtual host).
 	VHost string
 	// HeartBeat is the STOMP heart-beat interval both ways; 0 = none.
 	HeartBeat time.Duration
@@ -178,6 +184,9 @@ func prepare(cfg *Config) error {
 	}
 	if cfg.VHost == "" {
 		cfg.VHost = DefaultVHost
+		if cfg.Naming == RabbitMQ {
+			cfg.VHost = DefaultRabbitMQVHost
+		}
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -365,7 +374,7 @@ func (c *Conn) session(ctx context.Context) (*session, error) {
 // reconnecting (until ctx ends) but not for the broker's receipt; Flush
 // does, and reports a refusal.
 func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []byte) error {
-	t, err := Map(dest)
+	t, err := c.mapDest(dest)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -380,9 +389,15 @@ func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []b
 	f := frame.New(frame.SEND,
 		frame.Destination, t.Name,
 		frame.ContentLength, strconv.Itoa(len(data)),
-		"expires", strconv.FormatInt(now.Add(c.cfg.MessageTTL).UnixMilli(), 10),
 		"timestamp", strconv.FormatInt(now.UnixMilli(), 10),
 	)
+	if c.cfg.Naming == RabbitMQ {
+		// RabbitMQ's per-message TTL in ms, as MCollective's rabbitmq
+		// connector sets it; ActiveMQ takes an absolute expiry.
+		f.Header.Add("expiration", strconv.FormatInt(c.cfg.MessageTTL.Milliseconds(), 10))
+	} else {
+		f.Header.Add("expires", strconv.FormatInt(now.Add(c.cfg.MessageTTL).UnixMilli(), 10))
+	}
 	if t.Identity != "" {
 		f.Header.Add(IdentityHeader, t.Identity)
 	}
@@ -443,8 +458,15 @@ func (c *Conn) NewReplyTo(collective, callerID, requestID string) string {
 
 // CanonicalReplyTo strips the "/queue/" an MCollective-style reply-to
 // starts with: Map publishes "x" and "/queue/x" to the same queue, so
-// strict_reply_to compares the queue name without it.
+// strict_reply_to compares the queue name without it. With RabbitMQ
+// naming it strips "/exchange/<collective>_reply/" likewise.
 func (c *Conn) CanonicalReplyTo(replyTo string) string {
+	if c.cfg.Naming == RabbitMQ {
+		if m := rabbitReplyRe.FindStringSubmatch(replyTo); m != nil {
+			return m[2]
+		}
+		return replyTo
+	}
 	return strings.TrimPrefix(replyTo, "/queue/")
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/go-stomp/stomp/v3/frame"
@@ -53,7 +54,7 @@ func (c *Conn) Subscribe(dest connector.Destination, h connector.Handler) (conne
 	if h == nil {
 		return nil, errors.New("subscribe: nil handler")
 	}
-	t, err := Map(dest)
+	t, err := c.mapDest(dest)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
@@ -78,13 +79,34 @@ func (c *Conn) Subscribe(dest connector.Destination, h connector.Handler) (conne
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultFlushTimeout)
 	defer cancel()
 	if err := o.wait(ctx); err != nil {
-		if s.Err() != nil {
+		if serr := s.Err(); serr != nil && !refusesExchange(serr, t.Name) {
 			return sub, nil // lost with the session; resubscribed on reconnect
 		}
 		c.remove(sub)
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	return sub, nil
+}
+
+// refusesExchange reports whether a session the broker ended names the
+// exchange or queue of the destination name: RabbitMQ answers a SUBSCRIBE
+// it refuses (an exchange that does not exist, no permission) with an
+// ERROR without receipt-id ("no exchange 'c_broadcast' in vhost '/'",
+// "access to exchange 'c_broadcast' … refused") and closes the
+// connection. Subscribing again after reconnecting would only repeat
+// that, so Subscribe returns the refusal instead.
+func refusesExchange(err error, name string) bool {
+	var kind, rest string
+	switch {
+	case strings.HasPrefix(name, "/exchange/"):
+		kind, rest = "exchange", strings.TrimPrefix(name, "/exchange/")
+	case strings.HasPrefix(name, "/queue/"):
+		kind, rest = "queue", strings.TrimPrefix(name, "/queue/")
+	default:
+		return false
+	}
+	what, _, _ := strings.Cut(rest, "/")
+	return strings.Contains(err.Error(), kind+" '"+what+"'")
 }
 
 func (c *Conn) remove(sub *subscription) (*session, bool) {

@@ -24,7 +24,11 @@ import (
 // the first test that needs it.
 var amq amqtest.Shared
 
-func TestMain(m *testing.M) { os.Exit(amq.Main(m)) }
+func TestMain(m *testing.M) {
+	code := amq.Main(m)
+	rmq.Stop()
+	os.Exit(code)
+}
 
 // startSTOMPFleet runs n nodes on the package's ActiveMQ (connector =
 // activemq, STOMP+SSL with client certificates, the node and client
