@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,19 +45,19 @@ func dcConfig(t *testing.T, pki *brokertest.PKI, name, domain string) broker.Con
 // stream sourcing DC B's) and the leaf (DC B) connected to it, through
 // px when not nil: the hub then advertises the proxy's address, as a
 // hub behind NAT would, so that every leafnode connection goes through it.
-func startLeafPair(t *testing.T, pki *brokertest.PKI, px *proxy) (hub, leaf *broker.Broker) {
+func startLeafPair(t *testing.T, pki *brokertest.PKI, px *brokertest.Proxy) (hub, leaf *broker.Broker) {
 	t.Helper()
 	hcfg := dcConfig(t, pki, hubName, "dca")
 	hcfg.LeafPort = -1
 	hcfg.AuditStream.Sources = []string{"dcb"}
 	if px != nil {
-		hcfg.LeafAdvertise = px.l.Addr().String()
+		hcfg.LeafAdvertise = px.Addr()
 	}
 	hub = brokertest.Start(t, hcfg)
 	url := hub.LeafURL()
 	if px != nil {
-		px.setTarget(url[len("nats://"):])
-		url = px.url()
+		px.SetTarget(url[len("nats://"):])
+		url = px.URL()
 	}
 	lcfg := dcConfig(t, pki, leafName, "dcb")
 	lcfg.LeafRemotes = []broker.LeafRemote{{Name: "dca", URLs: []string{url}}}
@@ -250,79 +248,6 @@ func TestGatewaysInterestOnly(t *testing.T) {
 	}
 }
 
-// proxy is a TCP relay in front of one address whose link can be cut
-// and restored.
-type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go p.serve()
-	return p
-}
-
-func (p *proxy) setTarget(addr string) {
-	p.mu.Lock()
-	p.target = addr
-	p.mu.Unlock()
-}
-
-func (p *proxy) url() string { return "nats://" + p.l.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down, target := p.down, p.target
-		p.mu.Unlock()
-		if down || target == "" {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(s, c); s.Close() }()
-		go func() { _, _ = io.Copy(c, s); c.Close() }()
-	}
-}
-
-// cut closes the link and refuses new connections until heal.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) heal() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
 // TestLeafPartitionAuditCatchUp: requests flow in both data centres while
 // the link is cut: each DC's own node keeps answering its own clients,
 // the other DC's node does not answer (the client reports it missing), and
@@ -330,7 +255,7 @@ func (p *proxy) heal() {
 // hub's central stream holds every record of both DCs exactly once.
 func TestLeafPartitionAuditCatchUp(t *testing.T) {
 	pki := brokertest.NewPKI(t, "fleet")
-	px := newProxy(t)
+	px := brokertest.NewProxy(t)
 	hub, leaf := startLeafPair(t, pki, px)
 	waitAuditStream(t, hub)
 	waitAuditStream(t, leaf)
@@ -357,7 +282,7 @@ func TestLeafPartitionAuditCatchUp(t *testing.T) {
 		record()
 	}
 
-	px.cut()
+	px.Cut()
 	waitLinks(t, hub, leaf, 0)
 	for range 10 {
 		record()
@@ -374,7 +299,7 @@ func TestLeafPartitionAuditCatchUp(t *testing.T) {
 	// DC B's records are in DC B's stream while the link is down.
 	waitRecords(t, pki, leaf, written, map[string]int{"node-b.example.net": written})
 
-	px.heal()
+	px.Heal()
 	waitLinks(t, hub, leaf, 1)
 	for range 5 {
 		record()
