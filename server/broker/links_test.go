@@ -364,3 +364,66 @@ func waitRecords(t *testing.T, pki *brokertest.PKI, b *broker.Broker, total int,
 		}
 	}
 }
+
+// TestLinkRefusals: links never start without link certificates or with
+// verification off, and say why.
+func TestLinkRefusals(t *testing.T) {
+	pki := brokertest.NewPKI(t, "fleet")
+	insecure := pki.ClientTLS(t, leafName)
+	insecure.InsecureSkipVerify = true
+	for _, tc := range []struct {
+		name, says string
+		edit       func(*broker.Config)
+	}{
+		{"no link certificates", "could otherwise connect as a broker", func(c *broker.Config) {
+			c.LinkCertificates = nil
+			c.LeafPort = -1
+		}},
+		{"unverified remote", "InsecureSkipVerify", func(c *broker.Config) {
+			c.LeafRemotes = []broker.LeafRemote{{Name: "dca", URLs: []string{"hub:7422"}, TLS: insecure}}
+		}},
+		{"remote with a password", "not user or password", func(c *broker.Config) {
+			c.LeafRemotes = []broker.LeafRemote{{Name: "dca", URLs: []string{"nats://u:p@hub:7422"}}}
+		}},
+		{"gateway without a name", "GatewayName", func(c *broker.Config) { c.GatewayPort = -1 }},
+		{"own domain as a source", "not another data centre", func(c *broker.Config) { c.AuditStream.Sources = []string{"dcb"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := dcConfig(t, pki, leafName, "dcb")
+			tc.edit(&cfg)
+			_, err := broker.New(cfg)
+			if !errors.Is(err, broker.ErrConfig) || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("New: %v, want a configuration error saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// TestGatewayRefusesNodeCertificate: a broker presenting a certificate
+// from the fleet CA that is not a link certificate never forms a gateway.
+func TestGatewayRefusesNodeCertificate(t *testing.T) {
+	pki := brokertest.NewPKI(t, "fleet")
+	ports := freePorts(t, 2)
+	gw := func(name, gwName string, port int, other string, otherPort int) broker.Config {
+		cfg := brokertest.Config(t, pki, name)
+		cfg.LinkCertificates = []string{linkRe, `^node-c\.example\.net$`} // the rogue trusts a
+		cfg.GatewayName, cfg.GatewayPort = gwName, port
+		cfg.GatewayRemotes = []broker.GatewayRemote{{Name: other, URLs: []string{fmt.Sprintf("nats://127.0.0.1:%d", otherPort)}}}
+		return cfg
+	}
+	acfg := gw(hubName, "dca", ports[0], "dcc", ports[1])
+	acfg.LinkCertificates = []string{linkRe}
+	a := brokertest.Start(t, acfg)
+	c := brokertest.Start(t, gw("node-c.example.net", "dcc", ports[1], "dca", ports[0]))
+	time.Sleep(2 * time.Second) // gateways connect within a second when allowed
+	if a.NumGateways() != 0 || c.NumGateways() != 0 {
+		t.Errorf("gateways formed with a node certificate: a %d, rogue %d", a.NumGateways(), c.NumGateways())
+	}
+	gz, err := a.Server().Gatewayz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gz.InboundGateways) != 0 {
+		t.Errorf("inbound gateways %v", gz.InboundGateways)
+	}
+}
