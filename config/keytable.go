@@ -35,7 +35,7 @@ func buildKeys() []KeyInfo {
 		identityKeys(), natsKeys(), stompKeys("activemq"), stompKeys("rabbitmq"),
 		securityKeys(), mcoSSLKeys(), tuttiSecurityKeys(), authKeys(), auditKeys(),
 		signerKeys(), factKeys(), registrationKeys(), loggingKeys(), requestKeys(),
-		brokerKeys(), federationKeys(), legacyKeys(),
+		brokerKeys(), linkKeys(), federationKeys(), legacyKeys(),
 		opsAgentKeys(), // nettest, puppet, shell
 	} {
 		all = append(all, s...)
@@ -318,11 +318,6 @@ func brokerKeys() []KeyInfo {
 		used(k(b+"audit_stream.duplicates", KindDuration, "20m", "de-duplication window (Nats-Msg-Id): a record sent again within it is stored once")),
 		na("peer_user", KindString, "cluster user"),
 		na("peer_password", KindString, "cluster password"),
-		na("leafnode_port", KindPort, "leafnode port"),
-		na("leafnode_remotes", KindList, "leafnode remotes"),
-		na("gateway_name", KindString, "gateway name"),
-		na("gateway_port", KindPort, "gateway port"),
-		na("gateway_remotes", KindList, "gateway remotes"),
 		na("websocket_port", KindPort, "websocket port"),
 		na("websocket_advertise", KindString, "websocket URL"),
 		na("client_hosts", KindList, "allowed client networks"),

@@ -312,6 +312,8 @@ func BrokerFrom(f *File) (*Broker, error) {
 	}
 	b.Authorization = readBrokerAuthorization(r)
 	b.AuditStream = readAuditStream(r)
+	b.Links = readBrokerLinks(r)
+	b.AuditStream.Sources = r.list("plugin.tutti.broker.audit_stream.sources", nil)
 	for _, peer := range r.list(p+"peers", nil) {
 		u, err := NormalizeNATSURL(peer)
 		if err != nil {

@@ -160,6 +160,7 @@ type AuditStream struct {
 	MaxBytes   int64         // .max_bytes (0: no bound)
 	Replicas   int           // .replicas (1)
 	Duplicates time.Duration // .duplicates (20m)
+	Sources    []string      // .sources (JetStream domains; none)
 }
 
 // Facts is plugin.yaml and classesfile.
@@ -289,6 +290,8 @@ type Broker struct {
 	// Common.Security.Privileged and CertnameAllow (the privileged and
 	// client certificate patterns).
 	Authorization BrokerAuthorization
+	// Links are leafnodes and gateways to other data centres.
+	Links BrokerLinks
 }
 
 // BrokerAuthorization is the embedded broker's per-certificate

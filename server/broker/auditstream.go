@@ -47,6 +47,12 @@ type AuditStream struct {
 	// Duplicates is the de-duplication window; default
 	// DefaultAuditStreamDuplicates.
 	Duplicates time.Duration
+	// Sources are the JetStream domains (Config.JetStreamDomain) of other
+	// data centres whose audit stream, of the same name, this one sources
+	// across their leafnode links: the central stream. JetStream tracks
+	// how far it has copied each, so after a partition it resumes where
+	// it stopped and every record arrives once.
+	Sources []string
 }
 
 // streamConfig is s as JetStream's configuration.
@@ -70,6 +76,11 @@ func (s AuditStream) streamConfig() jetstream.StreamConfig {
 	}
 	if c.Duplicates <= 0 {
 		c.Duplicates = DefaultAuditStreamDuplicates
+	}
+	for _, d := range s.Sources {
+		c.Sources = append(c.Sources, &jetstream.StreamSource{
+			Name: c.Name, External: &jetstream.ExternalStream{APIPrefix: "$JS." + d + ".API"},
+		})
 	}
 	return c
 }

@@ -43,6 +43,9 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		return false
 	}
 	name := x509.CertName(cs.VerifiedChains[0][0])
+	if c.Kind() == server.LEAF {
+		return a.checkLeaf(c, name, l)
+	}
 	var token string
 	if o := c.GetOpts(); o != nil {
 		token = o.Token
@@ -58,6 +61,20 @@ func (a *authenticator) Check(c server.ClientAuthentication) bool {
 		a.chains.add(cs.VerifiedChains[0])
 	}
 	l.WithFields(logrus.Fields{"certificate": name, "role": g.role}).Debug("broker connection authorized")
+	return true
+}
+
+// checkLeaf authorizes a leafnode connection: only a link certificate,
+// with the leafnode role's permissions (leafPerms).
+func (a *authenticator) checkLeaf(c server.ClientAuthentication, name string, l *logrus.Entry) bool {
+	if !validName(name) || !matches(a.p.links, name) {
+		l.WithFields(logrus.Fields{"certificate": name, "reason": "not a link certificate (plugin.tutti.broker.link_certificates)"}).
+			Warn("leafnode connection refused")
+		a.stats.refused("leafnode")
+		return false
+	}
+	c.RegisterUser(&server.User{Username: name, Permissions: leafPerms(a.p.linkAudit)})
+	l.WithFields(logrus.Fields{"certificate": name, "role": RoleLeafnode}).Info("leafnode link authorized")
 	return true
 }
 

@@ -119,6 +119,10 @@ type policy struct {
 	audit                                      []string
 	stream                                     string
 	tokens                                     TokenVerifier
+	// links may open leafnode connections (Config.LinkCertificates);
+	// linkAudit never cross them.
+	links     []*regexp.Regexp
+	linkAudit []string
 }
 
 type collectiveRule struct {

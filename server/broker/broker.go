@@ -96,6 +96,27 @@ type Config struct {
 	// Authorization maps verified certificates to permissions; the zero
 	// value applies the defaults (see Authorization).
 	Authorization Authorization
+	// LeafPort is the leafnode port other data centres' brokers connect
+	// to: 0 = off, -1 = random (links.go).
+	LeafPort int
+	// LeafAdvertise is the host:port this broker tells leafnodes to
+	// reconnect to (a NAT or load balancer address); empty = the listen
+	// address and port. Leafnodes fail over to it besides their remotes.
+	LeafAdvertise string
+	// LeafRemotes are hubs this broker connects to as a leafnode.
+	LeafRemotes []LeafRemote
+	// GatewayName names this cluster among gateways; GatewayPort is the
+	// gateway port (0 = off, -1 = random); GatewayRemotes the other
+	// clusters.
+	GatewayName    string
+	GatewayPort    int
+	GatewayRemotes []GatewayRemote
+	// LinkCertificates are regexes of the certificate names a leafnode
+	// or gateway link may present (the brokers'); required with links.
+	LinkCertificates []string
+	// JetStreamDomain names this data centre's JetStream, so that a hub
+	// can source its audit stream across a leafnode link.
+	JetStreamDomain string
 	// Log receives nats-server's log lines. Required.
 	Log *logrus.Entry
 }
@@ -135,6 +156,10 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pol.links, err = compileAll("link certificates", cfg.LinkCertificates); err != nil {
+		return nil, err
+	}
+	pol.linkAudit = linkAudit(cfg.AuditStream.Subjects)
 	b := &Broker{cfg: cfg, policy: pol, denials: newDenials(), internal: internal,
 		auditReady: make(chan struct{}), crlReady: make(chan struct{}), chains: &connChains{}, quit: make(chan struct{})}
 	authLog := cfg.Log.WithField("source", "authorization")
@@ -205,13 +230,20 @@ func buildOptions(cfg *Config) (*server.Options, error) {
 		opts.JetStream = true
 		opts.StoreDir = cfg.JetStreamDir
 	}
-	if cfg.PeerPort == 0 {
-		if len(cfg.Peers) > 0 {
-			return nil, fmt.Errorf("%w: Peers are set but PeerPort is 0 (clustering off)", ErrConfig)
+	for _, d := range cfg.AuditStream.Sources {
+		if !validToken(d) || d == cfg.JetStreamDomain {
+			return nil, fmt.Errorf("%w: audit stream source %q is not another data centre's JetStream domain (one subject token, not this broker's own)", ErrConfig, d)
 		}
-		return opts, nil
 	}
-	if err := clusterOptions(cfg, opts); err != nil {
+	if cfg.PeerPort == 0 && len(cfg.Peers) > 0 {
+		return nil, fmt.Errorf("%w: Peers are set but PeerPort is 0 (clustering off)", ErrConfig)
+	}
+	if cfg.PeerPort != 0 {
+		if err := clusterOptions(cfg, opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := linkOptions(cfg, opts); err != nil {
 		return nil, err
 	}
 	return opts, nil
@@ -401,6 +433,34 @@ func (b *Broker) NumClients() int { return b.srv.NumClients() }
 
 // NumRoutes is the number of route connections to cluster peers.
 func (b *Broker) NumRoutes() int { return b.srv.NumRoutes() }
+
+// NumLeafNodes is the number of leafnode links, either direction.
+func (b *Broker) NumLeafNodes() int { return b.srv.NumLeafNodes() }
+
+// NumGateways is the number of outbound gateway links.
+func (b *Broker) NumGateways() int { return b.srv.NumOutboundGateways() }
+
+// LeafURL is the URL another data centre's broker lists in its leafnode
+// remotes. Empty when the leafnode port is off or before Start.
+func (b *Broker) LeafURL() string {
+	if b.cfg.LeafPort <= 0 || !b.srv.Running() {
+		return ""
+	}
+	return b.listenerURL(&net.TCPAddr{Port: b.cfg.LeafPort})
+}
+
+// GatewayURL is the URL other clusters list in their gateway remotes.
+// Empty when gateways are off or before Start.
+func (b *Broker) GatewayURL() string {
+	return b.listenerURL(b.srv.GatewayAddr())
+}
+
+func (b *Broker) listenerURL(addr *net.TCPAddr) string {
+	if addr == nil {
+		return ""
+	}
+	return "nats://" + net.JoinHostPort(localHost(b.cfg.ListenAddress), strconv.Itoa(addr.Port))
+}
 
 // Shutdown stops the broker and waits until it has stopped. It is safe to
 // call more than once and from several goroutines.

@@ -55,16 +55,22 @@ func StartBrokerDaemon(ctx context.Context, cfg *config.Broker, log *logrus.Entr
 	if err != nil {
 		return nil, fmt.Errorf("broker authorization: %w", err)
 	}
-	b, err := broker.New(broker.Config{
+	links, err := brokerLinks(cfg.Links, log)
+	if err != nil {
+		return nil, fmt.Errorf("broker links: %w", err)
+	}
+	bc := broker.Config{
 		ListenAddress: cfg.ListenAddress, ClientPort: cfg.ClientPort, TLS: tlsc, PeerPort: cfg.PeerPort,
 		Peers: cfg.Peers, ServerName: cfg.Identity, MonitorPort: cfg.MonitorPort, JetStreamDir: cfg.StreamStore,
 		MaxPayload: int32(cfg.MaxMessageSize), Authorization: authz, Log: log.WithField("component", "broker"),
 		AuditStream: broker.AuditStream{
 			Off: !cfg.AuditStream.Enabled, Name: cfg.AuditStream.Name, Subjects: cfg.AuditStream.Subjects,
 			MaxAge: cfg.AuditStream.MaxAge, MaxBytes: cfg.AuditStream.MaxBytes, Replicas: cfg.AuditStream.Replicas,
-			Duplicates: cfg.AuditStream.Duplicates,
+			Duplicates: cfg.AuditStream.Duplicates, Sources: cfg.AuditStream.Sources,
 		},
-	})
+	}
+	links.apply(&bc)
+	b, err := broker.New(bc)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +130,8 @@ func (b *Broker) keepRestartOnly(cfg *config.Broker) {
 	warn("listen address or ports", cfg.ListenAddress != old.ListenAddress || cfg.ClientPort != old.ClientPort ||
 		cfg.PeerPort != old.PeerPort || cfg.MonitorPort != old.MonitorPort)
 	warn("cluster peers", !slices.Equal(cfg.Peers, old.Peers))
+	warn("leafnode and gateway links (plugin.choria.network.leafnode_*, gateway_*, plugin.tutti.broker.link_certificates, jetstream_domain)",
+		!reflect.DeepEqual(cfg.Links, old.Links) || !slices.Equal(cfg.AuditStream.Sources, old.AuditStream.Sources))
 	warn("security provider settings (certificate, key, CA, CRL paths)", !reflect.DeepEqual(x509.ConfigFrom(cfg.Security), x509.ConfigFrom(old.Security)))
 	warn("metrics listener", cfg.MetricsPort != old.MetricsPort || cfg.MetricsAddress != old.MetricsAddress)
 	warn("stream store", cfg.StreamStore != old.StreamStore)

@@ -145,6 +145,8 @@ func newBrokerCollector(b *broker.Broker) *brokerCollector {
 			"connections":       d("connections", "Client connections now."),
 			"total_connections": d("connections_total", "Client connections accepted since start."),
 			"routes":            d("routes", "Cluster routes now."),
+			"leafnodes":         d("leafnodes", "Leafnode links now, either direction (0 on a leaf: the link to its hub is down)."),
+			"gateways":          d("gateways", "Outbound gateway links now."),
 			"subscriptions":     d("subscriptions", "Subscriptions now."),
 			"in_msgs":           d("in_messages_total", "Messages received from clients and routes."),
 			"out_msgs":          d("out_messages_total", "Messages delivered."),
@@ -174,6 +176,8 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	g("connections", float64(v.Connections))
 	cnt("total_connections", float64(v.TotalConnections))
 	g("routes", float64(v.Routes))
+	g("leafnodes", float64(v.Leafs))
+	g("gateways", float64(c.srv.NumOutboundGateways()))
 	g("subscriptions", float64(v.Subscriptions))
 	cnt("in_msgs", float64(v.InMsgs))
 	cnt("out_msgs", float64(v.OutMsgs))

@@ -72,6 +72,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Audit, "audit", "file", `node audit: "file" (one audit log in the workdir), "stream" (the log, and each node's spool to the broker's audit stream; every record checked there) or "discard" (records encoded, then dropped)`)
 	durationVar(fl, &o.Timeout, "timeout", "", time.Minute, "longest wait for all replies to one request")
 	fl.BoolVar(&o.SharedConn, "shared-conn", false, "emulated nodes share one broker connection")
+	fl.BoolVar(&o.Leaf, "leaf", false, "put the nodes behind a leafnode broker linked to the client's broker (another data centre)")
 	fl.StringVar(&o.From, "from", "", "measure nothing: print and plot the results of an earlier --out file")
 	return cmd
 }

@@ -54,6 +54,9 @@ type Options struct {
 	Timeout    time.Duration
 	SharedConn bool
 	From       string
+	// Leaf puts the nodes behind a leafnode broker linked to the
+	// client's broker (leaf.go).
+	Leaf bool
 }
 
 // Report is what `tutti bench --out` writes.
@@ -63,6 +66,7 @@ type Report struct {
 	Key     string   `json:"key_type"`
 	Audit   string   `json:"audit"`
 	Runs    int      `json:"runs"`
+	Leaf    bool     `json:"leaf,omitempty"`
 	Results []Result `json:"results"`
 }
 
@@ -169,11 +173,23 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.Leaf {
+		if env.leaf, err = setupLeaf(env); err != nil {
+			return err
+		}
+	}
 	broker, err := startWorker(ctx, dir, "broker", "--config", env.brokerConf)
 	if err != nil {
 		return err
 	}
 	defer broker.stop()
+	if env.leaf != nil {
+		leaf, err := startLeaf(ctx, env.leaf)
+		if err != nil {
+			return fmt.Errorf("%w; hub log %s: %s", err, broker.logPath, tail(broker.logPath))
+		}
+		defer leaf.stop()
+	}
 	cl, conn, err := newClient(ctx, env.clientConf)
 	if err != nil {
 		return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
@@ -188,7 +204,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		defer env.stream.close()
 	}
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs}
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs, Leaf: o.Leaf}
 	for _, n := range o.Nodes {
 		fmt.Fprintf(stderr, "bench: %d nodes…\n", n)
 		r, err := benchSize(ctx, o, env, broker, cl, n)
@@ -254,6 +270,7 @@ type benchEnv struct {
 	auditFile                          string // the nodes' audit log (file, stream)
 	keyType                            x509.KeyType
 	stream                             *streamReader // --audit stream
+	leaf                               *leafEnv      // --leaf
 }
 
 // setup creates (or reuses) the PKI and writes the configuration
