@@ -11,8 +11,8 @@
 // path gets status 4 and the file system is not touched.
 //
 // Without a file input the actions use plugin.filemgr.touch_file (default
-// /var/run/mcollective.plugin.filemgr.touch, Choria's), the file
-// monitoring touches to check a fleet end to end.
+// /var/run/tutti.filemgr.touch; set the key to Choria's file to share it),
+// the file monitoring touches to check a fleet end to end.
 //
 // status reads a symbolic link itself (lstat), not its target, and hashes
 // regular files only (MD5 and SHA-256, reading until the action's
@@ -54,7 +54,7 @@ var DDL = ddl.MustParse(ddlJSON)
 const ConfigKey = "plugin.filemgr.touch_file"
 
 // DefaultFile is the file used without a file input or ConfigKey.
-const DefaultFile = "/var/run/mcollective.plugin.filemgr.touch"
+const DefaultFile = "/var/run/tutti.filemgr.touch"
 
 // MaxPathLength bounds a path (PATH_MAX on Linux).
 const MaxPathLength = 4096
