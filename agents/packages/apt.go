@@ -63,7 +63,7 @@ func splitDebVersion(v string) (epoch, version, release string) {
 }
 
 func (a *apt) change(ctx context.Context, verb, pkg, version string, before state) (string, error) {
-	args := []string{"-y", "-q", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"}
+	args := []string{"-y", "-q", "-o", "DPkg::Lock::Timeout=30", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"}
 	switch verb {
 	case "install":
 		// apt-get reads an unknown name with a '.' as a regular

@@ -200,8 +200,8 @@ func ValidVersion(v string) error {
 func alnum(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' }
 
 func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+	if len(s) > 160 {
+		return s[:160] + "…"
 	}
 	return s
 }

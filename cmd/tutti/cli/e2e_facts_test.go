@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tuttifleet/tutti/agents"
 )
 
 // tutti facts, inventory with filters and plugin doc without an agent on
@@ -124,7 +126,7 @@ func TestPluginDocListsAgents(t *testing.T) {
 	}
 	code, out, _ = runCLI(t, "plugin", "doc", "--json", "--config", conf)
 	var list []knownAgent
-	if err := json.Unmarshal([]byte(out), &list); err != nil || code != ExitOK || len(list) != 4 || list[0].Name != "discovery" || list[1].Name != "disk" {
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != ExitOK || len(list) != len(agents.BuiltinDDLs())+1 || list[0].Name != "discovery" || list[1].Name != "disk" {
 		t.Fatalf("exit %d, %v: %s", code, err, out)
 	}
 }
