@@ -269,6 +269,10 @@ func requestKeys() []KeyInfo {
 		k("plugin.choria.agent_provider.mcorpc.libdir", KindPathList, "", "same as libdir"),
 		k("plugin.tutti.agents_dir", KindPathList, "", "external agents (<name>.json + executable <name>) and DDLs, ':'-separated; <libdir>/mcollective/agent is searched too"),
 		k("plugin.tutti.service.systemctl", KindString, "/usr/bin/systemctl", "service agent: absolute path of systemctl"),
+		// package, process and filemgr agents
+		enum("plugin.tutti.package.provider", "auto", "package agent: package manager (auto: apt when apt-get is found, else dnf)", "auto", "apt", "dnf"),
+		k("plugin.tutti.package.bindir", KindString, "/usr/bin", "package agent: absolute directory of apt-get, apt-cache, dpkg-query, dnf and rpm"),
+		k("plugin.filemgr.touch_file", KindString, "/var/run/tutti.filemgr.touch", "filemgr agent: the file acted on without a file input"),
 		k("plugin.choria.status_file_path", KindPath, "", "JSON health file"),
 		k("plugin.choria.status_update_interval", KindDuration, secs(defaultStatusInterval), "health file refresh, seconds"),
 		k("plugin.choria.stats_address", KindString, defaultStatsAddress, "stats listener address"),
