@@ -399,7 +399,7 @@ func (p *parser) parseClassRegex() (node, error) {
 			if err := p.countRegex(start); err != nil {
 				return nil, err
 			}
-			re, err := protocol.CompileRegex(text)
+			re, err := protocol.CompileNameRegex(text)
 			if err != nil {
 				return nil, p.errf(start, "%v", err)
 			}

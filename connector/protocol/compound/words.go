@@ -66,7 +66,7 @@ func (p *parser) parseWord() (node, error) {
 		return &factPathNode{path: path}, nil
 	}
 	p.pos = end
-	return &classNode{text: w, name: strings.ToLower(w)}, nil
+	return &classNode{text: w, name: w}, nil
 }
 
 // parseFactTest reads a bare MCollective-style fact test starting at
