@@ -404,7 +404,7 @@ func (p *parser) parseClassRegex() (node, error) {
 				return nil, p.errf(start, "%v", err)
 			}
 			p.pos = i + 1
-			return &classRegexNode{text: text, re: re}, nil
+			return &classRegexNode{text: text, re: re, span: span{start, i + 1}}, nil
 		}
 	}
 	return nil, p.errf(start, "unterminated /regular expression/")
