@@ -1,8 +1,10 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/connector/protocol/compound"
+	"github.com/tuttifleet/tutti/security/x509"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -129,5 +132,54 @@ func TestChoriaWarnings(t *testing.T) {
 	}
 	if w := ChoriaWarnings(FilterOptions{Select: []string{"role=web and country=mt"}, Fact: []string{"role=web"}}); len(w) != 0 {
 		t.Errorf("translated statements warned: %q", w)
+	}
+}
+
+// TestChoriaRepliesNeverDropped feeds the replies real Choria servers
+// sent (testdata/choria_replies.jsonl, captured from a Choria fleet: the
+// discovery pongs and rpcutil replies of three nodes) through the
+// client's verification. Choria servers never sign their replies: with
+// signed replies required each is refused as unsigned, with its sender
+// and a reason, never skipped as undecodable (a silent drop would let
+// tutti rpc exit 0 without them); accepted, each is Unsigned.
+func TestChoriaRepliesNeverDropped(t *testing.T) {
+	f, err := os.Open("testdata/choria_replies.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := newReplyRig(t, x509.KeyRSA)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	pongs := 0
+	for n := 1; sc.Scan(); n++ {
+		var m struct{ Data, Subject string }
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		id := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		for _, accept := range []bool{false, true} {
+			r.c.o.AcceptUnsignedReplies = accept
+			res, ok := r.c.verify(requestIDs{first: id}, []byte(m.Data))
+			switch {
+			case !ok:
+				t.Fatalf("reply %d dropped (accept unsigned %v)", n, accept)
+			case !strings.HasSuffix(res.Sender, ".choria.local"):
+				t.Fatalf("reply %d: sender %q", n, res.Sender)
+			case !accept && (res.State != Failed || res.Reason != ReasonUnsigned || !errors.Is(res.Err, protocol.ErrSignature)):
+				t.Fatalf("reply %d from %s: %s %q %v, want refused unsigned", n, res.Sender, res.State, res.Reason, res.Err)
+			case accept && res.State != Unsigned:
+				t.Fatalf("reply %d from %s: %s %v, want unsigned", n, res.Sender, res.State, res.Err)
+			}
+			if accept && string(res.Body) == "pong" {
+				pongs++
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if pongs < 3 {
+		t.Fatalf("%d discovery pongs in the capture, want at least 3", pongs)
 	}
 }
