@@ -42,6 +42,10 @@
 // evaluation false with ErrUnknownFunction, whatever the rest of the
 // expression says, so "not unknown()" can never select a node (W16).
 //
+// Choria's nodes evaluate the expr-lang forms only: Expr.ChoriaForm
+// rewrites the bare statements as with('...') for the wire, and
+// Expr.ChoriaUnsupported names what Choria's nodes would reject.
+//
 // Parse once and share the *Expr: it is immutable and safe for concurrent
 // use.
 package compound
