@@ -43,3 +43,23 @@ func TestE2EMixedFleetFilterWarnings(t *testing.T) {
 		t.Fatalf("translated statements: exit %d, stdout %q, stderr:\n%s", code, out, stderr)
 	}
 }
+
+// rpcutil#get_data answers with Choria's data sources on a real fleet:
+// the DDL accepts source and the optional query, and the reply is the
+// source's output.
+func TestE2EGetData(t *testing.T) {
+	f := startFleet(t, 1)
+	conf := filepath.Join(f.Dir, "demo.conf")
+	code, out, stderr := runCLI(t, "rpc", "rpcutil", "get_data", "source=config_item", "query=classesfile", "--config", conf, "--json")
+	if code != 0 || !strings.Contains(out, `"present": true`) || !strings.Contains(out, `.classes`) {
+		t.Fatalf("config_item: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "rpc", "rpcutil", "get_data", "source=choria", "--config", conf, "--json")
+	if code != 0 || !strings.Contains(out, `"agents_count"`) || !strings.Contains(out, `"classes"`) {
+		t.Fatalf("choria: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "rpc", "rpcutil", "get_data", "source=scout", "--config", conf)
+	if code != ExitFailed || !strings.Contains(out, "Unknown data plugin scout") {
+		t.Fatalf("scout: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
