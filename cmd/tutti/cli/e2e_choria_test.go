@@ -33,6 +33,11 @@ func TestE2EMixedFleetFilterWarnings(t *testing.T) {
 		}
 	}
 
+	code, _, stderr = runCLI(t, append([]string{"ping", "--config", mixed}, sel...)...)
+	if code != 0 || !strings.Contains(stderr, `warning: -S "include(agents, 'rpcutil')"`) {
+		t.Fatalf("ping: exit %d, stderr:\n%s", code, stderr)
+	}
+
 	code, _, stderr = runCLI(t, append([]string{"discover", "--config", plain}, sel...)...)
 	if code != 0 || strings.Contains(stderr, "tutti: warning") {
 		t.Fatalf("not mixed: exit %d, stderr:\n%s", code, stderr)

@@ -91,11 +91,7 @@ func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filt
 	if s.discoveryTimeout <= 0 {
 		return nil, nil, exitWith(ExitUsage, fmt.Errorf("--discovery-timeout must be positive"))
 	}
-	if sess.cfg != nil && mixedFleet(&sess.cfg.Security) {
-		for _, w := range client.ChoriaWarnings(s.filter.o) {
-			fmt.Fprintf(g.stderr, "tutti: warning: %s (mixed fleet: Choria nodes will not select themselves as tutti nodes do)\n", w)
-		}
-	}
+	warnMixed(g, sess, s.filter.o)
 	found, sum, err := sess.client.Discover(ctx, filter, s.target, s.discoveryTimeout, discoveryIdleGap)
 	if err != nil {
 		return nil, nil, exitWith(ExitFailed, fmt.Errorf("discovery: %w", err))
@@ -290,6 +286,17 @@ func (r *rolloutFlags) parse() (client.Limit, error) {
 		return l, fmt.Errorf("--limit-seed needs --limit")
 	}
 	return l, nil
+}
+
+// warnMixed prints on stderr, in a fleet configured as mixed, each part
+// of the selection Choria's nodes evaluate differently from tutti's.
+func warnMixed(g *globals, sess *session, o client.FilterOptions) {
+	if sess.cfg == nil || !mixedFleet(&sess.cfg.Security) {
+		return
+	}
+	for _, w := range client.ChoriaWarnings(o) {
+		fmt.Fprintf(g.stderr, "tutti: warning: %s (mixed fleet: Choria nodes will not select themselves as tutti nodes do)\n", w)
+	}
 }
 
 // mixedFleet reports whether the client is configured for a fleet with

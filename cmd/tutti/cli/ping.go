@@ -81,6 +81,7 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 		return err
 	}
 	defer s.Close()
+	warnMixed(g, s, o.filter.o)
 	var replies []pingReply
 	var refused []refusedReply
 	out := g.stdout
