@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/tuttifleet/tutti/connector/protocol"
@@ -72,12 +73,58 @@ func BuildFilter(o FilterOptions) (protocol.Filter, error) {
 		}
 	}
 	for _, src := range o.Select {
-		if _, err := compound.Parse(src); err != nil {
+		x, err := compound.Parse(src)
+		if err != nil {
 			return protocol.Filter{}, fmt.Errorf("-S: %w", err)
 		}
-		f.Compound = append(f.Compound, []protocol.CompoundEntry{{Expr: src}})
+		f.Compound = append(f.Compound, []protocol.CompoundEntry{{Expr: wireForm(x)}})
 	}
 	return f, nil
+}
+
+// wireForm is the text of a -S expression on the wire: its Choria form
+// (bare MCollective statements as with('...'), compound.Expr.ChoriaForm),
+// which Choria's nodes compile and tutti's evaluate alike; the expression
+// as typed when its Choria form is over a parser limit.
+func wireForm(x *compound.Expr) string {
+	s := x.ChoriaForm()
+	if s == x.Source() {
+		return s
+	}
+	if _, err := compound.Parse(s); err != nil {
+		return x.Source()
+	}
+	return s
+}
+
+// ChoriaWarnings lists the parts of the selection that tutti's nodes
+// evaluate one way and Choria's nodes another, or not at all: -S
+// constructs Choria rejects (compound.Expr.ChoriaUnsupported; a Choria
+// node stays silent) and fact regular expressions, case-insensitive on
+// tutti's nodes and case-sensitive on Choria's. The CLI prints them in a
+// fleet configured as mixed (docs/cli.md). Options that do not parse
+// give no warning: BuildFilter reports them.
+func ChoriaWarnings(o FilterOptions) []string {
+	var out []string
+	for _, src := range o.Select {
+		x, err := compound.Parse(src)
+		if err != nil {
+			continue
+		}
+		for _, u := range x.ChoriaUnsupported() {
+			out = append(out, fmt.Sprintf("-S %q: %s", src, u))
+		}
+	}
+	facts := slices.Clone(o.Fact)
+	for _, w := range o.With {
+		facts = append(facts, strings.Fields(w)...)
+	}
+	for _, s := range facts {
+		if ft, err := protocol.ParseFactTest(s); err == nil && ft.Operator == "=~" {
+			out = append(out, fmt.Sprintf("%q: fact regular expressions are case-insensitive on tutti nodes and case-sensitive on Choria's", s))
+		}
+	}
+	return out
 }
 
 // checkName accepts a name matching re or a valid /regex/.

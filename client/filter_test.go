@@ -27,8 +27,9 @@ func TestBuildFilter(t *testing.T) {
 			protocol.Filter{Fact: []protocol.FactFilter{fact("role", "==", "web"), fact("cpus", ">=", "4"), fact("os.family", "=~", "/^deb/"), fact("a=b", "==", "c")}}},
 		{"with", FilterOptions{With: []string{"role=web apache  /^profile/", "cpus>4"}},
 			protocol.Filter{Fact: []protocol.FactFilter{fact("role", "==", "web"), fact("cpus", ">", "4")}, CFClass: []string{"apache", "/^profile/"}}},
+		// Bare MCollective statements travel in the form Choria compiles.
 		{"select", FilterOptions{Select: []string{"role=web and not /^db/", "with('apache')"}},
-			protocol.Filter{Compound: [][]protocol.CompoundEntry{{{Expr: "role=web and not /^db/"}}, {{Expr: "with('apache')"}}}}},
+			protocol.Filter{Compound: [][]protocol.CompoundEntry{{{Expr: "with('role=web') and not with('/^db/')"}}, {{Expr: "with('apache')"}}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,7 +67,7 @@ func TestBuildFilterJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"fact":[],"cf_class":[],"agent":[],"identity":[],"compound":[[{"expr":"apache"}]]}`
+	want := `{"fact":[],"cf_class":[],"agent":[],"identity":[],"compound":[[{"expr":"with('apache')"}]]}`
 	if string(b) != want {
 		t.Fatalf("JSON = %s, want %s", b, want)
 	}

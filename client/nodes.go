@@ -80,7 +80,7 @@ func SelectIdentities(nodes, patterns []string) ([]string, error) {
 			exact[p] = true
 			continue
 		}
-		re, err := protocol.CompileRegex(p)
+		re, err := protocol.CompileNameRegex(p)
 		if err != nil {
 			return nil, fmt.Errorf("-I %q: %w", p, err)
 		}

@@ -50,9 +50,13 @@ func TestReadNodesFile(t *testing.T) {
 
 func TestSelectIdentities(t *testing.T) {
 	nodes := []string{"web1.example.net", "web2.example.net", "db1.example.net"}
-	got, err := SelectIdentities(nodes, []string{"/^WEB/", "db1.example.net", "other"})
+	got, err := SelectIdentities(nodes, []string{"/^web/", "db1.example.net", "other"})
 	if err != nil || !slices.Equal(got, nodes) {
 		t.Fatalf("%v %v", got, err)
+	}
+	// Case-sensitive, as nodes match -I (docs/protocol.md §13.2).
+	if got, _ = SelectIdentities(nodes, []string{"/^WEB/", "DB1.example.net"}); len(got) != 0 {
+		t.Fatalf("/^WEB/: %v", got)
 	}
 	got, _ = SelectIdentities(nodes, []string{"/2/"})
 	if !slices.Equal(got, []string{"web2.example.net"}) {

@@ -1,5 +1,7 @@
 // Package rpcutil is the rpcutil agent every Choria client expects
-// (docs/protocol.md §14.2): ping, inventory, agent_inventory and friends.
+// (docs/protocol.md §14.2): ping, inventory, agent_inventory, get_data
+// (data sources choria and config_item) and friends: every action of
+// Choria's rpcutil.
 package rpcutil
 
 import (
@@ -18,7 +20,7 @@ import (
 //go:embed rpcutil.json
 var ddlJSON []byte
 
-// DDL describes rpcutil's actions (Choria's rpcutil DDL, minus get_data).
+// DDL describes rpcutil's actions (Choria's rpcutil DDL).
 var DDL = ddl.MustParse(ddlJSON)
 
 func init() {
@@ -38,7 +40,8 @@ func New(n agents.Node) (agents.Agent, error) {
 		Action("daemon_stats", r.daemonStats).
 		Action("get_fact", r.getFact).
 		Action("get_facts", r.getFacts).
-		Action("get_config_item", r.getConfigItem)
+		Action("get_config_item", r.getConfigItem).
+		Action("get_data", r.getData)
 	return a, nil
 }
 
@@ -66,7 +69,7 @@ func (r *rpcutil) inventory(context.Context, *agents.Request) (any, error) {
 		"version":         r.n.Version(),
 		"main_collective": r.n.MainCollective(),
 		"collectives":     r.n.Collectives(),
-		"data_plugins":    []string{},
+		"data_plugins":    DataSources(),
 		"machines":        []any{},
 		"upgradable":      false,
 	}, nil

@@ -318,9 +318,29 @@ func (c *regexLRU) len() int {
 	return len(c.m)
 }
 
-// CompileRegex compiles a filter or policy regular expression written as
-// "/re/" or "re", case-insensitive, with a shared cache.
+// CompileRegex compiles a fact-value or policy regular expression written
+// as "/re/" or "re", case-insensitive, with a shared cache.
 func CompileRegex(p string) (*regexp.Regexp, error) { return compileFactRegex(p) }
+
+// CompileNameRegex compiles an identity, agent or class regular
+// expression written as "/re/" or "re", case-sensitive as Choria and
+// MCollective match names (docs/protocol.md §13.2), with the shared cache.
+func CompileNameRegex(p string) (*regexp.Regexp, error) {
+	key := "\x00name\x00" + p // never a fact pattern's key
+	if re := regexCache.get(key); re != nil {
+		return re, nil
+	}
+	body := p
+	if IsRegex(body) {
+		body = body[1 : len(body)-1]
+	}
+	re, err := regexp.Compile(body)
+	if err != nil {
+		return nil, fmt.Errorf("invalid regular expression %q: %w", p, err)
+	}
+	regexCache.put(key, re)
+	return re, nil
+}
 
 // IsRegex reports whether s is written as /re/.
 func IsRegex(s string) bool {

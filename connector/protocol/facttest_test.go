@@ -200,3 +200,30 @@ func TestRegexCacheConcurrent(t *testing.T) {
 		t.Fatalf("cache holds %d patterns, bound is %d", n, regexCacheSize)
 	}
 }
+
+// Names are matched case-sensitively and fact values not: the same
+// pattern compiled both ways, through the one cache, keeps its rule.
+func TestCompileNameRegex(t *testing.T) {
+	for _, p := range []string{"/^web/", "^web"} {
+		name, err := CompileNameRegex(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fact, err := CompileRegex(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !name.MatchString("web1") || name.MatchString("WEB1") {
+			t.Errorf("CompileNameRegex(%q) must match web1 and not WEB1", p)
+		}
+		if !fact.MatchString("WEB1") {
+			t.Errorf("CompileRegex(%q) must stay case-insensitive", p)
+		}
+		if again, _ := CompileNameRegex(p); again != name {
+			t.Errorf("CompileNameRegex(%q) is not cached", p)
+		}
+	}
+	if _, err := CompileNameRegex("/(/"); err == nil {
+		t.Fatal("invalid regex accepted")
+	}
+}

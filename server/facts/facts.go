@@ -198,8 +198,8 @@ func (s *Store) JSON() []byte { return []byte(s.snap.Load().doc) }
 // is shared: do not modify it.
 func (s *Store) Classes() []string { return s.snap.Load().classes }
 
-// HasClass reports whether name is one of the classes, compared exactly.
-// Filter code lower-cases the filter entry first (docs/protocol.md §13.2).
+// HasClass reports whether name is one of the classes, compared exactly
+// and case-sensitively, as Choria does (docs/protocol.md §13.2).
 func (s *Store) HasClass(name string) bool {
 	_, ok := s.snap.Load().classSet[name]
 	return ok

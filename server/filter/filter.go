@@ -7,14 +7,15 @@
 //     could have been meant to exclude it);
 //   - identity: any entry matches (OR), exact or /regex/;
 //   - agent: every entry (AND), exact or /regex/ against each loaded agent;
-//   - cf_class: every entry (AND), exact entries lower-cased then compared
-//     with the classes as written, /regex/ case-insensitive;
+//   - cf_class: every entry (AND), exact or /regex/ against each class;
 //   - fact: every entry (AND) through protocol.MatchFact;
 //   - compound: every expression must be true (W14: go-choria counts
 //     true/false results, so [true, true, false] passes there).
 //
-// Regular expressions are written /re/ and searched case-insensitively
-// (protocol.CompileRegex). An invalid regular expression or expression is
+// Names are compared as Choria and MCollective compare them: exactly, and
+// identity, agent and class /re/ are searched case-sensitively
+// (protocol.CompileNameRegex). Fact values keep tutti's rules
+// (protocol.MatchFact: =~ is case-insensitive). An invalid regular expression or expression is
 // never a match and comes back as an error for the log.
 package filter
 
@@ -34,7 +35,7 @@ import (
 type Node interface {
 	Identity() string
 	Fact(path string) (any, bool)
-	HasClass(name string) bool // exact, name already lower-cased
+	HasClass(name string) bool // exact, case-sensitive
 	Classes() []string
 	HasAgent(name string) bool
 	Agents() []string
@@ -160,7 +161,7 @@ func matchIdentity(ids []string, n Node) (Result, error) {
 			}
 			continue
 		}
-		re, err := protocol.CompileRegex(want)
+		re, err := protocol.CompileNameRegex(want)
 		if err != nil {
 			return fail("identity filter ", want, " is invalid"), fmt.Errorf("identity filter: %w", err)
 		}
@@ -178,7 +179,7 @@ func matchAgent(want string, n Node) (Result, error) {
 		}
 		return fail("agent ", want, " is not loaded"), nil
 	}
-	re, err := protocol.CompileRegex(want)
+	re, err := protocol.CompileNameRegex(want)
 	if err != nil {
 		return fail("agent filter ", want, " is invalid"), fmt.Errorf("agent filter: %w", err)
 	}
@@ -190,12 +191,12 @@ func matchAgent(want string, n Node) (Result, error) {
 
 func matchClass(want string, n Node) (Result, error) {
 	if !protocol.IsRegex(want) {
-		if n.HasClass(strings.ToLower(want)) {
+		if n.HasClass(want) {
 			return Result{Match: true}, nil
 		}
 		return fail("class ", want, " not found"), nil
 	}
-	re, err := protocol.CompileRegex(want)
+	re, err := protocol.CompileNameRegex(want)
 	if err != nil {
 		return fail("class filter ", want, " is invalid"), fmt.Errorf("class filter: %w", err)
 	}

@@ -17,7 +17,8 @@ func (f *filterFlags) add(cmd *cobra.Command) {
 	fl.StringSliceVarP(&f.o.Class, "class", "C", nil, "match nodes having a class (name or /regex/; also --wc, --with-class)")
 	fl.StringSliceVarP(&f.o.Fact, "fact", "F", nil, "match nodes by fact: name=value, name!=value, name>=1, name=~re, os.family=linux (also --wf, --with-fact)")
 	fl.StringSliceVarP(&f.o.Agent, "agent", "A", nil, "match nodes having an agent (also --wa, --with-agent)")
-	fl.StringSliceVarP(&f.o.Select, "select", "S", nil, "compound expression: \"role=web and not country=uk\"")
+	// -S takes each value whole: expressions have commas (include(fact('ips'), '10.0.0.1')).
+	fl.StringArrayVarP(&f.o.Select, "select", "S", nil, "compound expression: \"role=web and not country=uk\" (repeat -S for more; all must match)")
 	fl.StringSliceVarP(&f.o.With, "with", "W", nil, "combined fact and class filter: \"role=web apache\"")
 }
 

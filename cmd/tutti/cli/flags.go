@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuttifleet/tutti/client"
+	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
 
@@ -90,6 +91,7 @@ func (s *selectFlags) nodes(ctx context.Context, g *globals, sess *session, filt
 	if s.discoveryTimeout <= 0 {
 		return nil, nil, exitWith(ExitUsage, fmt.Errorf("--discovery-timeout must be positive"))
 	}
+	warnMixed(g, sess, s.filter.o)
 	found, sum, err := sess.client.Discover(ctx, filter, s.target, s.discoveryTimeout, discoveryIdleGap)
 	if err != nil {
 		return nil, nil, exitWith(ExitFailed, fmt.Errorf("discovery: %w", err))
@@ -284,4 +286,24 @@ func (r *rolloutFlags) parse() (client.Limit, error) {
 		return l, fmt.Errorf("--limit-seed needs --limit")
 	}
 	return l, nil
+}
+
+// warnMixed prints on stderr, in a fleet configured as mixed, each part
+// of the selection Choria's nodes evaluate differently from tutti's.
+func warnMixed(g *globals, sess *session, o client.FilterOptions) {
+	if sess.cfg == nil || !mixedFleet(&sess.cfg.Security) {
+		return
+	}
+	for _, w := range client.ChoriaWarnings(o) {
+		fmt.Fprintf(g.stderr, "tutti: warning: %s (mixed fleet: Choria nodes will not select themselves as tutti nodes do)\n", w)
+	}
+}
+
+// mixedFleet reports whether the client is configured for a fleet with
+// Choria servers: plugin.tutti.choria_servers = true, or
+// plugin.tutti.require_signed_replies = false (only Choria servers send
+// unsigned replies). Filters Choria's nodes evaluate differently are
+// then warned about (docs/cli.md).
+func mixedFleet(s *config.Security) bool {
+	return s.ChoriaServers || !s.RequireSignedReplies
 }

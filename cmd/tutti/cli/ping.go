@@ -82,6 +82,7 @@ func runPing(cmd *cobra.Command, g *globals, o *pingOpts) error {
 		return err
 	}
 	defer s.Close()
+	warnMixed(g, s, o.filter.o)
 	var replies []pingReply
 	var refused []refusedReply
 	// denials are nodes that verified the request and refused it with a

@@ -12,7 +12,7 @@ import (
 type Env interface {
 	// Fact returns the fact at a dotted path, as encoding/json decodes it.
 	Fact(path string) (any, bool)
-	// HasClass reports an exact class; the name is already lower-cased.
+	// HasClass reports an exact class, compared case-sensitively.
 	HasClass(name string) bool
 	// MatchClass reports whether any class matches re.
 	MatchClass(re *regexp.Regexp) bool

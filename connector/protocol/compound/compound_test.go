@@ -67,7 +67,9 @@ func TestEval(t *testing.T) {
 		{`with('role=web')`, true},
 		{`with('role=db')`, false},
 		{`with('apache')`, true},
-		{`with('APACHE')`, true},
+		{`with('APACHE')`, false}, // names are case-sensitive, as on Choria
+		{`with('/^ROLE::/')`, false},
+		{`with('/^RPC/')`, false},
 		{`with('rpcutil')`, true},
 		{`with('/^role::/')`, true},
 		{`with('/^pupp/')`, true}, // agent regex
@@ -123,11 +125,11 @@ func TestEval(t *testing.T) {
 		{`os.family=~^deb`, true},
 		{`os.family=/^deb/`, true},
 		{`apache`, true},
-		{`Apache`, true}, // bare class names are lower-cased
+		{`Apache`, false}, // class names are case-sensitive, as on Choria
 		{`nginx`, false},
 		{`role::web`, true},
 		{`/^role::/`, true},
-		{`/^ROLE::/`, true}, // class regexes are case-insensitive
+		{`/^ROLE::/`, false}, // class regexes are case-sensitive, as on Choria
 		{`/^db/`, false},
 		{`role=web and not /^db/`, true},
 		{`role=web and country=uk`, true},

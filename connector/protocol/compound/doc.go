@@ -22,8 +22,9 @@
 //     extension);
 //   - bare statements: a word immediately followed by a fact operator is a
 //     fact test parsed by protocol.ParseFactTest (role=web, cpus>=4,
-//     os.family=~^lin); /re/ is a case-insensitive class regex; any other
-//     word is a class name, compared lower-cased.
+//     os.family=~^lin); /re/ is a class regex; any other word is a class
+//     name. Class and agent names and their /re/ are case-sensitive, as on
+//     Choria's nodes; fact values follow protocol.MatchFact.
 //
 // Operators, tightest first: ! and not (prefix); == != < > <= >= =~
 // matches in (one per operand pair, no chaining); && and and; || and or.
@@ -40,6 +41,10 @@
 // not know parses (data plugins may exist on other nodes) but makes every
 // evaluation false with ErrUnknownFunction, whatever the rest of the
 // expression says, so "not unknown()" can never select a node (W16).
+//
+// Choria's nodes evaluate the expr-lang forms only: Expr.ChoriaForm
+// rewrites the bare statements as with('...') for the wire, and
+// Expr.ChoriaUnsupported names what Choria's nodes would reject.
 //
 // Parse once and share the *Expr: it is immutable and safe for concurrent
 // use.

@@ -48,17 +48,22 @@ type (
 		l, r node
 		re   *regexp.Regexp // precompiled literal pattern of matches and =~
 	}
+	// The bare statements keep their byte span in the source
+	// (ChoriaForm rewrites them in place).
 	factTestNode struct {
 		text string
 		ff   protocol.FactFilter
+		span span
 	}
 	classNode struct {
 		text string // as written
-		name string // lower-cased
+		name string
+		span span
 	}
 	classRegexNode struct {
 		text string
 		re   *regexp.Regexp
+		span span
 	}
 )
 

@@ -12,10 +12,9 @@ import (
 // withSpec is the compiled argument of with(): a fact test, a class or
 // agent regex, or a class or agent name.
 type withSpec struct {
-	fact  *protocol.FactFilter
-	re    *regexp.Regexp
-	name  string
-	lower string
+	fact *protocol.FactFilter
+	re   *regexp.Regexp
+	name string
 }
 
 // withRegex reports whether compileWith(s) compiles a regular expression.
@@ -30,7 +29,7 @@ func compileWith(s string) (*withSpec, error) {
 		return nil, fmt.Errorf("with() needs a fact test, class or agent")
 	}
 	if protocol.IsRegex(s) {
-		re, err := protocol.CompileRegex(s)
+		re, err := protocol.CompileNameRegex(s)
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +47,7 @@ func compileWith(s string) (*withSpec, error) {
 		}
 		return &withSpec{fact: &ff}, nil
 	}
-	return &withSpec{name: s, lower: strings.ToLower(s)}, nil
+	return &withSpec{name: s}, nil
 }
 
 func (w *withSpec) match(env Env) (bool, error) {
@@ -67,7 +66,7 @@ func (w *withSpec) match(env Env) (bool, error) {
 		}
 		return false, nil
 	}
-	return env.HasClass(w.lower) || env.HasAgent(w.name), nil
+	return env.HasClass(w.name) || env.HasAgent(w.name), nil
 }
 
 func (n *callNode) eval(env Env) (any, error) {

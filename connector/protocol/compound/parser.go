@@ -399,12 +399,12 @@ func (p *parser) parseClassRegex() (node, error) {
 			if err := p.countRegex(start); err != nil {
 				return nil, err
 			}
-			re, err := protocol.CompileRegex(text)
+			re, err := protocol.CompileNameRegex(text)
 			if err != nil {
 				return nil, p.errf(start, "%v", err)
 			}
 			p.pos = i + 1
-			return &classRegexNode{text: text, re: re}, nil
+			return &classRegexNode{text: text, re: re, span: span{start, i + 1}}, nil
 		}
 	}
 	return nil, p.errf(start, "unterminated /regular expression/")

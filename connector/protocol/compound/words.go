@@ -66,7 +66,7 @@ func (p *parser) parseWord() (node, error) {
 		return &factPathNode{path: path}, nil
 	}
 	p.pos = end
-	return &classNode{text: w, name: strings.ToLower(w)}, nil
+	return &classNode{text: w, name: w, span: span{start, end}}, nil
 }
 
 // parseFactTest reads a bare MCollective-style fact test starting at
@@ -107,7 +107,7 @@ scan:
 		}
 	}
 	p.pos = i
-	return &factTestNode{text: text, ff: ff}, nil
+	return &factTestNode{text: text, ff: ff, span: span{start, i}}, nil
 }
 
 func (p *parser) parseCall(name string, start int) (node, error) {
