@@ -100,6 +100,9 @@ func TestPuppetLifecycle(t *testing.T) {
 	if _, d = call(a, "runonce", `{"force":true,"splay":true}`); !strings.HasSuffix(d["summary"].(string), "--no-splay' command") {
 		t.Fatalf("forced runonce: %v", d)
 	}
+	// the forced run goes on in the background: wait for it to write its
+	// line, or it writes into the test's directory while it is removed
+	waitFile(t, filepath.Join(dir, "ran.log"), "--no-splay")
 
 	rep, d = call(a, "last_run_summary", `{}`)
 	if rep.StatusCode != protocol.OK || d["total_resources"].(float64) != 143 || d["changed_resources"].(float64) != 2 ||
