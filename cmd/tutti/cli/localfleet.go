@@ -73,6 +73,8 @@ func newBenchCmd(g *globals) *cobra.Command {
 	durationVar(fl, &o.Timeout, "timeout", "", time.Minute, "longest wait for all replies to one request")
 	fl.BoolVar(&o.SharedConn, "shared-conn", false, "emulated nodes share one broker connection")
 	fl.StringVar(&o.From, "from", "", "measure nothing: print and plot the results of an earlier --out file")
+	fl.IntVar(&o.Brokers, "brokers", 1, "brokers in one cluster: the client on the first, the nodes spread over the others")
+	fl.BoolVar(&o.NodesOnClientBroker, "nodes-on-client-broker", false, "with --brokers > 1, spread the nodes over the client's broker too")
 	return cmd
 }
 
@@ -106,6 +108,7 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 	fl := emuCmd.Flags()
 	fl.StringVar(&conf, "config", "", "server.conf")
 	fl.IntVar(&rc.Count, "count", 1, "nodes")
+	fl.IntVar(&rc.Offset, "offset", 0, "number the nodes from offset+1")
 	fl.StringVar(&rc.PKIDir, "pki", "", "PKI directory")
 	fl.StringVar(&key, "key", "ecdsa", "key type")
 	fl.StringVar(&rc.Audit, "audit", "", "audit destination")

@@ -29,7 +29,6 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
-	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/emulate"
@@ -54,6 +53,11 @@ type Options struct {
 	Timeout    time.Duration
 	SharedConn bool
 	From       string
+	// Brokers is the size of the broker cluster (1: one broker).
+	Brokers int
+	// NodesOnClientBroker puts nodes on the client's broker too; by
+	// default a cluster's first broker carries only the client.
+	NodesOnClientBroker bool
 }
 
 // Report is what `tutti bench --out` writes.
@@ -63,7 +67,11 @@ type Report struct {
 	Key     string   `json:"key_type"`
 	Audit   string   `json:"audit"`
 	Runs    int      `json:"runs"`
-	Results []Result `json:"results"`
+	// Brokers is the cluster's size; NodesOnClientBroker whether nodes
+	// shared the client's broker.
+	Brokers             int      `json:"brokers"`
+	NodesOnClientBroker bool     `json:"nodes_on_client_broker,omitempty"`
+	Results             []Result `json:"results"`
 }
 
 // Machine describes where the figures were taken.
@@ -99,6 +107,12 @@ type Result struct {
 	RSSSettledPerNode float64 `json:"rss_settled_per_node_bytes"`
 	// AuditStream is the delivery check of --audit stream.
 	AuditStream *StreamCheck `json:"audit_stream,omitempty"`
+	// Emulators is how many emulator processes carried the fleet.
+	Emulators int `json:"emulators"`
+	// Brokers are the cluster's brokers, the client's first.
+	Brokers []BrokerResult `json:"brokers"`
+	// Memory is every process's RSS after the runs, summed.
+	Memory Memory `json:"memory"`
 }
 
 // Series is one kind of request repeated Runs times.
@@ -114,8 +128,9 @@ type Series struct {
 	Missing int `json:"missing"`
 	// CPU per request: on each node (ms), on the client per reply (µs),
 	// on the broker for the whole fan-out and fan-in (ms).
-	NodeCPUms      float64 `json:"node_cpu_per_request_ms"`
-	ClientCPUus    float64 `json:"client_cpu_per_reply_us"`
+	NodeCPUms   float64 `json:"node_cpu_per_request_ms"`
+	ClientCPUus float64 `json:"client_cpu_per_reply_us"`
+	// BrokerCPUms is every broker's CPU together.
 	BrokerCPUms    float64 `json:"broker_cpu_per_request_ms"`
 	NodeCPUSeconds float64 `json:"node_cpu_seconds_total"`
 	// CPUBoundSeconds is the CPU of nodes, client and broker for one
@@ -133,6 +148,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Runs < 1 || len(o.Nodes) == 0 || slices.ContainsFunc(o.Nodes, func(n int) bool { return n < 1 }) {
 		return errors.New("--runs and every --nodes value must be at least 1")
+	}
+	if o.Brokers < 1 || o.Brokers > 64 {
+		return fmt.Errorf("--brokers %d: want 1 to 64", o.Brokers)
 	}
 	if o.Audit != "file" && o.Audit != emulate.AuditStream && o.Audit != emulate.AuditDiscard {
 		return fmt.Errorf("--audit %q: want file, stream or discard", o.Audit)
@@ -165,15 +183,27 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := setup(dir, kt, o.Audit)
+	limit, err := fdLimit()
 	if err != nil {
 		return err
 	}
-	broker, err := startWorker(ctx, dir, "broker", "--config", env.brokerConf)
+	for _, n := range o.Nodes { // before anything starts
+		if _, err := planFleet(o, n, limit); err != nil {
+			return err
+		}
+	}
+	env, err := setup(dir, kt, o)
 	if err != nil {
 		return err
 	}
-	defer broker.stop()
+	brokers, err := startBrokers(ctx, env)
+	for _, b := range brokers {
+		defer b.stop()
+	}
+	if err != nil {
+		return err
+	}
+	broker := brokers[0]
 	cl, conn, err := newClient(ctx, env.clientConf)
 	if err != nil {
 		return fmt.Errorf("%w; broker log %s: %s", err, broker.logPath, tail(broker.logPath))
@@ -188,10 +218,15 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		defer env.stream.close()
 	}
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs}
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs,
+		Brokers: o.Brokers, NodesOnClientBroker: o.NodesOnClientBroker && o.Brokers > 1}
 	for _, n := range o.Nodes {
-		fmt.Fprintf(stderr, "bench: %d nodes…\n", n)
-		r, err := benchSize(ctx, o, env, broker, cl, n)
+		shards, err := planFleet(o, n, limit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: %d nodes (%d brokers, %d emulators)…\n", n, o.Brokers, len(shards))
+		r, err := benchSize(ctx, o, env, brokers, cl, n, shards)
 		if err != nil {
 			return fmt.Errorf("%d nodes: %w", n, err)
 		}
@@ -248,17 +283,21 @@ func report(stdout io.Writer, o *Options, rep *Report) error {
 
 // benchEnv is the bench's working directory.
 type benchEnv struct {
-	dir, pki                           string
-	brokerConf, serverConf, clientConf string
-	audit                              string // emulator --audit value
+	dir, pki    string
+	brokerConfs []string // one per broker
+	serverConfs []string // one per broker: its nodes' configuration
+	clientConf  string
+	monitors    []int  // the brokers' monitoring ports (clusters)
+	audit       string // emulator --audit value
 	auditFile                          string // the nodes' audit log (file, stream)
 	keyType                            x509.KeyType
 	stream                             *streamReader // --audit stream
 }
 
 // setup creates (or reuses) the PKI and writes the configuration
-// of the broker, the nodes and the client.
-func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
+// of the brokers, the nodes and the client.
+func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
+	audit := o.Audit
 	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt}
 	ca, err := x509.LoadCADir(e.pki)
 	if err != nil {
@@ -281,7 +320,7 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 			return nil, err
 		}
 	}
-	port, err := freeport.Get()
+	ports, err := freePorts(3 * o.Brokers) // client, cluster and monitoring port of each broker
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +331,7 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 		}
 		return s
 	}
-	hosts := fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", port)
+	hosts := func(b int) string { return fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", ports[3*b]) }
 	policies := filepath.Join(dir, "policies")
 	e.audit, e.auditFile = audit, filepath.Join(dir, "audit.log")
 	if audit == "file" {
@@ -308,23 +347,40 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 			return nil, err
 		}
 	}
-	e.brokerConf, e.serverConf, e.clientConf = filepath.Join(dir, "broker.conf"), filepath.Join(dir, "server.conf"), filepath.Join(dir, "client.conf")
+	e.clientConf = filepath.Join(dir, "client.conf")
 	files := []struct{ path, body string }{
-		{e.brokerConf, "identity = broker.bench\nlogfile = stderr\nloglevel = warn\n" + sec("broker.bench") +
-			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port) +
-			// --shared-conn: the emulator carries every node on the first
+		{filepath.Join(policies, "rpcutil.policy"), "policy default deny\nallow\tchoria=bench.mcollective\t*\t*\t*\n"},
+		{e.clientConf, "identity = bench.mcollective\n" + sec("bench.mcollective") + hosts(0) + "plugin.tutti.require_signed_replies = 1\n"},
+	}
+	for b := range o.Brokers {
+		conf := "identity = " + brokerName(b) + "\nlogfile = stderr\nloglevel = warn\n" + sec("broker.bench") +
+			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", ports[3*b]) +
+			// --shared-conn: each emulator carries its nodes on its first
 			// node's connection and certificate.
-			"plugin.tutti.broker.shared_node_certificates = ^emu-0*1$\n" +
+			"plugin.tutti.broker.shared_node_certificates = " + sharedNodes(o) + "\n" +
+			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"
+		if b == 0 {
 			// JetStream, and with it the audit stream the broker creates,
 			// whatever --audit is, so the broker is the same; the client
-			// reads the stream to check --audit stream's delivery.
-			"plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n" +
-			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"},
-		{filepath.Join(policies, "rpcutil.policy"), "policy default deny\nallow\tchoria=bench.mcollective\t*\t*\t*\n"},
-		{e.serverConf, "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts +
-			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
-			"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"},
-		{e.clientConf, "identity = bench.mcollective\n" + sec("bench.mcollective") + hosts + "plugin.tutti.require_signed_replies = 1\n"},
+			// reads the stream to check --audit stream's delivery. One
+			// broker of a cluster holds it: the stream has one replica.
+			conf += "plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n"
+		}
+		if o.Brokers > 1 {
+			var peers []string
+			for p := range o.Brokers {
+				peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", ports[3*p+1]))
+			}
+			conf += fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n"+
+				"plugin.choria.network.monitor_port = %d\n", ports[3*b+1], strings.Join(peers, ","), ports[3*b+2])
+			e.monitors = append(e.monitors, ports[3*b+2])
+		}
+		e.brokerConfs = append(e.brokerConfs, filepath.Join(dir, numbered("broker", b)+".conf"))
+		e.serverConfs = append(e.serverConfs, filepath.Join(dir, numbered("server", b)+".conf"))
+		files = append(files, struct{ path, body string }{e.brokerConfs[b], conf},
+			struct{ path, body string }{e.serverConfs[b], "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts(b) +
+				"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
+				"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"})
 	}
 	for _, f := range files {
 		if err := writeFile(f.path, f.body, 0o644); err != nil {
@@ -362,23 +418,23 @@ func newClient(ctx context.Context, conf string) (*client.Client, connector.Conn
 	return cl, conn, nil
 }
 
-// benchSize starts an emulated fleet of n nodes and measures it.
-func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, cl *client.Client, n int) (*Result, error) {
-	args := []string{"--config", env.serverConf, "--pki", env.pki, "--count", strconv.Itoa(n), "--key", string(env.keyType), "--audit", env.audit}
-	if o.SharedConn {
-		args = append(args, "--shared-conn")
+// benchSize starts an emulated fleet of n nodes in the emulators of
+// shards and measures it.
+func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker, cl *client.Client, n int, shards []shard) (*Result, error) {
+	emus, reports, err := startEmulators(ctx, o, env, shards)
+	for _, e := range emus {
+		defer e.stop()
 	}
-	emu, err := startWorker(ctx, env.dir, "emulate", args...)
 	if err != nil {
 		return nil, err
 	}
-	defer emu.stop()
-	var er emulate.Report
-	if err := emu.readReport(ctx, 10*time.Minute, &er); err != nil {
-		return nil, err
+	r := &Result{Nodes: n, SharedConn: o.SharedConn, Emulators: len(emus)}
+	var rssBefore int64
+	for _, er := range reports {
+		r.StartSeconds, r.CertsSeconds = max(r.StartSeconds, er.StartSeconds), max(r.CertsSeconds, er.CertsSeconds)
+		r.RSSIdlePerNode += er.RSSPerNode * float64(er.Count) / float64(n)
+		rssBefore += er.RSSBefore
 	}
-	r := &Result{Nodes: n, StartSeconds: er.StartSeconds, CertsSeconds: er.CertsSeconds, SharedConn: er.SharedConn,
-		RSSIdlePerNode: er.RSSPerNode}
 	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout}
 	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout}
 	for _, into := range []*float64{&r.WarmupSeconds, &r.SecondWarmupSeconds} {
@@ -388,79 +444,140 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, c
 		}
 		if warm.Replies-warm.Failed < n {
 			return nil, fmt.Errorf("warm-up ping: %d of %d nodes replied (%d failed verification) in %s; see %s",
-				warm.Replies-warm.Failed, n, warm.Failed, o.Timeout, emu.logPath)
+				warm.Replies-warm.Failed, n, warm.Failed, o.Timeout, emus[0].logPath)
 		}
 		*into = warm.Elapsed.Seconds()
 	}
-	for _, s := range []struct {
+	p := pids{nodes: workerPIDs(emus), brokers: workerPIDs(brokers)}
+	var brokerCPU [2][]time.Duration
+	for i, s := range []struct {
 		req    client.Request
 		series *Series
 	}{{ping, &r.Ping}, {rpc, &r.RPC}} {
-		if err := measure(ctx, cl, s.req, o.Runs, n, emu.pid(), broker.pid(), s.series); err != nil {
+		if brokerCPU[i], err = measure(ctx, cl, s.req, o.Runs, n, p, s.series); err != nil {
 			return nil, err
 		}
 	}
-	if rss, err := procstat.RSS(emu.pid()); err == nil {
-		r.RSSAfterPerNode = float64(rss-er.RSSBefore) / float64(n)
+	var rssAfter int64
+	for _, pid := range p.nodes {
+		rss, err := procstat.RSS(pid)
+		if err != nil {
+			return nil, err
+		}
+		rssAfter += rss
+	}
+	r.RSSAfterPerNode = float64(rssAfter-rssBefore) / float64(n)
+	if r.Memory, err = memoryOf(append(append(slices.Clone(p.brokers), p.nodes...), os.Getpid())); err != nil {
+		return nil, err
+	}
+	if r.Brokers, err = brokerResults(brokers, shards, brokerCPU, o.Runs); err != nil {
+		return nil, err
 	}
 	if env.stream != nil {
 		if r.AuditStream, err = env.stream.check(ctx, env.auditFile); err != nil {
 			return nil, err
 		}
 	}
-	if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return nil, err
+	return r, settleEmulators(ctx, emus, reports, r)
+}
+
+// startEmulators starts one emulator per shard and waits until each
+// reports its fleet running.
+func startEmulators(ctx context.Context, o *Options, env *benchEnv, shards []shard) ([]*worker, []emulate.Report, error) {
+	var emus []*worker
+	for i, sh := range shards {
+		args := []string{"--config", env.serverConfs[sh.broker], "--pki", env.pki, "--count", strconv.Itoa(sh.count),
+			"--offset", strconv.Itoa(sh.offset), "--key", string(env.keyType), "--audit", env.audit}
+		if o.SharedConn {
+			args = append(args, "--shared-conn")
+		}
+		emu, err := startWorker(ctx, env.dir, numbered("emulate", i), "emulate", args...)
+		if err != nil {
+			return emus, nil, err
+		}
+		emus = append(emus, emu)
 	}
-	var m emulate.Memory
-	if err := emu.readReport(ctx, time.Minute, &m); err != nil {
-		return nil, fmt.Errorf("settled memory: %w", err)
+	reports := make([]emulate.Report, len(emus))
+	for i, emu := range emus { // they start together
+		if err := emu.readReport(ctx, 10*time.Minute, &reports[i]); err != nil {
+			return emus, nil, err
+		}
 	}
-	r.RSSSettledPerNode = m.RSSPerNode
-	if r.AuditStream != nil {
-		r.AuditStream.Spool = m.AuditSpool // after delivery
+	return emus, reports, nil
+}
+
+// settleEmulators asks every emulator for its settled memory (SIGUSR1).
+func settleEmulators(ctx context.Context, emus []*worker, reports []emulate.Report, r *Result) error {
+	for _, emu := range emus {
+		if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			return err
+		}
 	}
-	return r, nil
+	for i, emu := range emus {
+		var m emulate.Memory
+		if err := emu.readReport(ctx, time.Minute, &m); err != nil {
+			return fmt.Errorf("settled memory: %w", err)
+		}
+		r.RSSSettledPerNode += m.RSSPerNode * float64(reports[i].Count) / float64(r.Nodes)
+		if r.AuditStream != nil && m.AuditSpool != nil {
+			r.AuditStream.Spool = addSpool(r.AuditStream.Spool, m.AuditSpool) // after delivery
+		}
+	}
+	return nil
 }
 
 // settle is how long measure waits after the last reply before reading
 // CPU times, so the nodes' last goroutines finish.
 const settle = 150 * time.Millisecond
 
-// measure sends req runs times and fills s.
-func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n, nodePID, brokerPID int, s *Series) error {
-	var nodeCPU, brokerCPU, clientCPU time.Duration
+// pids are the processes measured: the emulators and the brokers (the
+// client is this process).
+type pids struct{ nodes, brokers []int }
+
+// measure sends req runs times and fills s; it returns each broker's
+// CPU over the runs.
+func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n int, p pids, s *Series) ([]time.Duration, error) {
+	var nodeCPU, clientCPU time.Duration
+	brokerCPU := make([]time.Duration, len(p.brokers))
 	for range runs {
 		time.Sleep(settle)
-		n0, b0, c0, err := cpuTimes(nodePID, brokerPID)
+		t0, err := cpuTimes(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sum, err := cl.Do(ctx, req, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(settle)
-		n1, b1, c1, err := cpuTimes(nodePID, brokerPID)
+		t1, err := cpuTimes(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		nodeCPU, brokerCPU, clientCPU = nodeCPU+n1-n0, brokerCPU+b1-b0, clientCPU+c1-c0
+		nodeCPU, clientCPU = nodeCPU+t1.nodes-t0.nodes, clientCPU+t1.self-t0.self
+		for i := range brokerCPU {
+			brokerCPU[i] += t1.brokers[i] - t0.brokers[i]
+		}
 		ok := sum.Replies - sum.Failed
 		s.Replies += ok
 		s.Failed += sum.Failed
 		s.Missing += max(0, n-ok)
 		s.Seconds = append(s.Seconds, sum.Elapsed.Seconds())
 	}
+	var allBrokers time.Duration
+	for _, c := range brokerCPU {
+		allBrokers += c
+	}
 	sorted := slices.Sorted(slices.Values(s.Seconds))
 	s.Min, s.Max, s.Median = sorted[0], sorted[len(sorted)-1], median(sorted)
 	s.NodeCPUSeconds = nodeCPU.Seconds()
 	s.NodeCPUms = ms(nodeCPU) / float64(runs*n)
-	s.BrokerCPUms = ms(brokerCPU) / float64(runs)
-	s.CPUBoundSeconds = (nodeCPU + brokerCPU + clientCPU).Seconds() / float64(runs) / float64(runtime.NumCPU())
+	s.BrokerCPUms = ms(allBrokers) / float64(runs)
+	s.CPUBoundSeconds = (nodeCPU + allBrokers + clientCPU).Seconds() / float64(runs) / float64(runtime.NumCPU())
 	if s.Replies > 0 {
 		s.ClientCPUus = float64(clientCPU.Microseconds()) / float64(s.Replies)
 	}
-	return nil
+	return brokerCPU, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -473,21 +590,32 @@ func median(sorted []float64) float64 {
 	return (sorted[m-1] + sorted[m]) / 2
 }
 
-// cpuTimes reads the CPU used so far by the emulator, the broker and
+// cpuTimes reads the CPU used so far by the emulators, each broker and
 // this process (the client).
-func cpuTimes(nodePID, brokerPID int) (nodes, broker, self time.Duration, err error) {
-	if nodes, err = procstat.CPU(nodePID); err != nil {
-		return
+func cpuTimes(p pids) (t struct {
+	nodes, self time.Duration
+	brokers     []time.Duration
+}, err error) {
+	for _, pid := range p.nodes {
+		c, err := procstat.CPU(pid)
+		if err != nil {
+			return t, err
+		}
+		t.nodes += c
 	}
-	if broker, err = procstat.CPU(brokerPID); err != nil {
-		return
+	for _, pid := range p.brokers {
+		c, err := procstat.CPU(pid)
+		if err != nil {
+			return t, err
+		}
+		t.brokers = append(t.brokers, c)
 	}
 	var ru syscall.Rusage
 	if err = syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return
+		return t, err
 	}
-	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return
+	t.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return t, nil
 }
 
 // worker is a child process running `tutti bench-worker …`.
@@ -502,13 +630,13 @@ type worker struct {
 func (w *worker) pid() int { return w.cmd.Process.Pid }
 
 // startWorker runs this executable as `bench-worker kind args…`, its
-// stderr going to <dir>/<kind>.log.
-func startWorker(ctx context.Context, dir, kind string, args ...string) (*worker, error) {
+// stderr going to <dir>/<name>.log.
+func startWorker(ctx context.Context, dir, name, kind string, args ...string) (*worker, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, kind+".log")
+	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -615,8 +743,8 @@ func machine() Machine {
 }
 
 func printBench(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
-		r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
+	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
+		topologyName(r), r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
 	fmt.Fprintf(w, "%7s %7s %22s %22s %14s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
 		"CPU bound s", "node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
 	for _, x := range r.Results {
@@ -629,6 +757,7 @@ func printBench(w io.Writer, r *Report) {
 			fmt.Sprintf("%.0f | %.0f", x.Ping.BrokerCPUms, x.RPC.BrokerCPUms),
 			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
 	}
+	printTopology(w, r)
 	for _, x := range r.Results {
 		if c := x.AuditStream; c != nil {
 			fmt.Fprintf(w, "%7d audit stream: %d records in the file, %d in the stream, %d missing, %d extra, %d nodes complete; all there %.2fs after the last reply\n",
