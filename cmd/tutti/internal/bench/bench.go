@@ -62,11 +62,11 @@ type Options struct {
 
 // Report is what `tutti bench --out` writes.
 type Report struct {
-	Date    string   `json:"date"`
-	Machine Machine  `json:"machine"`
-	Key     string   `json:"key_type"`
-	Audit   string   `json:"audit"`
-	Runs    int      `json:"runs"`
+	Date    string  `json:"date"`
+	Machine Machine `json:"machine"`
+	Key     string  `json:"key_type"`
+	Audit   string  `json:"audit"`
+	Runs    int     `json:"runs"`
 	// Brokers is the cluster's size; NodesOnClientBroker whether nodes
 	// shared the client's broker.
 	Brokers             int      `json:"brokers"`
@@ -289,9 +289,9 @@ type benchEnv struct {
 	clientConf  string
 	monitors    []int  // the brokers' monitoring ports (clusters)
 	audit       string // emulator --audit value
-	auditFile                          string // the nodes' audit log (file, stream)
-	keyType                            x509.KeyType
-	stream                             *streamReader // --audit stream
+	auditFile   string // the nodes' audit log (file, stream)
+	keyType     x509.KeyType
+	stream      *streamReader // --audit stream
 }
 
 // setup creates (or reuses) the PKI and writes the configuration
@@ -331,7 +331,9 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 		}
 		return s
 	}
-	hosts := func(b int) string { return fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", ports[3*b]) }
+	hosts := func(b int) string {
+		return fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", ports[3*b])
+	}
 	policies := filepath.Join(dir, "policies")
 	e.audit, e.auditFile = audit, filepath.Join(dir, "audit.log")
 	if audit == "file" {
