@@ -152,6 +152,9 @@ func (o *Options) Validate() error {
 	if o.Brokers < 1 || o.Brokers > 64 {
 		return fmt.Errorf("--brokers %d: want 1 to 64", o.Brokers)
 	}
+	if o.Brokers > 1 && o.Audit == emulate.AuditStream {
+		return errors.New("--audit stream needs one broker: a cluster of the embedded brokers runs without JetStream in the bench")
+	}
 	if o.Audit != "file" && o.Audit != emulate.AuditStream && o.Audit != emulate.AuditDiscard {
 		return fmt.Errorf("--audit %q: want file, stream or discard", o.Audit)
 	}
@@ -344,7 +347,8 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 	if err := os.Remove(e.auditFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	for _, d := range []string{e.auditFile + ".spool", filepath.Join(dir, "jetstream")} {
+	stale, _ := filepath.Glob(filepath.Join(dir, "jetstream*"))
+	for _, d := range append(stale, e.auditFile+".spool") {
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err
 		}
@@ -361,11 +365,12 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 			// node's connection and certificate.
 			"plugin.tutti.broker.shared_node_certificates = " + sharedNodes(o) + "\n" +
 			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"
-		if b == 0 {
-			// JetStream, and with it the audit stream the broker creates,
-			// whatever --audit is, so the broker is the same; the client
-			// reads the stream to check --audit stream's delivery. One
-			// broker of a cluster holds it: the stream has one replica.
+		// JetStream, and with it the audit stream the broker creates,
+		// whatever --audit is, so the broker is the same; the client
+		// reads the stream to check --audit stream's delivery. Not in a
+		// cluster: the brokers' JetStream elects no meta leader there
+		// (Validate refuses --audit stream with --brokers).
+		if o.Brokers == 1 {
 			conf += "plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n"
 		}
 		if o.Brokers > 1 {
