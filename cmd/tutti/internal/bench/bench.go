@@ -58,6 +58,9 @@ type Options struct {
 	// NodesOnClientBroker puts nodes on the client's broker too; by
 	// default a cluster's first broker carries only the client.
 	NodesOnClientBroker bool
+	// Profile, when set, is a directory where every process writes a
+	// CPU profile of the measured runs of each fleet size.
+	Profile string
 }
 
 // Report is what `tutti bench --out` writes.
@@ -291,6 +294,7 @@ type benchEnv struct {
 	serverConfs []string // one per broker: its nodes' configuration
 	clientConf  string
 	monitors    []int  // the brokers' monitoring ports (clusters)
+	profile     string // --profile
 	audit       string // emulator --audit value
 	auditFile   string // the nodes' audit log (file, stream)
 	keyType     x509.KeyType
@@ -301,7 +305,12 @@ type benchEnv struct {
 // of the brokers, the nodes and the client.
 func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 	audit := o.Audit
-	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt}
+	if o.Profile != "" {
+		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt, profile: o.Profile}
 	ca, err := x509.LoadCADir(e.pki)
 	if err != nil {
 		if ca, err = x509.InitDir(e.pki, kt); err != nil {
@@ -456,6 +465,10 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		*into = warm.Elapsed.Seconds()
 	}
 	p := pids{nodes: workerPIDs(emus), brokers: workerPIDs(brokers)}
+	prof, all := &profiler{dir: o.Profile}, append(slices.Clone(brokers), emus...)
+	if err := prof.start(n, all); err != nil {
+		return nil, err
+	}
 	var brokerCPU [2][]time.Duration
 	for i, s := range []struct {
 		req    client.Request
@@ -464,6 +477,9 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		if brokerCPU[i], err = measure(ctx, cl, s.req, o.Runs, n, p, s.series); err != nil {
 			return nil, err
 		}
+	}
+	if err := prof.stop(all); err != nil {
+		return nil, err
 	}
 	var rssAfter int64
 	for _, pid := range p.nodes {
@@ -492,11 +508,18 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 // reports its fleet running.
 func startEmulators(ctx context.Context, o *Options, env *benchEnv, shards []shard) ([]*worker, []emulate.Report, error) {
 	var emus []*worker
+	total := 0
+	for _, sh := range shards {
+		total += sh.count
+	}
 	for i, sh := range shards {
 		args := []string{"--config", env.serverConfs[sh.broker], "--pki", env.pki, "--count", strconv.Itoa(sh.count),
 			"--offset", strconv.Itoa(sh.offset), "--key", string(env.keyType), "--audit", env.audit}
 		if o.SharedConn {
 			args = append(args, "--shared-conn")
+		}
+		if o.Profile != "" {
+			args = append(args, "--"+ProfileFlag, filepath.Join(o.Profile, fmt.Sprintf("%s.n%d", numbered("emulate", i), total)))
 		}
 		emu, err := startWorker(ctx, env.dir, numbered("emulate", i), "emulate", args...)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +272,11 @@ func sharedNodes(o *Options) string {
 func startBrokers(ctx context.Context, env *benchEnv) ([]*worker, error) {
 	var ws []*worker
 	for i, conf := range env.brokerConfs {
-		w, err := startWorker(ctx, env.dir, numbered("broker", i), "broker", "--config", conf)
+		args := []string{"--config", conf}
+		if env.profile != "" {
+			args = append(args, "--"+ProfileFlag, filepath.Join(env.profile, numbered("broker", i)))
+		}
+		w, err := startWorker(ctx, env.dir, numbered("broker", i), "broker", args...)
 		if err != nil {
 			return ws, err
 		}
