@@ -451,8 +451,12 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		r.RSSIdlePerNode += er.RSSPerNode * float64(er.Count) / float64(n)
 		rssBefore += er.RSSBefore
 	}
-	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout}
-	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout}
+	// a request lives as long as the bench waits for it (at least the
+	// client's default 60 s), so a node that is slow to get to it under
+	// load still answers instead of refusing it as expired
+	ttl := max(o.Timeout, time.Minute)
+	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout, TTL: ttl}
+	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout, TTL: ttl}
 	for _, into := range []*float64{&r.WarmupSeconds, &r.SecondWarmupSeconds} {
 		warm, err := cl.Do(ctx, ping, nil)
 		if err != nil {
