@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -15,7 +16,8 @@ import (
 const ProfileFlag = "profile-prefix"
 
 // ProfileOnSignal runs until ctx ends and toggles a CPU profile on every
-// SIGUSR2: the k-th window is written to prefix.<k>.pprof. The bench
+// SIGUSR2: the k-th window is written to prefix.<k>.pprof, and a heap
+// profile at its end to prefix.<k>.heap.pprof. The bench
 // sends it around the measured runs, so a profile holds those and not
 // the startup.
 func ProfileOnSignal(ctx context.Context, prefix string) {
@@ -29,11 +31,21 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 		var f *os.File
 		k := 0
 		stop := func() {
-			if f != nil {
-				pprof.StopCPUProfile()
-				_ = f.Close()
-				f = nil
+			if f == nil {
+				return
 			}
+			pprof.StopCPUProfile()
+			_ = f.Close()
+			f = nil
+			// and what the process holds at the end of the runs
+			h, err := os.Create(prefix + "." + strconv.Itoa(k) + ".heap.pprof")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			runtime.GC()
+			_ = pprof.Lookup("heap").WriteTo(h, 0)
+			_ = h.Close()
 		}
 		defer stop()
 		for {
