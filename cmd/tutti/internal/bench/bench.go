@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -506,58 +505,6 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		}
 	}
 	return r, settleEmulators(ctx, emus, reports, r)
-}
-
-// startEmulators starts one emulator per shard and waits until each
-// reports its fleet running.
-func startEmulators(ctx context.Context, o *Options, env *benchEnv, shards []shard) ([]*worker, []emulate.Report, error) {
-	var emus []*worker
-	total := 0
-	for _, sh := range shards {
-		total += sh.count
-	}
-	for i, sh := range shards {
-		args := []string{"--config", env.serverConfs[sh.broker], "--pki", env.pki, "--count", strconv.Itoa(sh.count),
-			"--offset", strconv.Itoa(sh.offset), "--key", string(env.keyType), "--audit", env.audit}
-		if o.SharedConn {
-			args = append(args, "--shared-conn")
-		}
-		if o.Profile != "" {
-			args = append(args, "--"+ProfileFlag, filepath.Join(o.Profile, fmt.Sprintf("%s.n%d", numbered("emulate", i), total)))
-		}
-		emu, err := startWorker(ctx, env.dir, numbered("emulate", i), "emulate", args...)
-		if err != nil {
-			return emus, nil, err
-		}
-		emus = append(emus, emu)
-	}
-	reports := make([]emulate.Report, len(emus))
-	for i, emu := range emus { // they start together
-		if err := emu.readReport(ctx, 10*time.Minute, &reports[i]); err != nil {
-			return emus, nil, err
-		}
-	}
-	return emus, reports, nil
-}
-
-// settleEmulators asks every emulator for its settled memory (SIGUSR1).
-func settleEmulators(ctx context.Context, emus []*worker, reports []emulate.Report, r *Result) error {
-	for _, emu := range emus {
-		if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-			return err
-		}
-	}
-	for i, emu := range emus {
-		var m emulate.Memory
-		if err := emu.readReport(ctx, time.Minute, &m); err != nil {
-			return fmt.Errorf("settled memory: %w", err)
-		}
-		r.RSSSettledPerNode += m.RSSPerNode * float64(reports[i].Count) / float64(r.Nodes)
-		if r.AuditStream != nil && m.AuditSpool != nil {
-			r.AuditStream.Spool = addSpool(r.AuditStream.Spool, m.AuditSpool) // after delivery
-		}
-	}
-	return nil
 }
 
 // settle is how long measure waits after the last reply before reading
