@@ -34,23 +34,37 @@ func RSS(pid int) (int64, error) {
 	return parseRSS(b)
 }
 
-func parseRSS(status []byte) (int64, error) {
+// PeakRSS is process pid's peak resident set size so far (VmHWM of
+// /proc/<pid>/status) in bytes.
+func PeakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read peak rss: %w", err)
+	}
+	return parseStatusKB(b, "VmHWM")
+}
+
+func parseRSS(status []byte) (int64, error) { return parseStatusKB(status, "VmRSS") }
+
+// parseStatusKB reads the field key (a size in kB) of a
+// /proc/<pid>/status file, in bytes.
+func parseStatusKB(status []byte, key string) (int64, error) {
 	for _, line := range bytes.Split(status, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, []byte(key+":"))
 		if !ok {
 			continue
 		}
 		f := strings.Fields(string(rest))
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", key, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil || kb < 0 || kb > maxProcValue {
-			return 0, fmt.Errorf("malformed VmRSS %q", f[0])
+			return 0, fmt.Errorf("malformed %s %q", key, f[0])
 		}
 		return kb << 10, nil
 	}
-	return 0, errors.New("no VmRSS line in status")
+	return 0, fmt.Errorf("no %s line in status", key)
 }
 
 // CPU is the CPU time process pid has used so far, all threads, user

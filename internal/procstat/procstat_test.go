@@ -34,10 +34,20 @@ func TestParseRSS(t *testing.T) {
 	}
 }
 
+func TestParsePeakRSS(t *testing.T) {
+	got, err := parseStatusKB([]byte("VmHWM:\t  4096 kB\nVmRSS:\t  2048 kB\n"), "VmHWM")
+	if err != nil || got != 4096<<10 {
+		t.Fatalf("got %d, %v", got, err)
+	}
+}
+
 func TestOwnProcess(t *testing.T) {
 	rss, err := SelfRSS()
 	if err != nil || rss < 1<<20 {
 		t.Fatalf("rss %d, %v", rss, err)
+	}
+	if peak, err := PeakRSS(os.Getpid()); err != nil || peak < rss {
+		t.Fatalf("peak rss %d (rss %d), %v", peak, rss, err)
 	}
 	c0, err := CPU(os.Getpid())
 	if err != nil {

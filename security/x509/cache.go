@@ -15,11 +15,13 @@ import (
 // kilobyte. A node sees requests from its callers, a few thousand at
 // most. A client sees a reply from every node of the fleet: below the
 // fleet size every reply would miss and pay a full chain verification
-// (a second signature check), so the reply cache covers fleets of tens
-// of thousands of nodes.
+// (a second signature check), so the reply cache covers fleets of up to
+// 131,072 nodes (a 50,000-node fleet measured 30 % of the client's CPU
+// in chain verifications with the former 32,768). It holds what the
+// fleet sent: the bound is reached only by a fleet that large.
 const (
 	defaultCacheSize = 4096
-	replyCacheSize   = 32768
+	replyCacheSize   = 1 << 17
 )
 
 // requestTables bounds the P-256 verification tables (security/p256)

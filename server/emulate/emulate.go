@@ -72,6 +72,10 @@ type Options struct {
 	File *config.File
 	// Count is the number of nodes (≥ 1).
 	Count int
+	// Offset numbers the nodes Offset+1 … Offset+Count (identities and
+	// the index fact), so several emulator processes can share one fleet
+	// without sharing a name (default 0).
+	Offset int
 	// PKIDir is a `tutti pki` directory holding ca.pem and ca.key.
 	// Issued certificates are cached in PKIDir/emulate/.
 	PKIDir string
@@ -160,9 +164,9 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		}
 	}()
 	names := make([]string, o.Count)
-	width := max(5, len(fmt.Sprint(o.Count)))
+	width := max(5, len(fmt.Sprint(o.Offset+o.Count)))
 	for i := range names {
-		names[i] = fmt.Sprintf("%s-%0*d", o.Prefix, width, i+1)
+		names[i] = fmt.Sprintf("%s-%0*d", o.Prefix, width, o.Offset+i+1)
 	}
 	store, err := newCertStore(o.PKIDir, o.KeyType)
 	if err != nil {
@@ -223,6 +227,8 @@ func (o *Options) defaults() error {
 		return errors.New("emulate: a logger is required")
 	case o.Count < 1:
 		return fmt.Errorf("emulate: count must be at least 1, not %d", o.Count)
+	case o.Offset < 0:
+		return fmt.Errorf("emulate: offset must not be negative, not %d", o.Offset)
 	case o.PKIDir == "":
 		return errors.New("emulate: a PKI directory (ca.pem, ca.key) is required")
 	case len(o.Config.Collectives) == 0:
@@ -406,7 +412,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 			AgentConcurrency: cfg.AgentConcurrency, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		},
 		Connector: conn, Signer: p, Verifier: p,
-		Facts:      &nodeFacts{index: i + 1, identity: name, base: sh.base, classes: sh.classes[(i+1)%Groups]},
+		Facts:      &nodeFacts{index: o.Offset + i + 1, identity: name, base: sh.base, classes: sh.classes[(o.Offset+i+1)%Groups]},
 		Authorizer: sh.authz, Auditor: auditor, Replay: rc, ConfigItem: configItem, ConfigFile: configFile, Log: log,
 	})
 	if err == nil {

@@ -339,6 +339,22 @@ func TestCertificatesAreCached(t *testing.T) {
 	}
 }
 
+// With Offset, a second emulator continues one fleet's numbering:
+// identities and the index fact.
+func TestE2EOffsetContinuesTheFleet(t *testing.T) {
+	e := newTestEnv(t, "")
+	f := e.start(t, Options{Count: 3, Offset: 7, Audit: AuditDiscard})
+	if r := f.Report(); r.First != "emu-00008" || r.Last != "emu-00010" {
+		t.Fatalf("report %+v", r)
+	}
+	if got := ping(t, e.client, protocol.Filter{}, 3); !slices.Equal(got, names("emu", 8, 9, 10)) {
+		t.Fatalf("ping: %v", got)
+	}
+	if got := ping(t, e.client, protocol.Filter{Fact: []protocol.FactFilter{{Fact: "index", Operator: "==", Value: "9"}}}, 1); !slices.Equal(got, names("emu", 9)) {
+		t.Fatalf("ping index=9: %v", got)
+	}
+}
+
 func TestStartRefusesBadOptions(t *testing.T) {
 	e := newTestEnv(t, "")
 	cases := map[string]Options{
@@ -348,6 +364,7 @@ func TestStartRefusesBadOptions(t *testing.T) {
 		"no CA here": {Config: e.conf, Count: 1, PKIDir: t.TempDir(), Log: brokertest.Logger("x")},
 		// the stream goes beside the audit file, as on a real node
 		"stream without audit file": {Config: e.conf, Count: 1, PKIDir: e.pki, Audit: AuditStream, Log: brokertest.Logger("x")},
+		"negative offset":           {Config: e.conf, Count: 1, Offset: -1, PKIDir: e.pki, Log: brokertest.Logger("x")},
 	}
 	for name, o := range cases {
 		t.Run(name, func(t *testing.T) {

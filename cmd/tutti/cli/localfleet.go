@@ -74,6 +74,9 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.SharedConn, "shared-conn", false, "emulated nodes share one broker connection")
 	fl.BoolVar(&o.Leaf, "leaf", false, "put the nodes behind a leafnode broker linked to the client's broker (another data centre)")
 	fl.StringVar(&o.From, "from", "", "measure nothing: print and plot the results of an earlier --out file")
+	fl.IntVar(&o.Brokers, "brokers", 1, "brokers in one cluster: the client on the first, the nodes spread over the others")
+	fl.BoolVar(&o.NodesOnClientBroker, "nodes-on-client-broker", false, "with --brokers > 1, spread the nodes over the client's broker too")
+	fl.StringVar(&o.Profile, "profile", "", "write CPU profiles of the measured runs of every process (client, brokers, emulators) to this directory")
 	return cmd
 }
 
@@ -81,12 +84,16 @@ func newBenchCmd(g *globals) *cobra.Command {
 // that tutti bench runs as its child processes.
 func newBenchWorkerCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: bench.WorkerVerb, Hidden: true, Short: "child processes of tutti bench"}
-	var conf string
+	var conf, profile string
 	brokerCmd := &cobra.Command{
 		Use: "broker", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return daemon.RunBroker(cmd.Context(), conf) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bench.ProfileOnSignal(cmd.Context(), profile)
+			return daemon.RunBroker(cmd.Context(), conf)
+		},
 	}
 	brokerCmd.Flags().StringVar(&conf, "config", "", "broker.conf")
+	brokerCmd.Flags().StringVar(&profile, bench.ProfileFlag, "", "CPU profiles, toggled by SIGUSR2")
 	var (
 		rc  emulate.RunConfig
 		key string
@@ -101,16 +108,19 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 			rc.KeyType, rc.ConfigPath, rc.LogLevel = kt, conf, "warn"
 			rc.Ready = func(r emulate.Report) error { return json.NewEncoder(g.stdout).Encode(r) }
 			rc.Settled = func(m emulate.Memory) { _ = json.NewEncoder(g.stdout).Encode(m) }
+			bench.ProfileOnSignal(cmd.Context(), profile)
 			return emulate.Run(cmd.Context(), rc)
 		},
 	}
 	fl := emuCmd.Flags()
 	fl.StringVar(&conf, "config", "", "server.conf")
 	fl.IntVar(&rc.Count, "count", 1, "nodes")
+	fl.IntVar(&rc.Offset, "offset", 0, "number the nodes from offset+1")
 	fl.StringVar(&rc.PKIDir, "pki", "", "PKI directory")
 	fl.StringVar(&key, "key", "ecdsa", "key type")
 	fl.StringVar(&rc.Audit, "audit", "", "audit destination")
 	fl.BoolVar(&rc.SharedConn, "shared-conn", false, "one connection")
+	fl.StringVar(&profile, bench.ProfileFlag, "", "CPU profiles, toggled by SIGUSR2")
 	cmd.AddCommand(brokerCmd, emuCmd)
 	return cmd
 }

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,7 +28,6 @@ import (
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/protocol"
-	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/internal/procstat"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/emulate"
@@ -57,17 +55,29 @@ type Options struct {
 	// Leaf puts the nodes behind a leafnode broker linked to the
 	// client's broker (leaf.go).
 	Leaf bool
+	// Brokers is the size of the broker cluster (1: one broker).
+	Brokers int
+	// NodesOnClientBroker puts nodes on the client's broker too; by
+	// default a cluster's first broker carries only the client.
+	NodesOnClientBroker bool
+	// Profile, when set, is a directory where every process writes a
+	// CPU profile of the measured runs of each fleet size.
+	Profile string
 }
 
 // Report is what `tutti bench --out` writes.
 type Report struct {
-	Date    string   `json:"date"`
-	Machine Machine  `json:"machine"`
-	Key     string   `json:"key_type"`
-	Audit   string   `json:"audit"`
-	Runs    int      `json:"runs"`
-	Leaf    bool     `json:"leaf,omitempty"`
-	Results []Result `json:"results"`
+	Date    string  `json:"date"`
+	Machine Machine `json:"machine"`
+	Key     string  `json:"key_type"`
+	Audit   string  `json:"audit"`
+	Runs    int     `json:"runs"`
+	// Brokers is the cluster's size; NodesOnClientBroker whether nodes
+	// shared the client's broker.
+	Brokers             int      `json:"brokers"`
+	Leaf                bool     `json:"leaf,omitempty"`
+	NodesOnClientBroker bool     `json:"nodes_on_client_broker,omitempty"`
+	Results             []Result `json:"results"`
 }
 
 // Machine describes where the figures were taken.
@@ -103,6 +113,12 @@ type Result struct {
 	RSSSettledPerNode float64 `json:"rss_settled_per_node_bytes"`
 	// AuditStream is the delivery check of --audit stream.
 	AuditStream *StreamCheck `json:"audit_stream,omitempty"`
+	// Emulators is how many emulator processes carried the fleet.
+	Emulators int `json:"emulators"`
+	// Brokers are the cluster's brokers, the client's first.
+	Brokers []BrokerResult `json:"brokers"`
+	// Memory is every process's RSS after the runs, summed.
+	Memory Memory `json:"memory"`
 }
 
 // Series is one kind of request repeated Runs times.
@@ -118,8 +134,9 @@ type Series struct {
 	Missing int `json:"missing"`
 	// CPU per request: on each node (ms), on the client per reply (µs),
 	// on the broker for the whole fan-out and fan-in (ms).
-	NodeCPUms      float64 `json:"node_cpu_per_request_ms"`
-	ClientCPUus    float64 `json:"client_cpu_per_reply_us"`
+	NodeCPUms   float64 `json:"node_cpu_per_request_ms"`
+	ClientCPUus float64 `json:"client_cpu_per_reply_us"`
+	// BrokerCPUms is every broker's CPU together.
 	BrokerCPUms    float64 `json:"broker_cpu_per_request_ms"`
 	NodeCPUSeconds float64 `json:"node_cpu_seconds_total"`
 	// CPUBoundSeconds is the CPU of nodes, client and broker for one
@@ -137,6 +154,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Runs < 1 || len(o.Nodes) == 0 || slices.ContainsFunc(o.Nodes, func(n int) bool { return n < 1 }) {
 		return errors.New("--runs and every --nodes value must be at least 1")
+	}
+	if o.Brokers < 1 || o.Brokers > 64 {
+		return fmt.Errorf("--brokers %d: want 1 to 64", o.Brokers)
+	}
+	if o.Brokers > 1 && o.Audit == emulate.AuditStream {
+		return errors.New("--audit stream needs one broker: a cluster of the embedded brokers runs without JetStream in the bench")
 	}
 	if o.Audit != "file" && o.Audit != emulate.AuditStream && o.Audit != emulate.AuditDiscard {
 		return fmt.Errorf("--audit %q: want file, stream or discard", o.Audit)
@@ -169,7 +192,19 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := setup(dir, kt, o.Audit)
+	limit, err := fdLimit()
+	if err != nil {
+		return err
+	}
+	for _, n := range o.Nodes { // before anything starts
+		if _, err := planFleet(o, n, limit); err != nil {
+			return err
+		}
+	}
+	if o.Leaf && o.Brokers > 1 {
+		return errors.New("--leaf puts the nodes behind one leafnode broker linked to the client's: it takes one broker, not --brokers")
+	}
+	env, err := setup(dir, kt, o)
 	if err != nil {
 		return err
 	}
@@ -178,11 +213,14 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	broker, err := startWorker(ctx, dir, "broker", "--config", env.brokerConf)
+	brokers, err := startBrokers(ctx, env)
+	for _, b := range brokers {
+		defer b.stop()
+	}
 	if err != nil {
 		return err
 	}
-	defer broker.stop()
+	broker := brokers[0]
 	if env.leaf != nil {
 		leaf, err := startLeaf(ctx, env.leaf)
 		if err != nil {
@@ -204,10 +242,15 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 		defer env.stream.close()
 	}
-	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs, Leaf: o.Leaf}
+	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs,
+		Brokers: o.Brokers, NodesOnClientBroker: o.NodesOnClientBroker && o.Brokers > 1, Leaf: o.Leaf}
 	for _, n := range o.Nodes {
-		fmt.Fprintf(stderr, "bench: %d nodes…\n", n)
-		r, err := benchSize(ctx, o, env, broker, cl, n)
+		shards, err := planFleet(o, n, limit)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "bench: %d nodes (%d brokers, %d emulators)…\n", n, o.Brokers, len(shards))
+		r, err := benchSize(ctx, o, env, brokers, cl, n, shards)
 		if err != nil {
 			return fmt.Errorf("%d nodes: %w", n, err)
 		}
@@ -264,19 +307,29 @@ func report(stdout io.Writer, o *Options, rep *Report) error {
 
 // benchEnv is the bench's working directory.
 type benchEnv struct {
-	dir, pki                           string
-	brokerConf, serverConf, clientConf string
-	audit                              string // emulator --audit value
-	auditFile                          string // the nodes' audit log (file, stream)
-	keyType                            x509.KeyType
-	stream                             *streamReader // --audit stream
-	leaf                               *leafEnv      // --leaf
+	dir, pki    string
+	brokerConfs []string // one per broker
+	serverConfs []string // one per broker: its nodes' configuration
+	clientConf  string
+	monitors    []int  // the brokers' monitoring ports (clusters)
+	profile     string // --profile
+	audit       string // emulator --audit value
+	auditFile   string // the nodes' audit log (file, stream)
+	keyType     x509.KeyType
+	stream      *streamReader // --audit stream
+	leaf        *leafEnv      // --leaf
 }
 
 // setup creates (or reuses) the PKI and writes the configuration
-// of the broker, the nodes and the client.
-func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
-	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt}
+// of the brokers, the nodes and the client.
+func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
+	audit := o.Audit
+	if o.Profile != "" {
+		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	e := &benchEnv{dir: dir, pki: filepath.Join(dir, "pki-"+string(kt)), keyType: kt, profile: o.Profile}
 	ca, err := x509.LoadCADir(e.pki)
 	if err != nil {
 		if ca, err = x509.InitDir(e.pki, kt); err != nil {
@@ -298,7 +351,7 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 			return nil, err
 		}
 	}
-	port, err := freeport.Get()
+	ports, err := freePorts(3 * o.Brokers) // client, cluster and monitoring port of each broker
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +362,9 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 		}
 		return s
 	}
-	hosts := fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", port)
+	hosts := func(b int) string {
+		return fmt.Sprintf("plugin.choria.middleware_hosts = nats://127.0.0.1:%d\n", ports[3*b])
+	}
 	policies := filepath.Join(dir, "policies")
 	e.audit, e.auditFile = audit, filepath.Join(dir, "audit.log")
 	if audit == "file" {
@@ -320,28 +375,47 @@ func setup(dir string, kt x509.KeyType, audit string) (*benchEnv, error) {
 	if err := os.Remove(e.auditFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	for _, d := range []string{e.auditFile + ".spool", filepath.Join(dir, "jetstream")} {
+	stale, _ := filepath.Glob(filepath.Join(dir, "jetstream*"))
+	for _, d := range append(stale, e.auditFile+".spool") {
 		if err := os.RemoveAll(d); err != nil {
 			return nil, err
 		}
 	}
-	e.brokerConf, e.serverConf, e.clientConf = filepath.Join(dir, "broker.conf"), filepath.Join(dir, "server.conf"), filepath.Join(dir, "client.conf")
+	e.clientConf = filepath.Join(dir, "client.conf")
 	files := []struct{ path, body string }{
-		{e.brokerConf, "identity = broker.bench\nlogfile = stderr\nloglevel = warn\n" + sec("broker.bench") +
-			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port) +
-			// --shared-conn: the emulator carries every node on the first
-			// node's connection and certificate.
-			"plugin.tutti.broker.shared_node_certificates = ^emu-0*1$\n" +
-			// JetStream, and with it the audit stream the broker creates,
-			// whatever --audit is, so the broker is the same; the client
-			// reads the stream to check --audit stream's delivery.
-			"plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n" +
-			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"},
 		{filepath.Join(policies, "rpcutil.policy"), "policy default deny\nallow\tchoria=bench.mcollective\t*\t*\t*\n"},
-		{e.serverConf, "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts +
-			"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
-			"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"},
-		{e.clientConf, "identity = bench.mcollective\n" + sec("bench.mcollective") + hosts + "plugin.tutti.require_signed_replies = 1\n"},
+		{e.clientConf, "identity = bench.mcollective\n" + sec("bench.mcollective") + hosts(0) + "plugin.tutti.require_signed_replies = 1\n"},
+	}
+	for b := range o.Brokers {
+		conf := "identity = " + brokerName(b) + "\nlogfile = stderr\nloglevel = warn\n" + sec("broker.bench") +
+			fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", ports[3*b]) +
+			// --shared-conn: each emulator carries its nodes on its first
+			// node's connection and certificate.
+			"plugin.tutti.broker.shared_node_certificates = " + sharedNodes(o) + "\n" +
+			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"
+		// JetStream, and with it the audit stream the broker creates,
+		// whatever --audit is, so the broker is the same; the client
+		// reads the stream to check --audit stream's delivery. Not in a
+		// cluster: the brokers' JetStream elects no meta leader there
+		// (Validate refuses --audit stream with --brokers).
+		if o.Brokers == 1 {
+			conf += "plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n"
+		}
+		if o.Brokers > 1 {
+			var peers []string
+			for p := range o.Brokers {
+				peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", ports[3*p+1]))
+			}
+			conf += fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n"+
+				"plugin.choria.network.monitor_port = %d\n", ports[3*b+1], strings.Join(peers, ","), ports[3*b+2])
+			e.monitors = append(e.monitors, ports[3*b+2])
+		}
+		e.brokerConfs = append(e.brokerConfs, filepath.Join(dir, numbered("broker", b)+".conf"))
+		e.serverConfs = append(e.serverConfs, filepath.Join(dir, numbered("server", b)+".conf"))
+		files = append(files, struct{ path, body string }{e.brokerConfs[b], conf},
+			struct{ path, body string }{e.serverConfs[b], "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts(b) +
+				"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
+				"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"})
 	}
 	for _, f := range files {
 		if err := writeFile(f.path, f.body, 0o644); err != nil {
@@ -379,25 +453,29 @@ func newClient(ctx context.Context, conf string) (*client.Client, connector.Conn
 	return cl, conn, nil
 }
 
-// benchSize starts an emulated fleet of n nodes and measures it.
-func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, cl *client.Client, n int) (*Result, error) {
-	args := []string{"--config", env.serverConf, "--pki", env.pki, "--count", strconv.Itoa(n), "--key", string(env.keyType), "--audit", env.audit}
-	if o.SharedConn {
-		args = append(args, "--shared-conn")
+// benchSize starts an emulated fleet of n nodes in the emulators of
+// shards and measures it.
+func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker, cl *client.Client, n int, shards []shard) (*Result, error) {
+	emus, reports, err := startEmulators(ctx, o, env, shards)
+	for _, e := range emus {
+		defer e.stop()
 	}
-	emu, err := startWorker(ctx, env.dir, "emulate", args...)
 	if err != nil {
 		return nil, err
 	}
-	defer emu.stop()
-	var er emulate.Report
-	if err := emu.readReport(ctx, 10*time.Minute, &er); err != nil {
-		return nil, err
+	r := &Result{Nodes: n, SharedConn: o.SharedConn, Emulators: len(emus)}
+	var rssBefore int64
+	for _, er := range reports {
+		r.StartSeconds, r.CertsSeconds = max(r.StartSeconds, er.StartSeconds), max(r.CertsSeconds, er.CertsSeconds)
+		r.RSSIdlePerNode += er.RSSPerNode * float64(er.Count) / float64(n)
+		rssBefore += er.RSSBefore
 	}
-	r := &Result{Nodes: n, StartSeconds: er.StartSeconds, CertsSeconds: er.CertsSeconds, SharedConn: er.SharedConn,
-		RSSIdlePerNode: er.RSSPerNode}
-	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout}
-	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout}
+	// a request lives as long as the bench waits for it (at least the
+	// client's default 60 s), so a node that is slow to get to it under
+	// load still answers instead of refusing it as expired
+	ttl := max(o.Timeout, time.Minute)
+	ping := client.Request{Discovery: true, Filter: protocol.NewFilter(""), Expect: n, Timeout: o.Timeout, TTL: ttl}
+	rpc := client.Request{Agent: "rpcutil", Action: "ping", Filter: protocol.NewFilter("rpcutil"), Expect: n, Timeout: o.Timeout, TTL: ttl}
 	for _, into := range []*float64{&r.WarmupSeconds, &r.SecondWarmupSeconds} {
 		warm, err := cl.Do(ctx, ping, nil)
 		if err != nil {
@@ -405,79 +483,102 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, broker *worker, c
 		}
 		if warm.Replies-warm.Failed < n {
 			return nil, fmt.Errorf("warm-up ping: %d of %d nodes replied (%d failed verification) in %s; see %s",
-				warm.Replies-warm.Failed, n, warm.Failed, o.Timeout, emu.logPath)
+				warm.Replies-warm.Failed, n, warm.Failed, o.Timeout, emus[0].logPath)
 		}
 		*into = warm.Elapsed.Seconds()
 	}
-	for _, s := range []struct {
+	p := pids{nodes: workerPIDs(emus), brokers: workerPIDs(brokers)}
+	prof, all := &profiler{dir: o.Profile}, append(slices.Clone(brokers), emus...)
+	if err := prof.start(n, all); err != nil {
+		return nil, err
+	}
+	var brokerCPU [2][]time.Duration
+	for i, s := range []struct {
 		req    client.Request
 		series *Series
 	}{{ping, &r.Ping}, {rpc, &r.RPC}} {
-		if err := measure(ctx, cl, s.req, o.Runs, n, emu.pid(), broker.pid(), s.series); err != nil {
+		if brokerCPU[i], err = measure(ctx, cl, s.req, o.Runs, n, p, s.series); err != nil {
 			return nil, err
 		}
 	}
-	if rss, err := procstat.RSS(emu.pid()); err == nil {
-		r.RSSAfterPerNode = float64(rss-er.RSSBefore) / float64(n)
+	if err := prof.stop(all); err != nil {
+		return nil, err
+	}
+	var rssAfter int64
+	for _, pid := range p.nodes {
+		rss, err := procstat.RSS(pid)
+		if err != nil {
+			return nil, err
+		}
+		rssAfter += rss
+	}
+	r.RSSAfterPerNode = float64(rssAfter-rssBefore) / float64(n)
+	if r.Memory, err = memoryOf(append(append(slices.Clone(p.brokers), p.nodes...), os.Getpid())); err != nil {
+		return nil, err
+	}
+	if r.Brokers, err = brokerResults(brokers, shards, brokerCPU, o.Runs); err != nil {
+		return nil, err
 	}
 	if env.stream != nil {
 		if r.AuditStream, err = env.stream.check(ctx, env.auditFile); err != nil {
 			return nil, err
 		}
 	}
-	if err := emu.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return nil, err
-	}
-	var m emulate.Memory
-	if err := emu.readReport(ctx, time.Minute, &m); err != nil {
-		return nil, fmt.Errorf("settled memory: %w", err)
-	}
-	r.RSSSettledPerNode = m.RSSPerNode
-	if r.AuditStream != nil {
-		r.AuditStream.Spool = m.AuditSpool // after delivery
-	}
-	return r, nil
+	return r, settleEmulators(ctx, emus, reports, r)
 }
 
 // settle is how long measure waits after the last reply before reading
 // CPU times, so the nodes' last goroutines finish.
 const settle = 150 * time.Millisecond
 
-// measure sends req runs times and fills s.
-func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n, nodePID, brokerPID int, s *Series) error {
-	var nodeCPU, brokerCPU, clientCPU time.Duration
+// pids are the processes measured: the emulators and the brokers (the
+// client is this process).
+type pids struct{ nodes, brokers []int }
+
+// measure sends req runs times and fills s; it returns each broker's
+// CPU over the runs.
+func measure(ctx context.Context, cl *client.Client, req client.Request, runs, n int, p pids, s *Series) ([]time.Duration, error) {
+	var nodeCPU, clientCPU time.Duration
+	brokerCPU := make([]time.Duration, len(p.brokers))
 	for range runs {
 		time.Sleep(settle)
-		n0, b0, c0, err := cpuTimes(nodePID, brokerPID)
+		t0, err := cpuTimes(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sum, err := cl.Do(ctx, req, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		time.Sleep(settle)
-		n1, b1, c1, err := cpuTimes(nodePID, brokerPID)
+		t1, err := cpuTimes(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		nodeCPU, brokerCPU, clientCPU = nodeCPU+n1-n0, brokerCPU+b1-b0, clientCPU+c1-c0
+		nodeCPU, clientCPU = nodeCPU+t1.nodes-t0.nodes, clientCPU+t1.self-t0.self
+		for i := range brokerCPU {
+			brokerCPU[i] += t1.brokers[i] - t0.brokers[i]
+		}
 		ok := sum.Replies - sum.Failed
 		s.Replies += ok
 		s.Failed += sum.Failed
 		s.Missing += max(0, n-ok)
 		s.Seconds = append(s.Seconds, sum.Elapsed.Seconds())
 	}
+	var allBrokers time.Duration
+	for _, c := range brokerCPU {
+		allBrokers += c
+	}
 	sorted := slices.Sorted(slices.Values(s.Seconds))
 	s.Min, s.Max, s.Median = sorted[0], sorted[len(sorted)-1], median(sorted)
 	s.NodeCPUSeconds = nodeCPU.Seconds()
 	s.NodeCPUms = ms(nodeCPU) / float64(runs*n)
-	s.BrokerCPUms = ms(brokerCPU) / float64(runs)
-	s.CPUBoundSeconds = (nodeCPU + brokerCPU + clientCPU).Seconds() / float64(runs) / float64(runtime.NumCPU())
+	s.BrokerCPUms = ms(allBrokers) / float64(runs)
+	s.CPUBoundSeconds = (nodeCPU + allBrokers + clientCPU).Seconds() / float64(runs) / float64(runtime.NumCPU())
 	if s.Replies > 0 {
 		s.ClientCPUus = float64(clientCPU.Microseconds()) / float64(s.Replies)
 	}
-	return nil
+	return brokerCPU, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -490,21 +591,32 @@ func median(sorted []float64) float64 {
 	return (sorted[m-1] + sorted[m]) / 2
 }
 
-// cpuTimes reads the CPU used so far by the emulator, the broker and
+// cpuTimes reads the CPU used so far by the emulators, each broker and
 // this process (the client).
-func cpuTimes(nodePID, brokerPID int) (nodes, broker, self time.Duration, err error) {
-	if nodes, err = procstat.CPU(nodePID); err != nil {
-		return
+func cpuTimes(p pids) (t struct {
+	nodes, self time.Duration
+	brokers     []time.Duration
+}, err error) {
+	for _, pid := range p.nodes {
+		c, err := procstat.CPU(pid)
+		if err != nil {
+			return t, err
+		}
+		t.nodes += c
 	}
-	if broker, err = procstat.CPU(brokerPID); err != nil {
-		return
+	for _, pid := range p.brokers {
+		c, err := procstat.CPU(pid)
+		if err != nil {
+			return t, err
+		}
+		t.brokers = append(t.brokers, c)
 	}
 	var ru syscall.Rusage
 	if err = syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return
+		return t, err
 	}
-	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return
+	t.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return t, nil
 }
 
 // worker is a child process running `tutti bench-worker …`.
@@ -519,13 +631,13 @@ type worker struct {
 func (w *worker) pid() int { return w.cmd.Process.Pid }
 
 // startWorker runs this executable as `bench-worker kind args…`, its
-// stderr going to <dir>/<kind>.log.
-func startWorker(ctx context.Context, dir, kind string, args ...string) (*worker, error) {
+// stderr going to <dir>/<name>.log.
+func startWorker(ctx context.Context, dir, name, kind string, args ...string) (*worker, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, kind+".log")
+	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -632,8 +744,8 @@ func machine() Machine {
 }
 
 func printBench(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
-		r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
+	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
+		topologyName(r), r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
 	fmt.Fprintf(w, "%7s %7s %22s %22s %14s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
 		"CPU bound s", "node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
 	for _, x := range r.Results {
@@ -646,6 +758,7 @@ func printBench(w io.Writer, r *Report) {
 			fmt.Sprintf("%.0f | %.0f", x.Ping.BrokerCPUms, x.RPC.BrokerCPUms),
 			fmt.Sprintf("%.3f | %.3f | %.3f", x.RSSIdlePerNode/(1<<20), x.RSSAfterPerNode/(1<<20), x.RSSSettledPerNode/(1<<20)))
 	}
+	printTopology(w, r)
 	for _, x := range r.Results {
 		if c := x.AuditStream; c != nil {
 			fmt.Fprintf(w, "%7d audit stream: %d records in the file, %d in the stream, %d missing, %d extra, %d nodes complete; all there %.2fs after the last reply\n",

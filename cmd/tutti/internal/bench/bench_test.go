@@ -103,6 +103,7 @@ func TestBenchSmallFleet(t *testing.T) {
 func TestBenchRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nodes", "0"}, {"--runs", "0"}, {"--key", "rsa"}, {"--audit", "syslog"},
+		{"--brokers", "0"}, {"--brokers", "2", "--audit", "stream"},
 	} {
 		if code, _, _ := runCLI(t, append([]string{"bench"}, args...)...); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, cli.ExitUsage)
@@ -148,5 +149,48 @@ func TestBenchAuditStream(t *testing.T) {
 			t.Errorf("%d nodes: spool %+v", r.Nodes, s)
 		}
 		prev = c.Records
+	}
+}
+
+// With --brokers the nodes are spread over the brokers but the client's,
+// in several emulators, and every broker is reported.
+func TestBenchCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bench.json")
+	code, stdout, stderr := runCLI(t, "bench", "--brokers", "3", "--nodes", "5", "--runs", "1", "--audit", "discard",
+		"--workdir", filepath.Join(dir, "work"), "--out", out)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"3 brokers (the client alone on broker-1)", "broker-3", "slowest reply"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if rep.Brokers != 3 || len(r.Brokers) != 3 || r.Emulators != 2 || r.Ping.Replies != 5 || r.Ping.Missing != 0 {
+		t.Fatalf("report %s", b)
+	}
+	if r.Brokers[0].Nodes != 0 || r.Brokers[1].Nodes != 3 || r.Brokers[2].Nodes != 2 {
+		t.Errorf("nodes per broker %+v", r.Brokers)
+	}
+	if r.Memory.Processes != 6 || r.Memory.RSSBytes <= 0 || r.Memory.PeakRSSBytes < r.Memory.RSSBytes {
+		t.Errorf("memory %+v", r.Memory)
+	}
+	for _, br := range r.Brokers {
+		if br.RSSBytes <= 0 || br.PingCPUms <= 0 {
+			t.Errorf("broker %+v", br)
+		}
 	}
 }

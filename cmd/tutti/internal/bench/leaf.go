@@ -51,17 +51,17 @@ func setupLeaf(e *benchEnv) (*leafEnv, error) {
 	l := &leafEnv{dir: filepath.Join(e.dir, "leaf"), monitorURL: fmt.Sprintf("http://127.0.0.1:%d/varz", ports[1])}
 	l.conf = filepath.Join(l.dir, "leaf.conf")
 	const links = "plugin.tutti.broker.link_certificates = ^broker(-leaf)?\\.bench$\n"
-	hub, err := os.ReadFile(e.brokerConf)
+	hub, err := os.ReadFile(e.brokerConfs[0])
 	if err != nil {
 		return nil, err
 	}
 	hubExtra := fmt.Sprintf("plugin.choria.network.leafnode_port = %d\nplugin.choria.network.monitor_port = %d\n", ports[0], ports[1]) +
 		links + "plugin.tutti.broker.jetstream_domain = hub\nplugin.tutti.broker.audit_stream.sources = leaf\n"
-	if err := writeFile(e.brokerConf, string(hub)+hubExtra, 0o644); err != nil {
+	if err := writeFile(e.brokerConfs[0], string(hub)+hubExtra, 0o644); err != nil {
 		return nil, err
 	}
 	// the leaf: the hub's broker.conf for another identity, port and store
-	leaf := strings.NewReplacer("identity = broker.bench", "identity = "+leafName,
+	leaf := strings.NewReplacer("identity = "+brokerName(0), "identity = "+leafName,
 		"broker.bench.pem", leafName+".pem", "broker.bench.key", leafName+".key",
 		filepath.Join(e.dir, "jetstream"), filepath.Join(l.dir, "jetstream")).Replace(string(hub))
 	leaf = clientPort(leaf, ports[2]) + links + "plugin.tutti.broker.jetstream_domain = leaf\n" +
@@ -72,11 +72,11 @@ func setupLeaf(e *benchEnv) (*leafEnv, error) {
 	if err := writeFile(l.conf, leaf, 0o644); err != nil {
 		return nil, err
 	}
-	srv, err := os.ReadFile(e.serverConf)
+	srv, err := os.ReadFile(e.serverConfs[0])
 	if err != nil {
 		return nil, err
 	}
-	return l, writeFile(e.serverConf, hostsTo(string(srv), ports[2]), 0o644)
+	return l, writeFile(e.serverConfs[0], hostsTo(string(srv), ports[2]), 0o644)
 }
 
 // clientPort sets plugin.choria.network.client_port in a config text.
@@ -106,7 +106,7 @@ func hostsTo(conf string, port int) string {
 // startLeaf starts the leaf broker and waits until the hub reports its
 // leafnode link.
 func startLeaf(ctx context.Context, l *leafEnv) (*worker, error) {
-	w, err := startWorker(ctx, l.dir, "broker", "--config", l.conf)
+	w, err := startWorker(ctx, l.dir, "broker", "broker", "--config", l.conf)
 	if err != nil {
 		return nil, err
 	}

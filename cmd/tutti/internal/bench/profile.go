@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"syscall"
+)
+
+// ProfileFlag is the bench-worker flag naming where a worker writes the
+// CPU profiles of the measured runs (--profile).
+const ProfileFlag = "profile-prefix"
+
+// ProfileOnSignal runs until ctx ends and toggles a CPU profile on every
+// SIGUSR2: the k-th window is written to prefix.<k>.pprof, and a heap
+// profile at its end to prefix.<k>.heap.pprof. The bench
+// sends it around the measured runs, so a profile holds those and not
+// the startup.
+func ProfileOnSignal(ctx context.Context, prefix string) {
+	if prefix == "" {
+		return
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGUSR2)
+	go func() {
+		defer signal.Stop(ch)
+		var f *os.File
+		k := 0
+		stop := func() {
+			if f == nil {
+				return
+			}
+			pprof.StopCPUProfile()
+			_ = f.Close()
+			f = nil
+			// and what the process holds at the end of the runs
+			h, err := os.Create(prefix + "." + strconv.Itoa(k) + ".heap.pprof")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				return
+			}
+			runtime.GC()
+			_ = pprof.Lookup("heap").WriteTo(h, 0)
+			_ = h.Close()
+		}
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+			if f != nil {
+				stop()
+				continue
+			}
+			k++
+			var err error
+			if f, err = os.Create(prefix + "." + strconv.Itoa(k) + ".pprof"); err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				continue
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+				_ = f.Close()
+				f = nil
+			}
+		}
+	}()
+}
+
+// profiler toggles the CPU profiles of the workers and of this process
+// (the client) around the measured runs of one fleet size.
+type profiler struct {
+	dir string
+	f   *os.File
+}
+
+func (p *profiler) start(nodes int, ws []*worker) error {
+	if p == nil || p.dir == "" {
+		return nil
+	}
+	for _, w := range ws {
+		if err := w.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(fmt.Sprintf("%s/client.n%d.pprof", p.dir, nodes))
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	p.f = f
+	return nil
+}
+
+func (p *profiler) stop(ws []*worker) error {
+	if p == nil || p.f == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := p.f.Close()
+	p.f = nil
+	for _, w := range ws {
+		if e := w.cmd.Process.Signal(syscall.SIGUSR2); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
