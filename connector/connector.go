@@ -57,6 +57,10 @@ type Message struct {
 	Data []byte
 	// Destination is the subscription's destination.
 	Destination Destination
+	// ReplyTo is the broker-level reply-to header, on connectors that
+	// carry one (STOMP: MCollective clients put their reply queue
+	// there, not in the payload). Unauthenticated, like the payload's.
+	ReplyTo string
 }
 
 // Handler receives messages. It is called from the connector's delivery
