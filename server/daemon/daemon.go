@@ -86,7 +86,7 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 	var err error
 	opts := server.Options{Settings: settings(cfg), Facts: d.Facts, ConfigItem: file.Get, ConfigFile: file.Path, Log: log}
 	if cfg.SSL.Enabled {
-		if opts.Verifier, opts.MCollective, err = mcoMode(cfg); err != nil {
+		if opts.Verifier, opts.MCollective, err = mcoMode(cfg, log); err != nil {
 			return err
 		}
 	} else {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/connector/mcollective"
@@ -15,17 +17,23 @@ import (
 // mcoMode builds MCollective 2.12 mode (securityprovider = ssl,
 // docs/mcollective.md): the callers' key directory verifies requests,
 // the fleet's server key signs replies. The node then has no tutti
-// certificate, so what needs one (the audit chain and stream,
-// registration) is refused with the reason.
-func mcoMode(cfg *config.Server) (security.Verifier, *server.MCollective, error) {
+// certificate, so what needs one is refused with the reason (the audit
+// stream, registration) or, for the audit chain that is on by default,
+// turned off with a warning: audit records are still written, without
+// the signed checkpoints.
+func mcoMode(cfg *config.Server, log *logrus.Entry) (security.Verifier, *server.MCollective, error) {
 	s := cfg.SSL
+	if cfg.Audit.Chain {
+		log.Warn("securityprovider = ssl: the audit chain's checkpoints need a tutti certificate; plugin.tutti.audit.chain is off")
+		cfg.Audit.Chain = false
+	}
 	switch {
 	case s.ClientCertDir == "":
 		return nil, nil, errors.New("securityprovider = ssl needs plugin.ssl_client_cert_dir (the callers' public keys)")
 	case s.ServerPrivate == "":
 		return nil, nil, errors.New("securityprovider = ssl needs plugin.ssl_server_private (the key replies are signed with)")
-	case cfg.Audit.Enabled && (cfg.Audit.Chain || cfg.Audit.Stream):
-		return nil, nil, errors.New("securityprovider = ssl: plugin.tutti.audit.chain and plugin.tutti.audit.stream need a tutti certificate; turn them off")
+	case cfg.Audit.Enabled && cfg.Audit.Stream:
+		return nil, nil, errors.New("securityprovider = ssl: plugin.tutti.audit.stream needs a tutti certificate; turn it off")
 	case len(cfg.Registration) > 0 && cfg.RegisterInterval > 0:
 		return nil, nil, errors.New("securityprovider = ssl: registration is not supported; unset registerinterval")
 	}
