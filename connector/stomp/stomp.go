@@ -398,6 +398,14 @@ func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []b
 	if t.Identity != "" {
 		f.Header.Add(IdentityHeader, t.Identity)
 	}
+	if dest.Kind != connector.Reply && dest.ReplyTo != "" {
+		// a request's reply-to as a STOMP header (MCollective's ssl mode)
+		q, err := replyQueue(dest.ReplyTo)
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		f.Header.Add("reply-to", q)
+	}
 	f.Body = data
 	if _, err := s.send(f, "SEND to "+t.Name, c.refused); err != nil {
 		return fmt.Errorf("publish %d bytes: %w", len(data), err)
