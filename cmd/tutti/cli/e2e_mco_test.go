@@ -81,7 +81,10 @@ func brokerLines(b *amqtest.Broker, tlsDir, name, user, pass string, useTLS bool
 		"plugin.activemq.pool.1.ssl.key = %[2]s/%[3]s.key\n", b.SSLPort, tlsDir, name)
 }
 
-func startMCOSite(t *testing.T, b *amqtest.Broker, serializer string, useTLS bool, nodes int) *mcoSite {
+// startMCOSite starts the site's nodes in collective (sites running side
+// by side on one broker must not share one: directed requests go to a
+// queue, where one consumer gets each message).
+func startMCOSite(t *testing.T, b *amqtest.Broker, collective, serializer string, useTLS bool, nodes int) *mcoSite {
 	t.Helper()
 	dir := t.TempDir()
 	tlsDir := filepath.Join(dir, "tls")
@@ -126,7 +129,7 @@ func startMCOSite(t *testing.T, b *amqtest.Broker, serializer string, useTLS boo
 		}
 		issue(name)
 		conf := filepath.Join(dir, name+".conf")
-		text := "identity = " + name + "\ncollectives = mcollective\nlogfile = discard\n" +
+		text := "identity = " + name + "\ncollectives = " + collective + "\nlogfile = discard\n" +
 			brokerLines(b, tlsDir, name, amqtest.NodeUser, b.NodePassword, useTLS) +
 			"plugin.activemq.max_reconnect_delay = 1\nsecurityprovider = ssl\nplugin.ssl_serializer = " + serializer + "\n" +
 			"plugin.ssl_server_private = " + serverPriv + "\nplugin.ssl_client_cert_dir = " + callers + "\n" +
@@ -151,7 +154,7 @@ func startMCOSite(t *testing.T, b *amqtest.Broker, serializer string, useTLS boo
 	}
 	issue("mco-client")
 	site.clientCfg = filepath.Join(dir, "client.cfg")
-	client := "main_collective = mcollective\ncollectives = mcollective\nlibdir = /usr/share/mcollective/plugins\n" +
+	client := "main_collective = " + collective + "\ncollectives = " + collective + "\nlibdir = /usr/share/mcollective/plugins\n" +
 		"logger_type = console\nloglevel = warn\nidentity = mco-client\n" +
 		brokerLines(b, tlsDir, "mco-client", amqtest.ClientUser, b.ClientPassword, useTLS) +
 		"securityprovider = ssl\nplugin.ssl_serializer = " + serializer + "\n" +
@@ -211,7 +214,7 @@ func TestMCOClientAgainstTuttid(t *testing.T) {
 	}{{"plain-marshal", "marshal", false}, {"tls-yaml", "yaml", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			s := startMCOSite(t, b, c.serializer, c.tls, 2)
+			s := startMCOSite(t, b, "mco"+strings.ReplaceAll(c.name, "-", ""), c.serializer, c.tls, 2)
 			var out string
 			for deadline := time.Now().Add(30 * time.Second); ; {
 				out, _ = s.mco(t, "ping", "--dt", "2")
@@ -227,7 +230,7 @@ func TestMCOClientAgainstTuttid(t *testing.T) {
 				t.Fatalf("rpcutil ping: %v", r)
 			}
 			for _, f := range [][]string{{"-F", "role=web"}, {"-C", "role::web"}, {"-I", "mco1.example.net"}, {"-I", "/mco1/"},
-				{"--with-agent", "rpcutil", "-F", "role=web"}} {
+				{"--with-agent", "rpcutil", "-F", "role=web"}, {"-S", "role=web and country=mt"}, {"-S", "not role=db"}} {
 				r := s.mcoJSON(t, append([]string{"rpcutil", "ping"}, f...)...)
 				if len(r) != 1 || r["mco1.example.net"] == nil {
 					t.Errorf("filter %v: replies from %v", f, keys(r))
