@@ -289,7 +289,9 @@ func TestMCollectiveNode(t *testing.T) {
 // Requests the node must drop without a reply.
 func TestMCollectiveNodeRefuses(t *testing.T) {
 	r := newMCORig(t, mcollective.Marshal)
-	ping := mcoReq{agent: "rpcutil", action: "ping"}
+	// the cases below share one signed body within a second (a replay of
+	// each other); the replay check uses another action
+	first := mcoReq{agent: "rpcutil", action: "inventory"}
 	for name, q := range map[string]mcoReq{
 		"filtered out (fact)":     {agent: "rpcutil", action: "ping", filter: mcollective.Filter{Fact: []mcollective.FactFilter{{Fact: "role", Operator: "==", Value: "db"}}}},
 		"filtered out (identity)": {agent: "rpcutil", action: "ping", filter: mcollective.Filter{Identity: []string{"node2"}}},
@@ -308,7 +310,7 @@ func TestMCollectiveNodeRefuses(t *testing.T) {
 		}
 	}
 	// a replay with a new (unsigned) request id is still a replay
-	b := r.build(t, ping)
+	b := r.build(t, first)
 	if r.send(t, "rpcutil", b) == nil {
 		t.Fatal("first copy: no reply")
 	}
@@ -320,7 +322,7 @@ func TestMCollectiveNodeRefuses(t *testing.T) {
 	}
 	// a changed signed body fails verification
 	body, _ := v.(*rm.Hash).Get(rm.Symbol("body"))
-	bb := bytes.Replace(body.([]byte), []byte("ping"), []byte("pinG"), 1) // same ttl and time: only the signature can tell
+	bb := bytes.Replace(body.([]byte), []byte("inventory"), []byte("inventorY"), 1) // same ttl and time: only the signature can tell
 	v.(*rm.Hash).Set(rm.Symbol("body"), bb)
 	tampered, _ := rm.Marshal(v)
 	if got := r.send(t, "rpcutil", tampered); got != nil {

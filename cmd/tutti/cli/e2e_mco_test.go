@@ -66,6 +66,10 @@ func writeRSA(t *testing.T, dir, name string) (private, public string) {
 type mcoSite struct {
 	dir, clientCfg string
 	nodeLog        *demo.LogBuffer
+	// last is when the previous mco run ended: identical requests in
+	// the same second have the same signed body, and a node refuses the
+	// second as a replay (docs/mcollective.md), so runs are a second apart.
+	last time.Time
 }
 
 // brokerLines is the activemq pool of a node or client: plain STOMP with
@@ -169,6 +173,8 @@ func startMCOSite(t *testing.T, b *amqtest.Broker, collective, serializer string
 // mco runs MCollective's client with the site's configuration.
 func (s *mcoSite) mco(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	time.Sleep(time.Until(s.last.Add(1100 * time.Millisecond)))
+	defer func() { s.last = time.Now() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "mco", append(args, "--config", s.clientCfg)...)
