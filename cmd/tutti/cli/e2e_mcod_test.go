@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	mcoclient "github.com/tuttifleet/tutti/client/mcollective"
+	"github.com/tuttifleet/tutti/cmd/tutti/internal/demo"
 	mco "github.com/tuttifleet/tutti/connector/mcollective"
 	rm "github.com/tuttifleet/tutti/connector/mcollective/rubymarshal"
 	stompconn "github.com/tuttifleet/tutti/connector/stomp"
@@ -61,15 +61,15 @@ func TestTuttiClientAgainstMcollectived(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cmd := exec.CommandContext(ctx, "mcollectived", "--config", filepath.Join(dir, "server.cfg"), "--pidfile", filepath.Join(dir, "pid"), "--no-daemonize")
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			out := &demo.LogBuffer{} // written by exec's copier while the test reads it
+			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 			daemonLog := func() string {
 				l, _ := os.ReadFile(filepath.Join(dir, "mcollectived.log"))
-				return out.String() + string(l)
+				return strings.Join(out.Lines(""), "\n") + string(l)
 			}
 
 			log := logrus.New()
