@@ -25,9 +25,10 @@ test: lint deps ## Lint, install test dependencies, then run every test with the
 	@# timing bounds the race detector's slowdown skips (the verified flood): once more without it
 	$(GO) test -count=1 -timeout 5m -run 'TestFloodFromOneCallerDoesNotStarveAnother' ./server/daemon
 
-deps: ## Install what the tests need when missing (ActiveMQ and RabbitMQ from Debian's packages, for the STOMP tests)
+deps: ## Install what the tests need when missing (ActiveMQ, RabbitMQ and MCollective 2.12 from Debian's packages, for the STOMP and interop tests)
 	@scripts/activemq/install || echo "deps: ActiveMQ could not be installed; the STOMP tests will skip" >&2
 	@scripts/rabbitmq/install || echo "deps: RabbitMQ could not be installed; the RabbitMQ tests will skip" >&2
+	@scripts/mcollective/install || echo "deps: MCollective could not be installed; the mco interop tests will skip" >&2
 
 unit: ## Run the tests without the race detector (quicker)
 	$(GO) test -count=1 $(PKGS)

@@ -48,6 +48,7 @@ func readCommon(r *reader, certname func(identity string) string) Common {
 		c.ActiveMQ = readSTOMP(r, c.Connector)
 	}
 	c.Security = readSecurity(r, certname(c.Identity))
+	c.SSL = readSSLPlugin(r)
 	c.Logging = readLogging(r)
 	c.MaxMessageSize = r.int("plugin.tutti.max_message_size", defaultMaxMessageSize)
 	if c.MaxMessageSize <= 0 {
@@ -55,6 +56,27 @@ func readCommon(r *reader, certname func(identity string) string) Common {
 		c.MaxMessageSize = defaultMaxMessageSize
 	}
 	return c
+}
+
+// readSSLPlugin reads MCollective's ssl plugin keys; they are used only
+// with securityprovider = ssl.
+func readSSLPlugin(r *reader) SSLPlugin {
+	s := SSLPlugin{
+		ServerPrivate: r.path("plugin.ssl_server_private", ""),
+		ServerPublic:  r.path("plugin.ssl_server_public", ""),
+		ClientCertDir: r.path("plugin.ssl_client_cert_dir", ""),
+		ClientPrivate: envOr("MCOLLECTIVE_SSL_PRIVATE", r.path("plugin.ssl_client_private", "")),
+		ClientPublic:  envOr("MCOLLECTIVE_SSL_PUBLIC", r.path("plugin.ssl_client_public", "")),
+		Serializer:    r.enum("plugin.ssl_serializer", "marshal"),
+	}
+	switch p := r.str("securityprovider", ""); p {
+	case "ssl":
+		s.Enabled = true
+	case "", "choria":
+	default:
+		r.invalid("securityprovider", "%q is not supported: tutti speaks Choria's security (leave it unset) or MCollective's ssl plugin (ssl)", clip(p))
+	}
+	return s
 }
 
 func readNATS(r *reader) NATS {

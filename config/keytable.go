@@ -124,17 +124,17 @@ func securityKeys() []KeyInfo {
 		k("plugin.security.server_anon_tls", KindBool, "false", "servers: unverified TLS; refused in v1"),
 		k("plugin.security.always_overwrite_cache", KindBool, "", "historic certificate-cache switch").with(Ignored),
 		k("plugin.choria.security.serializer", KindString, "", "Choria v2 serializer").with(Ignored),
-		k("securityprovider", KindString, "", "MCollective security plugin (ssl in compat mode; choria in Ruby Choria)"),
+		k("securityprovider", KindString, "", "ssl: node in MCollective 2.12 mode (MCollective's ssl plugin); unset: Choria's security"),
 	)
 }
 
 func mcoSSLKeys() []KeyInfo {
 	return section("mcollective ssl",
 		k("plugin.ssl_server_private", KindPath, "", "fleet-wide server private key"),
-		k("plugin.ssl_server_public", KindPath, "", "fleet-wide server public key"),
+		k("plugin.ssl_server_public", KindPath, "", "fleet-wide server public key (clients verify replies; nodes do not need it)"),
 		k("plugin.ssl_client_cert_dir", KindPath, "", "node: directory of <name>.pem client public keys"),
-		k("plugin.ssl_client_private", KindPath, "", "client private key (env MCOLLECTIVE_SSL_PRIVATE wins)"),
-		k("plugin.ssl_client_public", KindPath, "", "client public key (env MCOLLECTIVE_SSL_PUBLIC wins)"),
+		k("plugin.ssl_client_private", KindPath, "", "client private key (env MCOLLECTIVE_SSL_PRIVATE wins); the tutti CLI does not use it yet").with(Unsupported),
+		k("plugin.ssl_client_public", KindPath, "", "client public key (env MCOLLECTIVE_SSL_PUBLIC wins); the tutti CLI does not use it yet").with(Unsupported),
 		enum("plugin.ssl_serializer", "marshal", "serializer, must match on both ends", "marshal", "yaml"),
 		k("plugin.ssl.enforce_ttl", KindBool, "1", "tutti always enforces the TTL").with(Ignored),
 		k("plugin.psk", KindString, "", "MCollective psk security plugin secret").with(Unsupported),

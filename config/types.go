@@ -23,10 +23,27 @@ type Common struct {
 	NATS      NATS
 	ActiveMQ  ActiveMQ
 	Security  Security
-	Logging   Logging
+	// SSL is MCollective's ssl security plugin: set (Enabled) with
+	// securityprovider = ssl, the MCollective 2.12 compatibility mode.
+	SSL     SSLPlugin
+	Logging Logging
 	// MaxMessageSize caps a transport message in bytes
 	// (plugin.tutti.max_message_size, default 4 MiB).
 	MaxMessageSize int
+}
+
+// SSLPlugin is MCollective's ssl security plugin (securityprovider =
+// ssl): nodes verify requests with the callers' public keys in
+// ClientCertDir and sign replies with ServerPrivate; clients sign with
+// ClientPrivate (their caller name is ClientPublic's base name) and
+// verify replies with ServerPublic.
+type SSLPlugin struct {
+	Enabled                     bool
+	ServerPrivate, ServerPublic string
+	ClientCertDir               string
+	ClientPrivate, ClientPublic string
+	// Serializer is "marshal" (default) or "yaml".
+	Serializer string
 }
 
 // NATS is the broker connection (plugin.choria.middleware_hosts…).

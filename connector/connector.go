@@ -48,7 +48,11 @@ type Destination struct {
 	Collective string
 	Agent      string // Broadcast, Service
 	Identity   string // Directed
-	ReplyTo    string // Reply: the name from NewReplyTo (or a request's reply-to)
+	// ReplyTo is, on a Reply destination, the name from NewReplyTo (or
+	// a request's reply-to). On a request destination it is sent as the
+	// broker's reply-to header by connectors that have one (STOMP, for
+	// MCollective's ssl mode); others ignore it.
+	ReplyTo string
 }
 
 // Message is one received message.
@@ -57,6 +61,10 @@ type Message struct {
 	Data []byte
 	// Destination is the subscription's destination.
 	Destination Destination
+	// ReplyTo is the broker-level reply-to header, on connectors that
+	// carry one (STOMP: MCollective clients put their reply queue
+	// there, not in the payload). Unauthenticated, like the payload's.
+	ReplyTo string
 }
 
 // Handler receives messages. It is called from the connector's delivery

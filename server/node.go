@@ -110,8 +110,12 @@ type Options struct {
 	// ConfigItem answers rpcutil#get_config_item; nil answers nothing.
 	ConfigItem func(key string) (string, bool)
 	ConfigFile string
-	Log        *logrus.Entry
-	Now        func() time.Time
+	// MCollective, when set, makes the node answer MCollective 2.12
+	// requests (ssl plugin) instead of Choria ones; Verifier is then
+	// security/mcossl's and Signer is not used.
+	MCollective *MCollective
+	Log         *logrus.Entry
+	Now         func() time.Time
 }
 
 // Node is one tuttid instance.
@@ -130,6 +134,7 @@ type Node struct {
 	builtin  map[string]agents.Agent
 	agentSet atomic.Pointer[agentSet]
 	view     *view
+	mco      *MCollective // nil: Choria mode
 	log      *logrus.Entry
 	now      func() time.Time
 	started  time.Time
@@ -161,8 +166,11 @@ const cancelGrace = time.Second
 
 // New builds a node and its agents. It does not connect anything yet.
 func New(o Options) (*Node, error) {
-	if o.Connector == nil || o.Signer == nil || o.Verifier == nil || o.Facts == nil {
+	if o.Connector == nil || (o.Signer == nil && o.MCollective == nil) || o.Verifier == nil || o.Facts == nil {
 		return nil, errors.New("server: connector, signer, verifier and facts are required")
+	}
+	if o.MCollective != nil && (o.MCollective.Serializer == nil || o.MCollective.ServerKey == nil) {
+		return nil, errors.New("server: MCollective mode needs a serializer and the server key")
 	}
 	if o.Settings.Identity == "" || len(o.Settings.Collectives) == 0 {
 		return nil, errors.New("server: identity and collectives are required")
@@ -178,6 +186,7 @@ func New(o Options) (*Node, error) {
 		identity: o.Settings.Identity, conn: o.Connector, signer: o.Signer, verifier: o.Verifier, facts: o.Facts,
 		replay: o.Replay, log: o.Log.WithField("component", "node"), now: o.Now, started: o.Now(),
 		builtin: map[string]agents.Agent{}, agentSubs: map[string][]connector.Subscription{}, opts: o, metrics: NewMetrics(nil),
+		mco: o.MCollective,
 	}
 	n.requests, n.cancelRequests = context.WithCancel(context.Background())
 	n.view = &view{n: n}
@@ -298,7 +307,7 @@ func (n *Node) handle(m connector.Message) {
 // action runs under ctx; the reply is published even when ctx was
 // cancelled (an action cut short by shutdown still answers).
 func (n *Node) HandleMessage(ctx context.Context, m connector.Message) {
-	n.publish(ctx, n.Process(ctx, m.Destination, m.Data))
+	n.publish(ctx, n.process(ctx, m.Destination, n.decodeMessage(m)))
 }
 
 // publish sends out's reply, if it has one.

@@ -121,7 +121,11 @@ func (n *Node) admit(from connector.Destination, d decoded) (*incoming, Outcome,
 	n.metrics.skew(created.Sub(now), true)
 	// keyed on the verified caller and the request id, not on the signed
 	// bytes: a request re-signed with a new time is the same request
-	if n.replay != nil && n.replay.Seen(replay.RequestKey(caller.CallerID, req.ID), created.Add(ttl+time.Second), now) {
+	replayID := req.ID
+	if d.replayID != "" {
+		replayID = d.replayID
+	}
+	if n.replay != nil && n.replay.Seen(replay.RequestKey(caller.CallerID, replayID), created.Add(ttl+time.Second), now) {
 		n.stats.replayed.Add(1)
 		return nil, n.refuse(req, protocol.Errorf(protocol.KindReplay,
 			"request %s from %s was already processed (replay)", req.ID, req.CallerID)), false
@@ -166,6 +170,10 @@ type decoded struct {
 	sr  *protocol.SecureRequest
 	req *protocol.Request
 	err error
+	// replayID, when set, replaces the request id in the replay key: an
+	// MCollective request id is unsigned, so the signed body's hash is
+	// used instead (mcollective.go).
+	replayID string
 }
 
 // decode decodes msg's layers under the current message size limit.
@@ -215,7 +223,7 @@ func (n *Node) checkAddress(cfg *runtimeConfig, from connector.Destination, tr *
 		if c, ok := n.conn.(connector.ReplyCanonicalizer); ok {
 			replyTo = c.CanonicalReplyTo(replyTo)
 		}
-		if !validReplyTo(replyTo, req.Collective, req.CallerID) {
+		if !validReplyTo(replyTo, req.Collective, req.CallerID) && (n.mco == nil || !mcoReplyTo(replyTo, req.Collective)) {
 			return protocol.Errorf(protocol.KindReplyTo,
 				"request %s reply-to %q is not the reply subject of caller %s (strict_reply_to)", req.ID, tr.ReplyTo, req.CallerID)
 		}
@@ -524,6 +532,9 @@ var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 
 // encodeReply builds and signs the reply layers around body.
 func (n *Node) encodeReply(req *protocol.Request, body []byte) ([]byte, error) {
+	if n.mco != nil {
+		return n.encodeMCOReply(req, body)
+	}
 	buf := replyBufs.Get().(*[]byte)
 	defer replyBufs.Put(buf)
 	msg, err := protocol.AppendReply((*buf)[:0], &protocol.Reply{RequestID: req.ID, SenderID: n.identity, Agent: req.Agent, Time: n.now().Unix(), Message: string(body)})

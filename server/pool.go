@@ -119,14 +119,14 @@ func (n *Node) enqueue(m connector.Message) {
 
 // workFrom runs m, then queued messages until the queue is empty.
 func (n *Node) workFrom(m connector.Message) {
-	n.run(job{from: m.Destination, msg: n.decode(m.Data)})
+	n.run(job{from: m.Destination, msg: n.decodeMessage(m)})
 	n.work()
 }
 
 // queue decodes m, queues it under its claimed caller and starts a
 // worker when fewer than the maximum run (enqueue, when messages wait).
 func (n *Node) queue(m connector.Message) {
-	d := n.decode(m.Data)
+	d := n.decodeMessage(m)
 	caller := ""
 	if d.req != nil {
 		caller = d.req.CallerID // claimed, unverified: scheduling only

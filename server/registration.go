@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -80,6 +81,9 @@ func (n *Node) registration() (*Registration, error) {
 // and caller (choria=<identity>), signed with the node's key exactly as
 // a reply is, so listeners check it with VerifyRegistration.
 func (n *Node) PublishRegistration(ctx context.Context, collective string) error {
+	if n.mco != nil {
+		return errors.New("registration is not supported in MCollective (securityprovider = ssl) mode")
+	}
 	reg, err := n.registration()
 	if err != nil {
 		return err

@@ -59,12 +59,18 @@ type Config struct {
 	// lets the connection read the token caller's replies. STOMP
 	// connections ignore it.
 	Token string
+	// MCollective is set in MCollective's ssl mode (securityprovider =
+	// ssl): there is no tutti certificate (Open's id may be nil; TLS to
+	// ActiveMQ then uses the pool's ssl.ca/ssl.cert/ssl.key only) and a
+	// pool member may be plain STOMP (ssl = 0), as on MCollective sites:
+	// the messages are signed end to end either way.
+	MCollective bool
 }
 
 // ConfigFrom picks the connector's sections out of a client's or a
 // node's configuration. Open itself never sees the rest of config.Common.
 func ConfigFrom(c *config.Common) Config {
-	return Config{Connector: c.Connector, Name: c.Identity, NATS: c.NATS, ActiveMQ: c.ActiveMQ}
+	return Config{Connector: c.Connector, Name: c.Identity, NATS: c.NATS, ActiveMQ: c.ActiveMQ, MCollective: c.SSL.Enabled}
 }
 
 // WithToken returns c presenting the login token to a NATS broker.
@@ -157,6 +163,11 @@ func openSTOMP(ctx context.Context, c Config, id Identity, log *logrus.Entry, na
 	}
 	brokers := make([]stompconn.Broker, 0, len(a.Pool))
 	for i, m := range a.Pool {
+		if !m.SSL && c.MCollective {
+			log.WithField("broker", m.Host).Warnf("plugin.activemq.pool.%d.ssl is off: plain STOMP (MCollective ssl mode; messages are signed, not private)", i+1)
+			brokers = append(brokers, stompconn.Broker{Host: m.Host, Port: m.Port, User: m.User, Password: m.Password, Plain: true})
+			continue
+		}
 		if !m.SSL {
 			return nil, fmt.Errorf("connector %s: %s.pool.%d.ssl is off; tutti only talks to brokers over TLS with a client certificate (set it to 1)", name, p, i+1)
 		}
@@ -177,9 +188,12 @@ func openSTOMP(ctx context.Context, c Config, id Identity, log *logrus.Entry, na
 }
 
 func memberTLS(m config.STOMPBroker, id Identity) (*tls.Config, error) {
-	tlsc, err := id.ClientTLS("")
-	if err != nil {
-		return nil, err
+	tlsc := &tls.Config{MinVersion: tls.VersionTLS12} // ssl mode: the pool's files, else the system roots
+	if id != nil {
+		var err error
+		if tlsc, err = id.ClientTLS(""); err != nil {
+			return nil, err
+		}
 	}
 	if m.SSLCA != "" {
 		pem, err := os.ReadFile(m.SSLCA)

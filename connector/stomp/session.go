@@ -85,12 +85,17 @@ func dial(ctx context.Context, b Broker, o dialOptions, deliver func(string, *fr
 	s := &session{broker: b.URL(), deliver: deliver, pending: map[string]*op{}, dead: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	tlsc := b.TLS.Clone()
-	if tlsc.ServerName == "" {
-		tlsc.ServerName = b.Host
+	var nc net.Conn
+	var err error
+	if b.Plain {
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	} else {
+		tlsc := b.TLS.Clone()
+		if tlsc.ServerName == "" {
+			tlsc.ServerName = b.Host
+		}
+		nc, err = (&tls.Dialer{NetDialer: &net.Dialer{}, Config: tlsc}).DialContext(ctx, "tcp", addr)
 	}
-	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: tlsc}
-	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.broker, err)
 	}

@@ -65,13 +65,22 @@ type Broker struct {
 	Port int
 	// User and Password are the STOMP login and passcode (optional).
 	User, Password string
-	// TLS is required: RootCAs for the broker's certificate and the client
-	// certificate. ServerName defaults to Host.
+	// TLS is required unless Plain: RootCAs for the broker's certificate
+	// and the client certificate. ServerName defaults to Host.
 	TLS *tls.Config
+	// Plain connects without TLS. Only MCollective's ssl mode allows it
+	// (its messages are signed end to end, as on MCollective sites that
+	// run plain STOMP); the connection is then neither private nor
+	// authenticated beyond User and Password.
+	Plain bool
 }
 
-// URL is stomp+ssl://host:port, how logs and errors name the broker.
+// URL is stomp+ssl://host:port (stomp://host:port when Plain), how logs
+// and errors name the broker.
 func (b Broker) URL() string {
+	if b.Plain {
+		return "stomp://" + net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
+	}
 	return "stomp+ssl://" + net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
 }
 
@@ -176,6 +185,9 @@ func prepare(cfg *Config) error {
 			return fmt.Errorf("stomp connector: broker %d: empty host", i+1)
 		case b.Port < 1 || b.Port > 65535:
 			return fmt.Errorf("stomp connector: broker %d (%s): bad port %d", i+1, b.Host, b.Port)
+		case b.Plain && b.TLS != nil:
+			return fmt.Errorf("stomp connector: broker %d (%s): both Plain and TLS are set", i+1, b.URL())
+		case b.Plain:
 		case b.TLS == nil:
 			return fmt.Errorf("stomp connector: broker %d (%s): TLS is required (mutual TLS with a client certificate)", i+1, b.URL())
 		case b.TLS.InsecureSkipVerify:
@@ -400,6 +412,14 @@ func (c *Conn) Publish(ctx context.Context, dest connector.Destination, data []b
 	}
 	if t.Identity != "" {
 		f.Header.Add(IdentityHeader, t.Identity)
+	}
+	if dest.Kind != connector.Reply && dest.ReplyTo != "" {
+		// a request's reply-to as a STOMP header (MCollective's ssl mode)
+		q, err := replyQueue(dest.ReplyTo)
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		f.Header.Add("reply-to", q)
 	}
 	f.Body = data
 	if _, err := s.send(f, "SEND to "+t.Name, c.refused); err != nil {

@@ -127,7 +127,7 @@ func (c *Conn) deliver(id string, f *frame.Frame) {
 	if sub == nil {
 		return // unsubscribed; the broker had it in flight
 	}
-	sub.q.push(f.Body)
+	sub.q.push(f.Body, f.Header.Get("reply-to"))
 }
 
 // Unsubscribe ends the subscription: its handler is not called again.
@@ -156,7 +156,7 @@ type queue struct {
 	log   *logrus.Entry
 
 	mu      sync.Mutex
-	msgs    [][]byte
+	msgs    []pending
 	bytes   int
 	dropped int
 	stopped bool
@@ -169,7 +169,13 @@ func newQueue(h connector.Handler, dest connector.Destination, limit int, log *l
 	return q
 }
 
-func (q *queue) push(b []byte) {
+// pending is one message waiting for the handler.
+type pending struct {
+	b       []byte
+	replyTo string
+}
+
+func (q *queue) push(b []byte, replyTo string) {
 	q.mu.Lock()
 	if q.stopped {
 		q.mu.Unlock()
@@ -183,7 +189,7 @@ func (q *queue) push(b []byte) {
 			Error("slow consumer: message dropped because the handler cannot keep up")
 		return
 	}
-	q.msgs = append(q.msgs, b)
+	q.msgs = append(q.msgs, pending{b: b, replyTo: replyTo})
 	q.bytes += len(b)
 	q.mu.Unlock()
 	select {
@@ -215,12 +221,12 @@ func (q *queue) run() {
 				q.mu.Unlock()
 				break
 			}
-			b := q.msgs[0]
-			q.msgs[0] = nil
+			p := q.msgs[0]
+			q.msgs[0] = pending{}
 			q.msgs = q.msgs[1:]
-			q.bytes -= len(b)
+			q.bytes -= len(p.b)
 			q.mu.Unlock()
-			q.h(connector.Message{Data: b, Destination: q.dest})
+			q.h(connector.Message{Data: p.b, Destination: q.dest, ReplyTo: p.replyTo})
 		}
 	}
 }

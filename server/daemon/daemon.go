@@ -53,12 +53,15 @@ type Node struct {
 
 // BuildNode creates and starts a node from its configuration.
 func BuildNode(ctx context.Context, cfg *config.Server, file *config.File, log *logrus.Entry) (*Node, error) {
-	p, err := x509.New(x509.ConfigFrom(cfg.Security))
-	if err != nil {
-		return nil, fmt.Errorf("security: %w", err)
-	}
-	if err := checkOwnReplies(p, cfg.Identity); err != nil {
-		return nil, err
+	var p *x509.Provider
+	if !cfg.SSL.Enabled {
+		var err error
+		if p, err = x509.New(x509.ConfigFrom(cfg.Security)); err != nil {
+			return nil, fmt.Errorf("security: %w", err)
+		}
+		if err := checkOwnReplies(p, cfg.Identity); err != nil {
+			return nil, err
+		}
 	}
 	fs, err := facts.Load(cfg.Facts.Files, cfg.Facts.ClassesFile, log.WithField("component", "facts"))
 	if err != nil {
@@ -83,6 +86,14 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 	cfg, log := d.Config, d.Log
 	var authz server.Authorizer
 	var err error
+	opts := server.Options{Settings: settings(cfg), Facts: d.Facts, ConfigItem: file.Get, ConfigFile: file.Path, Log: log}
+	if cfg.SSL.Enabled {
+		if opts.Verifier, opts.MCollective, err = mcoMode(cfg, log); err != nil {
+			return err
+		}
+	} else {
+		opts.Signer, opts.Verifier = d.Provider, d.Provider
+	}
 	if cfg.Authorization.Enabled {
 		if d.Authorizer, err = newAuthorizer(cfg, log); err != nil {
 			return err
@@ -107,14 +118,12 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)
 	}
-	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), d.Provider, log); err != nil {
+	opts.Authorizer, opts.Auditor, opts.Replay, opts.Extra = authz, d.Auditor, rc, externalAgents(cfg, log)
+	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), d.identity(), log); err != nil {
 		return err
 	}
-	d.Node, err = server.New(server.Options{
-		Settings: settings(cfg), Connector: d.Conn, Signer: d.Provider, Verifier: d.Provider, Facts: d.Facts,
-		Authorizer: authz, Auditor: d.Auditor, Replay: rc, ConfigItem: file.Get, ConfigFile: file.Path, Log: log,
-		Extra: externalAgents(cfg, log),
-	})
+	opts.Connector = d.Conn
+	d.Node, err = server.New(opts)
 	if err != nil {
 		return err
 	}

@@ -50,8 +50,10 @@ func (d *Node) Reload() error {
 	}
 
 	var errs []error
-	if err := d.Provider.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("certificates (previous ones kept): %w", err))
+	if d.Provider != nil { // nil in ssl mode: caller keys are looked up per request
+		if err := d.Provider.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("certificates (previous ones kept): %w", err))
+		}
 	}
 	if err := d.Facts.Reload(); err != nil {
 		errs = append(errs, fmt.Errorf("facts (previous ones kept): %w", err))
@@ -110,7 +112,8 @@ func (d *Node) keepRestartOnly(cfg *config.Server) {
 	warn("registration settings", !slices.Equal(cfg.Registration, old.Registration) || cfg.RegisterInterval != old.RegisterInterval ||
 		cfg.RegistrationCollective != old.RegistrationCollective)
 	cfg.Identity, cfg.Collectives, cfg.MainCollective = old.Identity, old.Collectives, old.MainCollective
-	cfg.Connector, cfg.NATS, cfg.ActiveMQ, cfg.Security = old.Connector, old.NATS, old.ActiveMQ, old.Security
+	warn("MCollective ssl plugin settings (securityprovider, plugin.ssl_*)", cfg.SSL != old.SSL)
+	cfg.Connector, cfg.NATS, cfg.ActiveMQ, cfg.Security, cfg.SSL = old.Connector, old.NATS, old.ActiveMQ, old.Security, old.SSL
 	cfg.Facts = old.Facts
 	cfg.StatsPort, cfg.StatsAddress = old.StatsPort, old.StatsAddress
 	cfg.Registration, cfg.RegisterInterval, cfg.RegistrationSplay = old.Registration, old.RegisterInterval, old.RegistrationSplay
