@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -56,6 +57,9 @@ type JetStream struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
+	owned  bool        // nc is the auditor's own: Close drains it
+	closed atomic.Bool // Close ran (nc may be shared and stay open)
+
 	amu      sync.Mutex
 	inflight int    // PublishRecordAsync results not yet known
 	epoch    uint64 // nc's reconnect count when they were sent
@@ -84,19 +88,47 @@ func NewJetStream(cfg JetStreamConfig) (*JetStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream auditor: connect to %s: %w", cfg.Servers, err)
 	}
+	a, err := NewJetStreamOn(nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	a.owned = true
+	return a, nil
+}
+
+// NewJetStreamOn is a JetStream auditor publishing over nc, a connection
+// it shares and does not own (a node's main broker connection: one TLS
+// connection per node instead of two). cfg.Subject and cfg.Timeout apply;
+// the connection options (Servers, TLS, Name, InboxPrefix, RetryConnect)
+// are nc's own: its inbox prefix must be one the broker lets it read.
+// Close stops publishing and leaves nc open. While nc is disconnected,
+// or reconnected with records in flight, publishes fail as with
+// NewJetStream, so the spool keeps the records in order.
+func NewJetStreamOn(nc *nats.Conn, cfg JetStreamConfig) (*JetStream, error) {
+	if nc == nil || cfg.Subject == "" {
+		return nil, errors.New("jetstream auditor: a connection and a subject are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultJetStreamTimeout
+	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout),
 		jetstream.WithPublishAsyncMaxPending(asyncMaxPending))
 	if err != nil {
-		nc.Close()
 		return nil, fmt.Errorf("jetstream auditor: %w", err)
 	}
 	return &JetStream{cfg: cfg, nc: nc, js: js}, nil
 }
 
+// usable reports whether the auditor may publish.
+func (a *JetStream) usable() bool {
+	return !a.closed.Load() && !a.nc.IsClosed() && !a.nc.IsDraining()
+}
+
 // Audit encodes e and publishes it, waiting at most cfg.Timeout (and
 // ctx) for the acknowledgement. A failed publish matches ErrUnavailable.
 func (a *JetStream) Audit(ctx context.Context, e Entry) error {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return ErrClosed
 	}
 	data, err := e.AppendAudit(nil)
@@ -116,7 +148,7 @@ func (a *JetStream) Audit(ctx context.Context, e Entry) error {
 // acknowledgement. Two records are never byte-identical (each carries
 // its timestamp and request id, and a chained one its sequence).
 func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return ErrClosed
 	}
 	sum := sha256.Sum256(line)
@@ -135,7 +167,7 @@ func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
 // before it are settled, it is refused with ErrUnavailable, and the
 // spool sends it again after the lost ones.
 func (a *JetStream) PublishRecordAsync(line []byte) (<-chan error, error) {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return nil, ErrClosed
 	}
 	a.amu.Lock()
@@ -183,8 +215,12 @@ func (a *JetStream) publish(ctx context.Context, data []byte, opts ...jetstream.
 // Reopen implements Auditor; the connection needs nothing.
 func (a *JetStream) Reopen() error { return nil }
 
-// Close drains and closes the connection.
+// Close drains and closes the connection when it is the auditor's own;
+// a shared one (NewJetStreamOn) stays open for its owner.
 func (a *JetStream) Close() error {
+	if a.closed.Swap(true) || !a.owned {
+		return nil
+	}
 	if err := a.nc.Drain(); err != nil {
 		a.nc.Close()
 		return fmt.Errorf("jetstream audit: close: %w", err)

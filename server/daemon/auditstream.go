@@ -3,13 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/connector/dial"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
 )
@@ -22,31 +22,26 @@ type auditStream struct {
 	spool *audit.Spool
 }
 
-// openAuditStream connects to the node's brokers with the node's
-// certificate and private inbox prefix (where JetStream's
-// acknowledgements arrive; the broker allows no other) and opens the
-// spool. The connection retries in the background: a node starts during
-// a broker outage and its records wait on disk.
-func openAuditStream(cfg *config.Server, p *x509.Provider, log *logrus.Entry) (*auditStream, error) {
-	if c := cfg.Connector; c != "" && c != "nats" {
-		return nil, fmt.Errorf("plugin.tutti.audit.stream needs the NATS connector (connector = %s)", c)
-	}
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return nil, fmt.Errorf("audit stream: %w", err)
-	}
-	hosts := cfg.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{dial.DefaultNATSHost}
+// natsConn is a connector that lends its NATS connection (connector/nats).
+type natsConn interface{ NATS() *nats.Conn }
+
+// openAuditStream opens the spool, delivering over the node's own broker
+// connection conn: it publishes to tutti.audit.node.<certificate name>
+// and JetStream's acknowledgements arrive under the connection's private
+// inbox prefix (the broker allows no other subject and no other inbox to
+// this certificate). No second connection: the records go out on the
+// connection the requests come in on, and wait on disk while it is down.
+// A STOMP connector has no JetStream: the stream is refused.
+func openAuditStream(cfg *config.Server, conn connector.Connector, p *x509.Provider, log *logrus.Entry) (*auditStream, error) {
+	nc, ok := conn.(natsConn)
+	if c := cfg.Connector; !ok || (c != "" && c != "nats") {
+		return nil, fmt.Errorf("plugin.tutti.audit.stream needs the NATS connector (connector = %s)", cfg.Connector)
 	}
 	subject := cfg.Audit.Subject
 	if subject == "" {
 		subject = broker.NodeAuditPrefix + p.Name() // the one the broker allows
 	}
-	pub, err := audit.NewJetStream(audit.JetStreamConfig{
-		Servers: strings.Join(hosts, ","), Subject: subject, TLS: tlsc, Name: cfg.Identity + " audit",
-		InboxPrefix: x509.InboxPrefix(p.Name()), RetryConnect: true,
-	})
+	pub, err := audit.NewJetStreamOn(nc.NATS(), audit.JetStreamConfig{Subject: subject})
 	if err != nil {
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}

@@ -89,8 +89,17 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		}
 		authz = d.Authorizer
 	}
+	// the one broker connection: requests and replies, and with NATS the
+	// audit records to the stream and the CRL watch, whose answers arrive
+	// under the certificate's private inbox prefix (the broker allows no
+	// other)
+	dc := dial.ConfigFrom(&cfg.Common)
+	dc.InboxPrefix = x509.InboxPrefix(d.Provider.Name())
+	if d.Conn, err = dial.Open(ctx, dc, d.Provider, log); err != nil {
+		return err
+	}
 	if cfg.Audit.Enabled && cfg.Audit.Stream {
-		if d.stream, err = openAuditStream(cfg, d.Provider, log); err != nil {
+		if d.stream, err = openAuditStream(cfg, d.Conn, d.Provider, log); err != nil {
 			return err
 		}
 	}
@@ -99,16 +108,13 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 			return err
 		}
 	}
-	if d.crl, err = startNodeCRLWatch(cfg, d.Provider, log); err != nil {
+	if d.crl, err = startNodeCRLWatch(cfg, d.Conn, log, d.Provider.ApplyCRL); err != nil {
 		return err
 	}
 	d.crl.waitSynced(ctx, log)
 	var rc *replay.Cache
 	if cfg.Security.ReplayCache {
 		rc = replay.New(0)
-	}
-	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), d.Provider, log); err != nil {
-		return err
 	}
 	d.Node, err = server.New(server.Options{
 		Settings: settings(cfg), Connector: d.Conn, Signer: d.Provider, Verifier: d.Provider, Facts: d.Facts,
@@ -242,9 +248,7 @@ func (d *Node) close() {
 	if d.stopWatch != nil {
 		d.stopWatch()
 	}
-	if d.Conn != nil {
-		_ = d.Conn.Close()
-	}
+	// the spool and the CRL watch first: they use the connection
 	if d.Auditor != nil {
 		_ = d.Auditor.Close()
 	}
@@ -252,6 +256,9 @@ func (d *Node) close() {
 		d.stream.close()
 	}
 	d.crl.close()
+	if d.Conn != nil {
+		_ = d.Conn.Close()
+	}
 }
 
 // checkOwnReplies signs a message as a reply and verifies it as a client

@@ -381,7 +381,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 	auditor := sh.auditor
 	var stream *nodeStream
 	if o.streamed() {
-		if stream, err = openNodeStream(o, p, name, log); err != nil {
+		if stream, err = openNodeStream(o, p, own, name, log); err != nil {
 			if own != nil {
 				_ = own.Close()
 			}
@@ -430,6 +430,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 func connect(ctx context.Context, o Options, p *x509.Provider, name string, log *logrus.Entry) (connector.Connector, error) {
 	c := dial.ConfigFrom(&o.Config.Common)
 	c.Name = name
+	c.InboxPrefix = x509.InboxPrefix(p.Name()) // where its audit records' acknowledgements arrive
 	return dial.Open(ctx, c, p, log)
 }
 
