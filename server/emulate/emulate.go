@@ -106,7 +106,7 @@ type Report struct {
 	SharedConn bool   `json:"shared_conn"`
 	// Audit is "off", "discard (records encoded, then dropped)" or
 	// "file <path> (shared by all nodes)", followed with AuditStream by
-	// " + stream (a spool and a JetStream connection per node)".
+	// " + stream (a spool per node, delivering over its broker connection)".
 	Audit        string  `json:"audit"`
 	CertsIssued  int     `json:"certs_issued"`
 	CertsCached  int     `json:"certs_cached"`
@@ -309,7 +309,7 @@ func (f *Fleet) shared(o Options) (*sharedParts, error) {
 	sh.auditor, sh.auditDesc = a, "file "+path+" (shared by all nodes)"
 	f.auditor = a
 	if o.streamed() {
-		sh.auditDesc += " + stream (a spool and a JetStream connection per node)"
+		sh.auditDesc += " + stream (a spool per node, delivering over its broker connection)"
 	}
 	return sh, nil
 }
