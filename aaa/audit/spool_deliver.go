@@ -78,6 +78,23 @@ type deliverer struct {
 	failing  bool // since the last failure, until a record is stored
 	unsaved  int  // acknowledged records since the cursor was written
 	cfile    *os.File
+	lingered bool        // waited SpoolConfig.Linger since nothing was in flight
+	timer    *time.Timer // for linger
+}
+
+// linger waits SpoolConfig.Linger (or until Close).
+func (d *deliverer) linger(ctx context.Context) bool {
+	if d.timer == nil {
+		d.timer = time.NewTimer(d.s.cfg.Linger)
+	} else {
+		d.timer.Reset(d.s.cfg.Linger)
+	}
+	select {
+	case <-d.timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 type inflight struct {
@@ -105,11 +122,16 @@ func (d *deliverer) step(ctx context.Context) bool {
 		limit = 1 // after a failure: one at a time until one is stored
 	}
 	if off < size && len(d.inflight) < limit {
+		if len(d.inflight) == 0 && isHead && !d.failing && !d.lingered && s.cfg.Linger > 0 {
+			d.lingered = true // gather the records written right after this one
+			return d.linger(ctx)
+		}
 		return d.send(ctx, sg, off, size)
 	}
 	if len(d.inflight) > 0 {
 		return d.ack(ctx, len(d.inflight) < limit)
 	}
+	d.lingered = false
 	if isHead {
 		select {
 		case <-s.wake:
