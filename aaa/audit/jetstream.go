@@ -20,10 +20,6 @@ import (
 // is not set.
 const DefaultJetStreamTimeout = 2 * time.Second
 
-// asyncMaxPending bounds the records a JetStream auditor has in flight
-// (PublishRecordAsync); a spool sends at most its window.
-const asyncMaxPending = 1024
-
 // JetStreamConfig is where the JetStream auditor publishes.
 type JetStreamConfig struct {
 	// Servers is a comma list of NATS URLs.
@@ -60,9 +56,13 @@ type JetStream struct {
 	owned  bool        // nc is the auditor's own: Close drains it
 	closed atomic.Bool // Close ran (nc may be shared and stay open)
 
-	amu      sync.Mutex
-	inflight int    // PublishRecordAsync results not yet known
-	epoch    uint64 // nc's reconnect count when they were sent
+	amu       sync.Mutex
+	inflight  int    // PublishRecordAsync results not yet known
+	epoch     uint64 // nc's reconnect count when they were sent
+	ackSub    *nats.Subscription
+	ackPrefix string // reply subjects: ackPrefix + record number
+	next      uint64 // the last record number
+	pending   map[uint64]*pendingAck
 }
 
 // NewJetStream connects to cfg.Servers. nats.go reconnects on its own;
@@ -112,8 +112,7 @@ func NewJetStreamOn(nc *nats.Conn, cfg JetStreamConfig) (*JetStream, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultJetStreamTimeout
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout),
-		jetstream.WithPublishAsyncMaxPending(asyncMaxPending))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream auditor: %w", err)
 	}
@@ -156,7 +155,8 @@ func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
 }
 
 // PublishRecordAsync implements AsyncPublisher: PublishRecord without
-// waiting. The result arrives on the channel within cfg.Timeout.
+// waiting. The result arrives on the channel within cfg.Timeout (a
+// record the stream did not answer is not retried: see publishAsync).
 //
 // Records in flight keep their order because they go out on one
 // connection, which the stream reads in order: what a lost connection
@@ -180,25 +180,11 @@ func (a *JetStream) PublishRecordAsync(line []byte) (<-chan error, error) {
 		return nil, fmt.Errorf("%w: publish to %s: reconnected while records were in flight", ErrUnavailable, a.cfg.Subject)
 	}
 	sum := sha256.Sum256(line)
-	f, err := a.js.PublishAsync(a.cfg.Subject, line, jetstream.WithMsgID(hex.EncodeToString(sum[:])))
+	res, err := a.publishAsync(line, hex.EncodeToString(sum[:]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, err)
 	}
-	a.inflight++
 	a.epoch = epoch
-	res := make(chan error, 1)
-	go func() {
-		var err error
-		select {
-		case <-f.Ok():
-		case perr := <-f.Err():
-			err = fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, perr)
-		}
-		a.amu.Lock()
-		a.inflight--
-		a.amu.Unlock()
-		res <- err
-	}()
 	return res, nil
 }
 
@@ -218,7 +204,11 @@ func (a *JetStream) Reopen() error { return nil }
 // Close drains and closes the connection when it is the auditor's own;
 // a shared one (NewJetStreamOn) stays open for its owner.
 func (a *JetStream) Close() error {
-	if a.closed.Swap(true) || !a.owned {
+	if a.closed.Swap(true) {
+		return nil
+	}
+	a.closeAcks()
+	if !a.owned {
 		return nil
 	}
 	if err := a.nc.Drain(); err != nil {
