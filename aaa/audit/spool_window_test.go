@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +183,37 @@ func TestSpoolLinger(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the record sent at once", func() bool { return now.inFlight() == 1 })
+}
+
+// An idle deliverer writes the cursor within cursorSaveDelay of the last
+// acknowledgement, and keeps neither the cursor file nor a segment
+// reader open meanwhile.
+func TestSpoolCursorWrittenWhenIdle(t *testing.T) {
+	pub := &memPub{}
+	dir := t.TempDir()
+	s, err := NewSpool(SpoolConfig{Dir: dir}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Audit(context.Background(), numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "3 records", func() bool { return s.Stats().Delivered == 3 })
+	s.mu.Lock()
+	want := s.cur
+	s.mu.Unlock()
+	deadline := time.Now().Add(cursorSaveDelay + 2*time.Second)
+	for {
+		b, err := os.ReadFile(s.cursorPath())
+		if c, ok := decodeCursor(b); err == nil && ok && c == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cursor file %x, want %+v", b, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
