@@ -89,6 +89,18 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		}
 		authz = d.Authorizer
 	}
+	// local outputs first: a node whose audit cannot work fails before
+	// it connects
+	if cfg.Audit.Enabled && cfg.Audit.Stream {
+		if d.stream, err = openAuditStream(cfg, log); err != nil {
+			return err
+		}
+	}
+	if cfg.Audit.Enabled {
+		if d.Auditor, err = d.newAuditor(cfg); err != nil {
+			return err
+		}
+	}
 	// the one broker connection: requests and replies, and with NATS the
 	// audit records to the stream and the CRL watch, whose answers arrive
 	// under the certificate's private inbox prefix (the broker allows no
@@ -98,13 +110,8 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 	if d.Conn, err = dial.Open(ctx, dc, d.Provider, log); err != nil {
 		return err
 	}
-	if cfg.Audit.Enabled && cfg.Audit.Stream {
-		if d.stream, err = openAuditStream(cfg, d.Conn, d.Provider, log); err != nil {
-			return err
-		}
-	}
-	if cfg.Audit.Enabled {
-		if d.Auditor, err = d.newAuditor(cfg); err != nil {
+	if d.stream != nil {
+		if err := d.stream.attach(cfg, d.Conn, d.Provider); err != nil {
 			return err
 		}
 	}
