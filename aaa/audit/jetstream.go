@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,10 +19,6 @@ import (
 // DefaultJetStreamTimeout bounds one publish when JetStreamConfig.Timeout
 // is not set.
 const DefaultJetStreamTimeout = 2 * time.Second
-
-// asyncMaxPending bounds the records a JetStream auditor has in flight
-// (PublishRecordAsync); a spool sends at most its window.
-const asyncMaxPending = 1024
 
 // JetStreamConfig is where the JetStream auditor publishes.
 type JetStreamConfig struct {
@@ -56,9 +53,16 @@ type JetStream struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	amu      sync.Mutex
-	inflight int    // PublishRecordAsync results not yet known
-	epoch    uint64 // nc's reconnect count when they were sent
+	owned  bool        // nc is the auditor's own: Close drains it
+	closed atomic.Bool // Close ran (nc may be shared and stay open)
+
+	amu       sync.Mutex
+	inflight  int    // PublishRecordAsync results not yet known
+	epoch     uint64 // nc's reconnect count when they were sent
+	ackSub    *nats.Subscription
+	ackPrefix string // reply subjects: ackPrefix + record number
+	next      uint64 // the last record number
+	pending   map[uint64]*pendingAck
 }
 
 // NewJetStream connects to cfg.Servers. nats.go reconnects on its own;
@@ -84,19 +88,46 @@ func NewJetStream(cfg JetStreamConfig) (*JetStream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream auditor: connect to %s: %w", cfg.Servers, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(cfg.Timeout),
-		jetstream.WithPublishAsyncMaxPending(asyncMaxPending))
+	a, err := NewJetStreamOn(nc, cfg)
 	if err != nil {
 		nc.Close()
+		return nil, err
+	}
+	a.owned = true
+	return a, nil
+}
+
+// NewJetStreamOn is a JetStream auditor publishing over nc, a connection
+// it shares and does not own (a node's main broker connection: one TLS
+// connection per node instead of two). cfg.Subject and cfg.Timeout apply;
+// the connection options (Servers, TLS, Name, InboxPrefix, RetryConnect)
+// are nc's own: its inbox prefix must be one the broker lets it read.
+// Close stops publishing and leaves nc open. While nc is disconnected,
+// or reconnected with records in flight, publishes fail as with
+// NewJetStream, so the spool keeps the records in order.
+func NewJetStreamOn(nc *nats.Conn, cfg JetStreamConfig) (*JetStream, error) {
+	if nc == nil || cfg.Subject == "" {
+		return nil, errors.New("jetstream auditor: a connection and a subject are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultJetStreamTimeout
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
 		return nil, fmt.Errorf("jetstream auditor: %w", err)
 	}
 	return &JetStream{cfg: cfg, nc: nc, js: js}, nil
 }
 
+// usable reports whether the auditor may publish.
+func (a *JetStream) usable() bool {
+	return !a.closed.Load() && !a.nc.IsClosed() && !a.nc.IsDraining()
+}
+
 // Audit encodes e and publishes it, waiting at most cfg.Timeout (and
 // ctx) for the acknowledgement. A failed publish matches ErrUnavailable.
 func (a *JetStream) Audit(ctx context.Context, e Entry) error {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return ErrClosed
 	}
 	data, err := e.AppendAudit(nil)
@@ -116,7 +147,7 @@ func (a *JetStream) Audit(ctx context.Context, e Entry) error {
 // acknowledgement. Two records are never byte-identical (each carries
 // its timestamp and request id, and a chained one its sequence).
 func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return ErrClosed
 	}
 	sum := sha256.Sum256(line)
@@ -124,7 +155,8 @@ func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
 }
 
 // PublishRecordAsync implements AsyncPublisher: PublishRecord without
-// waiting. The result arrives on the channel within cfg.Timeout.
+// waiting. The result arrives on the channel within cfg.Timeout (a
+// record the stream did not answer is not retried: see publishAsync).
 //
 // Records in flight keep their order because they go out on one
 // connection, which the stream reads in order: what a lost connection
@@ -135,7 +167,7 @@ func (a *JetStream) PublishRecord(ctx context.Context, line []byte) error {
 // before it are settled, it is refused with ErrUnavailable, and the
 // spool sends it again after the lost ones.
 func (a *JetStream) PublishRecordAsync(line []byte) (<-chan error, error) {
-	if a.nc.IsClosed() || a.nc.IsDraining() {
+	if !a.usable() {
 		return nil, ErrClosed
 	}
 	a.amu.Lock()
@@ -148,25 +180,11 @@ func (a *JetStream) PublishRecordAsync(line []byte) (<-chan error, error) {
 		return nil, fmt.Errorf("%w: publish to %s: reconnected while records were in flight", ErrUnavailable, a.cfg.Subject)
 	}
 	sum := sha256.Sum256(line)
-	f, err := a.js.PublishAsync(a.cfg.Subject, line, jetstream.WithMsgID(hex.EncodeToString(sum[:])))
+	res, err := a.publishAsync(line, hex.EncodeToString(sum[:]))
 	if err != nil {
 		return nil, fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, err)
 	}
-	a.inflight++
 	a.epoch = epoch
-	res := make(chan error, 1)
-	go func() {
-		var err error
-		select {
-		case <-f.Ok():
-		case perr := <-f.Err():
-			err = fmt.Errorf("%w: publish to %s: %w", ErrUnavailable, a.cfg.Subject, perr)
-		}
-		a.amu.Lock()
-		a.inflight--
-		a.amu.Unlock()
-		res <- err
-	}()
 	return res, nil
 }
 
@@ -183,8 +201,16 @@ func (a *JetStream) publish(ctx context.Context, data []byte, opts ...jetstream.
 // Reopen implements Auditor; the connection needs nothing.
 func (a *JetStream) Reopen() error { return nil }
 
-// Close drains and closes the connection.
+// Close drains and closes the connection when it is the auditor's own;
+// a shared one (NewJetStreamOn) stays open for its owner.
 func (a *JetStream) Close() error {
+	if a.closed.Swap(true) {
+		return nil
+	}
+	a.closeAcks()
+	if !a.owned {
+		return nil
+	}
 	if err := a.nc.Drain(); err != nil {
 		a.nc.Close()
 		return fmt.Errorf("jetstream audit: close: %w", err)

@@ -63,7 +63,18 @@ type SpoolConfig struct {
 	// acknowledged, when the Publisher is an AsyncPublisher; default
 	// DefaultSpoolWindow.
 	Window int
+	// Linger is how long the deliverer waits, once a new record is
+	// written while nothing is in flight, for the records that follow it
+	// (a node writes two per request: its decision before the action and
+	// the outcome after it), so they go out together: one write to the
+	// broker and one read of their acknowledgements instead of one each.
+	// Records are on disk meanwhile; only their arrival in the stream is
+	// later. 0 means DefaultSpoolLinger; negative sends each at once.
+	Linger time.Duration
 }
+
+// DefaultSpoolLinger is SpoolConfig.Linger when it is not set.
+const DefaultSpoolLinger = 2 * time.Millisecond
 
 // SpoolStats are a spool's counters, for metrics.
 type SpoolStats struct {
@@ -137,6 +148,9 @@ func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error)
 	cfg.SegmentBytes = min(cfg.SegmentBytes, cfg.MaxBytes)
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultSpoolWindow
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultSpoolLinger
 	}
 	if log == nil {
 		l := logrus.New()

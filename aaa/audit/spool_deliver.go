@@ -14,10 +14,16 @@ import (
 const DefaultSpoolWindow = 32
 
 // cursorSaveEvery bounds the acknowledged records between two cursor
-// writes while a window is full (the cursor is also written whenever
-// nothing is in flight). A crash sends those again; the stream drops the
-// duplicates.
-const cursorSaveEvery = 64
+// writes, and cursorSaveDelay how long an acknowledged record waits for
+// one while delivery is idle (the cursor is also written when delivery
+// stops). A crash sends those again; the stream drops the duplicates
+// (its duplicate window is minutes long). Writing it at most once a
+// second instead of after every acknowledged batch saves a syscall per
+// request on a node, and the cursor file is not kept open.
+const (
+	cursorSaveEvery = 64
+	cursorSaveDelay = time.Second
+)
 
 // AsyncPublisher is a Publisher that can have several records in flight
 // on one connection. The deliverer sends up to SpoolConfig.Window records
@@ -62,6 +68,9 @@ func (s *Spool) deliver() {
 	defer d.close()
 	for d.step(ctx) {
 	}
+	if d.unsaved > 0 {
+		d.saveCursor()
+	}
 }
 
 // deliverer is the state of the delivery goroutine.
@@ -75,9 +84,27 @@ type deliverer struct {
 	rfNum    uint64
 	ahead    written // bytes read ahead from rf
 	backoff  time.Duration
-	failing  bool // since the last failure, until a record is stored
-	unsaved  int  // acknowledged records since the cursor was written
-	cfile    *os.File
+	failing  bool      // since the last failure, until a record is stored
+	unsaved  int       // acknowledged records since the cursor was written
+	savedAt  time.Time // when the cursor was last written
+	saveT    *time.Timer
+	lingered bool        // waited SpoolConfig.Linger since nothing was in flight
+	timer    *time.Timer // for linger
+}
+
+// linger waits SpoolConfig.Linger (or until Close).
+func (d *deliverer) linger(ctx context.Context) bool {
+	if d.timer == nil {
+		d.timer = time.NewTimer(d.s.cfg.Linger)
+	} else {
+		d.timer.Reset(d.s.cfg.Linger)
+	}
+	select {
+	case <-d.timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 type inflight struct {
@@ -89,9 +116,7 @@ func (d *deliverer) close() {
 	if d.rf != nil {
 		d.rf.Close()
 	}
-	if d.cfile != nil {
-		d.cfile.Close()
-	}
+
 }
 
 // step sends the next record, or takes the next acknowledgement, or
@@ -105,24 +130,57 @@ func (d *deliverer) step(ctx context.Context) bool {
 		limit = 1 // after a failure: one at a time until one is stored
 	}
 	if off < size && len(d.inflight) < limit {
+		if len(d.inflight) == 0 && isHead && !d.failing && !d.lingered && s.cfg.Linger > 0 {
+			d.lingered = true // gather the records written right after this one
+			return d.linger(ctx)
+		}
 		return d.send(ctx, sg, off, size)
 	}
 	if len(d.inflight) > 0 {
 		return d.ack(ctx, len(d.inflight) < limit)
 	}
+	d.lingered = false
 	if isHead {
-		select {
-		case <-s.wake:
-			return true
-		case <-ctx.Done():
-			return false
-		}
+		return d.idle(ctx)
 	}
 	if err := s.dropSegment(sg); err != nil {
 		s.log.WithError(err).Error("audit spool: cannot remove a delivered segment")
 		return sleep(ctx, spoolRetryMax)
 	}
 	return true
+}
+
+// idle waits for a record with everything delivered: the segment
+// reader is closed (a backlog opens it again), and the cursor is written
+// once cursorSaveDelay has passed since it last was.
+func (d *deliverer) idle(ctx context.Context) bool {
+	if d.rf != nil {
+		d.rf.Close()
+		d.rf = nil
+	}
+	var due <-chan time.Time
+	if d.unsaved > 0 {
+		wait := cursorSaveDelay - time.Since(d.savedAt)
+		if wait <= 0 {
+			d.saveCursor()
+			return true
+		}
+		if d.saveT == nil {
+			d.saveT = time.NewTimer(wait)
+		} else {
+			d.saveT.Reset(wait)
+		}
+		due = d.saveT.C
+	}
+	select {
+	case <-d.s.wake:
+		return true
+	case <-due:
+		d.saveCursor()
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // readAhead is how much the deliverer reads from a segment at once when
@@ -235,9 +293,8 @@ func (d *deliverer) ack(ctx context.Context, more bool) bool {
 	d.backoff = 0
 	s.delivered.Add(1)
 	s.advance(n)
-	if d.unsaved++; len(d.inflight) == 0 || d.unsaved >= cursorSaveEvery {
-		d.unsaved = 0
-		d.cfile = s.saveCursor(d.cfile)
+	if d.unsaved++; d.unsaved >= cursorSaveEvery {
+		d.saveCursor()
 	}
 	return true
 }
@@ -256,8 +313,7 @@ func (d *deliverer) failed(ctx context.Context, err error) bool {
 		s.log.WithError(err).Warn("audit spool: stream unavailable; records stay on disk and are retried")
 	}
 	if d.unsaved > 0 {
-		d.unsaved = 0
-		d.cfile = s.saveCursor(d.cfile)
+		d.saveCursor()
 	}
 	d.backoff = min(max(2*d.backoff, spoolRetryMin), spoolRetryMax)
 	return sleep(ctx, d.backoff)
@@ -300,23 +356,25 @@ func (s *Spool) dropSegment(sg *segment) error {
 	return nil
 }
 
-// saveCursor writes the cursor in place (one 20-byte pwrite, no fsync:
-// see cursor).
-func (s *Spool) saveCursor(f *os.File) *os.File {
-	if f == nil {
-		var err error
-		if f, err = os.OpenFile(s.cursorPath(), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-			s.log.WithError(err).Warn("audit spool: cannot write the cursor; a restart sends records again (deduplicated by the stream)")
-			return nil
-		}
-	}
+// saveCursor writes the cursor (one 20-byte write, no fsync: see
+// cursor), opening and closing its file.
+func (d *deliverer) saveCursor() {
+	s := d.s
+	d.unsaved, d.savedAt = 0, time.Now()
 	s.mu.Lock()
 	c := s.cur
 	s.mu.Unlock()
+	f, err := os.OpenFile(s.cursorPath(), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		s.log.WithError(err).Warn("audit spool: cannot write the cursor; a restart sends records again (deduplicated by the stream)")
+		return
+	}
 	if _, err := f.WriteAt(c.encode(), 0); err != nil {
 		s.log.WithError(err).Warn("audit spool: cannot write the cursor")
 	}
-	return f
+	if err := f.Close(); err != nil {
+		s.log.WithError(err).Warn("audit spool: cannot write the cursor")
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

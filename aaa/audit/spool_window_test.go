@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // windowPub is an AsyncPublisher that holds each record's result until
@@ -144,4 +146,74 @@ func (p *refusingPub) PublishRecordAsync(line []byte) (<-chan error, error) {
 		return nil, errors.New("not connected")
 	}
 	return settled(p.PublishRecord(context.Background(), line)), nil
+}
+
+// A record written while nothing is in flight waits SpoolConfig.Linger
+// for the records that follow it, and they are sent together; with a
+// negative Linger each is sent at once.
+func TestSpoolLinger(t *testing.T) {
+	pub := &windowPub{seen: map[string]bool{}}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: 300 * time.Millisecond}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Audit(ctx, numbered(0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := pub.inFlight(); n != 0 {
+		t.Fatalf("%d records sent before the linger ended", n)
+	}
+	if err := s.Audit(ctx, numbered(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both records sent together", func() bool { return pub.inFlight() == 2 })
+	pub.release(0, nil)
+	waitFor(t, "both delivered", func() bool { return s.Stats().Delivered == 2 })
+
+	now := &windowPub{seen: map[string]bool{}}
+	s2, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: -1}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if err := s2.Audit(ctx, numbered(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the record sent at once", func() bool { return now.inFlight() == 1 })
+}
+
+// An idle deliverer writes the cursor within cursorSaveDelay of the last
+// acknowledgement, and keeps neither the cursor file nor a segment
+// reader open meanwhile.
+func TestSpoolCursorWrittenWhenIdle(t *testing.T) {
+	pub := &memPub{}
+	dir := t.TempDir()
+	s, err := NewSpool(SpoolConfig{Dir: dir}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Audit(context.Background(), numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "3 records", func() bool { return s.Stats().Delivered == 3 })
+	s.mu.Lock()
+	want := s.cur
+	s.mu.Unlock()
+	deadline := time.Now().Add(cursorSaveDelay + 2*time.Second)
+	for {
+		b, err := os.ReadFile(s.cursorPath())
+		if c, ok := decodeCursor(b); err == nil && ok && c == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cursor file %x, want %+v", b, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -67,7 +67,7 @@ func newEmulateCmd(cfgPath *string) *cobra.Command {
 	fl.StringVar(&rc.PKIDir, "pki", "", "tutti pki directory with ca.pem and ca.key (required)")
 	fl.StringVar(&rc.Prefix, "prefix", emulate.DefaultPrefix, "node name prefix")
 	fl.IntVar(&rc.Offset, "offset", 0, "number the nodes offset+1… (several emulators, one fleet)")
-	fl.StringVar(&rc.Audit, "audit", "", `audit: "discard" (encode each record, then drop it), "stream" (the config's file plus a spool and JetStream connection per node to the broker's audit stream), a file all nodes append to, or "" to follow the config`)
+	fl.StringVar(&rc.Audit, "audit", "", `audit: "discard" (encode each record, then drop it), "stream" (the config's file plus a spool per node to the broker's audit stream, over the node's connection), a file all nodes append to, or "" to follow the config`)
 	fl.StringVar(&key, "key", "ecdsa", "node key type: ecdsa or ed25519")
 	fl.BoolVar(&rc.SharedConn, "shared-conn", false, "one broker connection for all nodes instead of one each")
 	fl.IntVar(&rc.Parallel, "parallel", emulate.DefaultParallel, "nodes connecting at the same time")

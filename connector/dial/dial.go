@@ -65,6 +65,11 @@ type Config struct {
 	// pool member may be plain STOMP (ssl = 0), as on MCollective sites:
 	// the messages are signed end to end either way.
 	MCollective bool
+	// InboxPrefix is a NATS connection's inbox prefix, where JetStream
+	// acknowledgements arrive (a node's audit records share its
+	// connection: x509.InboxPrefix of its certificate name, the one the
+	// broker lets it read); empty: nats.go's. STOMP connections ignore it.
+	InboxPrefix string
 }
 
 // ConfigFrom picks the connector's sections out of a client's or a
@@ -137,6 +142,7 @@ func natsConfig(c Config, id Identity, log *logrus.Entry) (natsconn.Config, erro
 	return natsconn.Config{
 		Servers: hosts, TLS: tlsc, User: c.NATS.User, Password: c.NATS.Pass, Credentials: c.NATS.Credentials,
 		Token: c.Token, Certificate: id.Name(), Name: c.Name, Log: log.WithField("component", "nats"),
+		InboxPrefix: c.InboxPrefix,
 	}, nil
 }
 

@@ -73,6 +73,13 @@ type Config struct {
 	// PendingMsgs and PendingBytes override DefaultPendingMsgs and
 	// DefaultPendingBytes.
 	PendingMsgs, PendingBytes int
+	// InboxPrefix is the connection's inbox prefix (nats.go
+	// CustomInboxPrefix), where answers to its requests arrive: JetStream's
+	// acknowledgements of a node's audit records sent over this
+	// connection (Conn.NATS). A tutti broker lets a certificate subscribe
+	// only under its own, x509.InboxPrefix(certificate name); empty means
+	// nats.go's _INBOX.
+	InboxPrefix string
 }
 
 // Conn is a NATS connection. It is safe for concurrent use.
@@ -225,6 +232,9 @@ func (c *Conn) options(d *dialer, closed chan struct{}) []natsgo.Option {
 	if c.cfg.Token != "" {
 		opts = append(opts, natsgo.Token(c.cfg.Token))
 	}
+	if c.cfg.InboxPrefix != "" {
+		opts = append(opts, natsgo.CustomInboxPrefix(c.cfg.InboxPrefix))
+	}
 	return opts
 }
 
@@ -373,6 +383,14 @@ const closeWait = 2 * time.Second
 func (c *Conn) Stats() (reconnects uint64, connected bool) {
 	return c.nc.Stats().Reconnects, c.nc.IsConnected()
 }
+
+// NATS is the underlying nats.go connection, for what shares this
+// connection beside the connector: a node's audit records published to
+// JetStream with acknowledgements (aaa/audit NewJetStreamOn), which
+// need NATS headers and the reply field the connector itself never
+// uses. Its users must not close or drain it (Close does) and keep to
+// what the broker lets the certificate do.
+func (c *Conn) NATS() *natsgo.Conn { return c.nc }
 
 // mapErr turns nats.go's closed-connection errors into connector.ErrClosed
 // (keeping nats.go's error in the chain).

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
+	"github.com/tuttifleet/tutti/connector/nats"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
@@ -46,8 +47,37 @@ func newAuditWriter(t *testing.T, pki *brokertest.PKI, url, name, subject string
 	return &auditWriter{name: name, pub: pub, spool: spool}
 }
 
+// newNodeAuditWriter is a node's spool as tuttid wires it: over the
+// node's one broker connection (the NATS connector, its reconnection
+// included), publishing to its own subject with the acknowledgements
+// under its private inbox prefix.
+func newNodeAuditWriter(t *testing.T, pki *brokertest.PKI, url, name string) *auditWriter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := nats.Connect(ctx, nats.Config{Servers: []string{url}, TLS: pki.ClientTLS(t, name), Name: name,
+		Log: brokertest.Logger("nats"), InboxPrefix: x509.InboxPrefix(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := audit.NewJetStreamOn(conn.NATS(), audit.JetStreamConfig{Subject: broker.NodeAuditPrefix + name, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: t.TempDir()}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		spool.Close()
+		pub.Close()
+		conn.Close()
+	})
+	return &auditWriter{name: name, pub: pub, spool: spool}
+}
+
 // TestAuditStreamThroughOutage: the broker creates the audit stream;
-// three nodes and the signer spool their records to it, a record every
+// three nodes (over their one connection) and the signer spool their records to it, a record every
 // 100 ms each, while the broker is stopped for 30 s (5 s with -short) and
 // started again on the same store, and for a second after; every record
 // arrives exactly once, in order per writer.
@@ -71,7 +101,7 @@ func TestAuditStreamThroughOutage(t *testing.T) {
 	writers := []*auditWriter{newAuditWriter(t, pki, b.ClientURL(), "aaa.privileged.mcollective", "tutti.aaa.audit.site")}
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("node%d.example.net", i)
-		writers = append(writers, newAuditWriter(t, pki, b.ClientURL(), name, broker.NodeAuditPrefix+name))
+		writers = append(writers, newNodeAuditWriter(t, pki, b.ClientURL(), name))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), outage+60*time.Second)
 	defer cancel()

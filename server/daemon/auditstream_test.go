@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -108,6 +109,21 @@ func TestNodeAuditStream(t *testing.T) {
 	}
 	if mt := grep(f.scrape(t), "tutti_node_audit_spool_delivered_total"); mt == "" || strings.HasSuffix(mt, " 0") {
 		t.Errorf("delivery not counted: %q", mt)
+	}
+	// one connection carries the requests, the audit records and the
+	// CRL watch (plugin.tutti.security.crl_watch, on by default)
+	cz, err := f.broker.Server().Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cz.Conns {
+		if strings.HasPrefix(c.Name, nodeName) {
+			names = append(names, c.Name)
+		}
+	}
+	if len(names) != 1 {
+		t.Errorf("the node holds %d broker connections, want 1: %q", len(names), names)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/config"
-	"github.com/tuttifleet/tutti/connector/dial"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/security/revocation"
 	"github.com/tuttifleet/tutti/security/x509"
 )
@@ -18,6 +18,7 @@ import (
 // crlWatch is a running watch of the broker's CRL bucket.
 type crlWatch struct {
 	nc     *nats.Conn
+	own    bool // nc is the watch's own: close closes it
 	stop   context.CancelFunc
 	done   chan struct{}
 	synced chan struct{}
@@ -29,45 +30,36 @@ func (w *crlWatch) close() {
 	}
 	w.stop()
 	<-w.done
-	w.nc.Close()
+	if w.own {
+		w.nc.Close()
+	}
 }
 
 // startNodeCRLWatch watches the CRL bucket (plugin.tutti.security.
-// crl_watch) over a connection of its own, presenting the node's
-// certificate and reading only under its private inbox prefix, and
-// applies every newer CRL signed by the CA to p: a revoked certificate
-// is refused within seconds, without a reload. The connection retries in
-// the background, so a node started during a broker outage, or that was
-// offline, gets the latest CRL when it connects. Nil when off or with a
-// STOMP connector (no JetStream).
-func startNodeCRLWatch(cfg *config.Server, p *x509.Provider, log *logrus.Entry) (*crlWatch, error) {
+// crl_watch) over the node's own broker connection conn, which presents
+// the node's certificate and reads only under its private inbox prefix,
+// and applies every newer CRL signed by the CA with apply: a revoked
+// certificate is refused within seconds, without a reload. The watch
+// retries while the connection is down, so a node that was offline gets
+// the latest CRL when it is back. Nil when off or with a STOMP connector
+// (no JetStream).
+func startNodeCRLWatch(cfg *config.Server, conn connector.Connector, log *logrus.Entry, apply revocation.Applier) (*crlWatch, error) {
 	if !cfg.Security.CRLWatch {
 		return nil, nil
 	}
-	if c := cfg.Connector; c != "" && c != "nats" {
-		log.WithField("connector", c).Info("CRL bucket not watched: it needs the NATS connector; revocations come from plugin.tutti.security.crl and a reload")
+	nc, ok := conn.(natsConn)
+	if c := cfg.Connector; !ok || (c != "" && c != "nats") {
+		log.WithField("connector", cfg.Connector).Info("CRL bucket not watched: it needs the NATS connector; revocations come from plugin.tutti.security.crl and a reload")
 		return nil, nil
 	}
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return nil, fmt.Errorf("CRL watch: %w", err)
-	}
-	hosts := cfg.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{dial.DefaultNATSHost}
-	}
-	nc, err := revocation.Dial(hosts, nats.Secure(tlsc), nats.Name(cfg.Identity+" crl"),
-		nats.CustomInboxPrefix(x509.InboxPrefix(p.Name())))
-	if err != nil {
-		return nil, err
-	}
-	return runCRLWatch(nc, p.ApplyCRL, log.WithField("component", "crl-watch")), nil
+	return runCRLWatch(nc.NATS(), false, apply, log.WithField("component", "crl-watch")), nil
 }
 
-// runCRLWatch runs revocation.Watch over nc until close.
-func runCRLWatch(nc *nats.Conn, apply revocation.Applier, log *logrus.Entry) *crlWatch {
+// runCRLWatch runs revocation.Watch over nc until close; own: close
+// closes nc.
+func runCRLWatch(nc *nats.Conn, own bool, apply revocation.Applier, log *logrus.Entry) *crlWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &crlWatch{nc: nc, stop: cancel, done: make(chan struct{}), synced: make(chan struct{})}
+	w := &crlWatch{nc: nc, own: own, stop: cancel, done: make(chan struct{}), synced: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		revocation.Watch(ctx, nc, apply, log, w.synced)
@@ -116,7 +108,7 @@ func (b *Broker) startBrokerCRLWatch() (*crlWatch, error) {
 		}
 		return info, err
 	}
-	w := runCRLWatch(nc, apply, log)
+	w := runCRLWatch(nc, true, apply, log)
 	// StartBroker's callers hold the embedded broker only: the watch ends
 	// with it
 	go func() {

@@ -100,8 +100,10 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		}
 		authz = d.Authorizer
 	}
+	// local outputs first: a node whose audit cannot work fails before
+	// it connects
 	if cfg.Audit.Enabled && cfg.Audit.Stream {
-		if d.stream, err = openAuditStream(cfg, d.Provider, log); err != nil {
+		if d.stream, err = openAuditStream(cfg, log); err != nil {
 			return err
 		}
 	}
@@ -110,7 +112,23 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 			return err
 		}
 	}
-	if d.crl, err = startNodeCRLWatch(cfg, d.Provider, log); err != nil {
+	// the one broker connection: requests and replies, and with NATS the
+	// audit records to the stream and the CRL watch, whose answers arrive
+	// under the certificate's private inbox prefix (the broker allows no
+	// other)
+	dc := dial.ConfigFrom(&cfg.Common)
+	if d.Provider != nil { // nil in MCollective's ssl mode (STOMP)
+		dc.InboxPrefix = x509.InboxPrefix(d.Provider.Name())
+	}
+	if d.Conn, err = dial.Open(ctx, dc, d.identity(), log); err != nil {
+		return err
+	}
+	if d.stream != nil {
+		if err := d.stream.attach(cfg, d.Conn, d.Provider); err != nil {
+			return err
+		}
+	}
+	if d.crl, err = startNodeCRLWatch(cfg, d.Conn, log, d.Provider.ApplyCRL); err != nil {
 		return err
 	}
 	d.crl.waitSynced(ctx, log)
@@ -119,9 +137,6 @@ func (d *Node) build(ctx context.Context, file *config.File) error {
 		rc = replay.New(0)
 	}
 	opts.Authorizer, opts.Auditor, opts.Replay, opts.Extra = authz, d.Auditor, rc, externalAgents(cfg, log)
-	if d.Conn, err = dial.Open(ctx, dial.ConfigFrom(&cfg.Common), d.identity(), log); err != nil {
-		return err
-	}
 	opts.Connector = d.Conn
 	d.Node, err = server.New(opts)
 	if err != nil {
@@ -251,9 +266,7 @@ func (d *Node) close() {
 	if d.stopWatch != nil {
 		d.stopWatch()
 	}
-	if d.Conn != nil {
-		_ = d.Conn.Close()
-	}
+	// the spool and the CRL watch first: they use the connection
 	if d.Auditor != nil {
 		_ = d.Auditor.Close()
 	}
@@ -261,6 +274,9 @@ func (d *Node) close() {
 		d.stream.close()
 	}
 	d.crl.close()
+	if d.Conn != nil {
+		_ = d.Conn.Close()
+	}
 }
 
 // checkOwnReplies signs a message as a reply and verifies it as a client

@@ -25,6 +25,7 @@ import (
 	"github.com/tuttifleet/tutti/internal/freeport"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server"
+	"github.com/tuttifleet/tutti/server/broker"
 	"github.com/tuttifleet/tutti/server/daemon"
 	"github.com/tuttifleet/tutti/server/sdnotify/systemdtest"
 	"github.com/tuttifleet/tutti/server/version"
@@ -66,6 +67,7 @@ type fleet struct {
 	client    *client.Client
 	clientP   *x509.Provider
 	conn      connector.Connector
+	broker    *broker.Broker
 	done      chan error
 	cancel    context.CancelFunc
 }
@@ -105,7 +107,7 @@ func (f *fleet) brokerHosts() string {
 func startBroker(t *testing.T, dir string) { t.Helper(); startBrokerWith(t, dir, "") }
 
 // startBrokerWith starts the test broker with extra configuration lines.
-func startBrokerWith(t *testing.T, dir, extra string) {
+func startBrokerWith(t *testing.T, dir, extra string) *broker.Broker {
 	t.Helper()
 	port := freeport.Must(t)
 	conf := filepath.Join(dir, "broker.conf")
@@ -124,6 +126,7 @@ func startBrokerWith(t *testing.T, dir, extra string) {
 	}
 	t.Cleanup(b.Shutdown)
 	write(t, filepath.Join(dir, "broker.url"), fmt.Sprintf("nats://127.0.0.1:%d", port))
+	return b
 }
 
 func newPKI(t *testing.T, dir string) {
@@ -157,7 +160,7 @@ func startFleetWith(t *testing.T, sd *systemdtest.NotifySocket, brokerExtra, ext
 	f := &fleet{dir: dir, conf: filepath.Join(dir, "server.conf"), done: make(chan error, 1)}
 	f.metrics = fmt.Sprintf("plugin.choria.stats_port = %d\n", freeport.Must(t))
 	newPKI(t, dir)
-	startBrokerWith(t, dir, brokerExtra)
+	f.broker = startBrokerWith(t, dir, brokerExtra)
 	write(t, filepath.Join(dir, "facts.yaml"), "role: web\n")
 	write(t, filepath.Join(dir, "classes.txt"), "base\n")
 	write(t, filepath.Join(dir, "policies", "rpcutil.policy"), policyAllow)

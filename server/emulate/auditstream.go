@@ -8,9 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/sirupsen/logrus"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
+	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
@@ -37,30 +39,31 @@ func (o *Options) spoolRoot() string {
 
 // nodeStream is one node's way to the broker's audit stream, built as
 // tuttid builds it (server/daemon/auditstream.go): its own spool
-// directory with its own group-commit fsync and delivery goroutine, and
-// its own JetStream connection presenting the node's certificate,
-// publishing to tutti.audit.node.<certificate name> and receiving the
-// acknowledgements under the node's private inbox prefix.
+// directory with its own group-commit fsync and delivery goroutine,
+// publishing to tutti.audit.node.<certificate name> over the node's own
+// broker connection, the acknowledgements arriving under the node's
+// private inbox prefix. With --shared-conn the nodes share one
+// connection presenting one certificate, which may publish only its own
+// records: each node then opens a JetStream connection of its own for
+// them, presenting its certificate (a fleet that does not exist either
+// way; tuttid has one connection per node).
 type nodeStream struct {
 	pub   *audit.JetStream
 	spool *audit.Spool
 }
 
 // openNodeStream opens node name's spool (under o.spoolRoot()) and its
-// publisher.
-func openNodeStream(o Options, p *x509.Provider, name string, log *logrus.Entry) (*nodeStream, error) {
-	tlsc, err := p.ClientTLS("")
-	if err != nil {
-		return nil, fmt.Errorf("audit stream: %w", err)
+// publisher: over own, the node's connection, or a connection of its own
+// when own is nil (--shared-conn).
+func openNodeStream(o Options, p *x509.Provider, own connector.Connector, name string, log *logrus.Entry) (*nodeStream, error) {
+	subject := broker.NodeAuditPrefix + p.Name()
+	var pub *audit.JetStream
+	var err error
+	if nc, ok := own.(interface{ NATS() *nats.Conn }); ok {
+		pub, err = audit.NewJetStreamOn(nc.NATS(), audit.JetStreamConfig{Subject: subject})
+	} else {
+		pub, err = ownStreamConn(o, p, subject, name)
 	}
-	hosts := o.Config.NATS.Hosts
-	if len(hosts) == 0 {
-		hosts = []string{dial.DefaultNATSHost}
-	}
-	pub, err := audit.NewJetStream(audit.JetStreamConfig{
-		Servers: strings.Join(hosts, ","), Subject: broker.NodeAuditPrefix + p.Name(), TLS: tlsc, Name: name + " audit",
-		InboxPrefix: x509.InboxPrefix(p.Name()), RetryConnect: true,
-	})
 	if err != nil {
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}
@@ -72,6 +75,23 @@ func openNodeStream(o Options, p *x509.Provider, name string, log *logrus.Entry)
 		return nil, err
 	}
 	return &nodeStream{pub: pub, spool: spool}, nil
+}
+
+// ownStreamConn is a JetStream publisher on a connection of its own
+// presenting p's certificate (--shared-conn).
+func ownStreamConn(o Options, p *x509.Provider, subject, name string) (*audit.JetStream, error) {
+	tlsc, err := p.ClientTLS("")
+	if err != nil {
+		return nil, err
+	}
+	hosts := o.Config.NATS.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{dial.DefaultNATSHost}
+	}
+	return audit.NewJetStream(audit.JetStreamConfig{
+		Servers: strings.Join(hosts, ","), Subject: subject, TLS: tlsc, Name: name + " audit",
+		InboxPrefix: x509.InboxPrefix(p.Name()), RetryConnect: true,
+	})
 }
 
 // AuditSpool adds up the nodes' spool counters.

@@ -110,7 +110,7 @@ type Report struct {
 	SharedConn bool   `json:"shared_conn"`
 	// Audit is "off", "discard (records encoded, then dropped)" or
 	// "file <path> (shared by all nodes)", followed with AuditStream by
-	// " + stream (a spool and a JetStream connection per node)".
+	// " + stream (a spool per node, delivering over its broker connection)".
 	Audit        string  `json:"audit"`
 	CertsIssued  int     `json:"certs_issued"`
 	CertsCached  int     `json:"certs_cached"`
@@ -315,7 +315,7 @@ func (f *Fleet) shared(o Options) (*sharedParts, error) {
 	sh.auditor, sh.auditDesc = a, "file "+path+" (shared by all nodes)"
 	f.auditor = a
 	if o.streamed() {
-		sh.auditDesc += " + stream (a spool and a JetStream connection per node)"
+		sh.auditDesc += " + stream (a spool per node, delivering over its broker connection)"
 	}
 	return sh, nil
 }
@@ -387,7 +387,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 	auditor := sh.auditor
 	var stream *nodeStream
 	if o.streamed() {
-		if stream, err = openNodeStream(o, p, name, log); err != nil {
+		if stream, err = openNodeStream(o, p, own, name, log); err != nil {
 			if own != nil {
 				_ = own.Close()
 			}
@@ -436,6 +436,7 @@ func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string
 func connect(ctx context.Context, o Options, p *x509.Provider, name string, log *logrus.Entry) (connector.Connector, error) {
 	c := dial.ConfigFrom(&o.Config.Common)
 	c.Name = name
+	c.InboxPrefix = x509.InboxPrefix(p.Name()) // where its audit records' acknowledgements arrive
 	return dial.Open(ctx, c, p, log)
 }
 
