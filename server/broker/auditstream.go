@@ -135,6 +135,8 @@ func (b *Broker) manageAuditStream() {
 }
 
 func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
+	b.jsSetup.Lock()
+	defer b.jsSetup.Unlock()
 	nc, err := nats.Connect("", nats.InProcessServer(b.srv), nats.Token(b.internal), nats.Name(internalUser),
 		nats.NoReconnect())
 	if err != nil {

@@ -135,8 +135,12 @@ type Broker struct {
 	internal   string
 	auditReady chan struct{}
 	crlReady   chan struct{}
-	chains     *connChains
-	quit       chan struct{}
+	// jsSetup serialises the broker's own stream and bucket creation:
+	// nats-server 2.12.1 races (go test -race) when two stream updates
+	// run at once, as the audit stream's and the buckets' did at start.
+	jsSetup sync.Mutex
+	chains  *connChains
+	quit    chan struct{}
 }
 
 // New validates cfg and prepares a broker. It does not listen yet.

@@ -89,6 +89,8 @@ func (b *Broker) manageCRLBucket() {
 }
 
 func (b *Broker) putCRLBucket() error {
+	b.jsSetup.Lock()
+	defer b.jsSetup.Unlock()
 	nc, err := b.InternalConn()
 	if err != nil {
 		return err
