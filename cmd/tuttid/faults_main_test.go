@@ -149,6 +149,17 @@ func newFaultFleet(t *testing.T, nodes []string, stream bool, agents ...string) 
 			t.Fatal(err)
 		}
 	}
+	f.writeBrokerConf(t, stream)
+	for _, a := range agents {
+		writeFile(t, filepath.Join(f.dir, "policies", a+".policy"), "policy default deny\nallow\tchoria="+tester+"\t*\t*\t*\n")
+	}
+	return f
+}
+
+// writeBrokerConf writes broker.conf, with a JetStream store under
+// store/ when stream.
+func (f *faultFleet) writeBrokerConf(t *testing.T, stream bool) {
+	t.Helper()
 	broker := "identity = broker.example.net\nlogfile = " + filepath.Join(f.dir, "broker.log") + "\nloglevel = info\n" +
 		securityLines("broker.example.net") +
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", f.port) +
@@ -157,10 +168,6 @@ func newFaultFleet(t *testing.T, nodes []string, stream bool, agents ...string) 
 		broker += "plugin.choria.network.stream.store = " + filepath.Join(f.dir, "store") + "\n"
 	}
 	writeFile(t, filepath.Join(f.dir, "broker.conf"), broker)
-	for _, a := range agents {
-		writeFile(t, filepath.Join(f.dir, "policies", a+".policy"), "policy default deny\nallow\tchoria="+tester+"\t*\t*\t*\n")
-	}
-	return f
 }
 
 func wrap(names []string) [][]string {

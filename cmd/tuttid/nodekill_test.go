@@ -61,14 +61,22 @@ func executedIDs(t *testing.T, path string) []string {
 // executed has its decision record in the node's audit file, read right
 // after the kill, and in its audit spool: the restarted node delivers
 // the spool to the broker's audit stream, which then holds a decision
-// record of every executed request. Nothing executes twice.
+// record of every executed request. Nothing executes twice. Twice:
+// with the stream taking the records while the node runs, and with the
+// broker running without JetStream until after the kill (every record
+// waits in the spool; the broker is then restarted with its store).
 func TestNodeKillNoExecutionUnaudited(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a broker and a node as processes and kills the node")
 	}
+	t.Run("delivering", func(t *testing.T) { testNodeKill(t, false) })
+	t.Run("stream-outage", func(t *testing.T) { testNodeKill(t, true) })
+}
+
+func testNodeKill(t *testing.T, outage bool) {
 	const node = "node1.example.net"
-	f := newFaultFleet(t, []string{node}, true, "recorder")
-	f.startBroker(t)
+	f := newFaultFleet(t, []string{node}, !outage, "recorder")
+	broker := f.startBroker(t)
 	executed := filepath.Join(f.dir, "executed")
 	installRecorder(t, filepath.Join(f.dir, "agents"), executed)
 	conf := f.nodeConf(t, node, "plugin.tutti.agents_dir = agents\nplugin.tutti.audit.stream = true\n")
@@ -116,8 +124,29 @@ func TestNodeKillNoExecutionUnaudited(t *testing.T) {
 
 	// the restarted node delivers its spool: the stream holds a decision
 	// of every executed request
-	startTuttid(t, f.dir, node+"-restarted", "--config", conf)
+	if outage {
+		broker.kill(t)
+		f.writeBrokerConf(t, true)
+		f.startBroker(t)
+	}
 	stream := adminAuditStream(t, f)
+	missing := 0
+	for id := range streamDecisions(t, stream) {
+		if decided[id].RequestID == "" {
+			t.Errorf("the stream holds a decision on %s the audit file lacks", id)
+		}
+	}
+	inStream := streamDecisions(t, stream)
+	for _, id := range ran {
+		if !inStream[id] {
+			missing++
+		}
+	}
+	t.Logf("at the kill, %d executed requests' decisions were in the spool only", missing)
+	if outage && missing != len(ran) {
+		t.Errorf("during the stream outage, %d of %d decisions reached the stream", len(ran)-missing, len(ran))
+	}
+	startTuttid(t, f.dir, node+"-restarted", "--config", conf)
 	waitUntil(t, 20*time.Second, "the stream to hold every executed request's decision", func() bool {
 		inStream := streamDecisions(t, stream)
 		for _, id := range ran {
