@@ -68,10 +68,12 @@ var ErrNotRecord = errors.New("not an audit record")
 
 // line is the union of the fields of every record shape.
 type line struct {
-	Type       string          `json:"type"`
-	Protocol   string          `json:"protocol"`
-	Timestamp  string          `json:"timestamp"`
-	Time       int64           `json:"time"`
+	Type      string `json:"type"`
+	Protocol  string `json:"protocol"`
+	Timestamp string `json:"timestamp"`
+	// Time is tutti-aaa's Unix seconds; a checkpoint's is a string (its
+	// own record shape), so it is read raw and decoded where it is used.
+	Time       json.RawMessage `json:"time"`
 	RequestID  string          `json:"request_id"`
 	Caller     string          `json:"caller"`
 	CallerID   string          `json:"callerid"`
@@ -137,7 +139,9 @@ func DecodeEvent(b []byte) (Event, error) {
 	switch {
 	case l.Protocol == signerProtocol:
 		e.Kind, e.Caller, e.Decision, e.Site, e.ErrorCode = KindSigner, l.CallerID, l.Action, l.Site, l.ErrorCode
-		e.Action, e.Time = "", time.Unix(l.Time, 0).UTC()
+		var secs int64
+		_ = json.Unmarshal(l.Time, &secs) // not a number: left at the epoch, as a time that does not parse
+		e.Action, e.Time = "", time.Unix(secs, 0).UTC()
 		decodeSigned(&e, l.Request)
 	case l.Type == TypeOutcome:
 		e.Kind, e.StatusCode, e.StatusMsg, e.Started = KindOutcome, l.StatusCode, l.StatusMsg, parseTime(l.Started)

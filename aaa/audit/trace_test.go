@@ -81,6 +81,10 @@ func TestDecodeEvent(t *testing.T) {
 	if e, err = DecodeEvent([]byte(signedApproved)); err != nil || e.Kind != KindSigner || e.Approver != "up=bob" || e.ApprovalID != "ap1" {
 		t.Fatalf("signer record with an approver decoded as %+v (%v)", e, err)
 	}
+	// a checkpoint as the chain writes it: its time is a string
+	if e, err = DecodeEvent([]byte(`{"type":"checkpoint","seq":1001,"time":"2026-12-06T19:30:00.000Z","writer":"n1"}`)); err != nil || e.Kind != KindOther {
+		t.Fatalf("checkpoint with a string time: %+v %v", e, err)
+	}
 	if e, err = DecodeEvent([]byte(`{"type":"checkpoint","seq":9}`)); err != nil || e.Kind != KindOther {
 		t.Fatalf("checkpoint: %+v %v", e, err)
 	}
