@@ -177,6 +177,18 @@ func checkTuttiCLIOnMcollectived(t *testing.T, cfg, forged, name string, daemonL
 			t.Fatalf("tutti rpc %v: %s", filter, out)
 		}
 	}
+	code, out, stderr = runCLI(t, "discover", "--config", cfg, "-W", "role=web base")
+	if code != ExitOK || !strings.Contains(out, name) {
+		t.Fatalf("tutti discover -W: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "facts", "country", "--config", cfg)
+	if code != ExitOK || !strings.Contains(out, "mt  found 1 time") {
+		t.Fatalf("tutti facts country: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "ping", "--config", cfg, "-S", "role=web")
+	if code == ExitOK || !strings.Contains(stderr, "compound filters (-S) are not supported towards MCollective nodes") {
+		t.Fatalf("tutti ping -S: exit %d\n%s\n%s", code, out, stderr)
+	}
 	code, out, stderr = runCLI(t, "rpc", "rpcutil", "ping", "--config", cfg, "-F", "role=db")
 	if code != ExitNoReplies {
 		t.Fatalf("tutti rpc -F role=db: exit %d, want %d\n%s\n%s", code, ExitNoReplies, out, stderr)
