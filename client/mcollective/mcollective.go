@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,36 +88,27 @@ func (c *Client) RPC(ctx context.Context, agent, action string, data *rm.Hash, f
 }
 
 func (c *Client) request(ctx context.Context, agent string, msg rm.Value, filter mco.Filter, wait time.Duration) ([]Reply, error) {
-	var mu sync.Mutex
-	var replies []Reply
-	var reqID string
-	ready := make(chan struct{})
-	ex, err := c.publish(ctx, c.o.Collective, agent, msg, filter, c.o.TTL, func(b []byte) {
-		<-ready
-		r, err := c.verify(b, reqID)
-		if err != nil {
-			c.o.Log.WithError(err).WithField("request", reqID).Warn("reply dropped")
-			return
-		}
-		mu.Lock()
-		replies = append(replies, *r)
-		mu.Unlock()
-	})
+	q := &rawQueue{notify: make(chan struct{}, 1)}
+	ex, err := c.publish(ctx, c.o.Collective, agent, msg, filter, c.o.TTL, q.push)
 	if err != nil {
-		close(ready) // a reply that raced the failure is dropped (no id)
 		return nil, err
 	}
 	defer ex.stop()
-	reqID = ex.id
-	close(ready)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	var replies []Reply
+	for _, raw := range q.take() {
+		r, err := c.verify(raw.data, ex.id)
+		if err != nil {
+			c.o.Log.WithError(err).WithField("request", ex.id).Warn("reply dropped")
+			continue
+		}
+		replies = append(replies, *r)
+	}
 	return replies, nil
 }
 
