@@ -40,6 +40,15 @@ type BatchSummary struct {
 // in flight ends and no further batch is sent. Without Targets, or with a
 // Size of 0 or at least len(Targets), it is one Do.
 func (c *Client) DoBatched(ctx context.Context, req Request, b Batch, onReply func(Result)) (*BatchSummary, error) {
+	return Batched(ctx, c.Do, req, b, onReply)
+}
+
+// DoFunc sends one request and collects its replies, as Client.Do does.
+type DoFunc func(ctx context.Context, req Request, onReply func(Result)) (*Summary, error)
+
+// Batched is DoBatched over any do: clients of other protocols
+// (client/mcollective) roll out in batches the same way.
+func Batched(ctx context.Context, do DoFunc, req Request, b Batch, onReply func(Result)) (*BatchSummary, error) {
 	if b.Size < 0 {
 		return nil, fmt.Errorf("batch size %d: must be 0 (no batches) or positive", b.Size)
 	}
@@ -75,7 +84,7 @@ func (c *Client) DoBatched(ctx context.Context, req Request, b Batch, onReply fu
 		if len(targets) > 0 && (r.Expect == 0 || r.Expect > len(targets)) {
 			r.Expect = len(targets)
 		}
-		sum, err := c.Do(ctx, r, onReply)
+		sum, err := do(ctx, r, onReply)
 		if err != nil {
 			if i == 0 {
 				return nil, err

@@ -124,7 +124,7 @@ func securityKeys() []KeyInfo {
 		k("plugin.security.server_anon_tls", KindBool, "false", "servers: unverified TLS; refused in v1"),
 		k("plugin.security.always_overwrite_cache", KindBool, "", "historic certificate-cache switch").with(Ignored),
 		k("plugin.choria.security.serializer", KindString, "", "Choria v2 serializer").with(Ignored),
-		k("securityprovider", KindString, "", "ssl: node in MCollective 2.12 mode (MCollective's ssl plugin); unset: Choria's security"),
+		k("securityprovider", KindString, "", "ssl: node or client in MCollective 2.12 mode (MCollective's ssl plugin); unset: Choria's security"),
 	)
 }
 
@@ -133,8 +133,8 @@ func mcoSSLKeys() []KeyInfo {
 		k("plugin.ssl_server_private", KindPath, "", "fleet-wide server private key"),
 		k("plugin.ssl_server_public", KindPath, "", "fleet-wide server public key (clients verify replies; nodes do not need it)"),
 		k("plugin.ssl_client_cert_dir", KindPath, "", "node: directory of <name>.pem client public keys"),
-		k("plugin.ssl_client_private", KindPath, "", "client private key (env MCOLLECTIVE_SSL_PRIVATE wins); the tutti CLI does not use it yet").with(Unsupported),
-		k("plugin.ssl_client_public", KindPath, "", "client public key (env MCOLLECTIVE_SSL_PUBLIC wins); the tutti CLI does not use it yet").with(Unsupported),
+		k("plugin.ssl_client_private", KindPath, "", "client: private key requests are signed with (env MCOLLECTIVE_SSL_PRIVATE wins)"),
+		k("plugin.ssl_client_public", KindPath, "", "client: public key of ssl_client_private; its file name without .pem is the caller (cert=<name>) (env MCOLLECTIVE_SSL_PUBLIC wins)"),
 		enum("plugin.ssl_serializer", "marshal", "serializer, must match on both ends", "marshal", "yaml"),
 		k("plugin.ssl.enforce_ttl", KindBool, "1", "tutti always enforces the TTL").with(Ignored),
 		k("plugin.psk", KindString, "", "MCollective psk security plugin secret").with(Unsupported),

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,8 +88,48 @@ func (c *Client) RPC(ctx context.Context, agent, action string, data *rm.Hash, f
 }
 
 func (c *Client) request(ctx context.Context, agent string, msg rm.Value, filter mco.Filter, wait time.Duration) ([]Reply, error) {
+	q := &rawQueue{notify: make(chan struct{}, 1)}
+	ex, err := c.publish(ctx, c.o.Collective, agent, msg, filter, c.o.TTL, q.push)
+	if err != nil {
+		return nil, err
+	}
+	defer ex.stop()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	var replies []Reply
+	for _, raw := range q.take() {
+		r, err := c.verify(raw.data, ex.id)
+		if err != nil {
+			c.o.Log.WithError(err).WithField("request", ex.id).Warn("reply dropped")
+			continue
+		}
+		replies = append(replies, *r)
+	}
+	return replies, nil
+}
+
+// exchange is a published request: its id, when it was published, and
+// stop, which ends the reply subscription.
+type exchange struct {
+	id        string
+	published time.Time
+	stop      func()
+}
+
+// publish signs msg, subscribes recv to a reply queue of its own and
+// broadcasts the request on agent's topic in collective. recv gets every
+// message on the reply queue, unverified.
+func (c *Client) publish(ctx context.Context, collective, agent string, msg rm.Value, filter mco.Filter, ttlD time.Duration,
+	recv func([]byte)) (*exchange, error) {
 	now := time.Now().Unix()
-	ttl := int64(c.o.TTL / time.Second)
+	if ttlD <= 0 {
+		ttlD = c.o.TTL
+	}
+	ttl := int64(ttlD / time.Second)
 	body, err := mco.EncodeBody(c.o.Serializer, &mco.Body{Msg: msg, TTL: ttl, MsgTime: now})
 	if err != nil {
 		return nil, err
@@ -105,43 +144,27 @@ func (c *Client) request(ctx context.Context, agent string, msg rm.Value, filter
 	}
 	reqID := hex.EncodeToString(id)
 	wire, err := mco.EncodeRequest(c.o.Serializer, &mco.Request{Body: body, SenderID: c.o.Sender, RequestID: reqID, Filter: filter,
-		Collective: c.o.Collective, Agent: agent, CallerID: c.o.Caller, TTL: ttl, MsgTime: now, Hash: hash})
+		Collective: collective, Agent: agent, CallerID: c.o.Caller, TTL: ttl, MsgTime: now, Hash: hash})
 	if err != nil {
 		return nil, err
 	}
-	replyTo := c.o.Collective + ".reply." + c.o.Sender + "_" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(c.seq.Add(1), 10)
-	var mu sync.Mutex
-	var replies []Reply
-	sub, err := c.o.Connector.Subscribe(connector.Destination{Kind: connector.Reply, ReplyTo: replyTo}, func(m connector.Message) {
-		r, err := c.verify(m.Data, reqID)
-		if err != nil {
-			c.o.Log.WithError(err).WithField("request", reqID).Warn("reply dropped")
-			return
-		}
-		mu.Lock()
-		replies = append(replies, *r)
-		mu.Unlock()
-	})
+	replyTo := collective + ".reply." + c.o.Sender + "_" + strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(c.seq.Add(1), 10)
+	sub, err := c.o.Connector.Subscribe(connector.Destination{Kind: connector.Reply, ReplyTo: replyTo}, func(m connector.Message) { recv(m.Data) })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("subscribe to replies: %w", err)
 	}
-	defer sub.Unsubscribe() //nolint:errcheck // nothing to do about it
+	stop := func() { _ = sub.Unsubscribe() }
 	if err := c.o.Connector.Flush(ctx); err != nil {
-		return nil, err
+		stop()
+		return nil, fmt.Errorf("flush reply subscription: %w", err)
 	}
-	dest := connector.Destination{Kind: connector.Broadcast, Collective: c.o.Collective, Agent: agent, ReplyTo: replyTo}
+	published := time.Now()
+	dest := connector.Destination{Kind: connector.Broadcast, Collective: collective, Agent: agent, ReplyTo: replyTo}
 	if err := c.o.Connector.Publish(ctx, dest, wire); err != nil {
-		return nil, err
+		stop()
+		return nil, fmt.Errorf("publish: %w", err)
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return replies, nil
+	return &exchange{id: reqID, published: published, stop: stop}, nil
 }
 
 // verify decodes a reply, checks it answers reqID and verifies its

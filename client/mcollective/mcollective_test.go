@@ -23,6 +23,7 @@ type loop struct {
 	mu            sync.Mutex
 	inbox         map[string]connector.Handler
 	t             *testing.T
+	last          *mco.Request // the last request published
 }
 
 func (l *loop) Subscribe(d connector.Destination, h connector.Handler) (connector.Subscription, error) {
@@ -43,6 +44,7 @@ func (l *loop) Publish(_ context.Context, d connector.Destination, b []byte) err
 	}
 	l.mu.Lock()
 	h := l.inbox[d.ReplyTo]
+	l.last = req
 	l.mu.Unlock()
 	reply := func(sender, id string, key *rsa.PrivateKey) {
 		body, _ := mco.Marshal.Marshal(rm.Sym("statuscode", int64(0), "statusmsg", "OK", "data", rm.Sym("pong", int64(1))))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/tuttifleet/tutti/client"
 	mcoclient "github.com/tuttifleet/tutti/client/mcollective"
 	"github.com/tuttifleet/tutti/cmd/tutti/internal/demo"
 	mco "github.com/tuttifleet/tutti/connector/mcollective"
@@ -118,6 +120,88 @@ func TestTuttiClientAgainstMcollectived(t *testing.T) {
 			if !strings.Contains(daemonLog(), "cert=alice") {
 				t.Logf("mcollectived log does not name the caller:\n%s", daemonLog())
 			}
+
+			clientConf := "identity = tutti-client\nmain_collective = " + collective + "\ncollectives = " + collective + "\n" +
+				brokerLines(b, "", "tutti-client", amqtest.ClientUser, b.ClientPassword, false) +
+				"securityprovider = ssl\nplugin.ssl_serializer = " + ser.Name() + "\nplugin.ssl_server_public = " + serverPub + "\n" +
+				"plugin.ssl_client_private = " + alicePriv + "\nplugin.ssl_client_public = " + alicePub + "\n"
+			cliCfg := filepath.Join(dir, "client.cfg")
+			if err := writeFile(cliCfg, clientConf, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// a key that is not the site's server key: every reply is refused
+			_, otherPub := writeRSA(t, dir, "other")
+			forged := filepath.Join(dir, "forged.cfg")
+			if err := writeFile(forged, strings.Replace(clientConf, serverPub, otherPub, 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			checkTuttiCLIOnMcollectived(t, cliCfg, forged, name, daemonLog)
 		})
+	}
+}
+
+// checkTuttiCLIOnMcollectived runs the tutti CLI with securityprovider =
+// ssl (cfg) against one mcollectived named name: ping and rpc with each
+// filter kind, in the output modes, and with forged (another server
+// key) every reply refused with exit 3.
+func checkTuttiCLIOnMcollectived(t *testing.T, cfg, forged, name string, daemonLog func() string) {
+	t.Helper()
+	code, out, stderr := runCLI(t, "ping", "--config", cfg, "--json", "--expect", "1")
+	var ping pingDoc
+	if err := json.Unmarshal([]byte(out), &ping); err != nil || code != ExitOK {
+		t.Fatalf("tutti ping: exit %d %v\n%s\n%s\nmcollectived:\n%s", code, err, out, stderr, daemonLog())
+	}
+	if len(ping.Replies) != 1 || ping.Replies[0].Sender != name || ping.Replies[0].State != client.Verified {
+		t.Fatalf("tutti ping: %+v", ping)
+	}
+	code, out, stderr = runCLI(t, "ping", "--config", cfg, "-F", "country=mt", "--with-agent", "rpcutil", "--expect", "1")
+	if code != ExitOK || !strings.Contains(out, name) || !strings.Contains(out, "1 replies") {
+		t.Fatalf("tutti ping (human): exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, filter := range [][]string{{"-F", "role=web"}, {"-C", "base"}, {"-I", name}, {"-A", "rpcutil", "-F", "country=mt"}, {"-I", "/^mcod-/"}} {
+		args := append([]string{"rpc", "rpcutil", "ping", "--config", cfg, "--json"}, filter...)
+		code, out, stderr = runCLI(t, args...)
+		var doc struct {
+			Replies []struct {
+				Sender     string         `json:"sender"`
+				StatusCode int            `json:"statuscode"`
+				Data       map[string]any `json:"data"`
+			} `json:"replies"`
+			Stats rpcStats `json:"stats"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || code != ExitOK {
+			t.Fatalf("tutti rpc %v: exit %d %v\n%s\n%s", filter, code, err, out, stderr)
+		}
+		if len(doc.Replies) != 1 || doc.Replies[0].Sender != name || doc.Replies[0].StatusCode != 0 || doc.Replies[0].Data["pong"] == nil ||
+			doc.Stats.OK != 1 {
+			t.Fatalf("tutti rpc %v: %s", filter, out)
+		}
+	}
+	code, out, stderr = runCLI(t, "discover", "--config", cfg, "-W", "role=web base")
+	if code != ExitOK || !strings.Contains(out, name) {
+		t.Fatalf("tutti discover -W: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "facts", "country", "--config", cfg)
+	if code != ExitOK || !strings.Contains(out, "mt  found 1 time") {
+		t.Fatalf("tutti facts country: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "ping", "--config", cfg, "-S", "role=web")
+	if code == ExitOK || !strings.Contains(stderr, "compound filters (-S) are not supported towards MCollective nodes") {
+		t.Fatalf("tutti ping -S: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "rpc", "rpcutil", "ping", "--config", cfg, "-F", "role=db")
+	if code != ExitNoReplies {
+		t.Fatalf("tutti rpc -F role=db: exit %d, want %d\n%s\n%s", code, ExitNoReplies, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "ping", "--config", forged, "--json")
+	if err := json.Unmarshal([]byte(out), &ping); err != nil || code != ExitRefused {
+		t.Fatalf("tutti ping, other server key: exit %d (want %d) %v\n%s\n%s", code, ExitRefused, err, out, stderr)
+	}
+	if len(ping.Replies) != 0 || len(ping.Refused) != 1 || ping.Refused[0].Sender != name || ping.Stats.RefusedReasons["bad signature"] != 1 {
+		t.Fatalf("tutti ping, other server key: %s", out)
+	}
+	code, out, stderr = runCLI(t, "rpc", "rpcutil", "ping", "--config", forged)
+	if code != ExitRefused || !strings.Contains(stderr, "bad signature") {
+		t.Fatalf("tutti rpc, other server key: exit %d (want %d)\n%s\n%s", code, ExitRefused, out, stderr)
 	}
 }

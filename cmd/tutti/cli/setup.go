@@ -10,9 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/client"
+	mcoclient "github.com/tuttifleet/tutti/client/mcollective"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector"
 	"github.com/tuttifleet/tutti/connector/dial"
+	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security"
 	"github.com/tuttifleet/tutti/security/remote"
 	"github.com/tuttifleet/tutti/security/x509"
@@ -24,9 +26,24 @@ type session struct {
 	file   *config.File
 	log    *logrus.Entry
 	conn   connector.Connector
-	client *client.Client
+	client fleetClient
 	caller string
 }
+
+// fleetClient sends requests and collects their replies: client.Client
+// for Choria's protocol, client/mcollective's Client for MCollective
+// nodes (securityprovider = ssl). Both hand every reply over as a
+// client.Result, so each verb prints them the same way.
+type fleetClient interface {
+	Do(ctx context.Context, req client.Request, onReply func(client.Result)) (*client.Summary, error)
+	DoBatched(ctx context.Context, req client.Request, b client.Batch, onReply func(client.Result)) (*client.BatchSummary, error)
+	Discover(ctx context.Context, filter protocol.Filter, collective string, timeout, idleGap time.Duration) ([]string, *client.Summary, error)
+}
+
+var (
+	_ fleetClient = (*client.Client)(nil)
+	_ fleetClient = (*mcoclient.Client)(nil)
+)
 
 func (s *session) Close() {
 	if s.conn != nil {
@@ -95,6 +112,9 @@ func (g *globals) connect(cmd *cobra.Command) (*session, error) {
 	log := logrus.NewEntry(logger).WithField("component", "client")
 	for _, w := range file.Warnings() {
 		log.Warn(w.String())
+	}
+	if cfg.SSL.Enabled {
+		return connectMCollective(cmd.Context(), cfg, file, log)
 	}
 	p, err := x509.New(x509.ConfigFrom(cfg.Security))
 	if err == nil {
