@@ -115,6 +115,7 @@ func isInternal(c server.ClientAuthentication, token string) bool {
 func (b *Broker) manageAuditStream() {
 	cfg := b.cfg.AuditStream.streamConfig()
 	l := b.cfg.Log.WithField("stream", cfg.Name)
+	started := time.Now()
 	for warned := false; ; {
 		err := b.putAuditStream(cfg)
 		if err == nil {
@@ -122,14 +123,15 @@ func (b *Broker) manageAuditStream() {
 			close(b.auditReady)
 			return
 		}
-		if !warned {
+		retry, warn := jsRetry(err, started)
+		if !warned && warn {
 			l.WithError(err).Warn("audit stream not created yet; retrying")
 			warned = true
 		}
 		select {
 		case <-b.quit:
 			return
-		case <-time.After(auditStreamRetry):
+		case <-time.After(retry):
 		}
 	}
 }
@@ -147,6 +149,9 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := b.jsTurn(ctx, js, cfg.Name); err != nil {
+		return err
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
