@@ -93,9 +93,20 @@ func TestJetStreamCluster(t *testing.T) {
 			t.Fatalf("broker %d: the revocation buckets were not created", i)
 		}
 	}
+	// one meta leader, the same for all
+	brokertest.Eventually(t, 10*time.Second, func() error {
+		leaders := map[string]bool{}
+		for _, b := range bs {
+			leaders[metaLeader(b)] = true
+		}
+		if len(leaders) != 1 || leaders[""] {
+			return fmt.Errorf("meta leaders %v, want one", leaders)
+		}
+		return nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	js0, js2 := internalJS(t, bs[0]), internalJS(t, bs[2])
+	js2 := internalJS(t, bs[2])
 	for _, name := range []string{broker.DefaultAuditStreamName, "KV_" + revocation.CRLBucket, "KV_" + revocation.TokenBucket} {
 		s, err := js2.Stream(ctx, name)
 		if err != nil {
@@ -138,33 +149,56 @@ func TestJetStreamCluster(t *testing.T) {
 		return nil
 	})
 
-	// broker 2 (maybe the stream's leader) stops: 2 of 3 replicas remain
-	bs[2].Shutdown()
+	// the stream's leader stops: 2 of 3 replicas remain, a new leader is
+	// elected, records are taken through one survivor and read through
+	// the other
+	info, err := readStream(ctx, js2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alive []*broker.Broker
+	for i, b := range bs {
+		if fmt.Sprintf("broker%d.example.net", i) == info.Cluster.Leader {
+			b.Shutdown()
+			continue
+		}
+		alive = append(alive, b)
+	}
+	if len(alive) != 2 {
+		t.Fatalf("stream leader %q is none of the brokers", info.Cluster.Leader)
+	}
+	jsIn, jsOut := internalJS(t, alive[0]), internalJS(t, alive[1])
 	brokertest.Eventually(t, 30*time.Second, func() error {
-		if _, err := js0.Publish(ctx, subject, []byte("record 2")); err != nil {
-			return fmt.Errorf("publish with broker 2 down: %w", err)
+		if _, err := jsIn.Publish(ctx, subject, []byte("record 2")); err != nil {
+			return fmt.Errorf("publish with the stream leader %s down: %w", info.Cluster.Leader, err)
 		}
 		return nil
 	})
-	js1 := internalJS(t, bs[1])
 	brokertest.Eventually(t, 30*time.Second, func() error {
-		got, err := readLast(js1)
+		got, err := readLast(jsOut)
 		if err != nil {
 			return err
 		}
 		if got != "record 2" {
-			return fmt.Errorf("read %q via broker 1, want %q", got, "record 2")
+			return fmt.Errorf("read %q, want %q", got, "record 2")
 		}
 		return nil
 	})
-	_ = js0
 }
 
-// metaLeader is the JetStream meta leader b knows, for failure messages.
+func readStream(ctx context.Context, js jetstream.JetStream) (*jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, broker.DefaultAuditStreamName)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
+// metaLeader is the JetStream meta leader b knows; empty if none.
 func metaLeader(b *broker.Broker) string {
 	jsz, err := b.Server().Jsz(nil)
 	if err != nil || jsz.Meta == nil {
-		return fmt.Sprintf("none (%v)", err)
+		return ""
 	}
 	return jsz.Meta.Leader
 }
