@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -149,7 +150,8 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.jsTurn(ctx, js, cfg.Name); err != nil {
+	write, err := b.jsTurn(ctx, js, func(si *jetstream.StreamInfo) bool { return sameStream(si.Config, cfg) }, cfg.Name)
+	if err != nil || !write {
 		return err
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -161,3 +163,20 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 // AuditStreamReady is closed once the audit stream exists with the
 // configured settings; never when JetStream or the stream is off.
 func (b *Broker) AuditStreamReady() <-chan struct{} { return b.auditReady }
+
+// sameStream reports whether the stream has the settings the broker
+// sets (cfg); what JetStream fills in itself is not compared.
+func sameStream(have, cfg jetstream.StreamConfig) bool {
+	if len(have.Sources) != len(cfg.Sources) {
+		return false
+	}
+	for i, src := range cfg.Sources {
+		h := have.Sources[i]
+		if h.Name != src.Name || h.External == nil || h.External.APIPrefix != src.External.APIPrefix {
+			return false
+		}
+	}
+	return slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge && have.MaxBytes == cfg.MaxBytes &&
+		have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates && have.Discard == cfg.Discard &&
+		have.DenyDelete == cfg.DenyDelete && have.Storage == cfg.Storage && have.Description == cfg.Description
+}

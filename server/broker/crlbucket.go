@@ -102,7 +102,9 @@ func (b *Broker) putCRLBucket() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.jsTurn(ctx, js, crlStream, tokenStream); err != nil {
+	replicas := revocation.BucketConfig(b.cfg.AuditStream.Replicas).Replicas
+	write, err := b.jsTurn(ctx, js, func(si *jetstream.StreamInfo) bool { return si.Config.Replicas == replicas }, crlStream, tokenStream)
+	if err != nil || !write {
 		return err
 	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, revocation.BucketConfig(b.cfg.AuditStream.Replicas)); err != nil {

@@ -169,7 +169,10 @@ func TestJetStreamCluster(t *testing.T) {
 	}
 	jsIn, jsOut := internalJS(t, alive[0]), internalJS(t, alive[1])
 	brokertest.Eventually(t, 30*time.Second, func() error {
-		if _, err := jsIn.Publish(ctx, subject, []byte("record 2")); err != nil {
+		// an attempt caught by the leader's election goes unanswered
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := jsIn.Publish(pctx, subject, []byte("record 2"), jetstream.WithMsgID("record 2")); err != nil {
 			return fmt.Errorf("publish with the stream leader %s down: %w", info.Cluster.Leader, err)
 		}
 		return nil

@@ -27,27 +27,32 @@ var errNoMetaLeader = fmt.Errorf("%w: no JetStream meta leader yet: every broker
 // when they last.
 var errJSWait = errors.New("waiting")
 
-// jsTurn tells whether this broker may create or update the named
-// streams now. Alone it always may. In a cluster, the JetStream meta
-// leader creates them; the other brokers wait until they exist and then
-// update them to their own configuration, which changes nothing when the
-// brokers share it. Three brokers creating the same replicated stream at
-// once leave their requests unanswered (nats-server answers one proposal
-// per stream assignment), each broker then waits out its timeout and
-// retries: tens of seconds before the stream is ready.
-func (b *Broker) jsTurn(ctx context.Context, js jetstream.JetStream, streams ...string) error {
+// jsTurn tells whether this broker writes the named streams now: alone
+// it always does. In a cluster the JetStream meta leader creates them;
+// the other brokers wait until they exist and then compare them with
+// their own configuration (same, when given, reports whether an existing
+// stream already is as this broker would make it); only one that differs
+// is updated. Several brokers writing the same replicated stream at once
+// leave some requests unanswered (nats-server answers one proposal per
+// stream assignment): each of those brokers waits out its timeout and
+// retries, tens of seconds before the stream is ready.
+func (b *Broker) jsTurn(ctx context.Context, js jetstream.JetStream, same func(*jetstream.StreamInfo) bool, streams ...string) (write bool, _ error) {
 	if !b.srv.JetStreamIsClustered() || b.srv.JetStreamIsLeader() {
-		return nil
+		return true, nil
 	}
 	if !b.srv.JetStreamIsCurrent() {
-		return errNoMetaLeader
+		return false, errNoMetaLeader
 	}
-	for _, s := range streams {
-		if _, err := js.Stream(ctx, s); err != nil {
-			return fmt.Errorf("%w for the JetStream meta leader to create stream %s: %w", errJSWait, s, err)
+	for _, name := range streams {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return false, fmt.Errorf("%w for the JetStream meta leader to create stream %s: %w", errJSWait, name, err)
+		}
+		if same != nil && !same(s.CachedInfo()) {
+			write = true
 		}
 	}
-	return nil
+	return write, nil
 }
 
 // jsRetry is how long to wait before trying again after err, and whether
