@@ -61,15 +61,24 @@ func startNodeCRLWatch(cfg *config.Server, p *x509.Provider, log *logrus.Entry) 
 	if err != nil {
 		return nil, err
 	}
-	return runCRLWatch(nc, p.ApplyCRL, log.WithField("component", "crl-watch")), nil
+	return runCRLWatch(nc, p.ApplyCRL, log.WithField("component", "crl-watch"), nil), nil
 }
 
-// runCRLWatch runs revocation.Watch over nc until close.
-func runCRLWatch(nc *nats.Conn, apply revocation.Applier, log *logrus.Entry) *crlWatch {
+// runCRLWatch runs revocation.Watch over nc until close; with a ready
+// channel, once it is closed.
+func runCRLWatch(nc *nats.Conn, apply revocation.Applier, log *logrus.Entry, ready <-chan struct{}) *crlWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &crlWatch{nc: nc, stop: cancel, done: make(chan struct{}), synced: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		if ready != nil {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				close(w.synced)
+				return
+			}
+		}
 		revocation.Watch(ctx, nc, apply, log, w.synced)
 	}()
 	return w
@@ -116,7 +125,10 @@ func (b *Broker) startBrokerCRLWatch() (*crlWatch, error) {
 		}
 		return info, err
 	}
-	w := runCRLWatch(nc, apply, log)
+	// after the broker created the bucket: in a cluster a look before the
+	// JetStream meta leader is elected goes unanswered, and the watch
+	// would warn and back off
+	w := runCRLWatch(nc, apply, log, b.CRLBucketReady())
 	// StartBroker's callers hold the embedded broker only: the watch ends
 	// with it
 	go func() {
