@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -115,6 +116,7 @@ func isInternal(c server.ClientAuthentication, token string) bool {
 func (b *Broker) manageAuditStream() {
 	cfg := b.cfg.AuditStream.streamConfig()
 	l := b.cfg.Log.WithField("stream", cfg.Name)
+	started := time.Now()
 	for warned := false; ; {
 		err := b.putAuditStream(cfg)
 		if err == nil {
@@ -122,14 +124,15 @@ func (b *Broker) manageAuditStream() {
 			close(b.auditReady)
 			return
 		}
-		if !warned {
+		retry, warn := jsRetry(err, started)
+		if !warned && warn {
 			l.WithError(err).Warn("audit stream not created yet; retrying")
 			warned = true
 		}
 		select {
 		case <-b.quit:
 			return
-		case <-time.After(auditStreamRetry):
+		case <-time.After(retry):
 		}
 	}
 }
@@ -149,6 +152,10 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	write, err := b.jsTurn(ctx, js, func(si *jetstream.StreamInfo) bool { return sameStream(si.Config, cfg) }, cfg.Name)
+	if err != nil || !write {
+		return err
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
@@ -158,3 +165,20 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 // AuditStreamReady is closed once the audit stream exists with the
 // configured settings; never when JetStream or the stream is off.
 func (b *Broker) AuditStreamReady() <-chan struct{} { return b.auditReady }
+
+// sameStream reports whether the stream has the settings the broker
+// sets (cfg); what JetStream fills in itself is not compared.
+func sameStream(have, cfg jetstream.StreamConfig) bool {
+	if len(have.Sources) != len(cfg.Sources) {
+		return false
+	}
+	for i, src := range cfg.Sources {
+		h := have.Sources[i]
+		if h.Name != src.Name || h.External == nil || h.External.APIPrefix != src.External.APIPrefix {
+			return false
+		}
+	}
+	return slices.Equal(have.Subjects, cfg.Subjects) && have.MaxAge == cfg.MaxAge && have.MaxBytes == cfg.MaxBytes &&
+		have.Replicas == cfg.Replicas && have.Duplicates == cfg.Duplicates && have.Discard == cfg.Discard &&
+		have.DenyDelete == cfg.DenyDelete && have.Storage == cfg.Storage && have.Description == cfg.Description
+}

@@ -242,6 +242,11 @@ func buildOptions(cfg *Config) (*server.Options, error) {
 	if cfg.PeerPort == 0 && len(cfg.Peers) > 0 {
 		return nil, fmt.Errorf("%w: Peers are set but PeerPort is 0 (clustering off)", ErrConfig)
 	}
+	if cfg.PeerPort != 0 && cfg.JetStreamDir != "" && cfg.ServerName == "" {
+		// a JetStream peer is known by a hash of its name: without one it
+		// would be a new, random peer at every start
+		return nil, fmt.Errorf("%w: JetStream in a cluster needs a ServerName unique to this broker", ErrConfig)
+	}
 	if cfg.PeerPort != 0 {
 		if err := clusterOptions(cfg, opts); err != nil {
 			return nil, err

@@ -49,6 +49,7 @@ func TestNewRefusals(t *testing.T) {
 		{"peers without peer port", with(func(c *broker.Config) { c.Peers = []string{"nats://a:4223"} }), "PeerPort is 0"},
 		{"peer without port", with(func(c *broker.Config) { c.PeerPort = -1; c.Peers = []string{"nats://a"} }), "want nats://host:port"},
 		{"peer bad scheme", with(func(c *broker.Config) { c.PeerPort = -1; c.Peers = []string{"http://a:1"} }), "unsupported scheme"},
+		{"clustered JetStream without a name", with(func(c *broker.Config) { c.PeerPort = -1; c.JetStreamDir = "/nonexistent"; c.ServerName = "" }), "ServerName unique"},
 		{"insecure cluster TLS", with(func(c *broker.Config) { c.PeerPort = -1; c.ClusterTLS = insecure }), "ClusterTLS.InsecureSkipVerify"},
 	}
 	for _, tc := range tests {

@@ -69,6 +69,7 @@ func kvReaderPerms(stream, name string, perms *server.Permissions) *server.Permi
 // closed then.
 func (b *Broker) manageCRLBucket() {
 	l := b.cfg.Log.WithField("bucket", CRLBucket)
+	started := time.Now()
 	for warned := false; ; {
 		err := b.putCRLBucket()
 		if err == nil {
@@ -76,14 +77,15 @@ func (b *Broker) manageCRLBucket() {
 			close(b.crlReady)
 			return
 		}
-		if !warned {
+		retry, warn := jsRetry(err, started)
+		if !warned && warn {
 			l.WithError(err).Warn("CRL bucket not created yet; retrying")
 			warned = true
 		}
 		select {
 		case <-b.quit:
 			return
-		case <-time.After(auditStreamRetry):
+		case <-time.After(retry):
 		}
 	}
 }
@@ -102,6 +104,11 @@ func (b *Broker) putCRLBucket() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	replicas := revocation.BucketConfig(b.cfg.AuditStream.Replicas).Replicas
+	write, err := b.jsTurn(ctx, js, func(si *jetstream.StreamInfo) bool { return si.Config.Replicas == replicas }, crlStream, tokenStream)
+	if err != nil || !write {
+		return err
+	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, revocation.BucketConfig(b.cfg.AuditStream.Replicas)); err != nil {
 		return fmt.Errorf("create or update bucket %s: %w", CRLBucket, err)
 	}

@@ -52,16 +52,24 @@ func startNodeCRLWatch(cfg *config.Server, conn connector.Connector, log *logrus
 		log.WithField("connector", cfg.Connector).Info("CRL bucket not watched: it needs the NATS connector; revocations come from plugin.tutti.security.crl and a reload")
 		return nil, nil
 	}
-	return runCRLWatch(nc.NATS(), false, apply, log.WithField("component", "crl-watch")), nil
+	return runCRLWatch(nc.NATS(), false, apply, log.WithField("component", "crl-watch"), nil), nil
 }
 
-// runCRLWatch runs revocation.Watch over nc until close; own: close
-// closes nc.
-func runCRLWatch(nc *nats.Conn, own bool, apply revocation.Applier, log *logrus.Entry) *crlWatch {
+// runCRLWatch runs revocation.Watch over nc until close (own: close
+// closes nc); with a ready channel, once it is closed.
+func runCRLWatch(nc *nats.Conn, own bool, apply revocation.Applier, log *logrus.Entry, ready <-chan struct{}) *crlWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &crlWatch{nc: nc, own: own, stop: cancel, done: make(chan struct{}), synced: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		if ready != nil {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				close(w.synced)
+				return
+			}
+		}
 		revocation.Watch(ctx, nc, apply, log, w.synced)
 	}()
 	return w
@@ -108,7 +116,10 @@ func (b *Broker) startBrokerCRLWatch() (*crlWatch, error) {
 		}
 		return info, err
 	}
-	w := runCRLWatch(nc, true, apply, log)
+	// after the broker created the bucket: in a cluster a look before the
+	// JetStream meta leader is elected goes unanswered, and the watch
+	// would warn and back off
+	w := runCRLWatch(nc, true, apply, log, b.CRLBucketReady())
 	// StartBroker's callers hold the embedded broker only: the watch ends
 	// with it
 	go func() {

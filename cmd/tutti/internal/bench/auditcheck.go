@@ -71,8 +71,14 @@ func openStreamReader(ctx context.Context, clientConf string) (*streamReader, er
 		return nil, err
 	}
 	var s jetstream.Stream
-	for { // the broker creates the stream shortly after it starts
-		if s, err = js.Stream(ctx, broker.DefaultAuditStreamName); err == nil {
+	// The broker creates the stream shortly after it starts. Each look
+	// has its own timeout: in a cluster a request before the JetStream
+	// meta leader is elected goes unanswered rather than refused.
+	for {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err = js.Stream(actx, broker.DefaultAuditStreamName)
+		cancel()
+		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {

@@ -158,9 +158,6 @@ func (o *Options) Validate() error {
 	if o.Brokers < 1 || o.Brokers > 64 {
 		return fmt.Errorf("--brokers %d: want 1 to 64", o.Brokers)
 	}
-	if o.Brokers > 1 && o.Audit == emulate.AuditStream {
-		return errors.New("--audit stream needs one broker: a cluster of the embedded brokers runs without JetStream in the bench")
-	}
 	if o.Audit != "file" && o.Audit != emulate.AuditStream && o.Audit != emulate.AuditDiscard {
 		return fmt.Errorf("--audit %q: want file, stream or discard", o.Audit)
 	}
@@ -395,11 +392,12 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 			"plugin.tutti.broker.audit_readers = ^bench\\.mcollective$\n"
 		// JetStream, and with it the audit stream the broker creates,
 		// whatever --audit is, so the broker is the same; the client
-		// reads the stream to check --audit stream's delivery. Not in a
-		// cluster: the brokers' JetStream elects no meta leader there
-		// (Validate refuses --audit stream with --brokers).
-		if o.Brokers == 1 {
-			conf += "plugin.choria.network.stream.store = " + filepath.Join(dir, "jetstream") + "\n"
+		// reads the stream to check --audit stream's delivery. In a
+		// cluster each broker has its own store and the stream three
+		// replicas (as many as there are brokers, if fewer).
+		conf += "plugin.choria.network.stream.store = " + filepath.Join(dir, numbered("jetstream", b)) + "\n"
+		if o.Brokers > 1 {
+			conf += fmt.Sprintf("plugin.tutti.broker.audit_stream.replicas = %d\n", min(o.Brokers, 3))
 		}
 		if o.Brokers > 1 {
 			var peers []string
