@@ -252,7 +252,8 @@ func (s *Service) setupSSO(now func() time.Time) error {
 	if err != nil {
 		return fmt.Errorf("userlist_authenticator.signing_key: %w", err)
 	}
-	s.sso, err = sso.New(s.cfg.OIDC, sso.Options{Key: key, Now: now, Log: s.log.WithField("component", "sso")})
+	s.sso, err = sso.New(s.cfg.OIDC, sso.Options{Key: key, Now: now, Log: s.log.WithField("component", "sso"),
+		Metrics: s.metrics.SSO})
 	return err
 }
 
