@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/tuttifleet/tutti/aaa/sso"
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 )
 
 // Metrics are the service's Prometheus metrics, on a registry of their
@@ -23,7 +23,7 @@ type Metrics struct {
 	AuditErrors prometheus.Counter
 	// SSO counts single sign-on logins (registered whether or not SSO
 	// is on, at zero when off).
-	SSO *sso.Metrics
+	SSO *ssoconfig.Metrics
 
 	// the allowed series, resolved once for the hot path
 	signAllowed        prometheus.Counter
@@ -51,7 +51,7 @@ func NewMetrics(site string) *Metrics {
 		AuditErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "tutti_aaa", Name: "audit_errors_total", Help: "Audit records that could not be written",
 			ConstLabels: labels}),
-		SSO: sso.NewMetrics(labels),
+		SSO: ssoconfig.NewMetrics(labels),
 	}
 	m.Registry.MustRegister(m.SSO.Collectors()...)
 	m.Registry.MustRegister(m.LoginTotal, m.LoginSeconds, m.SignTotal, m.SignSeconds, m.AuditErrors,

@@ -206,7 +206,7 @@ func (a *Authenticator) handleExchange(w http.ResponseWriter, r *http.Request) {
 // logOutcome logs a finished sign-in with who it concerns, and counts
 // it.
 func (a *Authenticator) logOutcome(flow, src string, id *Identity, err error) {
-	a.metrics.count(flow, err)
+	count(a.metrics, flow, err)
 	log := a.log.WithFields(logrus.Fields{"flow": flow, "source": src, "issuer": a.cfg.Issuer})
 	if id != nil {
 		log = log.WithFields(logrus.Fields{"user": id.Username, "sub": id.Subject, "groups": id.Groups, "amr": id.AMR})
