@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tuttifleet/tutti/aaa/login"
-	"github.com/tuttifleet/tutti/aaa/sso"
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 )
 
 // ErrConfig is wrapped by every refusal of a tutti-aaa configuration.
@@ -98,7 +98,7 @@ type Config struct {
 	// tutti: single sign-on over OpenID Connect (aaa/sso), beside or
 	// instead of the userlist; tokens are signed with
 	// userlist_authenticator.signing_key.
-	OIDC           sso.Config `yaml:"oidc_authenticator"`
+	OIDC           ssoconfig.Config `yaml:"oidc_authenticator"`
 	LogfileAuditor struct {
 		Logfile string `yaml:"logfile"`
 	} `yaml:"logfile_auditor"`

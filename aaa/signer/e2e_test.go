@@ -292,6 +292,7 @@ func TestHTTPErrors(t *testing.T) {
 			`tutti_aaa_sign_total{decision="deny",reason="not_allowed",site="test"} 1`,
 			`tutti_aaa_login_total{reason="",result="ok",site="test"} 1`,
 			`tutti_aaa_sign_seconds_count{decision="allow",site="test"} 1`,
+			`tutti_aaa_sso_login_total{flow="device",reason="ok",result="ok",site="test"} 0`,
 		} {
 			if !strings.Contains(string(b), want) {
 				t.Errorf("metrics lack %s", want)

@@ -3,6 +3,8 @@ package signer
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 )
 
 // Metrics are the service's Prometheus metrics, on a registry of their
@@ -19,6 +21,9 @@ type Metrics struct {
 	SignSeconds *prometheus.HistogramVec
 	// AuditErrors counts records an auditor failed to write.
 	AuditErrors prometheus.Counter
+	// SSO counts single sign-on logins (registered whether or not SSO
+	// is on, at zero when off).
+	SSO *ssoconfig.Metrics
 
 	// the allowed series, resolved once for the hot path
 	signAllowed        prometheus.Counter
@@ -46,7 +51,9 @@ func NewMetrics(site string) *Metrics {
 		AuditErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "tutti_aaa", Name: "audit_errors_total", Help: "Audit records that could not be written",
 			ConstLabels: labels}),
+		SSO: ssoconfig.NewMetrics(labels),
 	}
+	m.Registry.MustRegister(m.SSO.Collectors()...)
 	m.Registry.MustRegister(m.LoginTotal, m.LoginSeconds, m.SignTotal, m.SignSeconds, m.AuditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.signAllowed = m.SignTotal.WithLabelValues(DecisionAllow, "ok")

@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	stdx509 "crypto/x509"
 	"errors"
@@ -22,7 +23,7 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/aaa/login"
-	"github.com/tuttifleet/tutti/aaa/sso"
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 	"github.com/tuttifleet/tutti/security/x509"
 )
 
@@ -34,6 +35,31 @@ type Options struct {
 	Log *logrus.Entry
 	// Now is the clock for tokens and freshness; nil means time.Now.
 	Now func() time.Time
+	// NewSSO builds the single sign-on login (aaa/sso: sso.NewService)
+	// when oidc_authenticator is configured. It is given, not imported,
+	// so programs that run tutti-aaa without SSO (the tutti client's
+	// demo) link no OpenID Connect client; nil refuses such a config.
+	NewSSO func(ssoconfig.Config, SSOOptions) (SSO, error)
+}
+
+// SSO is the single sign-on login the service serves (aaa/sso's
+// Authenticator).
+type SSO interface {
+	// Register adds the SSO endpoints to the API's mux.
+	Register(mux *http.ServeMux)
+	// Reload forgets the discovered provider (SIGHUP).
+	Reload()
+	// Close stops the flows in progress.
+	Close()
+}
+
+// SSOOptions are what the service gives NewSSO.
+type SSOOptions struct {
+	// Key signs the tokens (the userlist signing key).
+	Key     crypto.Signer
+	Now     func() time.Time
+	Log     *logrus.Entry
+	Metrics *ssoconfig.Metrics
 }
 
 // Service is tutti-aaa: one HTTPS API server and an optional monitor
@@ -44,7 +70,7 @@ type Service struct {
 	metrics *Metrics
 
 	auth     *login.Authenticator // nil: login disabled
-	sso      *sso.Authenticator   // nil: single sign-on disabled
+	sso      SSO                  // nil: single sign-on disabled
 	users    *login.Users
 	signer   *Signer // nil: signing disabled
 	provider *x509.Provider
@@ -69,6 +95,9 @@ func New(config *Config, opts Options) (s *Service, err error) {
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.OIDC.Enabled() && opts.NewSSO == nil {
+		return nil, fmt.Errorf("%w: oidc_authenticator is configured but this program runs tutti-aaa without single sign-on", ssoconfig.ErrConfig)
 	}
 	svc := &Service{cfg: &cfg, log: opts.Log, metrics: NewMetrics(cfg.Site), ready: make(chan struct{})}
 	if svc.log == nil {
@@ -98,7 +127,7 @@ func New(config *Config, opts Options) (s *Service, err error) {
 		}
 	}
 	if cfg.OIDC.Enabled() {
-		if err := s.setupSSO(opts.Now); err != nil {
+		if err := s.setupSSO(opts.NewSSO, opts.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -247,12 +276,13 @@ func (s *Service) setupLogin(now func() time.Time) error {
 
 // setupSSO builds the OpenID Connect login (aaa/sso), signing with the
 // userlist signing key.
-func (s *Service) setupSSO(now func() time.Time) error {
+func (s *Service) setupSSO(newSSO func(ssoconfig.Config, SSOOptions) (SSO, error), now func() time.Time) error {
 	key, err := login.LoadSigningKey(s.cfg.Userlist.SigningKey)
 	if err != nil {
 		return fmt.Errorf("userlist_authenticator.signing_key: %w", err)
 	}
-	s.sso, err = sso.New(s.cfg.OIDC, sso.Options{Key: key, Now: now, Log: s.log.WithField("component", "sso")})
+	s.sso, err = newSSO(s.cfg.OIDC, SSOOptions{Key: key, Now: now, Log: s.log.WithField("component", "sso"),
+		Metrics: s.metrics.SSO})
 	return err
 }
 

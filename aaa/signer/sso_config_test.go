@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 )
 
 // ssoOnly is a login service for single sign-on only: no userlist
@@ -37,5 +39,19 @@ func TestParseConfigSSOOnly(t *testing.T) {
 	_, _, err = ParseConfig([]byte(strings.Replace(ssoOnly, "https://idp", "http://idp", 1)))
 	if err == nil || !strings.Contains(err.Error(), "oidc_authenticator") {
 		t.Fatalf("http issuer: %v", err)
+	}
+}
+
+// A program that runs tutti-aaa without single sign-on (Options.NewSSO
+// nil, the tutti demo) refuses a config with oidc_authenticator rather
+// than serving without it.
+func TestNewRefusesSSOWithoutNewSSO(t *testing.T) {
+	c, _, err := ParseConfig([]byte(ssoOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(c, Options{})
+	if !errors.Is(err, ssoconfig.ErrConfig) || !strings.Contains(err.Error(), "without single sign-on") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -78,19 +78,19 @@ func (a *Authenticator) pollDevice(ctx context.Context, s *session, conf *oauth2
 	tok, err := conf.DeviceAccessToken(ctx, da)
 	if err != nil {
 		s.err = deviceRefusal(err)
-		a.logOutcome("device", s.source, nil, s.err)
+		a.logOutcome(FlowDevice, s.source, nil, s.err)
 		return
 	}
 	raw, err := idToken(tok)
 	if err != nil {
 		s.err = err
-		a.logOutcome("device", s.source, nil, s.err)
+		a.logOutcome(FlowDevice, s.source, nil, s.err)
 		return
 	}
 	// RFC 8628 has no nonce: a device flow's ID token must carry none.
 	var id *Identity
 	s.token, id, s.err = a.issue(ctx, raw, "", s.pub)
-	a.logOutcome("device", s.source, id, s.err)
+	a.logOutcome(FlowDevice, s.source, id, s.err)
 }
 
 // watchDevice ends s when the CLI has stopped polling for
@@ -193,32 +193,39 @@ func checkLoopback(redirect string) error {
 // Exchange finishes a code flow: state must be the flow's, verifier must
 // hash to the challenge given at the start; the provider then checks
 // the code with the same verifier. The session ends here, whatever the
-// outcome.
+// outcome, which is logged and counted.
 func (a *Authenticator) Exchange(ctx context.Context, id, state, code, verifier string) (string, *Identity, error) {
+	src, token, ident, err := a.exchange(ctx, id, state, code, verifier)
+	a.logOutcome(FlowBrowser, src, ident, err)
+	return token, ident, err
+}
+
+// exchange is Exchange; src is the address that started the flow ("" for
+// an unknown session).
+func (a *Authenticator) exchange(ctx context.Context, id, state, code, verifier string) (src, token string, ident *Identity, err error) {
 	s, ok := a.sessions.take(id, a.now())
 	if !ok || s.done != nil {
-		return "", nil, refuse("unknown_session", "no such sign-in in progress (expired, finished, or started at another tutti-aaa)", nil)
+		return "", "", nil, refuse("unknown_session", "no such sign-in in progress (expired, finished, or started at another tutti-aaa)", nil)
 	}
 	if subtle.ConstantTimeCompare([]byte(state), []byte(s.state)) != 1 {
-		return "", nil, refuse("bad_request", "the browser came back with another sign-in's state", nil)
+		return s.source, "", nil, refuse("bad_request", "the browser came back with another sign-in's state", nil)
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(s.challenge)) != 1 {
-		return "", nil, refuse("bad_request", "code_verifier does not match the code_challenge", nil)
+		return s.source, "", nil, refuse("bad_request", "code_verifier does not match the code_challenge", nil)
 	}
 	p, _, err := a.discover(ctx)
 	if err != nil {
-		return "", nil, err
+		return s.source, "", nil, err
 	}
 	tok, err := a.oauth2Config(p, s.redirect).Exchange(a.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return "", nil, refuse("provider", "the identity provider refused the authorization code", err)
+		return s.source, "", nil, refuse("provider", "the identity provider refused the authorization code", err)
 	}
 	raw, err := idToken(tok)
 	if err != nil {
-		return "", nil, err
+		return s.source, "", nil, err
 	}
-	token, ident, err := a.issue(ctx, raw, s.nonce, s.pub)
-	a.logOutcome("code", s.source, ident, err)
-	return token, ident, err
+	token, ident, err = a.issue(ctx, raw, s.nonce, s.pub)
+	return s.source, token, ident, err
 }

@@ -140,12 +140,13 @@ func (a *Authenticator) handleDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	pub, err := publicKey(req.PublicKey)
 	if err != nil {
+		a.logOutcome(FlowDevice, source(r), nil, err)
 		writeErr(w, err)
 		return
 	}
 	ds, err := a.StartDevice(r.Context(), pub, source(r))
 	if err != nil {
-		a.logOutcome("device", source(r), nil, err)
+		a.logOutcome(FlowDevice, source(r), nil, err)
 		writeErr(w, err)
 		return
 	}
@@ -176,12 +177,13 @@ func (a *Authenticator) handleAuthorize(w http.ResponseWriter, r *http.Request) 
 	}
 	pub, err := publicKey(req.PublicKey)
 	if err != nil {
+		a.logOutcome(FlowBrowser, source(r), nil, err)
 		writeErr(w, err)
 		return
 	}
 	cs, err := a.StartCode(r.Context(), pub, source(r), req.RedirectURI, req.CodeChallenge, req.CodeChallengeMethod)
 	if err != nil {
-		a.logOutcome("code", source(r), nil, err)
+		a.logOutcome(FlowBrowser, source(r), nil, err)
 		writeErr(w, err)
 		return
 	}
@@ -201,8 +203,10 @@ func (a *Authenticator) handleExchange(w http.ResponseWriter, r *http.Request) {
 	write(w, http.StatusOK, Answer{Token: tok})
 }
 
-// logOutcome logs a finished sign-in with who it concerns.
+// logOutcome logs a finished sign-in with who it concerns, and counts
+// it.
 func (a *Authenticator) logOutcome(flow, src string, id *Identity, err error) {
+	count(a.metrics, flow, err)
 	log := a.log.WithFields(logrus.Fields{"flow": flow, "source": src, "issuer": a.cfg.Issuer})
 	if id != nil {
 		log = log.WithFields(logrus.Fields{"user": id.Username, "sub": id.Subject, "groups": id.Groups, "amr": id.AMR})

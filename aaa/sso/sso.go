@@ -25,7 +25,7 @@ import (
 // Refusal is a refused SSO login. Message is for the user; Reason is a
 // short label for the service log and metrics: bad_token, nonce,
 // no_username, no_groups, no_entitlement, second_factor, provider,
-// bad_request, unknown_session, expired_session.
+// bad_request, unknown_session, expired_session, denied.
 type Refusal struct {
 	Reason  string
 	Message string
@@ -62,6 +62,8 @@ type Options struct {
 	Log *logrus.Entry
 	// HTTPClient talks to the provider; default one trusting Config.CA.
 	HTTPClient *http.Client
+	// Metrics counts the logins; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Authenticator runs SSO logins. Safe for concurrent use.
@@ -72,6 +74,8 @@ type Authenticator struct {
 	now    func() time.Time
 	log    *logrus.Entry
 	client *http.Client
+	// metrics counts the logins (nil: not counted)
+	metrics *Metrics
 
 	mu       sync.Mutex
 	provider *oidc.Provider // nil until discovery succeeded
@@ -89,7 +93,8 @@ func New(cfg Config, opts Options) (*Authenticator, error) {
 	if opts.Key == nil {
 		return nil, fmt.Errorf("%w: no token signing key (userlist_authenticator.signing_key)", ErrConfig)
 	}
-	a := &Authenticator{cfg: cfg, secret: cfg.ClientSecret, key: opts.Key, now: opts.Now, log: opts.Log, client: opts.HTTPClient}
+	a := &Authenticator{cfg: cfg, secret: cfg.ClientSecret, key: opts.Key, now: opts.Now, log: opts.Log, client: opts.HTTPClient,
+		metrics: opts.Metrics}
 	if cfg.ClientSecretFile != "" {
 		b, err := os.ReadFile(cfg.ClientSecretFile)
 		if err != nil {

@@ -26,10 +26,11 @@ var testUsers = []ssotest.User{
 }
 
 type rig struct {
-	p      *ssotest.Provider
-	a      *sso.Authenticator
-	key    ed25519.PrivateKey
-	tokens *login.TokenVerifier
+	p       *ssotest.Provider
+	a       *sso.Authenticator
+	key     ed25519.PrivateKey
+	tokens  *login.TokenVerifier
+	metrics *sso.Metrics
 }
 
 func newRig(t *testing.T, p *ssotest.Provider, edit func(*sso.Config), now func() time.Time) *rig {
@@ -53,7 +54,8 @@ func newRig(t *testing.T, p *ssotest.Provider, edit func(*sso.Config), now func(
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	l := logrus.New()
 	l.SetLevel(logrus.WarnLevel)
-	a, err := sso.New(cfg, sso.Options{Key: key, Now: now, Log: logrus.NewEntry(l)})
+	m := sso.NewMetrics(nil)
+	a, err := sso.New(cfg, sso.Options{Key: key, Now: now, Log: logrus.NewEntry(l), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func newRig(t *testing.T, p *ssotest.Provider, edit func(*sso.Config), now func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{p: p, a: a, key: key, tokens: v}
+	return &rig{p: p, a: a, key: key, tokens: v, metrics: m}
 }
 
 func (r *rig) deviceLogin(t *testing.T, user string) (string, error) {

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/aaa/signer"
+	"github.com/tuttifleet/tutti/aaa/sso"
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/server/supervise"
 )
@@ -49,7 +51,7 @@ func runService(cmd *cobra.Command, configFile string, insecureHTTP bool) error 
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	svc, err := signer.New(cfg, signer.Options{Log: log})
+	svc, err := signer.New(cfg, signer.Options{Log: log, NewSSO: newSSO})
 	if err != nil {
 		return err
 	}
@@ -150,4 +152,13 @@ func newLogger(cfg *signer.Config, stderr io.Writer) (*logrus.Entry, func(), err
 	}
 	l.SetLevel(level)
 	return l.WithField("component", "tutti-aaa"), closeFn, nil
+}
+
+// newSSO runs aaa/sso as tutti-aaa's single sign-on.
+func newSSO(cfg ssoconfig.Config, o signer.SSOOptions) (signer.SSO, error) {
+	a, err := sso.New(cfg, sso.Options{Key: o.Key, Now: o.Now, Log: o.Log, Metrics: o.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }

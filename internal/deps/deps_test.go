@@ -268,3 +268,20 @@ func TestGraphIsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestClientLinksNoOIDC: the tutti client binary (its demo runs
+// tutti-aaa without single sign-on) links neither aaa/sso nor an
+// OpenID Connect client; tutti-aaa does, so the walk sees them.
+func TestClientLinksNoOIDC(t *testing.T) {
+	g := loadGraph(t)
+	bad := func(dep string) bool {
+		return dep == module+"/aaa/sso" || under(dep, "github.com/coreos/go-oidc")
+	}
+	never := func(string) bool { return false }
+	for _, chain := range g.walk(module+"/cmd/tutti", bad, never) {
+		t.Errorf("the tutti client links %s: %s", chain[len(chain)-1], short(chain))
+	}
+	if len(g.walk(module+"/cmd/tutti-aaa", bad, never)) == 0 {
+		t.Error("graph misread: tutti-aaa should link aaa/sso and go-oidc")
+	}
+}

@@ -58,7 +58,7 @@ func serveChild(path string) error {
 	l := logrus.New()
 	l.SetOutput(os.Stderr)
 	l.SetLevel(logrus.WarnLevel)
-	svc, err := signer.New(cfg, signer.Options{Log: logrus.NewEntry(l)})
+	svc, err := signer.New(cfg, signer.Options{Log: logrus.NewEntry(l), NewSSO: NewSSO})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/tuttifleet/tutti/aaa/login"
 	"github.com/tuttifleet/tutti/aaa/signer"
+	"github.com/tuttifleet/tutti/aaa/sso"
+	"github.com/tuttifleet/tutti/aaa/sso/ssoconfig"
 	"github.com/tuttifleet/tutti/connector/protocol"
 	"github.com/tuttifleet/tutti/security/x509"
 )
@@ -92,7 +94,7 @@ func Start(t testing.TB, opts Options) *Env {
 		log = logrus.NewEntry(l)
 	}
 	var err error
-	e.Service, err = signer.New(e.Config, signer.Options{Log: log, Now: opts.Now})
+	e.Service, err = signer.New(e.Config, signer.Options{Log: log, Now: opts.Now, NewSSO: NewSSO})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -285,4 +287,13 @@ func (e *Env) AuditRecords(t testing.TB) []signer.AuditRecord {
 		out = append(out, r)
 	}
 	return out
+}
+
+// NewSSO is signer.Options.NewSSO running aaa/sso as tutti-aaa's single sign-on.
+func NewSSO(cfg ssoconfig.Config, o signer.SSOOptions) (signer.SSO, error) {
+	a, err := sso.New(cfg, sso.Options{Key: o.Key, Now: o.Now, Log: o.Log, Metrics: o.Metrics})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -115,7 +115,8 @@ type Result struct {
 	AuditStream *StreamCheck `json:"audit_stream,omitempty"`
 	// Emulators is how many emulator processes carried the fleet.
 	Emulators int `json:"emulators"`
-	// Brokers are the cluster's brokers, the client's first.
+	// Brokers are the cluster's brokers, the client's first; with
+	// --leaf the hub (the client's) and the leaf (the nodes').
 	Brokers []BrokerResult `json:"brokers"`
 	// Memory is every process's RSS after the runs, summed.
 	Memory Memory `json:"memory"`
@@ -219,11 +220,14 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	}
 	broker := brokers[0]
 	if env.leaf != nil {
-		leaf, err := startLeaf(ctx, env.leaf)
+		leaf, err := startLeaf(ctx, env.leaf, env.profile)
 		if err != nil {
 			return fmt.Errorf("%w; hub log %s: %s", err, broker.logPath, tail(broker.logPath))
 		}
 		defer leaf.stop()
+		// measured as a broker of its own, after the hub: it holds the
+		// node connections
+		brokers = append(slices.Clone(brokers), leaf)
 	}
 	cl, conn, err := newClient(ctx, env.clientConf)
 	if err != nil {
@@ -514,7 +518,7 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 	if r.Memory, err = memoryOf(append(append(slices.Clone(p.brokers), p.nodes...), os.Getpid())); err != nil {
 		return nil, err
 	}
-	if r.Brokers, err = brokerResults(brokers, shards, brokerCPU, o.Runs); err != nil {
+	if r.Brokers, err = brokerResults(brokers, shards, brokerCPU, o.Runs, env.leaf != nil); err != nil {
 		return nil, err
 	}
 	if env.stream != nil {
@@ -763,7 +767,7 @@ func printBench(w io.Writer, r *Report) {
 				x.Nodes, c.Records, c.Stored, c.Missing, c.Extra, c.Nodes, c.DrainSeconds)
 		}
 	}
-	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+broker per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
+	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+brokers per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
 }
 
 func writeFile(path, content string, mode os.FileMode) error {

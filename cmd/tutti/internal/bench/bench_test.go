@@ -195,3 +195,55 @@ func TestBenchCluster(t *testing.T) {
 		}
 	}
 }
+
+// With --leaf the leaf broker, which holds every node connection, is
+// measured with the hub: its own line, its CPU and its memory.
+func TestBenchLeaf(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bench.json")
+	code, stdout, stderr := runCLI(t, "bench", "--leaf", "--nodes", "3", "--runs", "1", "--audit", "discard",
+		"--workdir", filepath.Join(dir, "work"), "--out", out)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"hub + leaf", " hub ", " leaf "} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "one broker") {
+		t.Errorf("output calls --leaf one broker:\n%s", stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Results[0]
+	if !rep.Leaf || len(r.Brokers) != 2 || r.Ping.Replies != 3 || r.Ping.Missing != 0 {
+		t.Fatalf("report %s", b)
+	}
+	hub, leaf := r.Brokers[0], r.Brokers[1]
+	if hub.Name != "hub" || !hub.Client || hub.Nodes != 0 || leaf.Name != "leaf" || leaf.Client || leaf.Nodes != 3 || leaf.Emulators != 1 {
+		t.Errorf("brokers %+v", r.Brokers)
+	}
+	// hub, leaf, one emulator and the client
+	if r.Memory.Processes != 4 || r.Memory.RSSBytes < hub.RSSBytes+leaf.RSSBytes {
+		t.Errorf("memory %+v, brokers %+v", r.Memory, r.Brokers)
+	}
+	for _, br := range r.Brokers {
+		if br.RSSBytes <= 0 || br.PingCPUms <= 0 || br.RPCCPUms <= 0 {
+			t.Errorf("broker %+v", br)
+		}
+	}
+	// every broker's CPU is in the total
+	if sum := hub.PingCPUms + leaf.PingCPUms; r.Ping.BrokerCPUms < sum*0.999 {
+		t.Errorf("broker CPU %v ms/req, hub + leaf %v", r.Ping.BrokerCPUms, sum)
+	}
+}

@@ -104,9 +104,14 @@ func hostsTo(conf string, port int) string {
 }
 
 // startLeaf starts the leaf broker and waits until the hub reports its
-// leafnode link.
-func startLeaf(ctx context.Context, l *leafEnv) (*worker, error) {
-	w, err := startWorker(ctx, l.dir, "broker", "broker", "--config", l.conf)
+// leafnode link. With profile it writes CPU profiles there as the
+// other brokers do.
+func startLeaf(ctx context.Context, l *leafEnv, profile string) (*worker, error) {
+	args := []string{"--config", l.conf}
+	if profile != "" {
+		args = append(args, "--"+ProfileFlag, filepath.Join(profile, "broker-leaf"))
+	}
+	w, err := startWorker(ctx, l.dir, "broker", "broker", args...)
 	if err != nil {
 		return nil, err
 	}

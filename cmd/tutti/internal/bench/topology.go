@@ -297,12 +297,17 @@ func workerPIDs(ws []*worker) []int {
 }
 
 // brokerResults reads each broker's memory and puts its CPU (cpu[0]
-// over the pings, cpu[1] over the rpc requests) per request.
-func brokerResults(brokers []*worker, shards []shard, cpu [2][]time.Duration, runs int) ([]BrokerResult, error) {
+// over the pings, cpu[1] over the rpc requests) per request. With leaf
+// the brokers are the hub (the client's) and the leaf, which carries
+// every node.
+func brokerResults(brokers []*worker, shards []shard, cpu [2][]time.Duration, runs int, leaf bool) ([]BrokerResult, error) {
 	out := make([]BrokerResult, len(brokers))
 	for i, w := range brokers {
 		b := &out[i]
 		b.Name, b.Client = brokerName(i), i == 0
+		if leaf {
+			b.Name = [...]string{"hub", "leaf"}[min(i, 1)]
+		}
 		b.PingCPUms, b.RPCCPUms = ms(cpu[0][i])/float64(runs), ms(cpu[1][i])/float64(runs)
 		var err error
 		if b.RSSBytes, err = procstat.RSS(w.pid()); err != nil {
@@ -313,8 +318,12 @@ func brokerResults(brokers []*worker, shards []shard, cpu [2][]time.Duration, ru
 		}
 	}
 	for _, s := range shards {
-		out[s.broker].Nodes += s.count
-		out[s.broker].Emulators++
+		at := s.broker
+		if leaf {
+			at = len(out) - 1
+		}
+		out[at].Nodes += s.count
+		out[at].Emulators++
 	}
 	return out, nil
 }
@@ -335,6 +344,8 @@ func addSpool(sum, s *emulate.AuditSpool) *emulate.AuditSpool {
 
 func topologyName(r *Report) string {
 	switch {
+	case r.Leaf:
+		return "hub + leaf (the client on the hub, the nodes on a leafnode broker)"
 	case r.Brokers <= 1:
 		return "one broker"
 	case r.NodesOnClientBroker:
