@@ -31,9 +31,13 @@ func startFleet(t *testing.T, n int, brokerConf ...string) *Fleet {
 	return f
 }
 
+// runCLI runs the CLI as a user would. Its streams are locked buffers:
+// as a process's stderr may be, they are written by Main and by the
+// connector's goroutines (a STOMP connection's supervisor logs a broker
+// restart while Main prints).
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out, errb lockedBuffer
 	code := Main(args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
