@@ -25,7 +25,9 @@ func (p *memPub) PublishRecord(_ context.Context, line []byte) error {
 	if p.down {
 		return fmt.Errorf("%w: test outage", ErrUnavailable)
 	}
-	p.lines = append(p.lines, string(line))
+	for _, l := range MessageLines(line) {
+		p.lines = append(p.lines, string(l))
+	}
 	return nil
 }
 
