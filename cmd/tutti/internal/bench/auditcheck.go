@@ -109,7 +109,7 @@ func (r *streamReader) perSubject(ctx context.Context) (map[string]int, int, err
 		r.cons = c
 	}
 	for {
-		batch, err := r.cons.FetchNoWait(4096)
+		batch, err := r.cons.Fetch(4096, jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
 			return nil, 0, err
 		}
