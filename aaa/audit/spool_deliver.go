@@ -133,8 +133,14 @@ func (d *deliverer) step(ctx context.Context) bool {
 			if d.failing {
 				linger = 0 // a retry does not wait for more
 			}
-			if wait, ready := s.closeBatch(linger); !ready {
+			wait, ready := s.closeBatch(linger)
+			if !ready {
 				return d.await(ctx, wait)
+			}
+			// closed and whole now: records written since the scan may
+			// have joined it before it closed, so read it again
+			if b, err = d.scan(sg, off, s.writtenSize(sg)); err != nil {
+				return d.unreadable(ctx, sg, off, size, err)
 			}
 		}
 		return d.send(ctx, b)
@@ -392,6 +398,13 @@ func (s *Spool) position() (sg *segment, size int64, isHead bool) {
 	defer s.mu.Unlock()
 	sg = s.segs[0]
 	return sg, sg.size, len(s.segs) == 1
+}
+
+// writtenSize is the bytes written to sg.
+func (s *Spool) writtenSize(sg *segment) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sg.size
 }
 
 // advance moves the cursor past n delivered bytes.
