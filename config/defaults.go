@@ -139,4 +139,8 @@ const (
 const (
 	defaultAuditSpoolFsync         = "interval"
 	defaultAuditSpoolFsyncInterval = time.Second
+	// defaultAuditStreamLinger is under the fsync interval, so a record
+	// is usually in the stream before its fsync is due (and never
+	// fsynced).
+	defaultAuditStreamLinger = 500 * time.Millisecond
 )

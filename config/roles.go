@@ -143,6 +143,7 @@ func readAudit(r *reader) Audit {
 		SpoolFsync:    r.enum("plugin.tutti.audit.spool_fsync", defaultAuditSpoolFsync),
 
 		SpoolFsyncInterval: r.duration("plugin.tutti.audit.spool_fsync_interval", defaultAuditSpoolFsyncInterval),
+		StreamLinger:       r.duration("plugin.tutti.audit.stream_linger", defaultAuditStreamLinger),
 
 		Chain:              r.bool("plugin.tutti.audit.chain", true),
 		ChainState:         r.path("plugin.tutti.audit.chain_state", ""),
@@ -171,7 +172,19 @@ func readAudit(r *reader) Audit {
 	if a.SpoolFsyncInterval <= 0 || a.SpoolFsyncInterval > time.Minute {
 		r.invalid("plugin.tutti.audit.spool_fsync_interval", "%v is not between 0 and 60 seconds", a.SpoolFsyncInterval)
 	}
+	if a.StreamLinger < 0 || a.StreamLinger > time.Minute {
+		r.invalid("plugin.tutti.audit.stream_linger", "%v is not between 0 and 60 seconds", a.StreamLinger)
+	}
 	return a
+}
+
+// SpoolLinger is plugin.tutti.audit.stream_linger as audit.SpoolConfig's
+// Linger: negative (each record alone) for 0.
+func (a Audit) SpoolLinger() time.Duration {
+	if a.StreamLinger <= 0 {
+		return -1
+	}
+	return a.StreamLinger
 }
 
 // SpoolFsyncDelay is the spool's fsync policy as audit.SpoolConfig's

@@ -160,6 +160,10 @@ type Audit struct {
 	// (1 s). See SpoolFsyncDelay.
 	SpoolFsync         string
 	SpoolFsyncInterval time.Duration
+	// StreamLinger: plugin.tutti.audit.stream_linger (0.5 s), how long
+	// the node's consecutive records gather into one stream message; 0
+	// sends each alone. See SpoolLinger.
+	StreamLinger time.Duration
 
 	// The tamper-evident chain (docs/security.md, "Audit trail").
 	Chain              bool          // plugin.tutti.audit.chain

@@ -190,3 +190,25 @@ func compact(raw json.RawMessage) json.RawMessage {
 	}
 	return buf.Bytes()
 }
+
+// MessageLines returns the records of one audit stream message: a
+// writer's spool puts several of its consecutive records in one message,
+// one line each (see SpoolConfig.Linger); a message of one record is
+// that record's line. Empty lines are skipped. The lines are slices of
+// msg.
+func MessageLines(msg []byte) [][]byte {
+	var out [][]byte
+	for len(msg) > 0 {
+		i := bytes.IndexByte(msg, '\n')
+		l := msg
+		if i >= 0 {
+			l, msg = msg[:i], msg[i+1:]
+		} else {
+			msg = nil
+		}
+		if len(bytes.TrimSpace(l)) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}

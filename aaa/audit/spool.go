@@ -63,18 +63,28 @@ type SpoolConfig struct {
 	// acknowledged, when the Publisher is an AsyncPublisher; default
 	// DefaultSpoolWindow.
 	Window int
-	// Linger is how long the deliverer waits, once a new record is
-	// written while nothing is in flight, for the records that follow it
-	// (a node writes two per request: its decision before the action and
-	// the outcome after it), so they go out together: one write to the
-	// broker and one read of their acknowledgements instead of one each.
-	// Records are on disk meanwhile; only their arrival in the stream is
-	// later. 0 means DefaultSpoolLinger; negative sends each at once.
+	// Linger is how long a node's consecutive records may gather into
+	// one stream message (a batch: the records' lines, newline
+	// separated, under one Nats-Msg-Id) before it is sent: the batch
+	// opens with the first record written while none is open and is cut
+	// when Linger has passed since, or at SpoolBatchBytes. Which records
+	// a batch holds is written in the spool with them (a frame flag) as
+	// they are written, so a retry or a restart sends exactly the same
+	// message again and the stream drops it as a duplicate. Records are
+	// on disk meanwhile; only their arrival in the stream is later. 0
+	// means DefaultSpoolLinger; negative sends each record alone at once.
 	Linger time.Duration
 }
 
-// DefaultSpoolLinger is SpoolConfig.Linger when it is not set.
+// DefaultSpoolLinger is SpoolConfig.Linger when it is not set: records
+// written right after one another (a node writes its decision before
+// the action and the outcome after it) go out together.
 const DefaultSpoolLinger = 2 * time.Millisecond
+
+// SpoolBatchBytes bounds the frames of one batch (stream message); a
+// record that would pass it starts the next batch. Far below NATS's
+// default max_payload (1 MiB).
+const SpoolBatchBytes = 256 << 10
 
 // SpoolStats are a spool's counters, for metrics.
 type SpoolStats struct {
@@ -109,6 +119,12 @@ type Spool struct {
 	full    bool        // logged "spool full" and not yet "accepting again"
 	syncDue *time.Timer // FsyncInterval > 0: a deferred fsync is armed
 	recent  written     // the last batch written, read by the deliverer without a read(2)
+	// The open batch (stream message) new records join, see Linger.
+	open      bool
+	openAt    time.Time
+	openBytes int64
+	built     uint64 // records framed; settled: of them, written or failed
+	settled   uint64
 
 	wake chan struct{} // a batch was written
 	stop chan struct{}
@@ -307,8 +323,14 @@ func (s *Spool) append(line []byte) error {
 		s.log.Warn("audit spool accepts records again")
 	}
 	s.used += size
+	join := s.open && s.openBytes+size <= SpoolBatchBytes
+	if !join {
+		s.open, s.openAt, s.openBytes = s.cfg.Linger > 0, time.Now(), 0
+	}
+	s.openBytes += size
+	s.built++
 	b := s.next
-	b.buf = appendFrame(b.buf, line)
+	b.buf = appendFrameJoin(b.buf, line, join)
 	b.n++
 	if s.writing {
 		s.mu.Unlock()
@@ -329,6 +351,7 @@ func (s *Spool) append(line []byte) error {
 		} else {
 			s.spooled.Add(uint64(w.n))
 		}
+		s.settled += uint64(w.n)
 		w.err = err
 		close(w.done)
 	}
@@ -375,6 +398,22 @@ func (s *Spool) write(b *spoolBatch) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// closeBatch ends the open batch once linger has passed since it
+// opened: no record written after joins it. wait is how long it stays
+// open; ready is true once every record framed before it closed is
+// written, so the batch on disk is whole.
+func (s *Spool) closeBatch(linger time.Duration) (wait time.Duration, ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open {
+		if w := linger - time.Since(s.openAt); w > 0 {
+			return w, false
+		}
+		s.open = false
+	}
+	return 0, s.settled == s.built
 }
 
 // deferredSync is the FsyncInterval policy's fsync: of the head, when

@@ -1,8 +1,8 @@
 package audit
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -88,28 +88,21 @@ type deliverer struct {
 	unsaved  int       // acknowledged records since the cursor was written
 	savedAt  time.Time // when the cursor was last written
 	saveT    *time.Timer
-	lingered bool        // waited SpoolConfig.Linger since nothing was in flight
 	timer    *time.Timer // for linger
 }
 
-// linger waits SpoolConfig.Linger (or until Close).
-func (d *deliverer) linger(ctx context.Context) bool {
-	if d.timer == nil {
-		d.timer = time.NewTimer(d.s.cfg.Linger)
-	} else {
-		d.timer.Reset(d.s.cfg.Linger)
-	}
-	select {
-	case <-d.timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+type inflight struct {
+	n       int64 // bytes of the batch's frames
+	records int
+	res     <-chan error
 }
 
-type inflight struct {
-	n   int64 // frame size
-	res <-chan error
+// batch is the stream message at a position of the spool: the lines of
+// consecutive frames, the first one and those that join it.
+type streamBatch struct {
+	lines [][]byte
+	n     int64 // bytes of the frames
+	open  bool  // ends at the end of what is written: may still grow
 }
 
 func (d *deliverer) close() {
@@ -119,8 +112,9 @@ func (d *deliverer) close() {
 
 }
 
-// step sends the next record, or takes the next acknowledgement, or
-// waits for a record; false ends delivery.
+// step sends the next batch, or takes the next acknowledgement, or
+// waits for a record or for the open batch's linger; false ends
+// delivery.
 func (d *deliverer) step(ctx context.Context) bool {
 	s := d.s
 	sg, size, isHead := s.position()
@@ -130,16 +124,30 @@ func (d *deliverer) step(ctx context.Context) bool {
 		limit = 1 // after a failure: one at a time until one is stored
 	}
 	if off < size && len(d.inflight) < limit {
-		if len(d.inflight) == 0 && isHead && !d.failing && !d.lingered && s.cfg.Linger > 0 {
-			d.lingered = true // gather the records written right after this one
-			return d.linger(ctx)
+		b, err := d.scan(sg, off, size)
+		if err != nil {
+			return d.unreadable(ctx, sg, off, size, err)
 		}
-		return d.send(ctx, sg, off, size)
+		if b.open && isHead {
+			linger := s.cfg.Linger
+			if d.failing {
+				linger = 0 // a retry does not wait for more
+			}
+			wait, ready := s.closeBatch(linger)
+			if !ready {
+				return d.await(ctx, wait)
+			}
+			// closed and whole now: records written since the scan may
+			// have joined it before it closed, so read it again
+			if b, err = d.scan(sg, off, s.writtenSize(sg)); err != nil {
+				return d.unreadable(ctx, sg, off, size, err)
+			}
+		}
+		return d.send(ctx, b)
 	}
 	if len(d.inflight) > 0 {
-		return d.ack(ctx, len(d.inflight) < limit)
+		return d.ack(ctx, len(d.inflight) < limit, nil)
 	}
-	d.lingered = false
 	if isHead {
 		return d.idle(ctx)
 	}
@@ -148,6 +156,46 @@ func (d *deliverer) step(ctx context.Context) bool {
 		return sleep(ctx, spoolRetryMax)
 	}
 	return true
+}
+
+// scan reads the batch at off of sg (size bytes written). A segment's
+// first frame starts a batch whatever its flag says.
+func (d *deliverer) scan(sg *segment, off, size int64) (streamBatch, error) {
+	var b streamBatch
+	for at := off; ; {
+		if at >= size {
+			b.open = true
+			return b, nil
+		}
+		line, n, join, err := d.frame(sg, at, size)
+		if err != nil {
+			if len(b.lines) > 0 {
+				return b, nil // what is whole; the next scan meets the fault
+			}
+			return b, err
+		}
+		if len(b.lines) > 0 && (!join || b.n+n > SpoolBatchBytes) {
+			return b, nil
+		}
+		b.lines = append(b.lines, line)
+		b.n += n
+		at += n
+	}
+}
+
+// await waits for the open batch: wait (0: until a record is written),
+// a record written, or the oldest acknowledgement.
+func (d *deliverer) await(ctx context.Context, wait time.Duration) bool {
+	var until <-chan time.Time
+	if wait > 0 {
+		if d.timer == nil {
+			d.timer = time.NewTimer(wait)
+		} else {
+			d.timer.Reset(wait)
+		}
+		until = d.timer.C
+	}
+	return d.ack(ctx, true, until)
 }
 
 // idle waits for a record with everything delivered: the segment
@@ -191,36 +239,38 @@ const readAhead = 64 << 10
 // last batch written when it is there (the deliverer keeps up), else
 // from what was read ahead, else read from the file with what follows
 // it. The line is not changed afterwards: the publisher may keep it.
-func (d *deliverer) frame(sg *segment, off, size int64) ([]byte, int64, error) {
+func (d *deliverer) frame(sg *segment, off, size int64) (line []byte, n int64, join bool, err error) {
 	s := d.s
 	s.mu.Lock()
 	r := s.recent
 	s.mu.Unlock()
 	for _, w := range []written{r, d.ahead} {
 		if w.seg == sg.num && off >= w.off && holdsFrame(w.buf, off-w.off) {
-			return parseFrame(w.buf[off-w.off:])
+			line, n, err = parseFrame(w.buf[off-w.off:])
+			return line, n, err == nil && frameJoinsPrev(w.buf[off-w.off:]), err
 		}
 	}
 	if d.rf == nil || d.rfNum != sg.num {
 		if d.rf != nil {
 			d.rf.Close()
 		}
-		var err error
 		if d.rf, err = os.Open(sg.path); err != nil {
 			d.rf = nil
-			return nil, 0, fmt.Errorf("%w: %w", errOpen, err)
+			return nil, 0, false, fmt.Errorf("%w: %w", errOpen, err)
 		}
 		d.rfNum = sg.num
 	}
 	buf := make([]byte, min(size-off, readAhead)) // a new buffer: the publisher keeps its lines
 	if _, err := d.rf.ReadAt(buf, off); err != nil {
-		return nil, 0, fmt.Errorf("%w: at %d: %w", errBadFrame, off, err)
+		return nil, 0, false, fmt.Errorf("%w: at %d: %w", errBadFrame, off, err)
 	}
 	d.ahead = written{seg: sg.num, off: off, buf: buf}
 	if !holdsFrame(buf, 0) && len(buf) == readAhead {
-		return readFrame(d.rf, off, size, nil) // a record longer than readAhead
+		line, n, err = readFrame(d.rf, off, size, nil) // a record longer than readAhead
+	} else {
+		line, n, err = parseFrame(buf)
 	}
-	return parseFrame(buf)
+	return line, n, err == nil && frameJoinsPrev(buf), err
 }
 
 // holdsFrame reports whether b holds a whole frame at off.
@@ -228,54 +278,69 @@ func holdsFrame(b []byte, off int64) bool {
 	if off < 0 || off+frameHeader > int64(len(b)) {
 		return false
 	}
-	return off+frameHeader+int64(binary.BigEndian.Uint32(b[off:off+4])) <= int64(len(b))
+	return off+frameHeader+frameLen(b[off:]) <= int64(len(b))
 }
 
 // errOpen is a segment that cannot be opened: retried.
 var errOpen = errors.New("audit spool: cannot open a segment")
 
-// send reads the frame at off in sg and publishes it.
-func (d *deliverer) send(ctx context.Context, sg *segment, off, size int64) bool {
+// unreadable handles a frame at off of sg that cannot be read.
+func (d *deliverer) unreadable(ctx context.Context, sg *segment, off, size int64, err error) bool {
 	s := d.s
-	line, n, err := d.frame(sg, off, size)
 	if errors.Is(err, errOpen) {
 		s.log.WithError(err).Error("audit spool: cannot read the spool")
 		return sleep(ctx, spoolRetryMax)
 	}
-	if err != nil {
-		if len(d.inflight) > 0 {
-			return d.ack(ctx, false) // settle the window first
-		}
-		// size only covers whole written frames: this is a disk fault
-		s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, off)
-		s.advance(size - off)
-		return true
+	if len(d.inflight) > 0 {
+		return d.ack(ctx, false, nil) // settle the window first
 	}
-	var res <-chan error
-	if d.async != nil {
-		if res, err = d.async.PublishRecordAsync(line); err != nil {
-			res = settled(err)
-		}
-	} else {
-		res = settled(s.pub.PublishRecord(ctx, line))
-	}
-	d.inflight = append(d.inflight, inflight{n: n, res: res})
-	d.sent += n
+	// size only covers whole written frames: this is a disk fault
+	s.log.WithError(err).Errorf("AUDIT SPOOL: unreadable record in %s at %d; skipping the rest of the segment", sg.path, off)
+	s.advance(size - off)
 	return true
 }
 
-// ack takes the oldest in-flight record's result. While it waits, a
-// newly written record ends the wait when the window has room (more).
-func (d *deliverer) ack(ctx context.Context, more bool) bool {
+// send publishes batch b as one stream message: its lines, newline
+// separated (one line alone as it is).
+func (d *deliverer) send(ctx context.Context, b streamBatch) bool {
+	s := d.s
+	msg := b.lines[0]
+	if len(b.lines) > 1 {
+		msg = bytes.Join(b.lines, []byte{'\n'})
+	}
+	var res <-chan error
+	var err error
+	if d.async != nil {
+		if res, err = d.async.PublishRecordAsync(msg); err != nil {
+			res = settled(err)
+		}
+	} else {
+		res = settled(s.pub.PublishRecord(ctx, msg))
+	}
+	d.inflight = append(d.inflight, inflight{n: b.n, records: len(b.lines), res: res})
+	d.sent += b.n
+	return true
+}
+
+// ack takes the oldest in-flight batch's result. While it waits, a
+// newly written record ends the wait when the window has room (more),
+// and so does until. With nothing in flight it only waits.
+func (d *deliverer) ack(ctx context.Context, more bool, until <-chan time.Time) bool {
 	s := d.s
 	wake := s.wake
 	if !more {
 		wake = nil
 	}
+	var res <-chan error
+	if len(d.inflight) > 0 {
+		res = d.inflight[0].res
+	}
 	var err error
 	select {
-	case err = <-d.inflight[0].res:
+	case err = <-res:
 	case <-wake:
+		return true
+	case <-until:
 		return true
 	case <-ctx.Done():
 		return false
@@ -283,7 +348,7 @@ func (d *deliverer) ack(ctx context.Context, more bool) bool {
 	if err != nil {
 		return d.failed(ctx, err)
 	}
-	n := d.inflight[0].n
+	n, records := d.inflight[0].n, d.inflight[0].records
 	d.inflight = d.inflight[1:]
 	d.sent -= n
 	if d.failing {
@@ -291,9 +356,9 @@ func (d *deliverer) ack(ctx context.Context, more bool) bool {
 		s.log.Info("audit spool: stream reachable again; delivering the backlog")
 	}
 	d.backoff = 0
-	s.delivered.Add(1)
+	s.delivered.Add(uint64(records))
 	s.advance(n)
-	if d.unsaved++; d.unsaved >= cursorSaveEvery {
+	if d.unsaved += records; d.unsaved >= cursorSaveEvery {
 		d.saveCursor()
 	}
 	return true
@@ -333,6 +398,13 @@ func (s *Spool) position() (sg *segment, size int64, isHead bool) {
 	defer s.mu.Unlock()
 	sg = s.segs[0]
 	return sg, sg.size, len(s.segs) == 1
+}
+
+// writtenSize is the bytes written to sg.
+func (s *Spool) writtenSize(sg *segment) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sg.size
 }
 
 // advance moves the cursor past n delivered bytes.

@@ -93,16 +93,18 @@ func testSpoolKill9(t *testing.T, childSubject string, fsync time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := recordNumber(t, m.Data)
-		if stored[n] {
-			t.Fatalf("record %d is twice in the stream (seq %d)", n, seq)
+		for _, l := range MessageLines(m.Data) {
+			n := recordNumber(t, l)
+			if stored[n] {
+				t.Fatalf("record %d is twice in the stream (seq %d)", n, seq)
+			}
+			stored[n] = true
+			w, i := n/1_000_000, n%1_000_000
+			if prev, ok := last[w]; (ok && i != prev+1) || (!ok && i != 0) {
+				t.Fatalf("writer %d: record %d follows %d in the stream (seq %d)", w, i, prev, seq)
+			}
+			last[w] = i
 		}
-		stored[n] = true
-		w, i := n/1_000_000, n%1_000_000
-		if prev, ok := last[w]; (ok && i != prev+1) || (!ok && i != 0) {
-			t.Fatalf("writer %d: record %d follows %d in the stream (seq %d)", w, i, prev, seq)
-		}
-		last[w] = i
 	}
 	for _, n := range printed {
 		if !stored[n] {

@@ -15,7 +15,8 @@ import (
 
 // A spool segment is a file of frames, each one record line:
 //
-//	length  uint32, big endian: bytes of line
+//	length  uint32, big endian: bytes of line; its top bit (frameJoins)
+//	        set means the record joins the batch of the frame before it
 //	crc     uint32, big endian: CRC-32C (Castagnoli) of line
 //	line    the encoded record, without newline
 //
@@ -25,6 +26,7 @@ import (
 // which opening the spool truncates.
 const (
 	frameHeader  = 8
+	frameJoins   = 1 << 31 // in the length: joins the previous frame's stream message
 	maxFrameLine = 16 << 20
 	segmentExt   = ".seg"
 	cursorFile   = "cursor"
@@ -35,9 +37,17 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errBadFrame ends the valid part of a segment.
 var errBadFrame = errors.New("audit spool: torn or corrupt frame")
 
-// appendFrame appends line as one frame.
-func appendFrame(b, line []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(line)))
+// appendFrame appends line as one frame that starts a batch.
+func appendFrame(b, line []byte) []byte { return appendFrameJoin(b, line, false) }
+
+// appendFrameJoin appends line as one frame; join marks it as part of
+// the batch (stream message) of the frame before it.
+func appendFrameJoin(b, line []byte, join bool) []byte {
+	l := uint32(len(line))
+	if join {
+		l |= frameJoins
+	}
+	b = binary.BigEndian.AppendUint32(b, l)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(line, castagnoli))
 	return append(b, line...)
 }
@@ -56,7 +66,7 @@ func readFrame(r io.ReaderAt, off, size int64, buf []byte) (line []byte, n int64
 	if _, err := r.ReadAt(h[:], off); err != nil {
 		return nil, 0, fmt.Errorf("%w: header at %d: %w", errBadFrame, off, err)
 	}
-	l := int64(binary.BigEndian.Uint32(h[:4]))
+	l := frameLen(h[:])
 	if l == 0 || l > maxFrameLine || l > size-off-frameHeader {
 		return nil, 0, errBadFrame
 	}
@@ -79,7 +89,7 @@ func parseFrame(b []byte) (line []byte, n int64, err error) {
 	if len(b) < frameHeader {
 		return nil, 0, errBadFrame
 	}
-	l := int64(binary.BigEndian.Uint32(b[:4]))
+	l := frameLen(b)
 	if l == 0 || l > maxFrameLine || l > int64(len(b)-frameHeader) {
 		return nil, 0, errBadFrame
 	}
@@ -89,6 +99,13 @@ func parseFrame(b []byte) (line []byte, n int64, err error) {
 	}
 	return line, frameHeader + l, nil
 }
+
+// frameLen is the line length in the frame header at the start of b.
+func frameLen(b []byte) int64 { return int64(binary.BigEndian.Uint32(b[:4]) &^ frameJoins) }
+
+// frameJoinsPrev reports whether the frame header at the start of b
+// marks the frame as joining the batch of the frame before it.
+func frameJoinsPrev(b []byte) bool { return binary.BigEndian.Uint32(b[:4])&frameJoins != 0 }
 
 // scanSegment returns the length of the valid prefix of a segment of
 // size bytes and the number of records in it.

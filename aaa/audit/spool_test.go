@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ func (p *memPub) PublishRecord(_ context.Context, line []byte) error {
 	if p.down {
 		return fmt.Errorf("%w: test outage", ErrUnavailable)
 	}
-	p.lines = append(p.lines, string(line))
+	for _, l := range MessageLines(line) {
+		p.lines = append(p.lines, string(l))
+	}
 	return nil
 }
 
@@ -290,6 +293,7 @@ func FuzzSegment(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(appendFrame(appendFrame(nil, []byte(`{"a":1}`)), []byte(`{"b":2}`)))
 	f.Add(appendFrame(nil, []byte(`{"a":1}`))[:9])
+	f.Add(appendFrameJoin(appendFrame(nil, []byte(`{"a":1}`)), []byte(`{"b":2}`), true))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytesReaderAt(data)
@@ -299,6 +303,7 @@ func FuzzSegment(f *testing.F) {
 		}
 		var off int64
 		var lines [][]byte
+		var joins []bool
 		for range n {
 			l, fl, err := readFrame(r, off, valid, nil)
 			if err != nil {
@@ -312,14 +317,15 @@ func FuzzSegment(f *testing.F) {
 				t.Fatalf("parseFrame at %d: %q %d %v, readFrame %q %d", off, pl, pn, err, l, fl)
 			}
 			lines = append(lines, l)
+			joins = append(joins, frameJoinsPrev(data[off:]))
 			off += fl
 		}
 		if off != valid {
 			t.Fatalf("frames end at %d, valid prefix %d", off, valid)
 		}
 		var again []byte
-		for _, l := range lines {
-			again = appendFrame(again, l)
+		for i, l := range lines {
+			again = appendFrameJoin(again, l, joins[i])
 		}
 		if string(again) != string(data[:valid]) {
 			t.Fatal("valid prefix does not re-encode to itself")
@@ -395,4 +401,26 @@ func benchSpool(b *testing.B, fsync time.Duration, par int) {
 		})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// MessageLines returns the message's non-empty lines, none holding a
+// newline, and joining them gives back the message when it has no empty
+// lines.
+func FuzzMessageLines(f *testing.F) {
+	f.Add([]byte(spoolLine(0) + "\n" + spoolLine(1)))
+	f.Add([]byte("\n\n{}\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		lines := MessageLines(msg)
+		for _, l := range lines {
+			if len(bytes.TrimSpace(l)) == 0 || bytes.IndexByte(l, '\n') >= 0 {
+				t.Fatalf("line %q", l)
+			}
+		}
+		if !bytes.Contains(msg, []byte("\n\n")) && len(msg) > 0 && msg[0] != '\n' && msg[len(msg)-1] != '\n' &&
+			len(bytes.TrimSpace(msg)) == len(msg) && !bytes.ContainsAny(msg, " \t\r\v\f") {
+			if got := bytes.Join(lines, []byte{'\n'}); !bytes.Equal(got, msg) {
+				t.Fatalf("joined %q, message %q", got, msg)
+			}
+		}
+	})
 }

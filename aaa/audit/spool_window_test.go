@@ -54,9 +54,11 @@ func (p *windowPub) release(fail int, err error) {
 			continue
 		}
 		p.mu.Lock()
-		if !p.seen[q.line] {
+		if !p.seen[q.line] { // the message's Nats-Msg-Id
 			p.seen[q.line] = true
-			p.lines = append(p.lines, q.line)
+			for _, l := range MessageLines([]byte(q.line)) {
+				p.lines = append(p.lines, string(l))
+			}
 		}
 		p.mu.Unlock()
 		q.res <- nil
@@ -69,7 +71,7 @@ func (p *windowPub) release(fail int, err error) {
 // not stored twice.
 func TestSpoolWindow(t *testing.T) {
 	pub := &windowPub{seen: map[string]bool{}}
-	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Window: 4}, pub, nil)
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Window: 4, Linger: -1}, pub, nil) // one record a message
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,9 +150,9 @@ func (p *refusingPub) PublishRecordAsync(line []byte) (<-chan error, error) {
 	return settled(p.PublishRecord(context.Background(), line)), nil
 }
 
-// A record written while nothing is in flight waits SpoolConfig.Linger
-// for the records that follow it, and they are sent together; with a
-// negative Linger each is sent at once.
+// A record opens a batch that the records written within
+// SpoolConfig.Linger join: they are sent as one message, one line each;
+// with a negative Linger each is sent alone at once.
 func TestSpoolLinger(t *testing.T) {
 	pub := &windowPub{seen: map[string]bool{}}
 	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: 300 * time.Millisecond}, pub, nil)
@@ -164,14 +166,17 @@ func TestSpoolLinger(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	if n := pub.inFlight(); n != 0 {
-		t.Fatalf("%d records sent before the linger ended", n)
+		t.Fatalf("%d messages sent before the linger ended", n)
 	}
 	if err := s.Audit(ctx, numbered(1)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both records sent together", func() bool { return pub.inFlight() == 2 })
+	waitFor(t, "both records sent together", func() bool { return pub.inFlight() == 1 })
 	pub.release(0, nil)
 	waitFor(t, "both delivered", func() bool { return s.Stats().Delivered == 2 })
+	if got := pub.got(); fmt.Sprint(got) != fmt.Sprint([]string{spoolLine(0), spoolLine(1)}) {
+		t.Fatalf("stored %q", got)
+	}
 
 	now := &windowPub{seen: map[string]bool{}}
 	s2, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: -1}, now, nil)
@@ -182,7 +187,96 @@ func TestSpoolLinger(t *testing.T) {
 	if err := s2.Audit(ctx, numbered(0)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the record sent at once", func() bool { return now.inFlight() == 1 })
+	if err := s2.Audit(ctx, numbered(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "each record sent at once", func() bool { return now.inFlight() == 2 })
+}
+
+// A batch is fixed in the spool when its records are written: a failed
+// message is sent again byte for byte (the same Nats-Msg-Id), and so is
+// one in flight when the process stops, by the next spool on the
+// directory, even though records were written after it.
+func TestSpoolBatchResentSame(t *testing.T) {
+	dir := t.TempDir()
+	pub := &windowPub{seen: map[string]bool{}}
+	s, err := NewSpool(SpoolConfig{Dir: dir, Linger: 100 * time.Millisecond}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := s.Audit(ctx, numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the batch sent", func() bool { return pub.inFlight() == 1 })
+	pub.wmu.Lock()
+	first := pub.pending[0].line
+	pub.wmu.Unlock()
+	if n := len(MessageLines([]byte(first))); n != 3 {
+		t.Fatalf("batch of %d records, want 3", n)
+	}
+	pub.release(1, fmt.Errorf("%w: lost", ErrUnavailable))
+	if err := s.Audit(ctx, numbered(3)); err != nil { // written after the batch was cut
+		t.Fatal(err)
+	}
+	waitFor(t, "the retry", func() bool { return pub.inFlight() == 1 })
+	pub.wmu.Lock()
+	again := pub.pending[0].line
+	pub.wmu.Unlock()
+	if again != first {
+		t.Fatalf("retry sent\n%q\nfirst\n%q", again, first)
+	}
+	if err := s.Close(); err != nil { // the retry never answered
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.cursorPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	pub2 := &windowPub{seen: map[string]bool{}}
+	s2, err := NewSpool(SpoolConfig{Dir: dir, Linger: 100 * time.Millisecond}, pub2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	waitFor(t, "the batch sent after the restart", func() bool { return pub2.inFlight() >= 1 })
+	pub2.wmu.Lock()
+	restarted := pub2.pending[0].line
+	pub2.wmu.Unlock()
+	if restarted != first {
+		t.Fatalf("after restart sent\n%q\nfirst\n%q", restarted, first)
+	}
+	for len(pub2.got()) < 4 {
+		waitFor(t, "more in flight", func() bool { return pub2.inFlight() > 0 })
+		pub2.release(0, nil)
+	}
+	want := []string{spoolLine(0), spoolLine(1), spoolLine(2), spoolLine(3)}
+	if got := pub2.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored %q", got)
+	}
+}
+
+// A batch is cut at SpoolBatchBytes.
+func TestSpoolBatchBytes(t *testing.T) {
+	pub := &memPub{}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: time.Hour}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	one := int64(frameHeader + len(spoolLine(0)))
+	n := int(SpoolBatchBytes/one) + 1
+	for i := range n {
+		if err := s.Audit(context.Background(), numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the full batch", func() bool { return s.Stats().Delivered == uint64(n-1) })
+	time.Sleep(100 * time.Millisecond)
+	if d := s.Stats().Delivered; d != uint64(n-1) {
+		t.Fatalf("%d delivered, want %d (the last waits for its linger)", d, n-1)
+	}
 }
 
 // An idle deliverer writes the cursor within cursorSaveDelay of the last

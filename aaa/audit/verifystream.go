@@ -12,7 +12,9 @@ import (
 // ReadStream checks every record stored in the stream name (the audit
 // stream: plugin.tutti.audit.stream_name), from the first message to the
 // last one stored when it starts, through an ordered consumer. Each
-// record is named by stream name and stream sequence.
+// record is named by stream name and the stream sequence of its message
+// (a message may hold several consecutive records of one writer, one a
+// line).
 //
 // It uses only what a tutti broker grants an audit reader: the stream's
 // info, and an ordered consumer of its own on it (create, pull, delete).
@@ -44,7 +46,9 @@ func (v *Verifier) ReadStream(ctx context.Context, js jetstream.JetStream, name 
 		if err != nil {
 			return fmt.Errorf("audit stream %s: %w", name, err)
 		}
-		v.Line(name, int(meta.Sequence.Stream), msg.Data())
+		for _, l := range MessageLines(msg.Data()) { // a writer's batch: one record a line
+			v.Line(name, int(meta.Sequence.Stream), l)
+		}
 		if meta.NumPending == 0 || meta.Sequence.Stream >= last {
 			return nil
 		}

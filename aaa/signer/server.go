@@ -223,7 +223,10 @@ func (s *Service) newJetStreamAuditor() (audit.Auditor, error) {
 	if dir == "" {
 		dir = s.cfg.LogfileAuditor.Logfile + ".spool"
 	}
-	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: dir, MaxBytes: s.cfg.JetStreamAuditor.SpoolMaxBytes},
+	// one record a stream message, as before node batching: consumers of
+	// the signer's subject keep reading one record per message
+	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: dir, MaxBytes: s.cfg.JetStreamAuditor.SpoolMaxBytes,
+		Linger: -1},
 		pub, s.log.WithField("component", "audit-spool"))
 	if err != nil {
 		_ = pub.Close()

@@ -223,17 +223,19 @@ func streamDecisions(t *testing.T, s jetstream.Stream) map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := decodeDecision(m.Data)
-		if err != nil {
-			t.Fatalf("stream record %d does not parse: %v\n%s", seq, err, m.Data)
+		for _, l := range audit.MessageLines(m.Data) {
+			e, err := decodeDecision(l)
+			if err != nil {
+				t.Fatalf("stream record %d does not parse: %v\n%s", seq, err, l)
+			}
+			if e.Kind != audit.KindDecision {
+				continue
+			}
+			if got[e.RequestID] {
+				t.Fatalf("request %s is decided twice in the stream", e.RequestID)
+			}
+			got[e.RequestID] = true
 		}
-		if e.Kind != audit.KindDecision {
-			continue
-		}
-		if got[e.RequestID] {
-			t.Fatalf("request %s is decided twice in the stream", e.RequestID)
-		}
-		got[e.RequestID] = true
 	}
 	return got
 }

@@ -173,20 +173,17 @@ func TestAuditStreamThroughOutage(t *testing.T) {
 		t.Error("a record was deleted from the audit stream")
 	}
 	next := map[string]int{}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := string(m.Data)
+	for _, m := range streamLines(t, ctx, stream) {
+		seq := m.seq
+		id := string(m.data)
 		id = id[strings.Index(id, `"request_id":"`)+len(`"request_id":"`):]
 		id = id[:strings.IndexByte(id, '"')]
 		name, n := id[:strings.LastIndexByte(id, '-')], id[strings.LastIndexByte(id, '-')+1:]
 		if want := fmt.Sprintf("%04d", next[name]); n != want {
-			t.Fatalf("stream seq %d on %s: record %s of %s, want %s (a record lost, repeated or reordered)", seq, m.Subject, n, name, want)
+			t.Fatalf("stream seq %d on %s: record %s of %s, want %s (a record lost, repeated or reordered)", seq, m.subject, n, name, want)
 		}
-		if (name == "aaa.privileged.mcollective") != strings.HasPrefix(m.Subject, "tutti.aaa.audit.") {
-			t.Errorf("record of %s on subject %s", name, m.Subject)
+		if (name == "aaa.privileged.mcollective") != strings.HasPrefix(m.subject, "tutti.aaa.audit.") {
+			t.Errorf("record of %s on subject %s", name, m.subject)
 		}
 		next[name]++
 	}

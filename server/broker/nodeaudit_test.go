@@ -148,11 +148,40 @@ func storedRecords(t *testing.T, ctx context.Context, stream jetstream.Stream, s
 		if m.Subject != subject {
 			continue
 		}
-		r, err := audit.DecodeEvent(m.Data)
-		if err != nil {
-			t.Fatalf("stream seq %d: %v", seq, err)
+		for _, l := range audit.MessageLines(m.Data) {
+			r, err := audit.DecodeEvent(l)
+			if err != nil {
+				t.Fatalf("stream seq %d: %v", seq, err)
+			}
+			out = append(out, r)
 		}
-		out = append(out, r)
 	}
 	return out
+}
+
+// streamLines are the records in the stream, in order, each with its
+// message (a writer's message holds one record a line).
+func streamLines(t *testing.T, ctx context.Context, stream jetstream.Stream) []streamLine {
+	t.Helper()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []streamLine
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range audit.MessageLines(m.Data) {
+			out = append(out, streamLine{seq: seq, subject: m.Subject, data: l})
+		}
+	}
+	return out
+}
+
+type streamLine struct {
+	seq     uint64
+	subject string
+	data    []byte
 }

@@ -284,11 +284,18 @@ func (s *auditStream) follow(ctx context.Context, since time.Duration, stderr io
 	}
 }
 
+// deliver passes each record of message m (a writer's batch: one
+// record a line) to fn.
 func deliver(m jetstream.Msg, stderr io.Writer, fn eachEvent) error {
-	e, err := audit.DecodeEvent(m.Data())
-	if err != nil {
-		fmt.Fprintf(stderr, "tutti: audit stream record on %s skipped: %v\n", m.Subject(), err)
-		return nil
+	for _, l := range audit.MessageLines(m.Data()) {
+		e, err := audit.DecodeEvent(l)
+		if err != nil {
+			fmt.Fprintf(stderr, "tutti: audit stream record on %s skipped: %v\n", m.Subject(), err)
+			continue
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
 	}
-	return fn(e)
+	return nil
 }

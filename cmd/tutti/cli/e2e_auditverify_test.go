@@ -236,7 +236,9 @@ func streamRecords(ctx context.Context, t *testing.T, s jetstream.Stream) map[st
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[m.Subject] = append(out[m.Subject], m.Data)
+		for _, l := range audit.MessageLines(m.Data) { // a node's message holds one record a line
+			out[m.Subject] = append(out[m.Subject], l)
+		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/security/x509"
 	"github.com/tuttifleet/tutti/server/broker"
@@ -30,10 +32,13 @@ const auditDrainTimeout = 2 * time.Minute
 // fails the bench.
 type StreamCheck struct {
 	Records int `json:"records"` // lines in the audit file
-	Stored  int `json:"stored"`  // messages on tutti.audit.node.<identity> subjects
-	Missing int `json:"missing"` // per node, records in the file not in the stream, summed
-	Extra   int `json:"extra"`   // per node, messages beyond the file's records (duplicates), summed
-	Nodes   int `json:"nodes"`   // nodes whose file and stream counts match
+	Stored  int `json:"stored"`  // records (lines of the messages) on tutti.audit.node.<identity> subjects
+	// Messages is the stream messages holding them: a node's spool puts
+	// its consecutive records in one (plugin.tutti.audit.stream_linger).
+	Messages int `json:"messages"`
+	Missing  int `json:"missing"` // per node, records in the file not in the stream, summed
+	Extra    int `json:"extra"`   // per node, messages beyond the file's records (duplicates), summed
+	Nodes    int `json:"nodes"`   // nodes whose file and stream counts match
 	// DrainSeconds is the time from the check's start (right after the
 	// last measured reply) until the stream held every record.
 	DrainSeconds float64             `json:"drain_seconds"`
@@ -45,6 +50,12 @@ type StreamCheck struct {
 type streamReader struct {
 	nc     *nats.Conn
 	stream jetstream.Stream
+	// read counts the records of the messages read so far, per
+	// identity: perSubject reads on from where it stopped.
+	cons     jetstream.Consumer
+	read     map[string]int
+	records  int
+	messages int
 }
 
 func openStreamReader(ctx context.Context, clientConf string) (*streamReader, error) {
@@ -87,24 +98,42 @@ func openStreamReader(ctx context.Context, clientConf string) (*streamReader, er
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return &streamReader{nc: nc, stream: s}, nil
+	return &streamReader{nc: nc, stream: s, read: map[string]int{}}, nil
 }
 
 func (r *streamReader) close() { r.nc.Close() }
 
-// perSubject counts the stream's messages on each node subject, keyed
-// by identity.
+// perSubject counts the records (lines) of the stream's messages on
+// each node subject, keyed by identity, reading the messages that
+// arrived since the last call.
 func (r *streamReader) perSubject(ctx context.Context) (map[string]int, int, error) {
-	info, err := r.stream.Info(ctx, jetstream.WithSubjectFilter(broker.NodeAuditPrefix+">"))
-	if err != nil {
-		return nil, 0, err
+	if r.cons == nil {
+		c, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{broker.NodeAuditPrefix + ">"}})
+		if err != nil {
+			return nil, 0, err
+		}
+		r.cons = c
 	}
-	m, total := make(map[string]int, len(info.State.Subjects)), 0
-	for subj, n := range info.State.Subjects {
-		m[strings.TrimPrefix(subj, broker.NodeAuditPrefix)] = int(n)
-		total += int(n)
+	for {
+		batch, err := r.cons.Fetch(4096, jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return nil, 0, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			k := len(audit.MessageLines(m.Data()))
+			r.read[strings.TrimPrefix(m.Subject(), broker.NodeAuditPrefix)] += k
+			r.records += k
+			r.messages++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, 0, err
+		}
+		if n == 0 {
+			return r.read, r.records, nil
+		}
 	}
-	return m, total, nil
 }
 
 // fileRecords counts the audit file's records per identity.
@@ -150,7 +179,7 @@ func (r *streamReader) check(ctx context.Context, auditFile string) (*StreamChec
 		if err != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("audit stream: %w", err)
 		}
-		c = StreamCheck{Records: records, Stored: stored, DrainSeconds: time.Since(t0).Seconds()}
+		c = StreamCheck{Records: records, Stored: stored, Messages: r.messages, DrainSeconds: time.Since(t0).Seconds()}
 		for id, n := range want {
 			if g := got[id]; g == n {
 				c.Nodes++

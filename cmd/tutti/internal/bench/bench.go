@@ -763,8 +763,8 @@ func printBench(w io.Writer, r *Report) {
 	printTopology(w, r)
 	for _, x := range r.Results {
 		if c := x.AuditStream; c != nil {
-			fmt.Fprintf(w, "%7d audit stream: %d records in the file, %d in the stream, %d missing, %d extra, %d nodes complete; all there %.2fs after the last reply\n",
-				x.Nodes, c.Records, c.Stored, c.Missing, c.Extra, c.Nodes, c.DrainSeconds)
+			fmt.Fprintf(w, "%7d audit stream: %d records in the file, %d in the stream (%d messages), %d missing, %d extra, %d nodes complete; all there %.2fs after the last reply\n",
+				x.Nodes, c.Records, c.Stored, c.Messages, c.Missing, c.Extra, c.Nodes, c.DrainSeconds)
 		}
 	}
 	fmt.Fprintln(w, "\n(ping | rpc; CPU bound = CPU of nodes+client+brokers per request / CPUs; RSS idle | right after the runs | settled after the runs; times from publishing the request to the last verified reply)")
