@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -199,11 +200,18 @@ func adminAuditStream(t *testing.T, f *faultFleet) jetstream.Stream {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, broker.DefaultAuditStreamName)
-	if err != nil {
-		t.Fatal(err)
+	// a broker just (re)started with a store creates its stream a moment
+	// after it accepts connections
+	for {
+		s, err := js.Stream(ctx, broker.DefaultAuditStreamName)
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return s
 }
 
 // streamDecisions returns the request ids of the decision records in
