@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tuttifleet/tutti/security/remote"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,15 +34,15 @@ const approvalSweepInterval = 10 * time.Second
 // an approved one for its requester to collect it.
 const DefaultApprovalExpiry = time.Hour
 
-// Approval states.
+// Approval states (the API's, security/remote's).
 const (
-	ApprovalPending  = "pending"
-	ApprovalApproved = "approved"
-	ApprovalDenied   = "denied"
-	ApprovalExpired  = "expired"
+	ApprovalPending  = remote.StatePending
+	ApprovalApproved = remote.StateApproved
+	ApprovalDenied   = remote.StateDenied
+	ApprovalExpired  = remote.StateExpired
 	// ApprovalSigned: the approved request was signed for its requester;
 	// it is never signed again.
-	ApprovalSigned = "signed"
+	ApprovalSigned = remote.StateSigned
 )
 
 // Error codes of the approval path (docs/signer-api.md §2).
@@ -146,31 +147,9 @@ func namesAtMost(f *protocol.Filter, n int) bool {
 }
 
 // Approval is one held request and its history, as stored and as shown
-// to approvers.
-type Approval struct {
-	ID    string `json:"id"`
-	State string `json:"state"`
-	// Requester is the token callerid of who asked.
-	Requester  string          `json:"requester"`
-	Agent      string          `json:"agent"`
-	Action     string          `json:"action"`
-	Collective string          `json:"collective"`
-	Data       json.RawMessage `json:"data"`
-	Filter     json.RawMessage `json:"filter"`
-	// Targets are the filter's identities.
-	Targets []string `json:"targets,omitempty"`
-	// Rule says why approval is needed.
-	Rule string `json:"rule"`
-	// RequestID is the held request's id; SignedRequestID the id of the
-	// request finally signed (the same when the requester waited).
-	RequestID       string    `json:"request_id"`
-	SignedRequestID string    `json:"signed_request_id,omitempty"`
-	Created         time.Time `json:"created"`
-	Expires         time.Time `json:"expires"`
-	Decided         time.Time `json:"decided,omitzero"`
-	Approver        string    `json:"approver,omitempty"`
-	Reason          string    `json:"reason,omitempty"`
-}
+// to approvers: the wire type of the approvals API, shared with the
+// client (security/remote) so the two cannot drift apart.
+type Approval = remote.Approval
 
 // approvalStore holds the approvals in memory and in dir, one file
 // each, written (fsynced, renamed) before any change is answered.
@@ -345,7 +324,7 @@ func (st *approvalStore) list(now time.Time, onExpire func(Approval), keep func(
 }
 
 // sameRequest reports whether req asks for exactly what a holds.
-func (a *Approval) sameRequest(req *protocol.Request, rpc *protocol.RPCRequest) error {
+func sameRequest(a *Approval, req *protocol.Request, rpc *protocol.RPCRequest) error {
 	if req.Agent != a.Agent || rpc.Action != a.Action || req.Collective != a.Collective {
 		return fmt.Errorf("request is %s#%s in %s, approval %s is for %s#%s in %s",
 			req.Agent, rpc.Action, req.Collective, a.ID, a.Agent, a.Action, a.Collective)

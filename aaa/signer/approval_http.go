@@ -5,8 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"github.com/tuttifleet/tutti/security/remote"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,9 +49,10 @@ type ApprovalAnswer struct {
 	ErrorCode string     `json:"error_code,omitempty"`
 }
 
-// ApprovalProof is the text a caller signs for an approvals call.
+// ApprovalProof is the text a caller signs for an approvals call: the
+// client's (security/remote), which signs it.
 func ApprovalProof(op, id, reason string, t int64) []byte {
-	return []byte("tutti-approval:1\n" + op + "\n" + id + "\n" + reason + "\n" + strconv.FormatInt(t, 10))
+	return remote.ApprovalProof(op, id, reason, t)
 }
 
 func (s *Service) handleApprovals(w http.ResponseWriter, r *http.Request) {

@@ -100,7 +100,7 @@ func (s *Signer) redeem(sr *SignRequest, d *decision, now time.Time) *Denial {
 		case a.State == ApprovalSigned:
 			den = deny(CodeReplayed, nil, "approval %s was already used for request %s", a.ID, a.SignedRequestID)
 		default:
-			if err := a.sameRequest(d.req, rpc); err != nil {
+			if err := sameRequest(a, d.req, rpc); err != nil {
 				den = deny(CodeApprovalInvalid, err, "request does not match approval %s", a.ID)
 			}
 		}
