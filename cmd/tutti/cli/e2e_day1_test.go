@@ -32,12 +32,19 @@ func day1Fleet(t *testing.T, n int, extra func(node string) string) *Fleet {
 			t.Fatal(err)
 		}
 	}
+	return restartNodes(t, f, func(_ int, name string) string { return extra(name) })
+}
+
+// restartNodes restarts each node of f with extra(i, node) appended to
+// its configuration, logging to the fleet's node log.
+func restartNodes(t *testing.T, f *Fleet, extra func(i int, node string) string) *Fleet {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i, old := range f.Nodes {
 		name := old.Identity()
 		conf := filepath.Join(f.Dir, name+".conf")
-		if err := writeFile(conf, mustRead(t, conf)+extra(name), 0o644); err != nil {
+		if err := writeFile(conf, mustRead(t, conf)+extra(i, name), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		old.Shutdown(ctx)

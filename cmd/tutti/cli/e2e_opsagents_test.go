@@ -12,12 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/tuttifleet/tutti/client"
-	"github.com/tuttifleet/tutti/config"
 	"github.com/tuttifleet/tutti/connector/protocol"
-	"github.com/tuttifleet/tutti/server/daemon"
 )
 
 // opsFleet is a two-node fleet for the nettest, puppet and shell agents.
@@ -38,10 +34,7 @@ func opsFleet(t *testing.T) *Fleet {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i, old := range f.Nodes {
-		name := old.Identity()
+	return restartNodes(t, f, func(i int, name string) string {
 		dir := filepath.Join(f.Dir, name)
 		extra := "plugin.tutti.puppet.command = " + filepath.Join(dir, "no-puppet-here") + "\n"
 		if i == 0 {
@@ -53,26 +46,8 @@ func opsFleet(t *testing.T) *Fleet {
 				"plugin.tutti.puppet.summary = " + filepath.Join(dir, "state", "last_run_summary.yaml") + "\n" +
 				"plugin.tutti.puppet.pidfile = " + filepath.Join(dir, "agent.pid") + "\n"
 		}
-		conf := filepath.Join(f.Dir, name+".conf")
-		if err := writeFile(conf, mustRead(t, conf)+extra, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		old.Shutdown(ctx)
-		cfg, file, err := config.LoadServer(conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nl := logrus.New()
-		nl.SetOutput(f.NodeLog)
-		nl.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
-		node, err := daemon.BuildNode(ctx, cfg, file, logrus.NewEntry(nl).WithField("node", name))
-		if err != nil {
-			t.Fatalf("restart %s: %v", name, err)
-		}
-		f.Nodes[i] = node
-		t.Cleanup(func() { node.Shutdown(context.Background()) })
-	}
-	return f
+		return extra
+	})
 }
 
 const (
