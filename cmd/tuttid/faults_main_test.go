@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -272,7 +271,7 @@ func decisions(t *testing.T, path string) map[string]map[string]audit.Event {
 		if len(strings.TrimSpace(string(line))) == 0 {
 			continue
 		}
-		e, err := decodeDecision(line)
+		e, err := audit.DecodeEvent(line)
 		if err != nil {
 			t.Fatalf("%s line %d: %v\n%s", filepath.Base(path), n, err, line)
 		}
@@ -291,21 +290,4 @@ func decisions(t *testing.T, path string) map[string]map[string]audit.Event {
 		t.Fatal(err)
 	}
 	return got
-}
-
-// decodeDecision decodes an audit line; a line of another kind than a
-// decision (an outcome, a chain checkpoint) is returned with its kind
-// but not decoded further. Every line must be a JSON object.
-func decodeDecision(line []byte) (audit.Event, error) {
-	var typ struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(line, &typ); err != nil {
-		return audit.Event{}, fmt.Errorf("not JSON: %w", err)
-	}
-	if typ.Type != "" && typ.Type != audit.TypeOutcome {
-		// a chain checkpoint: DecodeEvent does not read its time (a string)
-		return audit.Event{Kind: audit.KindOther}, nil
-	}
-	return audit.DecodeEvent(line)
 }

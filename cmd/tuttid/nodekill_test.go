@@ -232,7 +232,7 @@ func streamDecisions(t *testing.T, s jetstream.Stream) map[string]bool {
 			t.Fatal(err)
 		}
 		for _, l := range audit.MessageLines(m.Data) {
-			e, err := decodeDecision(l)
+			e, err := audit.DecodeEvent(l)
 			if err != nil {
 				t.Fatalf("stream record %d does not parse: %v\n%s", seq, err, l)
 			}
