@@ -231,7 +231,16 @@ func (n *callNode) write(b *strings.Builder) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		a.write(b)
+		switch a.(type) {
+		case *factTestNode, *classNode, *classRegexNode:
+			// a bare word ends at a space, ')' or && ||, not at ','
+			// ("role=web, 'x'" would read as one fact test): parenthesised
+			b.WriteByte('(')
+			a.write(b)
+			b.WriteByte(')')
+		default:
+			a.write(b)
+		}
 	}
 	b.WriteByte(')')
 }
