@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Entry is one audit record as an Auditor sees it: something that
@@ -79,6 +80,13 @@ func Multi(a ...Auditor) Auditor {
 type multi []Auditor
 
 func (m multi) Audit(ctx context.Context, e Entry) error {
+	if len(m) > 1 { // encode once for every output
+		line, err := e.AppendAudit(nil)
+		if err != nil {
+			return fmt.Errorf("audit: encode record %s: %w", e.AuditID(), err)
+		}
+		e = encoded{line: line, id: e.AuditID()}
+	}
 	var errs []error
 	for _, a := range m {
 		if err := a.Audit(ctx, e); err != nil {
@@ -90,6 +98,15 @@ func (m multi) Audit(ctx context.Context, e Entry) error {
 	}
 	return errors.Join(errs...)
 }
+
+// encoded is an Entry already encoded: what Multi hands its outputs.
+type encoded struct {
+	line []byte
+	id   string
+}
+
+func (e encoded) AppendAudit(b []byte) ([]byte, error) { return append(b, e.line...), nil }
+func (e encoded) AuditID() string                      { return e.id }
 
 func (m multi) Reopen() error {
 	var errs []error

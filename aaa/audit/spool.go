@@ -53,11 +53,11 @@ type SpoolConfig struct {
 	// Audit returns (group commit): nothing Audit returned nil for is
 	// lost, even by a power loss. A positive interval returns once the
 	// record is written (write(2) done: a kill -9 of the process loses
-	// nothing) and fsyncs the records still undelivered at most that
-	// long after the first write since the last fsync, so a power loss
-	// can lose the records written in the last interval that the stream
-	// had not acknowledged yet. Records the stream acknowledged are
-	// never fsynced: the stream holds them.
+	// nothing) and fsyncs a record the stream has not acknowledged once
+	// it has waited that long since its write, so a power loss can lose
+	// the records written in the last interval that the stream had not
+	// acknowledged yet. Records the stream acknowledged within the
+	// interval are never fsynced: the stream holds them.
 	FsyncInterval time.Duration
 	// Window is how many records are sent before the first of them is
 	// acknowledged, when the Publisher is an AsyncPublisher; default
@@ -94,6 +94,7 @@ type SpoolStats struct {
 	Refused       uint64 // records refused because the spool was full
 	WriteErrors   uint64 // records refused because the disk write or fsync failed
 	PublishErrors uint64 // failed delivery attempts (each retried)
+	ReadBack      uint64 // bytes the deliverer read back from disk: a backlog past what the spool keeps in memory
 	Full          bool   // the last record offered was refused as over MaxBytes
 }
 
@@ -108,17 +109,19 @@ type Spool struct {
 	// sync is (*os.File).Sync for the records' fsyncs; tests count them.
 	sync func(*os.File) error
 
-	mu      sync.Mutex
-	closed  bool
-	writing bool        // a caller is writing a batch without mu
-	next    *spoolBatch // records waiting for the next write
-	segs    []*segment  // undelivered segments in order; the last one is the head
-	head    *os.File    // the last segment, open for writing
-	cur     cursor      // delivery position in segs[0]
-	used    int64       // undelivered bytes, including batches being written
-	full    bool        // logged "spool full" and not yet "accepting again"
-	syncDue *time.Timer // FsyncInterval > 0: a deferred fsync is armed
-	recent  written     // the last batch written, read by the deliverer without a read(2)
+	mu       sync.Mutex
+	closed   bool
+	writing  bool        // a caller is writing a batch without mu
+	next     *spoolBatch // records waiting for the next write
+	segs     []*segment  // undelivered segments in order; the last one is the head
+	head     *os.File    // the last segment, open for writing
+	cf       *os.File    // the cursor file, written by the deliverer
+	cur      cursor      // delivery position in segs[0]
+	used     int64       // undelivered bytes, including batches being written
+	full     bool        // logged "spool full" and not yet "accepting again"
+	syncDue  *time.Timer // FsyncInterval > 0: a deferred fsync is armed
+	unsynced []unsynced  // FsyncInterval > 0: writes since the last fsync, oldest first
+	recent   written     // the undelivered tail as written, read by the deliverer without a read(2)
 	// The open batch (stream message) new records join, see Linger.
 	open      bool
 	openAt    time.Time
@@ -130,11 +133,12 @@ type Spool struct {
 	stop chan struct{}
 	done chan struct{}
 
-	spooled, delivered, refused, writeErrs, pubErrs atomic.Uint64
+	spooled, delivered, refused, writeErrs, pubErrs, readBack atomic.Uint64
 }
 
-// written is a batch of frames as written at off of segment seg. Its
-// buffer is never changed again.
+// written is frames as written at off of segment seg. Bytes in buf are
+// never changed once there: the spool only appends past len(buf) or
+// replaces buf.
 type written struct {
 	seg uint64
 	off int64
@@ -179,6 +183,9 @@ func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error)
 		return nil, fmt.Errorf("audit spool: %w", err)
 	}
 	if err := s.load(); err != nil {
+		if s.cf != nil {
+			s.cf.Close()
+		}
 		return nil, fmt.Errorf("audit spool %s: %w", cfg.Dir, err)
 	}
 	go s.deliver()
@@ -192,8 +199,17 @@ func (s *Spool) load() error {
 	if err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(s.cursorPath()); err == nil {
-		if c, ok := decodeCursor(b); ok {
+	// the cursor file is opened (created) here and kept open: its writes
+	// are then one pwrite(2) each, and creating it does not fall on the
+	// first request
+	cf, err := os.OpenFile(s.cursorPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("cursor: %w", err)
+	}
+	s.cf = cf
+	var b [20]byte
+	if n, _ := cf.ReadAt(b[:], 0); n == len(b) {
+		if c, ok := decodeCursor(b[:]); ok {
 			s.cur = c
 		}
 	}
@@ -271,6 +287,7 @@ func (s *Spool) newHead(num uint64) error {
 				f.Close()
 				return err
 			}
+			s.unsynced = s.unsynced[:0] // all of them were on the old head
 		}
 		_ = s.head.Close()
 	}
@@ -392,12 +409,69 @@ func (s *Spool) write(b *spoolBatch) error {
 	}
 	s.mu.Lock()
 	h.size += int64(len(b.buf))
-	s.recent = written{seg: h.num, off: off, buf: b.buf}
-	if s.cfg.FsyncInterval > 0 && s.syncDue == nil && !s.closed {
-		s.syncDue = time.AfterFunc(s.cfg.FsyncInterval, s.deferredSync)
+	s.keepTail(h.num, off, b.buf)
+	if s.cfg.FsyncInterval > 0 {
+		s.markUnsynced(h.num, h.size)
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// unsynced is a write not yet fsynced: the head segment's bytes up to
+// end, written first at at.
+type unsynced struct {
+	seg uint64
+	end int64
+	at  time.Time
+}
+
+// markUnsynced notes a write ending at end of segment seg for the
+// deferred fsync and arms it (mu held). Writes within a millisecond of
+// the last noted one share its note (and its earlier time), so the
+// notes stay few however many records are written.
+func (s *Spool) markUnsynced(seg uint64, end int64) {
+	now := time.Now()
+	if n := len(s.unsynced); n > 0 && s.unsynced[n-1].seg == seg && now.Sub(s.unsynced[n-1].at) < time.Millisecond {
+		s.unsynced[n-1].end = end
+	} else {
+		s.unsynced = append(s.unsynced, unsynced{seg: seg, end: end, at: now})
+	}
+	if s.syncDue == nil && !s.closed {
+		s.syncDue = time.AfterFunc(s.cfg.FsyncInterval, s.deferredSync)
+	}
+}
+
+// tailBytes bounds the undelivered records the spool keeps in memory
+// for the deliverer (recent); past it, the deliverer reads them back
+// from the segment (a backlog while the stream is unreachable).
+const tailBytes = 2 * SpoolBatchBytes
+
+// keepTail appends the frames buf, written at off of segment seg, to the
+// in-memory tail when they follow it, or starts the tail with them (mu
+// held). The deliverer then finds every frame it has yet to send in
+// memory while it keeps up: a batch gathered over the linger spans
+// several writes.
+func (s *Spool) keepTail(seg uint64, off int64, buf []byte) {
+	r := &s.recent
+	if r.seg == seg && r.off+int64(len(r.buf)) == off && len(r.buf)+len(buf) <= tailBytes {
+		r.buf = append(r.buf, buf...)
+		return
+	}
+	*r = written{seg: seg, off: off, buf: buf}
+}
+
+// dropTail forgets the in-memory tail before the cursor (mu held): those
+// frames are delivered. An emptied tail lets its buffer go.
+func (s *Spool) dropTail() {
+	r := &s.recent
+	if r.seg != s.cur.seg || s.cur.off <= r.off {
+		return
+	}
+	if d := s.cur.off - r.off; d < int64(len(r.buf)) {
+		r.buf, r.off = r.buf[d:], s.cur.off
+		return
+	}
+	*r = written{seg: r.seg, off: s.cur.off}
 }
 
 // closeBatch ends the open batch once linger has passed since it
@@ -416,21 +490,53 @@ func (s *Spool) closeBatch(linger time.Duration) (wait time.Duration, ready bool
 	return 0, s.settled == s.built
 }
 
-// deferredSync is the FsyncInterval policy's fsync: of the head, when
-// records wait for delivery (the older segments were fsynced when the
-// head moved past them, see newHead).
+// deferredSync is the FsyncInterval policy's fsync: of the head, once
+// a write on it has waited FsyncInterval without the stream
+// acknowledging it (the older segments were fsynced when the head moved
+// past them, see newHead). A write the stream acknowledged in time is
+// never fsynced: the stream holds it. Until the oldest unacknowledged
+// write is due, the fsync waits for it.
 func (s *Spool) deferredSync() {
 	s.mu.Lock()
 	s.syncDue = nil
-	f, pending := s.head, s.used > 0
-	s.mu.Unlock()
-	if !pending {
-		return // all delivered: the stream holds them
+	drop := 0
+	for _, u := range s.unsynced { // delivered: the stream holds them
+		if u.seg > s.cur.seg || (u.seg == s.cur.seg && u.end > s.cur.off) {
+			break
+		}
+		drop++
 	}
-	if err := s.sync(f); err != nil && !errors.Is(err, os.ErrClosed) {
+	s.unsynced = s.unsynced[drop:]
+	if len(s.unsynced) == 0 || s.closed {
+		s.unsynced = nil
+		s.mu.Unlock()
+		return
+	}
+	if wait := s.cfg.FsyncInterval - time.Since(s.unsynced[0].at); wait > 0 {
+		s.syncDue = time.AfterFunc(wait, s.deferredSync)
+		s.mu.Unlock()
+		return
+	}
+	f, last := s.head, s.unsynced[len(s.unsynced)-1]
+	s.mu.Unlock()
+	err := s.sync(f)
+	if err != nil && !errors.Is(err, os.ErrClosed) {
 		s.writeErrs.Add(1)
 		s.log.WithError(err).Error("AUDIT SPOOL FSYNC FAILED: undelivered records may not survive a power loss")
 	}
+	s.mu.Lock()
+	drop = 0
+	for _, u := range s.unsynced { // written before the fsync began: on disk (or reported)
+		if u.seg > last.seg || (u.seg == last.seg && u.end > last.end) {
+			break
+		}
+		drop++
+	}
+	s.unsynced = s.unsynced[drop:]
+	if len(s.unsynced) > 0 && s.syncDue == nil && !s.closed {
+		s.syncDue = time.AfterFunc(max(s.cfg.FsyncInterval-time.Since(s.unsynced[0].at), 0), s.deferredSync)
+	}
+	s.mu.Unlock()
 }
 
 // Stats returns the spool's counters.
@@ -439,7 +545,7 @@ func (s *Spool) Stats() SpoolStats {
 	used, full := s.used, s.full
 	s.mu.Unlock()
 	return SpoolStats{Spooled: s.spooled.Load(), Delivered: s.delivered.Load(), PendingBytes: used,
-		Refused: s.refused.Load(), WriteErrors: s.writeErrs.Load(), PublishErrors: s.pubErrs.Load(), Full: full}
+		Refused: s.refused.Load(), WriteErrors: s.writeErrs.Load(), PublishErrors: s.pubErrs.Load(), ReadBack: s.readBack.Load(), Full: full}
 }
 
 // Reopen implements Auditor; the spool keeps its files open.
@@ -473,7 +579,7 @@ func (s *Spool) Close() error {
 	if s.cfg.FsyncInterval > 0 && s.used > 0 {
 		err = s.sync(s.head)
 	}
-	return errors.Join(err, s.head.Close())
+	return errors.Join(err, s.head.Close(), s.cf.Close())
 }
 
 var _ Auditor = (*Spool)(nil)

@@ -19,7 +19,8 @@ const DefaultSpoolWindow = 32
 // stops). A crash sends those again; the stream drops the duplicates
 // (its duplicate window is minutes long). Writing it at most once a
 // second instead of after every acknowledged batch saves a syscall per
-// request on a node, and the cursor file is not kept open.
+// request on a node; the cursor file stays open (Spool.cf), so a write
+// is one pwrite(2).
 const (
 	cursorSaveEvery = 64
 	cursorSaveDelay = time.Second
@@ -109,7 +110,6 @@ func (d *deliverer) close() {
 	if d.rf != nil {
 		d.rf.Close()
 	}
-
 }
 
 // step sends the next batch, or takes the next acknowledgement, or
@@ -236,7 +236,7 @@ func (d *deliverer) idle(ctx context.Context) bool {
 const readAhead = 64 << 10
 
 // frame returns the frame at off of sg (size bytes written): from the
-// last batch written when it is there (the deliverer keeps up), else
+// spool's in-memory tail when it is there (the deliverer keeps up), else
 // from what was read ahead, else read from the file with what follows
 // it. The line is not changed afterwards: the publisher may keep it.
 func (d *deliverer) frame(sg *segment, off, size int64) (line []byte, n int64, join bool, err error) {
@@ -264,6 +264,7 @@ func (d *deliverer) frame(sg *segment, off, size int64) (line []byte, n int64, j
 	if _, err := d.rf.ReadAt(buf, off); err != nil {
 		return nil, 0, false, fmt.Errorf("%w: at %d: %w", errBadFrame, off, err)
 	}
+	s.readBack.Add(uint64(len(buf)))
 	d.ahead = written{seg: sg.num, off: off, buf: buf}
 	if !holdsFrame(buf, 0) && len(buf) == readAhead {
 		line, n, err = readFrame(d.rf, off, size, nil) // a record longer than readAhead
@@ -412,6 +413,7 @@ func (s *Spool) advance(n int64) {
 	s.mu.Lock()
 	s.cur.off += n
 	s.used -= n
+	s.dropTail()
 	s.mu.Unlock()
 }
 
@@ -429,23 +431,15 @@ func (s *Spool) dropSegment(sg *segment) error {
 }
 
 // saveCursor writes the cursor (one 20-byte write, no fsync: see
-// cursor), opening and closing its file.
+// cursor) to its file, which the spool keeps open.
 func (d *deliverer) saveCursor() {
 	s := d.s
 	d.unsaved, d.savedAt = 0, time.Now()
 	s.mu.Lock()
 	c := s.cur
 	s.mu.Unlock()
-	f, err := os.OpenFile(s.cursorPath(), os.O_WRONLY|os.O_CREATE, 0o600)
-	if err != nil {
+	if _, err := s.cf.WriteAt(c.encode(), 0); err != nil {
 		s.log.WithError(err).Warn("audit spool: cannot write the cursor; a restart sends records again (deduplicated by the stream)")
-		return
-	}
-	if _, err := f.WriteAt(c.encode(), 0); err != nil {
-		s.log.WithError(err).Warn("audit spool: cannot write the cursor")
-	}
-	if err := f.Close(); err != nil {
-		s.log.WithError(err).Warn("audit spool: cannot write the cursor")
 	}
 }
 

@@ -93,3 +93,48 @@ func TestSpoolFsyncAlways(t *testing.T) {
 		}
 	}
 }
+
+// slowPub stores each record after a delay, as a stream some way off.
+type slowPub struct {
+	memPub
+	delay time.Duration
+}
+
+func (p *slowPub) PublishRecord(ctx context.Context, line []byte) error {
+	time.Sleep(p.delay)
+	return p.memPub.PublishRecord(ctx, line)
+}
+
+// Under a steady flow of records, each acknowledged well within the
+// interval, nothing is fsynced, although some record is always waiting
+// for its acknowledgement: the interval counts from each record's write.
+func TestSpoolFsyncIntervalSteadyFlow(t *testing.T) {
+	pub := &slowPub{delay: 3 * time.Millisecond}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), FsyncInterval: 300 * time.Millisecond, Linger: -1}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var syncs atomic.Int32
+	s.mu.Lock()
+	s.sync = func(f *os.File) error { syncs.Add(1); return f.Sync() }
+	s.mu.Unlock()
+	for i := range 240 { // 1.2 s, four intervals
+		if err := s.Audit(context.Background(), numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "delivery", func() bool { return s.Stats().Delivered == 240 })
+	time.Sleep(400 * time.Millisecond)
+	if n := syncs.Load(); n != 0 {
+		t.Fatalf("%d fsyncs of records the stream acknowledged within the interval, want none", n)
+	}
+
+	// the stream stops answering: the waiting records are fsynced
+	pub.setDown(true)
+	if err := s.Audit(context.Background(), numbered(240)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fsync of an unacknowledged record", func() bool { return syncs.Load() >= 1 })
+}

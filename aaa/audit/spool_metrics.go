@@ -21,6 +21,7 @@ func (s *Spool) Collectors(subsystem string) []prometheus.Collector {
 		counter("refused_total", "Audit records refused because the spool was full.", func(st SpoolStats) uint64 { return st.Refused }),
 		counter("write_errors_total", "Audit records refused because the spool write or fsync failed.", func(st SpoolStats) uint64 { return st.WriteErrors }),
 		counter("publish_errors_total", "Failed delivery attempts to the stream (each retried).", func(st SpoolStats) uint64 { return st.PublishErrors }),
+		counter("read_back_bytes_total", "Undelivered audit record bytes read back from the spool's files: delivery behind what it keeps in memory.", func(st SpoolStats) uint64 { return st.ReadBack }),
 		gauge("pending_bytes", "Undelivered audit record bytes in the spool.", func(st SpoolStats) float64 { return float64(st.PendingBytes) }),
 		gauge("full", "1 while the spool refuses records as over its limit.", func(st SpoolStats) float64 {
 			if st.Full {

@@ -93,7 +93,7 @@ func parseFrame(b []byte) (line []byte, n int64, err error) {
 	if l == 0 || l > maxFrameLine || l > int64(len(b)-frameHeader) {
 		return nil, 0, errBadFrame
 	}
-	line = b[frameHeader : frameHeader+l]
+	line = b[frameHeader : frameHeader+l : frameHeader+l] // the spool appends past b
 	if crc32.Checksum(line, castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
 		return nil, 0, errBadFrame
 	}

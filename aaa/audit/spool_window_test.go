@@ -2,9 +2,11 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,5 +311,55 @@ func TestSpoolCursorWrittenWhenIdle(t *testing.T) {
 			t.Fatalf("cursor file %x, want %+v", b, want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A batch gathered over the linger from several writes is sent from the
+// spool's memory, not read back from disk, while the deliverer keeps up;
+// once delivered, the tail it was read from is let go. A backlog past
+// what the spool keeps in memory is read back (and counted).
+func TestSpoolBatchFromMemory(t *testing.T) {
+	pub := &memPub{}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: 300 * time.Millisecond}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 3 {
+		if err := s.Audit(ctx, numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the deliverer looks at each write
+	}
+	waitFor(t, "the batch delivered", func() bool { return s.Stats().Delivered == 3 })
+	if got, want := pub.got(), []string{spoolLine(0), spoolLine(1), spoolLine(2)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored %q", got)
+	}
+	if n := s.Stats().ReadBack; n != 0 {
+		t.Fatalf("%d bytes read back from disk while delivery kept up", n)
+	}
+	s.mu.Lock()
+	tail := len(s.recent.buf)
+	s.mu.Unlock()
+	if tail != 0 {
+		t.Fatalf("%d delivered bytes still held in memory", tail)
+	}
+
+	// a backlog larger than the in-memory tail: the stream is down while
+	// it is written, and the oldest records come from disk
+	pub.setDown(true)
+	big := numbered(3)
+	big.Data = json.RawMessage(`{"blob":"` + strings.Repeat("x", 64<<10) + `"}`)
+	n := tailBytes/(64<<10) + 4
+	for range n {
+		if err := s.Audit(ctx, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.setDown(false)
+	waitFor(t, "the backlog delivered", func() bool { return s.Stats().Delivered == uint64(3+n) })
+	if s.Stats().ReadBack == 0 {
+		t.Fatal("a backlog past the in-memory tail was not read back from disk")
 	}
 }

@@ -101,12 +101,20 @@ func plan(n, brokers int, onClient bool, perProc int) []shard {
 	return out
 }
 
-// connsPerNode is how many broker connections an emulated node holds.
-func connsPerNode(o *Options) int {
-	if o.Audit == "stream" {
-		return 2 // the node's, and its audit stream's, as tuttid
+// filesPerNode is how many files an emulated node holds open in its
+// emulator process: its broker connection (unless --shared-conn), and
+// with --audit stream its spool's head segment, cursor file and the
+// segment reader of a backlog. Its audit goes over its one connection,
+// as tuttid's does, so a broker holds one connection per node.
+func filesPerNode(o *Options) int {
+	n := 1
+	if o.SharedConn {
+		n = 0
 	}
-	return 1
+	if o.Audit == "stream" {
+		n += 3
+	}
+	return n
 }
 
 // planFleet plans fleet size n and checks that every process stays
@@ -114,12 +122,8 @@ func connsPerNode(o *Options) int {
 // needs.
 func planFleet(o *Options, n, limit int) ([]shard, error) {
 	budget := limit - fdReserve
-	per := connsPerNode(o)
-	if o.SharedConn {
-		per = 0
-	}
 	perProc := n
-	if per > 0 {
+	if per := filesPerNode(o); per > 0 {
 		perProc = budget / per
 	}
 	if perProc < 1 {
@@ -132,7 +136,7 @@ func planFleet(o *Options, n, limit int) ([]shard, error) {
 		if o.SharedConn {
 			conns[s.broker]++
 		} else {
-			conns[s.broker] += s.count * per
+			conns[s.broker] += s.count
 		}
 	}
 	for b, c := range conns {

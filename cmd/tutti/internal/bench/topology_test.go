@@ -41,9 +41,20 @@ func TestPlanFleetNamesTheLimit(t *testing.T) {
 	if shards, err = planFleet(o, 50000, 20000); err != nil || len(shards) != 3 {
 		t.Fatalf("nodes on every broker: %v %v", shards, err)
 	}
-	// each emulator within the limit: two connections a node with the stream
+	// each emulator within the limit: a node's connection and three
+	// spool files with the stream, over as many emulators as that takes;
+	// the broker holds one connection a node (audit goes over it)
 	o = &Options{Brokers: 1, Audit: "stream"}
-	if shards, err = planFleet(o, 10000, 20000); err == nil {
+	shards, err = planFleet(o, 10000, 20000)
+	if err != nil || len(shards) != 3 {
+		t.Fatalf("10,000 nodes with the stream: %v %v", shards, err)
+	}
+	for _, s := range shards {
+		if s.count*filesPerNode(o) > 20000-fdReserve {
+			t.Fatalf("an emulator past the limit: %v", shards)
+		}
+	}
+	if shards, err = planFleet(o, 20000, 20000); err == nil {
 		t.Fatalf("20,000 connections on one broker: %v", shards)
 	}
 	o.Audit = "file"
