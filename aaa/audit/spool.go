@@ -146,10 +146,11 @@ type written struct {
 }
 
 type spoolBatch struct {
-	buf  []byte
-	n    int
-	done chan struct{}
-	err  error
+	buf    []byte
+	n      int
+	starts bool // a frame of it starts a stream message
+	done   chan struct{}
+	err    error
 }
 
 // NewSpool opens (or creates) the spool in cfg.Dir, truncates a torn
@@ -349,12 +350,14 @@ func (s *Spool) append(line []byte) error {
 	b := s.next
 	b.buf = appendFrameJoin(b.buf, line, join)
 	b.n++
+	b.starts = b.starts || !join
 	if s.writing {
 		s.mu.Unlock()
 		<-b.done
 		return b.err
 	}
 	s.writing = true
+	wake := false
 	for s.next.n > 0 {
 		w := s.next
 		s.next = &spoolBatch{done: make(chan struct{})}
@@ -369,14 +372,22 @@ func (s *Spool) append(line []byte) error {
 			s.spooled.Add(uint64(w.n))
 		}
 		s.settled += uint64(w.n)
+		wake = wake || w.starts
 		w.err = err
 		close(w.done)
 	}
 	s.writing = false
+	// a record that joins the open batch does not wake the deliverer,
+	// which waits for the batch's linger anyway; one that starts a batch
+	// does, and so does any once the open batch is closed (the deliverer
+	// may wait for its last records to be written)
+	wake = wake || !s.open
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 	<-b.done
 	return b.err
@@ -396,6 +407,7 @@ func (s *Spool) write(b *spoolBatch) error {
 			return fmt.Errorf("new segment: %w", err)
 		}
 		h = s.segs[len(s.segs)-1]
+		b.starts = true // a segment's first frame starts a stream message
 	}
 	f, off := s.head, h.size
 	s.mu.Unlock()

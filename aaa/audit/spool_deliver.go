@@ -184,18 +184,19 @@ func (d *deliverer) scan(sg *segment, off, size int64) (streamBatch, error) {
 }
 
 // await waits for the open batch: wait (0: until a record is written),
-// a record written, or the oldest acknowledgement.
+// a write that wakes the deliverer (one that starts the next batch or
+// ends the open one's wait, see Spool.append), or the oldest
+// acknowledgement.
 func (d *deliverer) await(ctx context.Context, wait time.Duration) bool {
-	var until <-chan time.Time
-	if wait > 0 {
-		if d.timer == nil {
-			d.timer = time.NewTimer(wait)
-		} else {
-			d.timer.Reset(wait)
-		}
-		until = d.timer.C
+	if wait <= 0 {
+		return d.ack(ctx, true, nil)
 	}
-	return d.ack(ctx, true, until)
+	if d.timer == nil {
+		d.timer = time.NewTimer(wait)
+	} else {
+		d.timer.Reset(wait)
+	}
+	return d.ack(ctx, true, d.timer.C)
 }
 
 // idle waits for a record with everything delivered: the segment
