@@ -76,6 +76,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.From, "from", "", "measure nothing: print and plot the results of an earlier --out file")
 	fl.IntVar(&o.Brokers, "brokers", 1, "brokers in one cluster: the client on the first, the nodes spread over the others")
 	fl.BoolVar(&o.NodesOnClientBroker, "nodes-on-client-broker", false, "with --brokers > 1, spread the nodes over the client's broker too")
+	fl.StringArrayVar(&o.NodeSet, "node-set", nil, "add key=value to the emulated nodes' configuration (repeatable), e.g. plugin.tutti.audit.stream_linger=1")
 	fl.StringVar(&o.Profile, "profile", "", "write CPU profiles of the measured runs of every process (client, brokers, emulators) to this directory")
 	return cmd
 }

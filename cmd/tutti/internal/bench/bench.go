@@ -63,6 +63,10 @@ type Options struct {
 	// Profile, when set, is a directory where every process writes a
 	// CPU profile of the measured runs of each fleet size.
 	Profile string
+	// NodeSet are "key = value" lines added to the emulated nodes'
+	// configuration (measuring a node setting, such as
+	// plugin.tutti.audit.stream_linger); a key set twice takes the last.
+	NodeSet []string
 }
 
 // Report is what `tutti bench --out` writes.
@@ -164,6 +168,11 @@ func (o *Options) Validate() error {
 	}
 	if kt, err := x509.ParseKeyType(o.Key); err != nil || kt == x509.KeyRSA {
 		return fmt.Errorf("--key %q: want ecdsa or ed25519", o.Key)
+	}
+	for _, kv := range o.NodeSet {
+		if k, _, ok := strings.Cut(kv, "="); !ok || strings.TrimSpace(k) == "" || strings.ContainsAny(kv, "\r\n") {
+			return fmt.Errorf("--node-set %q: want key=value on one line", kv)
+		}
 	}
 	return nil
 }
@@ -417,7 +426,7 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 		files = append(files, struct{ path, body string }{e.brokerConfs[b], conf},
 			struct{ path, body string }{e.serverConfs[b], "identity = emu\ncollectives = mcollective\nlogfile = stderr\n" + sec("") + hosts(b) +
 				"rpcauthorization = 1\nrpcauthprovider = action_policy\nplugin.tutti.policy_dir = " + policies + "\n" +
-				"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n"})
+				"rpcaudit = 1\nplugin.rpcaudit.logfile = " + e.auditFile + "\n" + nodeSet(o.NodeSet)})
 	}
 	for _, f := range files {
 		if err := writeFile(f.path, f.body, 0o644); err != nil {
@@ -425,6 +434,16 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 		}
 	}
 	return e, nil
+}
+
+// nodeSet is --node-set as configuration lines.
+func nodeSet(kvs []string) string {
+	var b strings.Builder
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "%s = %s\n", strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return b.String()
 }
 
 // newClient connects the measuring client, as `tutti` would from

@@ -103,7 +103,7 @@ func TestBenchSmallFleet(t *testing.T) {
 func TestBenchRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nodes", "0"}, {"--runs", "0"}, {"--key", "rsa"}, {"--audit", "syslog"},
-		{"--brokers", "0"}, {"--brokers", "65"},
+		{"--brokers", "0"}, {"--brokers", "65"}, {"--node-set", "novalue"}, {"--node-set", "=1"},
 	} {
 		if code, _, _ := runCLI(t, append([]string{"bench"}, args...)...); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, cli.ExitUsage)
@@ -112,7 +112,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 }
 
 // With --audit stream every node's records reach the broker's audit
-// stream on the node's own subject, as many as in the audit file.
+// stream on the node's own subject, as many as in the audit file; with
+// --node-set stream_linger=0 each record is a message of its own.
 func TestBenchAuditStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
@@ -120,7 +121,7 @@ func TestBenchAuditStream(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bench.json")
 	code, stdout, stderr := runCLI(t, "bench", "--nodes", "3,4", "--runs", "2", "--workdir", filepath.Join(dir, "work"),
-		"--out", out, "--audit", "stream")
+		"--out", out, "--audit", "stream", "--node-set", "plugin.tutti.audit.stream_linger = 0")
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -142,7 +143,7 @@ func TestBenchAuditStream(t *testing.T) {
 			t.Fatalf("%d nodes: no stream check in %s", r.Nodes, b)
 		}
 		// each size's nodes are emu-00001…: counts add up over the sizes
-		if c.Records <= prev || c.Stored != c.Records || c.Missing != 0 || c.Extra != 0 || c.Nodes != r.Nodes {
+		if c.Records <= prev || c.Stored != c.Records || c.Messages != c.Records || c.Missing != 0 || c.Extra != 0 || c.Nodes != r.Nodes {
 			t.Errorf("%d nodes: %+v", r.Nodes, c)
 		}
 		if s := c.Spool; s == nil || s.Spooled == 0 || s.Delivered != s.Spooled || s.PendingBytes != 0 {
