@@ -143,4 +143,7 @@ const (
 	// is usually in the stream before its fsync is due (and never
 	// fsynced).
 	defaultAuditStreamLinger = 500 * time.Millisecond
+	// defaultAuditStreamDrain is how long a stopping node goes on
+	// delivering its spooled records (the open batch at once).
+	defaultAuditStreamDrain = 2 * time.Second
 )

@@ -197,6 +197,7 @@ func auditKeys() []KeyInfo {
 		k("plugin.tutti.audit.spool_max_bytes", KindInt, strconv.Itoa(defaultAuditSpoolMaxBytes), "undelivered bytes the spool holds before the node refuses actions"),
 		enum("plugin.tutti.audit.spool_fsync", defaultAuditSpoolFsync, "when the spool fsyncs: always (each record before the action runs) or interval (written before, fsynced within spool_fsync_interval unless delivered)", "interval", "always"),
 		k("plugin.tutti.audit.spool_fsync_interval", KindDuration, secs(defaultAuditSpoolFsyncInterval), "with spool_fsync = interval: longest time an undelivered record waits for its fsync, seconds"),
+		k("plugin.tutti.audit.stream_drain", KindDuration, secs(defaultAuditStreamDrain), "how long a stopping node goes on delivering its spooled records to the audit stream (the open message at once) before it exits, seconds; 0 leaves them to the next start"),
 		k("plugin.tutti.audit.stream_linger", KindDuration, secs(defaultAuditStreamLinger), "how long a node's consecutive records gather into one audit stream message (one record a line) before it is sent, seconds; 0 sends each record alone"),
 		k("plugin.tutti.audit.chain", KindBool, "true", "chain audit records (writer, seq, prev) and sign checkpoints"),
 		k("plugin.tutti.audit.chain_state", KindPath, "", "chain head kept across restarts and rotation; default <logfile>.chain"),

@@ -144,6 +144,7 @@ func readAudit(r *reader) Audit {
 
 		SpoolFsyncInterval: r.duration("plugin.tutti.audit.spool_fsync_interval", defaultAuditSpoolFsyncInterval),
 		StreamLinger:       r.duration("plugin.tutti.audit.stream_linger", defaultAuditStreamLinger),
+		StreamDrain:        r.duration("plugin.tutti.audit.stream_drain", defaultAuditStreamDrain),
 
 		Chain:              r.bool("plugin.tutti.audit.chain", true),
 		ChainState:         r.path("plugin.tutti.audit.chain_state", ""),
@@ -171,6 +172,9 @@ func readAudit(r *reader) Audit {
 	}
 	if a.SpoolFsyncInterval <= 0 || a.SpoolFsyncInterval > time.Minute {
 		r.invalid("plugin.tutti.audit.spool_fsync_interval", "%v is not between 0 and 60 seconds", a.SpoolFsyncInterval)
+	}
+	if a.StreamDrain < 0 || a.StreamDrain > time.Minute {
+		r.invalid("plugin.tutti.audit.stream_drain", "%v is not between 0 and 60 seconds", a.StreamDrain)
 	}
 	if a.StreamLinger < 0 || a.StreamLinger > time.Minute {
 		r.invalid("plugin.tutti.audit.stream_linger", "%v is not between 0 and 60 seconds", a.StreamLinger)

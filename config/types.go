@@ -164,6 +164,10 @@ type Audit struct {
 	// the node's consecutive records gather into one stream message; 0
 	// sends each alone. See SpoolLinger.
 	StreamLinger time.Duration
+	// StreamDrain: plugin.tutti.audit.stream_drain (2 s), how long a
+	// stopping node goes on delivering its spool (audit.SpoolConfig's
+	// Drain).
+	StreamDrain time.Duration
 
 	// The tamper-evident chain (docs/security.md, "Audit trail").
 	Chain              bool          // plugin.tutti.audit.chain

@@ -74,6 +74,12 @@ type SpoolConfig struct {
 	// on disk meanwhile; only their arrival in the stream is later. 0
 	// means DefaultSpoolLinger; negative sends each record alone at once.
 	Linger time.Duration
+	// Drain is how long Close lets delivery go on first: the open batch
+	// is sent at once and Close returns when the stream holds every
+	// record written, when delivery fails, or when Drain has passed. A
+	// node that stops for good (retired) then leaves nothing behind that
+	// only its disk holds. 0: Close stops delivery at once.
+	Drain time.Duration
 }
 
 // DefaultSpoolLinger is SpoolConfig.Linger when it is not set: records
@@ -129,9 +135,10 @@ type Spool struct {
 	built     uint64 // records framed; settled: of them, written or failed
 	settled   uint64
 
-	wake chan struct{} // a batch was written
-	stop chan struct{}
-	done chan struct{}
+	wake  chan struct{} // a batch was written
+	drain chan struct{} // closed by Close: deliver what is written, then stop
+	stop  chan struct{}
+	done  chan struct{}
 
 	spooled, delivered, refused, writeErrs, pubErrs, readBack atomic.Uint64
 }
@@ -179,7 +186,7 @@ func NewSpool(cfg SpoolConfig, pub Publisher, log *logrus.Entry) (*Spool, error)
 		log = logrus.NewEntry(l)
 	}
 	s := &Spool{cfg: cfg, pub: pub, log: log.WithField("spool", cfg.Dir), sync: (*os.File).Sync, next: &spoolBatch{done: make(chan struct{})},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), drain: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit spool: %w", err)
 	}
@@ -563,8 +570,9 @@ func (s *Spool) Stats() SpoolStats {
 // Reopen implements Auditor; the spool keeps its files open.
 func (s *Spool) Reopen() error { return nil }
 
-// Close stops delivery and closes the files. Undelivered records stay
-// on disk and are delivered by the next NewSpool on the directory. The
+// Close stops delivery, after up to SpoolConfig.Drain of delivering
+// what is written, and closes the files. Undelivered records stay on
+// disk and are delivered by the next NewSpool on the directory. The
 // publisher is not closed. Close is idempotent.
 func (s *Spool) Close() error {
 	s.mu.Lock()
@@ -574,6 +582,15 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	if s.cfg.Drain > 0 {
+		close(s.drain)
+		t := time.NewTimer(s.cfg.Drain)
+		select {
+		case <-s.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()

@@ -61,7 +61,7 @@ func (s *Spool) deliver() {
 		case <-ctx.Done():
 		}
 	}()
-	d := &deliverer{s: s, window: s.cfg.Window}
+	d := &deliverer{s: s, window: s.cfg.Window, drainC: s.drain}
 	d.async, _ = s.pub.(AsyncPublisher)
 	if d.async == nil {
 		d.window = 1
@@ -89,7 +89,15 @@ type deliverer struct {
 	unsaved  int       // acknowledged records since the cursor was written
 	savedAt  time.Time // when the cursor was last written
 	saveT    *time.Timer
-	timer    *time.Timer // for linger
+	timer    *time.Timer     // for linger
+	drainC   <-chan struct{} // Spool.drain until it is closed, then nil
+	draining bool            // Close asked to deliver what is written and stop
+}
+
+// drained notes a closed Spool.drain; true when it was.
+func (d *deliverer) drained() bool {
+	d.draining, d.drainC = true, nil
+	return true
 }
 
 type inflight struct {
@@ -117,6 +125,9 @@ func (d *deliverer) close() {
 // delivery.
 func (d *deliverer) step(ctx context.Context) bool {
 	s := d.s
+	if d.draining && d.failing {
+		return false // the stream does not answer: the records wait on disk
+	}
 	sg, size, isHead := s.position()
 	off := s.cur.off + d.sent
 	limit := d.window
@@ -130,8 +141,8 @@ func (d *deliverer) step(ctx context.Context) bool {
 		}
 		if b.open && isHead {
 			linger := s.cfg.Linger
-			if d.failing {
-				linger = 0 // a retry does not wait for more
+			if d.failing || d.draining {
+				linger = 0 // a retry, or the last batch, does not wait for more
 			}
 			wait, ready := s.closeBatch(linger)
 			if !ready {
@@ -149,6 +160,9 @@ func (d *deliverer) step(ctx context.Context) bool {
 		return d.ack(ctx, len(d.inflight) < limit, nil)
 	}
 	if isHead {
+		if d.draining {
+			return false // all written is delivered
+		}
 		return d.idle(ctx)
 	}
 	if err := s.dropSegment(sg); err != nil {
@@ -224,6 +238,8 @@ func (d *deliverer) idle(ctx context.Context) bool {
 	select {
 	case <-d.s.wake:
 		return true
+	case <-d.drainC:
+		return d.drained()
 	case <-due:
 		d.saveCursor()
 		return true
@@ -344,6 +360,8 @@ func (d *deliverer) ack(ctx context.Context, more bool, until <-chan time.Time) 
 		return true
 	case <-until:
 		return true
+	case <-d.drainC:
+		return d.drained()
 	case <-ctx.Done():
 		return false
 	}

@@ -363,3 +363,55 @@ func TestSpoolBatchFromMemory(t *testing.T) {
 		t.Fatal("a backlog past the in-memory tail was not read back from disk")
 	}
 }
+
+// With SpoolConfig.Drain, Close sends the open batch at once and returns
+// once the stream holds it; when the stream does not answer, Close does
+// not wait out the drain, and the records wait on disk for the next
+// spool on the directory.
+func TestSpoolCloseDrains(t *testing.T) {
+	ctx := context.Background()
+	pub := &memPub{}
+	s, err := NewSpool(SpoolConfig{Dir: t.TempDir(), Linger: time.Hour, Drain: 10 * time.Second}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Audit(ctx, numbered(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pub.got(), []string{spoolLine(0), spoolLine(1), spoolLine(2)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after Close the stream holds %q", got)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Close took %v", el)
+	}
+
+	dir := t.TempDir()
+	down := &memPub{down: true}
+	s, err = NewSpool(SpoolConfig{Dir: dir, Linger: time.Hour, Drain: 10 * time.Second}, down, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Audit(ctx, numbered(0)); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Close with the stream down took %v", el)
+	}
+	up := &memPub{}
+	s, err = NewSpool(SpoolConfig{Dir: dir, Linger: -1}, up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitFor(t, "the record delivered by the next spool", func() bool { return len(up.got()) == 1 })
+}

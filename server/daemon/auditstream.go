@@ -36,7 +36,7 @@ func openAuditStream(cfg *config.Server, log *logrus.Entry) (*auditStream, error
 	}
 	pub := &connPub{}
 	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: cfg.Audit.SpoolDir, MaxBytes: cfg.Audit.SpoolMaxBytes,
-		FsyncInterval: cfg.Audit.SpoolFsyncDelay(), Linger: cfg.Audit.SpoolLinger()},
+		FsyncInterval: cfg.Audit.SpoolFsyncDelay(), Linger: cfg.Audit.SpoolLinger(), Drain: cfg.Audit.StreamDrain},
 		pub, log.WithField("component", "audit-spool"))
 	if err != nil {
 		return nil, err

@@ -182,3 +182,38 @@ func subjectLines(ctx context.Context, t *testing.T, stream jetstream.Stream, su
 	}
 	return out
 }
+
+// TestNodeStopDeliversOpenBatch: a node that stops sends its spooled
+// records at once (plugin.tutti.audit.stream_drain) instead of leaving
+// them on its disk until it starts again, which a retired node never
+// does: with a linger far longer than the test, the request's records
+// are in the stream once RunNode has returned.
+func TestNodeStopDeliversOpenBatch(t *testing.T) {
+	sd := systemdtest.Listen(t)
+	f := startFleetWith(t, sd, jetStreamBroker, "plugin.tutti.audit.stream = 1\nplugin.tutti.audit.stream_linger = 60\n")
+	stream := f.adminStream(t)
+	if code := f.call(t, "rpcutil", "ping"); code != protocol.OK {
+		t.Fatalf("ping: %v", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if lines := subjectLines(ctx, t, stream, broker.NodeAuditPrefix+nodeName); len(lines) != 0 {
+		t.Fatalf("records in the stream before the linger or the stop: %q", lines)
+	}
+	f.cancel()
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("RunNode: %v", err)
+		}
+		f.done <- nil // for the cleanup
+	case <-ctx.Done():
+		t.Fatal("RunNode did not return")
+	}
+	// the decision, the outcome, and the checkpoint the node signs as it stops
+	lines := subjectLines(ctx, t, stream, broker.NodeAuditPrefix+nodeName)
+	if len(lines) != 3 || !strings.Contains(lines[0], `"decision":"allow"`) || !strings.Contains(lines[1], `"type":"outcome"`) ||
+		!strings.Contains(lines[2], `"type":"checkpoint"`) {
+		t.Fatalf("after the stop the stream holds %q, want the decision, the outcome and the closing checkpoint", lines)
+	}
+}

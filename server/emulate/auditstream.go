@@ -68,7 +68,7 @@ func openNodeStream(o Options, p *x509.Provider, own connector.Connector, name s
 		return nil, fmt.Errorf("audit stream: %w", err)
 	}
 	spool, err := audit.NewSpool(audit.SpoolConfig{Dir: filepath.Join(o.spoolRoot(), name), MaxBytes: o.Config.Audit.SpoolMaxBytes,
-		FsyncInterval: o.Config.Audit.SpoolFsyncDelay(), Linger: o.Config.Audit.SpoolLinger()},
+		FsyncInterval: o.Config.Audit.SpoolFsyncDelay(), Linger: o.Config.Audit.SpoolLinger(), Drain: o.Config.Audit.StreamDrain},
 		pub, log.WithField("component", "audit-spool"))
 	if err != nil {
 		_ = pub.Close()
