@@ -44,6 +44,23 @@ func PeakRSS(pid int) (int64, error) {
 	return parseStatusKB(b, "VmHWM")
 }
 
+// RSSAndPeak is RSS and PeakRSS from one read of /proc/<pid>/status;
+// the peak is at least the RSS (the kernel's two counters are kept
+// apart and may differ by a few pages at one read).
+func RSSAndPeak(pid int) (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read rss: %w", err)
+	}
+	if rss, err = parseRSS(b); err != nil {
+		return 0, 0, err
+	}
+	if peak, err = parseStatusKB(b, "VmHWM"); err != nil {
+		return 0, 0, err
+	}
+	return rss, max(rss, peak), nil
+}
+
 func parseRSS(status []byte) (int64, error) { return parseStatusKB(status, "VmRSS") }
 
 // parseStatusKB reads the field key (a size in kB) of a

@@ -203,11 +203,7 @@ func varzRoutes(ctx context.Context, hc *http.Client, port int) (int, error) {
 func memoryOf(pids []int) (Memory, error) {
 	var m Memory
 	for _, pid := range pids {
-		rss, err := procstat.RSS(pid)
-		if err != nil {
-			return m, err
-		}
-		peak, err := procstat.PeakRSS(pid)
+		rss, peak, err := procstat.RSSAndPeak(pid)
 		if err != nil {
 			return m, err
 		}
@@ -314,10 +310,7 @@ func brokerResults(brokers []*worker, shards []shard, cpu [2][]time.Duration, ru
 		}
 		b.PingCPUms, b.RPCCPUms = ms(cpu[0][i])/float64(runs), ms(cpu[1][i])/float64(runs)
 		var err error
-		if b.RSSBytes, err = procstat.RSS(w.pid()); err != nil {
-			return nil, err
-		}
-		if b.PeakRSSBytes, err = procstat.PeakRSS(w.pid()); err != nil {
+		if b.RSSBytes, b.PeakRSSBytes, err = procstat.RSSAndPeak(w.pid()); err != nil {
 			return nil, err
 		}
 	}
