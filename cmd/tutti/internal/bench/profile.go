@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
+		"runtime/pprof"
 	"strconv"
 	"syscall"
 )
@@ -17,7 +17,8 @@ const ProfileFlag = "profile-prefix"
 
 // ProfileOnSignal runs until ctx ends and toggles a CPU profile on every
 // SIGUSR2: the k-th window is written to prefix.<k>.pprof, and a heap
-// profile at its end to prefix.<k>.heap.pprof. The bench
+// profile at its end to prefix.<k>.heap.pprof, and the runtime's memory
+// classes at its end and after a collection to prefix.<k>.mem.txt. The bench
 // sends it around the measured runs, so a profile holds those and not
 // the startup.
 func ProfileOnSignal(ctx context.Context, prefix string) {
@@ -37,6 +38,7 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 			pprof.StopCPUProfile()
 			_ = f.Close()
 			f = nil
+			now := readMem()
 			// and what the process holds at the end of the runs
 			h, err := os.Create(prefix + "." + strconv.Itoa(k) + ".heap.pprof")
 			if err != nil {
@@ -46,6 +48,9 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 			runtime.GC()
 			_ = pprof.Lookup("heap").WriteTo(h, 0)
 			_ = h.Close()
+			if err := dumpMem(prefix+"."+strconv.Itoa(k)+".mem.txt", now); err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+			}
 		}
 		defer stop()
 		for {
