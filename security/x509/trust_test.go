@@ -2,6 +2,7 @@ package x509
 
 import (
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -112,5 +113,47 @@ func TestTrustErrors(t *testing.T) {
 	}
 	if _, err := NewFromTrust(nil, n1.KeyPEM, trust); err == nil || !strings.Contains(err.Error(), "without its certificate") {
 		t.Fatalf("NewFromTrust with a key alone: %v", err)
+	}
+}
+
+// Providers of one Trust verify concurrently, one of them reloading,
+// without a race on what they share (go test -race).
+func TestTrustProvidersConcurrent(t *testing.T) {
+	ca := mustCA(t, "test CA", KeyECDSA)
+	alice := mustIssue(t, ca, "alice.mcollective", IssueOptions{})
+	sig := mustSign(t, alice, testMsg)
+	trust, err := NewTrust(ca.CertPEM, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs := make([]*Provider, 4)
+	for i := range provs {
+		n := mustIssue(t, ca, "node"+string(rune('1'+i))+".example.net", IssueOptions{})
+		if provs[i], err = NewFromTrust(n.CertPEM, n.KeyPEM, trust); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(provs)*20)
+	for _, p := range provs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := p.VerifyRequest(testMsg, sig, alice.CertPEM, "choria=alice.mcollective"); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for range 5 {
+		if err := provs[0].Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
