@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-		"runtime/pprof"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 )
@@ -14,6 +14,10 @@ import (
 // ProfileFlag is the bench-worker flag naming where a worker writes the
 // CPU profiles of the measured runs (--profile).
 const ProfileFlag = "profile-prefix"
+
+// GOGCFlag is the emulator bench-worker's flag setting its garbage
+// collection target (--emulator-gogc).
+const GOGCFlag = "gogc"
 
 // ProfileOnSignal runs until ctx ends and toggles a CPU profile on every
 // SIGUSR2: the k-th window is written to prefix.<k>.pprof, and a heap
