@@ -499,7 +499,7 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		*into = warm.Elapsed.Seconds()
 	}
 	p := pids{nodes: workerPIDs(emus), brokers: workerPIDs(brokers)}
-	prof, all := &profiler{dir: o.Profile}, append(slices.Clone(brokers), emus...)
+	prof, all := &profiler{dir: o.Profile, since: time.Now()}, append(slices.Clone(brokers), emus...)
 	if err := prof.start(n, all); err != nil {
 		return nil, err
 	}
@@ -535,7 +535,10 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 			return nil, err
 		}
 	}
-	return r, settleEmulators(ctx, emus, reports, r)
+	if err := settleEmulators(ctx, emus, reports, r); err != nil {
+		return r, err
+	}
+	return r, prof.written(ctx)
 }
 
 // settle is how long measure waits after the last reply before reading
