@@ -64,6 +64,9 @@ type Provider struct {
 	// PEM they were built from and only drops the caches.
 	fromFiles bool
 	mem       pemSet
+	// parsed is the CA file already parsed (NewFromTrust), used instead
+	// of parsing mem.ca; nil otherwise.
+	parsed *parsedCA
 
 	// fullChainOnly turns the direct-issuer fast path off (tests that
 	// compare it with crypto/x509's Verify).
@@ -129,9 +132,16 @@ func NewFromPEM(certPEM, keyPEM, caPEM []byte, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.mem = pemSet{cert: clone(certPEM), key: clone(keyPEM), ca: clone(caPEM)}
+	return p.fromPEM(certPEM, keyPEM, clone(caPEM))
+}
+
+// fromPEM builds p's first state from copies of certPEM and keyPEM, caPEM
+// (the caller's copy) and the CRL file, if one is configured.
+func (p *Provider) fromPEM(certPEM, keyPEM, caPEM []byte) (*Provider, error) {
+	p.mem = pemSet{cert: clone(certPEM), key: clone(keyPEM), ca: caPEM}
 	set := p.mem
-	if set.crl, err = readOptional(cfg.CRLFile, "CRL"); err != nil {
+	var err error
+	if set.crl, err = readOptional(p.cfg.CRLFile, "CRL"); err != nil {
 		return nil, err
 	}
 	st, err := p.build(set)
@@ -216,21 +226,26 @@ func readOptional(path, what string) ([]byte, error) {
 	return b, nil
 }
 
-// build parses a pemSet into a fresh state with empty caches.
+// build parses a pemSet into a fresh state with empty caches. A provider
+// built from a Trust takes its parsed CA instead of parsing set.ca.
 func (p *Provider) build(set pemSet) (*state, error) {
-	cas, err := ParseCertificatesPEM(set.ca)
-	if err != nil {
-		return nil, fmt.Errorf("parse CA: %w", err)
+	ca := p.parsed
+	if ca == nil {
+		var err error
+		if ca, err = parseCA(set.ca); err != nil {
+			return nil, err
+		}
 	}
 	st := &state{
-		caPool:   stdx509.NewCertPool(),
+		caPool:   ca.pool,
 		requests: newCertCache(defaultCacheSize, requestTables),
 		replies:  newCertCache(replyCacheSize, 0),
 	}
-	for _, c := range cas {
-		st.caPool.AddCert(c)
-	}
+	// the fast path's per-CA counters and comb tables are the
+	// provider's own, as on a node of its own
+	cas := ca.cas
 	st.cas, st.fast = cas, newFastCAs(cas)
+	var err error
 	if st.fileRevoked, st.fileMarks, err = parseCRLs(set.crl, cas); err != nil {
 		return nil, err
 	}

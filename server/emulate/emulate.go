@@ -8,11 +8,12 @@
 // reply signed with its own key. What a fleet would not share is not
 // shared: each node has its own identity (emu-00001…), its own
 // certificate and private key issued from the PKI directory's CA, its
-// own x509 provider (CA pool, name rules and verified-certificate cache
-// included), its own replay cache, its own facts and, unless SharedConn
-// is set, its own TLS connection to the broker. What a fleet built from
-// one configuration shares is shared and read only: the configuration,
-// the base fact files and the ActionPolicy files. The audit destination
+// own x509 provider (verified-certificate caches, CRLs and the fast
+// path's CA state included), its own replay cache, its own facts and,
+// unless SharedConn is set, its own TLS connection to the broker. What a
+// fleet built from one configuration shares is shared and read only: the
+// configuration, the base fact files, the ActionPolicy files, and the
+// CA file parsed and the name rules compiled (x509.Trust). The audit destination
 // is stated in the Report: records are either encoded and dropped
 // (AuditDiscard) or appended to one file that every node writes to;
 // with AuditStream each node also sends them, as tuttid does with
@@ -181,6 +182,11 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
+	// one configuration and one CA: parsed and compiled once, each
+	// node's provider built on them (its own key, caches and CRLs)
+	if sh.trust, err = x509.NewTrust(store.ca.CertPEM, x509.ConfigFrom(o.Config.Security)); err != nil {
+		return nil, err
+	}
 	if o.SharedConn {
 		p, err := x509.NewFromPEM(pairs[0].cert, pairs[0].key, store.ca.CertPEM, x509.ConfigFrom(o.Config.Security))
 		if err != nil {
@@ -194,7 +200,7 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 		sh.conn = conn
 	}
 	first := pairs[0]
-	if err := f.build(ctx, o, sh, names, pairs, store.ca.CertPEM); err != nil {
+	if err := f.build(ctx, o, sh, names, pairs); err != nil {
 		return nil, err
 	}
 	if f.crl, err = f.startCRLWatch(o, first, store.ca.CertPEM); err != nil {
@@ -255,8 +261,10 @@ func (o *Options) defaults() error {
 }
 
 // sharedParts are what every node of the fleet shares: read-only
-// configuration, policies and the audit destination.
+// configuration, policies, the parsed CA and compiled name rules, and
+// the audit destination.
 type sharedParts struct {
+	trust     *x509.Trust
 	base      server.FactStore
 	classes   [Groups][]string
 	authz     server.Authorizer
@@ -321,7 +329,7 @@ func (f *Fleet) shared(o Options) (*sharedParts, error) {
 }
 
 // build creates and starts the nodes, o.Parallel at a time.
-func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []string, pairs []keyPair, caPEM []byte) error {
+func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []string, pairs []keyPair) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	nodes := make([]*server.Node, len(names))
@@ -340,7 +348,7 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 				if i >= len(names) {
 					return
 				}
-				nodes[i], provs[i], conns[i], streams[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i], caPEM)
+				nodes[i], provs[i], conns[i], streams[i], errs[i] = newNode(ctx, o, sh, i, names[i], pairs[i])
 				pairs[i] = keyPair{} // the provider holds its own copy
 				if errs[i] != nil {
 					cancel()
@@ -368,10 +376,10 @@ func (f *Fleet) build(ctx context.Context, o Options, sh *sharedParts, names []s
 }
 
 // newNode builds, connects and starts node i.
-func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair, caPEM []byte) (
+func newNode(ctx context.Context, o Options, sh *sharedParts, i int, name string, kp keyPair) (
 	_ *server.Node, _ *x509.Provider, _ connector.Connector, _ *nodeStream, err error) {
 	cfg := o.Config
-	p, err := x509.NewFromPEM(kp.cert, kp.key, caPEM, x509.ConfigFrom(cfg.Security))
+	p, err := x509.NewFromTrust(kp.cert, kp.key, sh.trust)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("%s: security: %w", name, err)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -78,6 +79,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	fl.BoolVar(&o.NodesOnClientBroker, "nodes-on-client-broker", false, "with --brokers > 1, spread the nodes over the client's broker too")
 	fl.StringArrayVar(&o.NodeSet, "node-set", nil, "add key=value to the emulated nodes' configuration (repeatable), e.g. plugin.tutti.audit.stream_linger=1")
 	fl.StringVar(&o.Profile, "profile", "", "write CPU profiles of the measured runs of every process (client, brokers, emulators) to this directory")
+	fl.IntVar(&o.EmulatorGOGC, "emulator-gogc", 0, "garbage collection target (GOGC) of the emulators: below 100 they hold less of the request bursts' garbage, for more collector CPU per node (default: Go's 100)")
 	return cmd
 }
 
@@ -96,8 +98,9 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 	brokerCmd.Flags().StringVar(&conf, "config", "", "broker.conf")
 	brokerCmd.Flags().StringVar(&profile, bench.ProfileFlag, "", "CPU profiles, toggled by SIGUSR2")
 	var (
-		rc  emulate.RunConfig
-		key string
+		rc   emulate.RunConfig
+		key  string
+		gogc int
 	)
 	emuCmd := &cobra.Command{
 		Use: "emulate", Args: cobra.NoArgs,
@@ -105,6 +108,9 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 			kt, err := x509.ParseKeyType(key)
 			if err != nil {
 				return err
+			}
+			if gogc > 0 {
+				debug.SetGCPercent(gogc)
 			}
 			rc.KeyType, rc.ConfigPath, rc.LogLevel = kt, conf, "warn"
 			rc.Ready = func(r emulate.Report) error { return json.NewEncoder(g.stdout).Encode(r) }
@@ -122,6 +128,7 @@ func newBenchWorkerCmd(g *globals) *cobra.Command {
 	fl.StringVar(&rc.Audit, "audit", "", "audit destination")
 	fl.BoolVar(&rc.SharedConn, "shared-conn", false, "one connection")
 	fl.StringVar(&profile, bench.ProfileFlag, "", "CPU profiles, toggled by SIGUSR2")
+	fl.IntVar(&gogc, bench.GOGCFlag, 0, "GOGC (0: the default)")
 	cmd.AddCommand(brokerCmd, emuCmd)
 	return cmd
 }

@@ -67,6 +67,10 @@ type Options struct {
 	// configuration (measuring a node setting, such as
 	// plugin.tutti.audit.stream_linger); a key set twice takes the last.
 	NodeSet []string
+	// EmulatorGOGC, when above 0, is the emulators' garbage collection
+	// target (GOGC percent; Go's default is 100): lower holds less of
+	// the bursts' garbage for more collector CPU in the nodes' figures.
+	EmulatorGOGC int
 }
 
 // Report is what `tutti bench --out` writes.
@@ -78,10 +82,12 @@ type Report struct {
 	Runs    int     `json:"runs"`
 	// Brokers is the cluster's size; NodesOnClientBroker whether nodes
 	// shared the client's broker.
-	Brokers             int      `json:"brokers"`
-	Leaf                bool     `json:"leaf,omitempty"`
-	NodesOnClientBroker bool     `json:"nodes_on_client_broker,omitempty"`
-	Results             []Result `json:"results"`
+	Brokers             int  `json:"brokers"`
+	Leaf                bool `json:"leaf,omitempty"`
+	NodesOnClientBroker bool `json:"nodes_on_client_broker,omitempty"`
+	// EmulatorGOGC is --emulator-gogc (0: Go's default, 100).
+	EmulatorGOGC int      `json:"emulator_gogc,omitempty"`
+	Results      []Result `json:"results"`
 }
 
 // Machine describes where the figures were taken.
@@ -159,6 +165,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Runs < 1 || len(o.Nodes) == 0 || slices.ContainsFunc(o.Nodes, func(n int) bool { return n < 1 }) {
 		return errors.New("--runs and every --nodes value must be at least 1")
+	}
+	if o.EmulatorGOGC < 0 {
+		return fmt.Errorf("--emulator-gogc %d: want a percentage above 0, or 0 for Go's default", o.EmulatorGOGC)
 	}
 	if o.Brokers < 1 || o.Brokers > 64 {
 		return fmt.Errorf("--brokers %d: want 1 to 64", o.Brokers)
@@ -253,7 +262,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		defer env.stream.close()
 	}
 	rep := &Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Key: string(kt), Audit: o.Audit, Runs: o.Runs,
-		Brokers: o.Brokers, NodesOnClientBroker: o.NodesOnClientBroker && o.Brokers > 1, Leaf: o.Leaf}
+		Brokers: o.Brokers, NodesOnClientBroker: o.NodesOnClientBroker && o.Brokers > 1, Leaf: o.Leaf, EmulatorGOGC: o.EmulatorGOGC}
 	for _, n := range o.Nodes {
 		shards, err := planFleet(o, n, limit)
 		if err != nil {
@@ -509,7 +518,7 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 		*into = warm.Elapsed.Seconds()
 	}
 	p := pids{nodes: workerPIDs(emus), brokers: workerPIDs(brokers)}
-	prof, all := &profiler{dir: o.Profile}, append(slices.Clone(brokers), emus...)
+	prof, all := &profiler{dir: o.Profile, since: time.Now()}, append(slices.Clone(brokers), emus...)
 	if err := prof.start(n, all); err != nil {
 		return nil, err
 	}
@@ -545,7 +554,10 @@ func benchSize(ctx context.Context, o *Options, env *benchEnv, brokers []*worker
 			return nil, err
 		}
 	}
-	return r, settleEmulators(ctx, emus, reports, r)
+	if err := settleEmulators(ctx, emus, reports, r); err != nil {
+		return r, err
+	}
+	return r, prof.written(ctx)
 }
 
 // settle is how long measure waits after the last reply before reading
@@ -765,8 +777,12 @@ func machine() Machine {
 }
 
 func printBench(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
-		topologyName(r), r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
+	gc := ""
+	if r.EmulatorGOGC > 0 {
+		gc = fmt.Sprintf(", emulators GOGC=%d", r.EmulatorGOGC)
+	}
+	fmt.Fprintf(w, "tutti bench: %d runs per size, %s keys, audit %s, %s%s, %d CPUs (%s), %s\n\n", r.Runs, r.Key, r.Audit,
+		topologyName(r), gc, r.Machine.CPUs, r.Machine.Model, r.Machine.GoVersion)
 	fmt.Fprintf(w, "%7s %7s %22s %22s %14s %16s %14s %14s %22s\n", "nodes", "start", "ping min/med/max s", "rpc min/med/max s",
 		"CPU bound s", "node CPU/req ms", "client µs/rep", "broker ms/req", "RSS/node MiB")
 	for _, x := range r.Results {

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -93,17 +94,38 @@ func TestBenchSmallFleet(t *testing.T) {
 	if again, _ := os.ReadFile(plot2); code != cli.ExitOK || !strings.Contains(stdout, "\n      5 ") || string(again) != string(svg) {
 		t.Errorf("--from: exit %d, same plot %v\n%s", code, string(again) == string(svg), stdout)
 	}
-	// The second run reuses the workdir: node certificates come from the cache.
-	code, stdout, stderr = runCLI(t, "bench", "--nodes", "5", "--runs", "1", "--workdir", filepath.Join(dir, "work"), "--out", out)
+	// The second run reuses the workdir: node certificates come from the
+	// cache. With --emulator-gogc and --profile: each worker's memory
+	// classes at the end of the runs.
+	prof := filepath.Join(dir, "prof")
+	code, stdout, stderr = runCLI(t, "bench", "--nodes", "5", "--runs", "1", "--workdir", filepath.Join(dir, "work"), "--out", out,
+		"--emulator-gogc", "50", "--profile", prof)
 	if code != cli.ExitOK {
 		t.Fatalf("rerun: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "emulators GOGC=50") {
+		t.Errorf("rerun output does not name the emulators' GOGC:\n%s", stdout)
+	}
+	for _, name := range []string{"emulate.n5.1.mem.txt", "broker.1.mem.txt"} {
+		mem, err := os.ReadFile(filepath.Join(prof, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"VmRSS:bytes", "/memory/classes/heap/stacks:bytes", "/gc/heap/live:bytes", "after GC"} {
+			if !strings.Contains(string(mem), want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, mem)
+			}
+		}
+		if name == "emulate.n5.1.mem.txt" && !regexp.MustCompile(`/gc/gogc:percent +50 +50`).Match(mem) {
+			t.Errorf("%s: the emulator's GOGC is not 50:\n%s", name, mem)
+		}
 	}
 }
 
 func TestBenchRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nodes", "0"}, {"--runs", "0"}, {"--key", "rsa"}, {"--audit", "syslog"},
-		{"--brokers", "0"}, {"--brokers", "65"}, {"--node-set", "novalue"}, {"--node-set", "=1"},
+		{"--brokers", "0"}, {"--brokers", "65"}, {"--node-set", "novalue"}, {"--node-set", "=1"}, {"--emulator-gogc", "-1"},
 	} {
 		if code, _, _ := runCLI(t, append([]string{"bench"}, args...)...); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, cli.ExitUsage)

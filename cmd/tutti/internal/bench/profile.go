@@ -5,19 +5,26 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // ProfileFlag is the bench-worker flag naming where a worker writes the
 // CPU profiles of the measured runs (--profile).
 const ProfileFlag = "profile-prefix"
 
+// GOGCFlag is the emulator bench-worker's flag setting its garbage
+// collection target (--emulator-gogc).
+const GOGCFlag = "gogc"
+
 // ProfileOnSignal runs until ctx ends and toggles a CPU profile on every
 // SIGUSR2: the k-th window is written to prefix.<k>.pprof, and a heap
-// profile at its end to prefix.<k>.heap.pprof. The bench
+// profile at its end to prefix.<k>.heap.pprof, and the runtime's memory
+// classes at its end and after a collection to prefix.<k>.mem.txt. The bench
 // sends it around the measured runs, so a profile holds those and not
 // the startup.
 func ProfileOnSignal(ctx context.Context, prefix string) {
@@ -37,6 +44,7 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 			pprof.StopCPUProfile()
 			_ = f.Close()
 			f = nil
+			now := readMem()
 			// and what the process holds at the end of the runs
 			h, err := os.Create(prefix + "." + strconv.Itoa(k) + ".heap.pprof")
 			if err != nil {
@@ -46,6 +54,9 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 			runtime.GC()
 			_ = pprof.Lookup("heap").WriteTo(h, 0)
 			_ = h.Close()
+			if err := dumpMem(prefix+"."+strconv.Itoa(k)+".mem.txt", now); err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+			}
 		}
 		defer stop()
 		for {
@@ -78,6 +89,10 @@ func ProfileOnSignal(ctx context.Context, prefix string) {
 type profiler struct {
 	dir string
 	f   *os.File
+	// since is when this fleet size's profiling began; want counts the
+	// workers' windows stopped since, each ending in a .mem.txt file.
+	since time.Time
+	want  int
 }
 
 func (p *profiler) start(nodes int, ws []*worker) error {
@@ -113,5 +128,39 @@ func (p *profiler) stop(ws []*worker) error {
 			err = e
 		}
 	}
+	p.want += len(ws)
 	return err
 }
+
+// written waits until every worker whose window stop ended has written
+// its profiles (the .mem.txt file comes last), so none is stopped while
+// writing them; at most profileWait.
+func (p *profiler) written(ctx context.Context) error {
+	if p == nil || p.dir == "" || p.want == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(profileWait)
+	for {
+		got := 0
+		files, _ := filepath.Glob(filepath.Join(p.dir, "*.mem.txt"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && !fi.ModTime().Before(p.since) {
+				got++
+			}
+		}
+		if got >= p.want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("profiles: %d of %d workers wrote their memory classes to %s within %s", got, p.want, p.dir, profileWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// profileWait bounds how long the bench waits for the workers' profiles.
+const profileWait = time.Minute

@@ -385,6 +385,9 @@ func startEmulators(ctx context.Context, o *Options, env *benchEnv, shards []sha
 		if o.SharedConn {
 			args = append(args, "--shared-conn")
 		}
+		if o.EmulatorGOGC > 0 {
+			args = append(args, "--"+GOGCFlag, strconv.Itoa(o.EmulatorGOGC))
+		}
 		if o.Profile != "" {
 			args = append(args, "--"+ProfileFlag, filepath.Join(o.Profile, fmt.Sprintf("%s.n%d", numbered("emulate", i), total)))
 		}
