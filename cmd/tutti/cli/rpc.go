@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuttifleet/tutti/agents"
+	"github.com/tuttifleet/tutti/agents/ddl"
 	"github.com/tuttifleet/tutti/client"
 	"github.com/tuttifleet/tutti/connector/protocol"
 )
@@ -28,7 +29,7 @@ type rpcOpts struct {
 // add registers every flag of rpc on cmd.
 func (o *rpcOpts) add(cmd *cobra.Command) {
 	o.sel.add(cmd)
-	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch")
+	o.req.add(cmd, 10*time.Second, "longest wait for the replies of each batch (default 10s, or the agent DDL's timeout plus 5s when longer)")
 	o.out.add(cmd, true)
 	o.out.addDisplay(cmd)
 	cmd.Flags().BoolVar(&o.force, "force", false, "send the request to an agent whose DDL the client does not know even when its name is close to a known one")
@@ -130,6 +131,9 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 	if err != nil {
 		return exitWith(ExitUsage, err)
 	}
+	if !cmd.Flags().Changed("timeout") {
+		o.req.timeout = ddlTimeout(o.req.timeout, agentDDL)
+	}
 	filter, err := o.sel.build()
 	if err != nil {
 		return exitWith(ExitUsage, err)
@@ -193,6 +197,22 @@ func runRPC(cmd *cobra.Command, g *globals, o *rpcOpts, args []string) error {
 		return exitWith(failCode(err), err)
 	}
 	return out.exit(sum)
+}
+
+// ddlTimeoutMargin is what the wait adds to an agent's DDL timeout: the
+// request's way to the nodes and the replies' way back.
+const ddlTimeoutMargin = 5 * time.Second
+
+// ddlTimeout is the wait for replies when --timeout is not given: the
+// default, or the agent DDL's metadata timeout (how long its actions may
+// run on a node) plus ddlTimeoutMargin when that is longer, as Choria's
+// and mco's clients do. A package install (180 s) is then waited for
+// instead of being reported as not responding after 10 s.
+func ddlTimeout(def time.Duration, d *ddl.DDL) time.Duration {
+	if d == nil || d.Timeout() <= 0 {
+		return def
+	}
+	return max(def, d.Timeout()+ddlTimeoutMargin)
 }
 
 func appendUnique(list []string, s string) []string {
