@@ -64,7 +64,7 @@ func linkKeys() []KeyInfo {
 		used(k(p+"gateway_name", KindString, "", "this cluster's name among gateways (also its cluster name); required with gateway_port")),
 		used(k(p+"gateway_port", KindPort, "0", "gateway port; 0 = off")),
 		used(k(p+"gateway_remotes", KindList, "", "names of the other clusters (each set with gateway_remote.<name>.urls); list every cluster, this one included")),
-		used(k(b+"link_certificates", KindList, "", "regexes of the certificates a leafnode or gateway link may present (the brokers'); required with any link")),
+		used(k(b+"link_certificates", KindList, "", "regexes of the certificates a cluster route, leafnode or gateway link may present (the brokers'); required with a cluster (peer_port) and with any link")),
 		used(k(b+"leafnode_advertise", KindString, "listen address and port", "host:port leafnodes are told to reconnect to (NAT or load balancer)")),
 		used(k(b+"jetstream_domain", KindString, "", "this data centre's JetStream domain; set a distinct one on each side of a leafnode link")),
 		used(k(b+"audit_stream.sources", KindList, "", "JetStream domains of other data centres whose audit streams this broker's audit stream sources (the central stream)")),

@@ -44,6 +44,7 @@ func TestBrokerLinkKeys(t *testing.T) {
 		{"half own TLS", leaf + "plugin.choria.network.leafnode_remote.dca.tls.cert = /x.pem\n", "tls.cert", "together"},
 		{"no URL", "plugin.choria.network.leafnode_remotes = dca\nplugin.tutti.broker.link_certificates = x\n", "leafnode_remotes", "has no"},
 		{"gateway without name", "plugin.choria.network.gateway_port = 7222\nplugin.tutti.broker.link_certificates = x\n", "gateway_name", "required"},
+		{"cluster without link certificates", "plugin.choria.network.peer_port = 5222\n", "link_certificates", "could otherwise join the cluster as a broker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := BrokerFrom(mustParse(t, "identity = b\n"+tc.text))

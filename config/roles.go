@@ -330,6 +330,11 @@ func BrokerFrom(f *File) (*Broker, error) {
 	b.Authorization = readBrokerAuthorization(r)
 	b.AuditStream = readAuditStream(r)
 	b.Links = readBrokerLinks(r)
+	if b.PeerPort != 0 && len(b.Links.LinkCertificates) == 0 {
+		r.invalid("plugin.tutti.broker.link_certificates", "is required with a cluster (%speer_port): "+
+			"the CA also signs node and client certificates, and any of them could otherwise join the cluster as a broker "+
+			"and read and write every subject", p)
+	}
 	b.AuditStream.Sources = r.list("plugin.tutti.broker.audit_stream.sources", nil)
 	for _, peer := range r.list(p+"peers", nil) {
 		u, err := NormalizeNATSURL(peer)

@@ -111,8 +111,9 @@ type Config struct {
 	GatewayName    string
 	GatewayPort    int
 	GatewayRemotes []GatewayRemote
-	// LinkCertificates are regexes of the certificate names a leafnode
-	// or gateway link may present (the brokers'); required with links.
+	// LinkCertificates are regexes of the certificate names a cluster
+	// route, leafnode or gateway link may present (the brokers');
+	// required with a cluster (PeerPort) and with links.
 	LinkCertificates []string
 	// JetStreamDomain names this data centre's JetStream, so that a hub
 	// can source its audit stream across a leafnode link.
@@ -270,6 +271,7 @@ func clusterOptions(cfg *Config, opts *server.Options) error {
 	if routeTLS.RootCAs == nil {
 		routeTLS.RootCAs = routeTLS.ClientCAs
 	}
+
 	opts.Cluster = server.ClusterOpts{
 		Name:       cfg.ClusterName,
 		Host:       cfg.ListenAddress,
@@ -284,6 +286,18 @@ func clusterOptions(cfg *Config, opts *server.Options) error {
 		}
 		opts.Routes = append(opts.Routes, u)
 	}
+	links, err := compileAll("link certificates", cfg.LinkCertificates)
+	if err != nil {
+		return err
+	}
+	if len(links) == 0 {
+		return fmt.Errorf("%w: a cluster (PeerPort) needs LinkCertificates (plugin.tutti.broker.link_certificates): "+
+			"the fleet CA also signs node and client certificates, and any of them could otherwise join as a broker "+
+			"and read and write every subject", ErrConfig)
+	}
+	// both ways: a peer connecting to this broker's cluster port and the
+	// peer this broker connects to must present a link certificate
+	opts.Cluster.TLSConfig = withNameCheck(routeTLS, linkCheck(links))
 	return nil
 }
 

@@ -16,10 +16,14 @@ import (
 	"github.com/tuttifleet/tutti/server/broker/brokertest"
 )
 
+// clusterLinks are the brokers' certificate names of the cluster tests.
+var clusterLinks = []string{`^(a|b|c|intruder)$`}
+
 func clusterConfig(t *testing.T, pki *brokertest.PKI, name string, peers ...string) broker.Config {
 	cfg := brokertest.Config(t, pki, name)
 	cfg.PeerPort = -1
 	cfg.Peers = peers
+	cfg.LinkCertificates = clusterLinks
 	return cfg
 }
 
@@ -128,6 +132,34 @@ func TestClusterRefusesUntrustedPeer(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("no refused route handshake logged yet")
+	})
+	if got := peers(t, a); len(got) != 0 {
+		t.Errorf("a has routes %v, want none", got)
+	}
+}
+
+// TestClusterRefusesNodeCertificateAsPeer: the fleet CA signs node
+// certificates too; one of them, valid for TLS, cannot join the cluster
+// as a broker (which would let it read and write every subject): a
+// route needs a link certificate, both ways.
+func TestClusterRefusesNodeCertificateAsPeer(t *testing.T) {
+	pki := brokertest.NewPKI(t, "ca")
+	acfg := clusterConfig(t, pki, "a")
+	log, hook := logtest.NewNullLogger()
+	acfg.Log = log.WithField("component", "broker")
+	a := brokertest.Start(t, acfg)
+	// a broker run with a node's certificate, trusting the same CA and
+	// accepting any name itself
+	cfg := clusterConfig(t, pki, "node1.example.net", a.ClusterURL())
+	cfg.LinkCertificates = []string{"."}
+	brokertest.Start(t, cfg)
+	brokertest.Eventually(t, 20*time.Second, func() error {
+		for _, e := range hook.AllEntries() {
+			if strings.Contains(e.Message, "TLS route handshake error") && strings.Contains(e.Message, `"node1.example.net" is not a link certificate`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no refused route handshake naming the certificate logged yet")
 	})
 	if got := peers(t, a); len(got) != 0 {
 		t.Errorf("a has routes %v, want none", got)

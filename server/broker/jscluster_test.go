@@ -50,6 +50,7 @@ func jsCluster(t *testing.T, pki *brokertest.PKI, n, replicas int) []*broker.Bro
 		cfg := brokertest.Config(t, pki, fmt.Sprintf("broker%d.example.net", i))
 		cfg.PeerPort = ports[i]
 		cfg.Peers = peerURLs
+		cfg.LinkCertificates = []string{`^broker[0-9]+\.example\.net$`}
 		cfg.JetStreamDir = t.TempDir()
 		cfg.AuditStream.Replicas = replicas
 		brokers[i] = brokertest.Start(t, cfg)

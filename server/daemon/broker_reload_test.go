@@ -271,7 +271,8 @@ func startClusterBroker(t *testing.T, dir, name string, port, peerPort int, peer
 	conf := filepath.Join(dir, name+".conf")
 	write(t, conf, "identity = "+name+"\nlogfile = discard\n"+security("broker.example.net")+
 		fmt.Sprintf("plugin.choria.network.listen_address = 127.0.0.1\nplugin.choria.network.client_port = %d\n", port)+
-		fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n", peerPort, peers)+adminCertificate)
+		fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n", peerPort, peers)+
+		"plugin.tutti.broker.link_certificates = ^broker\\.example\\.net$\n"+adminCertificate)
 	cfg, _, err := config.LoadBroker(conf)
 	if err != nil {
 		t.Fatal(err)

@@ -427,7 +427,8 @@ func setup(dir string, kt x509.KeyType, o *Options) (*benchEnv, error) {
 				peers = append(peers, fmt.Sprintf("nats://127.0.0.1:%d", ports[3*p+1]))
 			}
 			conf += fmt.Sprintf("plugin.choria.network.peer_port = %d\nplugin.choria.network.peers = %s\n"+
-				"plugin.choria.network.monitor_port = %d\n", ports[3*b+1], strings.Join(peers, ","), ports[3*b+2])
+				"plugin.choria.network.monitor_port = %d\n", ports[3*b+1], strings.Join(peers, ","), ports[3*b+2]) +
+				"plugin.tutti.broker.link_certificates = ^broker\\.bench$\n" // the routes: the brokers' certificate only
 			e.monitors = append(e.monitors, ports[3*b+2])
 		}
 		e.brokerConfs = append(e.brokerConfs, filepath.Join(dir, numbered("broker", b)+".conf"))
