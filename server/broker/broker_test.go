@@ -50,7 +50,11 @@ func TestNewRefusals(t *testing.T) {
 		{"peer without port", with(func(c *broker.Config) { c.PeerPort = -1; c.Peers = []string{"nats://a"} }), "want nats://host:port"},
 		{"peer bad scheme", with(func(c *broker.Config) { c.PeerPort = -1; c.Peers = []string{"http://a:1"} }), "unsupported scheme"},
 		{"clustered JetStream without a name", with(func(c *broker.Config) { c.PeerPort = -1; c.JetStreamDir = "/nonexistent"; c.ServerName = "" }), "ServerName unique"},
-		{"insecure cluster TLS", with(func(c *broker.Config) { c.PeerPort = -1; c.ClusterTLS = insecure; c.LinkCertificates = []string{"^broker$"} }), "ClusterTLS.InsecureSkipVerify"},
+		{"insecure cluster TLS", with(func(c *broker.Config) {
+			c.PeerPort = -1
+			c.ClusterTLS = insecure
+			c.LinkCertificates = []string{"^broker$"}
+		}), "ClusterTLS.InsecureSkipVerify"},
 		{"cluster without link certificates", with(func(c *broker.Config) { c.PeerPort = -1 }), "needs LinkCertificates"},
 	}
 	for _, tc := range tests {
