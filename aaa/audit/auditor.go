@@ -80,7 +80,7 @@ func Multi(a ...Auditor) Auditor {
 type multi []Auditor
 
 func (m multi) Audit(ctx context.Context, e Entry) error {
-	if len(m) > 1 { // encode once for every output
+	if _, done := e.(preEncoded); !done && len(m) > 1 { // encode once for every output
 		line, err := e.AppendAudit(nil)
 		if err != nil {
 			return fmt.Errorf("audit: encode record %s: %w", e.AuditID(), err)
@@ -107,6 +107,11 @@ type encoded struct {
 
 func (e encoded) AppendAudit(b []byte) ([]byte, error) { return append(b, e.line...), nil }
 func (e encoded) AuditID() string                      { return e.id }
+func (encoded) preEncoded()                            {}
+
+// preEncoded marks an Entry whose AppendAudit only copies bytes it
+// holds (a Chain's stamped line): Multi hands it on as it is.
+type preEncoded interface{ preEncoded() }
 
 func (m multi) Reopen() error {
 	var errs []error

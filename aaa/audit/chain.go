@@ -365,6 +365,7 @@ type rawEntry struct {
 }
 
 func (r rawEntry) AppendAudit(b []byte) ([]byte, error) { return append(b, r.line...), nil }
+func (rawEntry) preEncoded()                            {}
 func (r rawEntry) AuditID() string                      { return r.id }
 
 var _ Auditor = (*Chain)(nil)
