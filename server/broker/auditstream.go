@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
 )
 
 // Audit stream defaults (plugin.tutti.broker.audit_stream.*).
@@ -156,6 +158,15 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 	if err != nil || !write {
 		return err
 	}
+	if s, err := js.Stream(ctx, cfg.Name); err == nil {
+		if diff := streamDiff(s.CachedInfo().Config, cfg); len(diff) > 0 {
+			// a changed configuration, or brokers of one cluster that
+			// disagree (each would rewrite the stream at its start)
+			b.cfg.Log.WithFields(logrus.Fields{"stream": cfg.Name, "changes": strings.Join(diff, "; ")}).
+				Warn("audit stream settings differ from this broker's plugin.tutti.broker.audit_stream.*: updating the stream " +
+					"(in a cluster every broker must have the same settings)")
+		}
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
@@ -165,6 +176,34 @@ func (b *Broker) putAuditStream(cfg jetstream.StreamConfig) error {
 // AuditStreamReady is closed once the audit stream exists with the
 // configured settings; never when JetStream or the stream is off.
 func (b *Broker) AuditStreamReady() <-chan struct{} { return b.auditReady }
+
+// streamDiff names the settings of cfg that the stream (have) does not
+// have, as "setting have → cfg".
+func streamDiff(have, cfg jetstream.StreamConfig) []string {
+	var d []string
+	add := func(name string, h, c any) {
+		if fmt.Sprint(h) != fmt.Sprint(c) {
+			d = append(d, fmt.Sprintf("%s %v → %v", name, h, c))
+		}
+	}
+	add("subjects", have.Subjects, cfg.Subjects)
+	add("max_age", have.MaxAge, cfg.MaxAge)
+	add("max_bytes", have.MaxBytes, cfg.MaxBytes)
+	add("replicas", have.Replicas, cfg.Replicas)
+	add("duplicates", have.Duplicates, cfg.Duplicates)
+	add("discard", have.Discard, cfg.Discard)
+	add("deny_delete", have.DenyDelete, cfg.DenyDelete)
+	add("storage", have.Storage, cfg.Storage)
+	var hs, cs []string
+	for _, s := range have.Sources {
+		hs = append(hs, s.Name)
+	}
+	for _, s := range cfg.Sources {
+		cs = append(cs, s.Name)
+	}
+	add("sources", hs, cs)
+	return d
+}
 
 // sameStream reports whether the stream has the settings the broker
 // sets (cfg); what JetStream fills in itself is not compared.

@@ -12,6 +12,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/tuttifleet/tutti/aaa/audit"
 	"github.com/tuttifleet/tutti/connector/nats"
@@ -213,4 +214,30 @@ func waitAuditStream(t *testing.T, b *broker.Broker) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the broker did not create the audit stream")
 	}
+}
+
+// TestAuditStreamSettingsChangeLogged: a broker started on a store whose
+// audit stream has other settings (a changed configuration, or another
+// broker of its cluster configured otherwise) says which before it
+// updates the stream.
+func TestAuditStreamSettingsChangeLogged(t *testing.T) {
+	pki := brokertest.NewPKI(t, "ca")
+	cfg := brokertest.Config(t, pki, "broker")
+	cfg.JetStreamDir = t.TempDir()
+	cfg.AuditStream.MaxAge = time.Hour
+	b := brokertest.Start(t, cfg)
+	waitAuditStream(t, b)
+	b.Shutdown()
+
+	log, hook := logtest.NewNullLogger()
+	cfg.Log = log.WithField("component", "broker")
+	cfg.AuditStream.MaxAge = 2 * time.Hour
+	b = brokertest.Start(t, cfg)
+	waitAuditStream(t, b)
+	for _, e := range hook.AllEntries() {
+		if strings.Contains(e.Message, "audit stream settings differ") && e.Data["changes"] == "max_age 1h0m0s → 2h0m0s" {
+			return
+		}
+	}
+	t.Fatalf("no warning naming the changed max_age; log: %v", hook.AllEntries())
 }

@@ -21,3 +21,15 @@ func TestSameStream(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamDiff(t *testing.T) {
+	cfg := AuditStream{Replicas: 3, Sources: []string{"dcb"}}.streamConfig()
+	if d := streamDiff(cfg, cfg); len(d) != 0 {
+		t.Fatalf("a stream differs from its own configuration: %q", d)
+	}
+	other := AuditStream{Replicas: 1, Sources: []string{"dcb"}, MaxAge: time.Hour}.streamConfig()
+	d := streamDiff(cfg, other)
+	if len(d) != 2 || d[0] != "max_age "+cfg.MaxAge.String()+" → 1h0m0s" || d[1] != "replicas 3 → 1" {
+		t.Fatalf("diff %q", d)
+	}
+}
