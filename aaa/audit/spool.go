@@ -460,6 +460,19 @@ func (s *Spool) markUnsynced(seg uint64, end int64) {
 	}
 }
 
+// dropUnsynced forgets the notes of writes that end at or before off of
+// segment seg (mu held).
+func (s *Spool) dropUnsynced(seg uint64, off int64) {
+	drop := 0
+	for _, u := range s.unsynced {
+		if u.seg > seg || (u.seg == seg && u.end > off) {
+			break
+		}
+		drop++
+	}
+	s.unsynced = s.unsynced[drop:]
+}
+
 // tailBytes bounds the undelivered records the spool keeps in memory
 // for the deliverer (recent); past it, the deliverer reads them back
 // from the segment (a backlog while the stream is unreachable).
@@ -518,14 +531,7 @@ func (s *Spool) closeBatch(linger time.Duration) (wait time.Duration, ready bool
 func (s *Spool) deferredSync() {
 	s.mu.Lock()
 	s.syncDue = nil
-	drop := 0
-	for _, u := range s.unsynced { // delivered: the stream holds them
-		if u.seg > s.cur.seg || (u.seg == s.cur.seg && u.end > s.cur.off) {
-			break
-		}
-		drop++
-	}
-	s.unsynced = s.unsynced[drop:]
+	s.dropUnsynced(s.cur.seg, s.cur.off) // delivered: the stream holds them
 	if len(s.unsynced) == 0 || s.closed {
 		s.unsynced = nil
 		s.mu.Unlock()
@@ -544,14 +550,7 @@ func (s *Spool) deferredSync() {
 		s.log.WithError(err).Error("AUDIT SPOOL FSYNC FAILED: undelivered records may not survive a power loss")
 	}
 	s.mu.Lock()
-	drop = 0
-	for _, u := range s.unsynced { // written before the fsync began: on disk (or reported)
-		if u.seg > last.seg || (u.seg == last.seg && u.end > last.end) {
-			break
-		}
-		drop++
-	}
-	s.unsynced = s.unsynced[drop:]
+	s.dropUnsynced(last.seg, last.end) // written before the fsync began: on disk (or reported)
 	if len(s.unsynced) > 0 && s.syncDue == nil && !s.closed {
 		s.syncDue = time.AfterFunc(max(s.cfg.FsyncInterval-time.Since(s.unsynced[0].at), 0), s.deferredSync)
 	}

@@ -282,8 +282,7 @@ func TestSpoolBatchBytes(t *testing.T) {
 }
 
 // An idle deliverer writes the cursor within cursorSaveDelay of the last
-// acknowledgement, and keeps neither the cursor file nor a segment
-// reader open meanwhile.
+// acknowledgement.
 func TestSpoolCursorWrittenWhenIdle(t *testing.T) {
 	pub := &memPub{}
 	dir := t.TempDir()

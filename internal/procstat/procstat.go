@@ -27,30 +27,21 @@ func SelfRSS() (int64, error) { return RSS(os.Getpid()) }
 // RSS is process pid's resident set size (VmRSS of /proc/<pid>/status)
 // in bytes.
 func RSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := status(pid)
 	if err != nil {
-		return 0, fmt.Errorf("read rss: %w", err)
+		return 0, err
 	}
 	return parseRSS(b)
 }
 
-// PeakRSS is process pid's peak resident set size so far (VmHWM of
-// /proc/<pid>/status) in bytes.
-func PeakRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read peak rss: %w", err)
-	}
-	return parseStatusKB(b, "VmHWM")
-}
-
-// RSSAndPeak is RSS and PeakRSS from one read of /proc/<pid>/status;
-// the peak is at least the RSS (the kernel's two counters are kept
-// apart and may differ by a few pages at one read).
+// RSSAndPeak is RSS and the peak resident set size so far (VmHWM) from
+// one read of /proc/<pid>/status; the peak is at least the RSS (the
+// kernel's two counters are kept apart and may differ by a few pages at
+// one read).
 func RSSAndPeak(pid int) (rss, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := status(pid)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read rss: %w", err)
+		return 0, 0, err
 	}
 	if rss, err = parseRSS(b); err != nil {
 		return 0, 0, err
@@ -59,6 +50,15 @@ func RSSAndPeak(pid int) (rss, peak int64, err error) {
 		return 0, 0, err
 	}
 	return rss, max(rss, peak), nil
+}
+
+// status reads /proc/<pid>/status.
+func status(pid int) ([]byte, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, fmt.Errorf("read rss: %w", err)
+	}
+	return b, nil
 }
 
 func parseRSS(status []byte) (int64, error) { return parseStatusKB(status, "VmRSS") }
